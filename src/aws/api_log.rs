@@ -1,0 +1,49 @@
+//! An SDK interceptor that logs every AWS request (at debug level, shown by `-v` or
+//! `RUST_LOG=moodle_ha=debug`) and counts requests per service and operation.
+
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+/// Requests sent, by `(service, operation)`, retries included.
+#[derive(Clone, Debug, Default)]
+pub struct ApiCalls(Arc<Mutex<BTreeMap<(String, String), u64>>>);
+
+impl ApiCalls {
+    /// A snapshot of the counts.
+    pub fn counts(&self) -> BTreeMap<(String, String), u64> {
+        self.0.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+
+    /// Total requests.
+    pub fn total(&self) -> u64 {
+        self.counts().values().sum()
+    }
+}
+
+impl Intercept for ApiCalls {
+    fn name(&self) -> &'static str {
+        "moodle-ha api log"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let (service, operation) =
+            cfg.load::<Metadata>().map(|m| (m.service().to_string(), m.name().to_string())).unwrap_or_default();
+        let uri = context.request().uri();
+        tracing::debug!(target: "moodle_ha::api", "{service}.{operation} {uri}");
+        if let Ok(mut counts) = self.0.lock() {
+            *counts.entry((service, operation)).or_default() += 1;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,102 @@
+//! The AWS side: one adapter per service ([`ec2`], [`efs`]), the shared SDK configuration
+//! (standard credential chain, `AWS_ENDPOINT_URL`, standard retries with backoff and jitter),
+//! and the [`Backend`] the executor drives. SDK types stay inside this module.
+
+pub mod api_log;
+pub mod ec2;
+pub mod efs;
+pub mod tags;
+pub mod wait;
+
+use crate::desired::Facts;
+use crate::executor::{Backend, Ids, Operation};
+use crate::model::Kind;
+use crate::observed::ObservedState;
+use crate::progress::Progress;
+use crate::spec::Spec;
+use api_log::ApiCalls;
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use std::time::Duration;
+use tags::StackTags;
+
+/// Connection settings beyond the standard AWS environment.
+#[derive(Clone, Debug, Default)]
+pub struct Connect {
+    /// Overrides `AWS_ENDPOINT_URL` (e.g. the local emulator).
+    pub endpoint_url: Option<String>,
+    /// Caps every wait (default: each resource's own realistic maximum).
+    pub max_wait: Option<Duration>,
+}
+
+/// Clients for one stack.
+pub struct Aws {
+    /// EC2.
+    pub ec2: aws_sdk_ec2::Client,
+    /// EFS.
+    pub efs: aws_sdk_efs::Client,
+    /// The stack's ownership tags.
+    pub tags: StackTags,
+    /// Where waits report.
+    pub progress: Progress,
+    /// Requests sent so far.
+    pub calls: ApiCalls,
+    max_wait: Option<Duration>,
+}
+
+impl Aws {
+    /// Loads the standard AWS configuration for the spec's region and builds the clients.
+    pub async fn connect(spec: &Spec, connect: &Connect, progress: Progress) -> Self {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(aws_config::Region::new(spec.region.clone()))
+            .retry_config(RetryConfig::standard().with_max_attempts(6));
+        if let Some(url) = &connect.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        let shared = loader.load().await;
+        let calls = ApiCalls::default();
+        let ec2 = aws_sdk_ec2::Client::from_conf(aws_sdk_ec2::config::Builder::from(&shared).interceptor(calls.clone()).build());
+        let efs = aws_sdk_efs::Client::from_conf(aws_sdk_efs::config::Builder::from(&shared).interceptor(calls.clone()).build());
+        Self {
+            ec2,
+            efs,
+            tags: StackTags { stack: spec.name.clone(), extra: spec.tags.clone() },
+            progress,
+            calls,
+            max_wait: connect.max_wait,
+        }
+    }
+
+    /// The maximum for one wait: the resource's own, unless capped.
+    pub fn wait_max(&self, default: Duration) -> Duration {
+        self.max_wait.map_or(default, |cap| cap.min(default))
+    }
+
+    /// Reads what AWS knows about the resources a spec adopts by ID.
+    pub async fn facts(&self, spec: &Spec) -> anyhow::Result<Facts> {
+        match &spec.network.existing {
+            Some(net) => {
+                let ids: Vec<String> = net.public_subnets.iter().chain(&net.private_subnets).cloned().collect();
+                ec2::facts(self, &net.vpc_id, &ids).await
+            }
+            None => Ok(Facts::default()),
+        }
+    }
+
+    /// Everything that carries the stack's tag, one describe per kind, services in parallel.
+    pub async fn observe(&self) -> anyhow::Result<ObservedState> {
+        let (network, files) = tokio::try_join!(ec2::observe(self), efs::observe(self))?;
+        let mut state = ObservedState { resources: network.into_iter().chain(files).collect() };
+        state.symbolize();
+        Ok(state)
+    }
+}
+
+impl Backend for Aws {
+    async fn execute(&self, op: &Operation, ids: &Ids) -> anyhow::Result<Option<String>> {
+        match op.change.key.kind {
+            Kind::FileSystem | Kind::MountTarget => efs::execute(self, op, ids).await,
+            _ => ec2::execute(self, op, ids).await,
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! Ownership tags: every resource carries the stack's tags, set in its create call, and is
+//! found again by them. Nothing without the stack tag is ever modified or deleted.
+
+use crate::model::ResourceKey;
+use std::collections::BTreeMap;
+
+/// Tag whose value is the stack name.
+pub const STACK_TAG: &str = "moodle-ha:stack";
+/// Tag whose value is the resource's key (`kind/name`).
+pub const RESOURCE_TAG: &str = "moodle-ha:resource";
+
+/// The tags of one stack.
+#[derive(Clone, Debug)]
+pub struct StackTags {
+    /// Stack name.
+    pub stack: String,
+    /// The spec's extra tags.
+    pub extra: BTreeMap<String, String>,
+}
+
+impl StackTags {
+    /// All tags for one resource: the spec's, `Name`, the stack and the resource key.
+    pub fn for_resource(&self, key: &ResourceKey) -> Vec<(String, String)> {
+        let mut tags: BTreeMap<String, String> = self.extra.clone();
+        tags.insert("Name".into(), format!("{}-{}", self.stack, key.name));
+        tags.insert(STACK_TAG.into(), self.stack.clone());
+        tags.insert(RESOURCE_TAG.into(), key.to_string());
+        tags.into_iter().collect()
+    }
+
+    /// The key of a resource carrying these tags, when it belongs to this stack.
+    pub fn owned_key<'a>(&self, tags: impl IntoIterator<Item = (&'a str, &'a str)>) -> Option<ResourceKey> {
+        let map: BTreeMap<&str, &str> = tags.into_iter().collect();
+        if map.get(STACK_TAG) != Some(&self.stack.as_str()) {
+            return None;
+        }
+        map.get(RESOURCE_TAG)?.parse().ok()
+    }
+}

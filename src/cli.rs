@@ -1,0 +1,351 @@
+//! The command line: `validate`, `plan`, `apply`, `destroy` and `schema`, their flags, output
+//! (text for people, `--output json` for machines) and exit codes (0 ok, 1 error, 2 changes
+//! present with `plan --detailed-exitcode`).
+
+use crate::aws::{Aws, Connect};
+use crate::desired::{DesiredState, check_facts, desired_state};
+use crate::executor::{self, ApplyReport, Event, Outcome, Step};
+use crate::plan::render::render_plan;
+use crate::plan::{Plan, PlanOptions, plan};
+use crate::progress::Progress;
+use crate::spec::{LoadError, LoadedSpec, Severity, load_file};
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Stand up and keep a highly available Moodle site on AWS.
+#[derive(Debug, Parser)]
+#[command(name = "moodle-ha", version, about)]
+pub struct Cli {
+    /// More output: `-v` logs every AWS request, `-vv` the SDK's own debug output.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// AWS endpoint (e.g. the local emulator); default: `AWS_ENDPOINT_URL` or AWS itself.
+    #[arg(long, global = true, env = "MOODLE_HA_ENDPOINT_URL")]
+    pub endpoint_url: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Output::Text, global = true)]
+    pub output: Output,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Output formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// For people.
+    Text,
+    /// A versioned JSON document on stdout.
+    Json,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a spec without calling AWS: exit 0 when valid, 1 with every problem listed.
+    Validate {
+        /// The stack spec.
+        file: PathBuf,
+    },
+    /// Show what apply would change.
+    Plan {
+        /// The stack spec.
+        file: PathBuf,
+        /// Exit 2 when there are changes, 0 when none, 1 on error.
+        #[arg(long)]
+        detailed_exitcode: bool,
+    },
+    /// Converge AWS to the spec: print the plan, then carry it out.
+    Apply {
+        /// The stack spec.
+        file: PathBuf,
+        /// Do not ask for confirmation.
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Allow replacing or deleting resources that hold data (the file system).
+        #[arg(long)]
+        allow_data_loss: bool,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Delete every resource tagged for the stack, in reverse dependency order.
+    Destroy {
+        /// The stack spec.
+        file: PathBuf,
+        /// Do not ask for the stack name.
+        #[arg(long, short = 'y')]
+        yes: bool,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Print the spec's JSON Schema.
+    Schema,
+}
+
+/// Settings of a run that changes AWS.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Steps run at once.
+    #[arg(long, default_value_t = 10)]
+    pub concurrency: usize,
+    /// Cap on every wait, in seconds (default: each resource's own maximum).
+    #[arg(long)]
+    pub max_wait: Option<u64>,
+}
+
+/// Parses the arguments, runs the command and returns the exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "warn,moodle_ha=debug",
+        _ => "debug,hyper=info,h2=info,rustls=info",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let output = cli.output;
+    match cli.command {
+        Command::Validate { file } => validate(&file, output),
+        Command::Schema => {
+            print!("{}", crate::spec::json_schema());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Plan { file, detailed_exitcode } => {
+            let Some(loaded) = load(&file, output)? else { return Ok(ExitCode::from(1)) };
+            let connect = Connect { endpoint_url: cli.endpoint_url, max_wait: None };
+            let aws = Aws::connect(&loaded.spec, &connect, Progress::new()).await;
+            let Some((plan, _)) = make_plan(&aws, &loaded, output).await? else { return Ok(ExitCode::from(1)) };
+            print_plan(&plan, &aws, output);
+            Ok(if detailed_exitcode && !plan.is_empty() { ExitCode::from(2) } else { ExitCode::SUCCESS })
+        }
+        Command::Apply { file, yes, allow_data_loss, run } => {
+            let Some(loaded) = load(&file, output)? else { return Ok(ExitCode::from(1)) };
+            let connect = Connect { endpoint_url: cli.endpoint_url, max_wait: run.max_wait.map(Duration::from_secs) };
+            let aws = Aws::connect(&loaded.spec, &connect, Progress::new()).await;
+            let Some((plan, ids)) = make_plan(&aws, &loaded, output).await? else { return Ok(ExitCode::from(1)) };
+            if output == Output::Text {
+                print_plan(&plan, &aws, output);
+            }
+            if plan.is_empty() {
+                if output == Output::Json {
+                    print_json(&plan, &aws, Some(&ApplyReport::default()));
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            let loss = plan.data_loss();
+            if !loss.is_empty() && !allow_data_loss {
+                let keys: Vec<String> = loss.iter().map(|c| c.key.to_string()).collect();
+                bail!("refusing to destroy data in {}; review the plan and pass `--allow-data-loss` if that is intended", keys.join(", "));
+            }
+            if !yes && !confirm("Apply these changes? Type `yes`: ", "yes")? {
+                bail!("apply cancelled; nothing was changed");
+            }
+            let report = carry_out(&aws, &plan, ids, run.concurrency, output).await;
+            finish(&plan, &aws, &report, output)
+        }
+        Command::Destroy { file, yes, run } => {
+            let Some(loaded) = load(&file, output)? else { return Ok(ExitCode::from(1)) };
+            let connect = Connect { endpoint_url: cli.endpoint_url, max_wait: run.max_wait.map(Duration::from_secs) };
+            let aws = Aws::connect(&loaded.spec, &connect, Progress::new()).await;
+            let observed = aws.observe().await.context("reading the stack from AWS")?;
+            let nothing = DesiredState { stack: loaded.spec.name.clone(), tags: loaded.spec.tags.clone(), resources: BTreeMap::new() };
+            let plan = plan(&nothing, &observed, &PlanOptions { plan_id: new_plan_id() });
+            if output == Output::Text {
+                print_plan(&plan, &aws, output);
+            }
+            if plan.is_empty() {
+                if output == Output::Json {
+                    print_json(&plan, &aws, Some(&ApplyReport::default()));
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            let name = loaded.spec.name.as_str();
+            if !yes && !confirm(&format!("Destroy every resource above? Type the stack name `{name}`: "), name)? {
+                bail!("destroy cancelled; nothing was deleted");
+            }
+            let report = carry_out(&aws, &plan, observed.ids(), run.concurrency, output).await;
+            finish(&plan, &aws, &report, output)
+        }
+    }
+}
+
+/// Loads and validates; prints problems. `None` when the spec has errors (already printed).
+fn load(file: &std::path::Path, output: Output) -> anyhow::Result<Option<LoadedSpec>> {
+    match load_file(file) {
+        Ok(loaded) => {
+            for w in &loaded.warnings {
+                eprintln!("warning: {}: {w}", file.display());
+            }
+            Ok(Some(loaded))
+        }
+        Err(LoadError::Io { path, source }) => bail!("cannot read {}: {source}", path.display()),
+        Err(e) => {
+            print_problems(file, e.problems(), output);
+            Ok(None)
+        }
+    }
+}
+
+fn print_problems(file: &std::path::Path, problems: &[crate::spec::Problem], output: Output) {
+    if output == Output::Json {
+        let doc = json!({"format_version": 1, "file": file.display().to_string(), "valid": false, "problems": problems});
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        return;
+    }
+    for p in problems {
+        let label = if p.severity == Severity::Error { "error" } else { "warning" };
+        eprintln!("{label}: {}: {p}", file.display());
+    }
+    let errors = problems.iter().filter(|p| p.severity == Severity::Error).count();
+    eprintln!("{}: {errors} error{}; nothing was sent to AWS", file.display(), if errors == 1 { "" } else { "s" });
+}
+
+fn validate(file: &std::path::Path, output: Output) -> anyhow::Result<ExitCode> {
+    let Some(loaded) = load(file, output)? else { return Ok(ExitCode::from(1)) };
+    if output == Output::Json {
+        let doc = json!({"format_version": 1, "file": file.display().to_string(), "valid": true, "problems": loaded.warnings});
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else {
+        println!("{}: valid ({} warning{})", file.display(), loaded.warnings.len(), if loaded.warnings.len() == 1 { "" } else { "s" });
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Facts → desired → observed → plan. `None` when adopted resources are missing (printed).
+async fn make_plan(aws: &Aws, loaded: &LoadedSpec, output: Output) -> anyhow::Result<Option<(Plan, executor::Ids)>> {
+    let spec = &loaded.spec;
+    let (facts, observed) = tokio::try_join!(aws.facts(spec), aws.observe())?;
+    let problems = check_facts(spec, &facts, &loaded.source);
+    if !problems.is_empty() {
+        print_problems(std::path::Path::new(&spec.name), &problems, output);
+        return Ok(None);
+    }
+    let desired = desired_state(spec, &facts);
+    let plan = plan(&desired, &observed, &PlanOptions { plan_id: new_plan_id() });
+    Ok(Some((plan, observed.ids())))
+}
+
+fn new_plan_id() -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let digest = Sha256::digest(format!("{}-{}", now.as_nanos(), std::process::id()).as_bytes());
+    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+fn print_plan(plan: &Plan, aws: &Aws, output: Output) {
+    match output {
+        Output::Json => print_json(plan, aws, None),
+        Output::Text => {
+            let mut out = anstream::stdout();
+            let _ = write!(out, "{}", render_plan(plan));
+        }
+    }
+}
+
+fn print_json(plan: &Plan, aws: &Aws, report: Option<&ApplyReport>) {
+    let calls: Vec<_> = aws
+        .calls
+        .counts()
+        .into_iter()
+        .map(|((service, operation), count)| json!({"service": service, "operation": operation, "count": count}))
+        .collect();
+    let mut doc = json!({
+        "format_version": plan.format_version,
+        "stack": plan.stack,
+        "plan_id": plan.plan_id,
+        "summary": plan.summary(),
+        "changes": plan.changes,
+        "unchanged": plan.unchanged,
+        "api_calls": {"total": aws.calls.total(), "by_operation": calls},
+    });
+    if let Some(report) = report {
+        doc["apply"] = json!({"succeeded": report.succeeded(), "steps": report.steps});
+    }
+    println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+}
+
+fn confirm(prompt: &str, expected: &str) -> anyhow::Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        bail!("confirmation needed but stdin is not a terminal; pass `--yes` to go ahead without it");
+    }
+    eprint!("{prompt}");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(answer.trim() == expected)
+}
+
+async fn carry_out(aws: &Aws, plan: &Plan, ids: executor::Ids, concurrency: usize, output: Output) -> ApplyReport {
+    let progress = &aws.progress;
+    let text = output == Output::Text;
+    if text {
+        progress.line("");
+    }
+    let on_event = |event: Event<'_>| {
+        if !text {
+            return;
+        }
+        match event {
+            Event::Started(key, step) => progress.line(&format!("  {} {key} …", verb(step, false))),
+            Event::Finished(report) => progress.line(&match &report.outcome {
+                Outcome::Done { id, seconds } => {
+                    let id = id.as_deref().map(|i| format!(" ({i})")).unwrap_or_default();
+                    format!("  {} {}{id} in {seconds:.1}s", verb(report.step, true), report.key)
+                }
+                Outcome::Failed { error } => format!("  FAILED to {} {}: {error}", verb(report.step, false).to_lowercase(), report.key),
+                Outcome::Skipped { because } => format!("  skipped {} {}: {because} failed", verb(report.step, false).to_lowercase(), report.key),
+            }),
+        }
+    };
+    executor::execute(plan, aws, ids, concurrency, &on_event).await
+}
+
+fn verb(step: Step, done: bool) -> &'static str {
+    match (step, done) {
+        (Step::Create, false) => "creating",
+        (Step::Create, true) => "created",
+        (Step::Update, false) => "updating",
+        (Step::Update, true) => "updated",
+        (Step::Delete, false) => "deleting",
+        (Step::Delete, true) => "deleted",
+    }
+}
+
+fn finish(plan: &Plan, aws: &Aws, report: &ApplyReport, output: Output) -> anyhow::Result<ExitCode> {
+    if output == Output::Json {
+        print_json(plan, aws, Some(report));
+    } else {
+        let done = report.steps.iter().filter(|s| matches!(s.outcome, Outcome::Done { .. })).count();
+        let failed = report.steps.iter().filter(|s| matches!(s.outcome, Outcome::Failed { .. })).count();
+        let skipped = report.steps.iter().filter(|s| matches!(s.outcome, Outcome::Skipped { .. })).count();
+        println!("\nDone: {done} step{} succeeded, {failed} failed, {skipped} skipped ({} AWS requests).", if done == 1 { "" } else { "s" }, aws.calls.total());
+    }
+    Ok(if report.succeeded() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}

@@ -1,0 +1,244 @@
+//! The desired state: every resource the spec calls for, with its managed attributes. A pure
+//! function of the spec and the facts read about adopted resources (no AWS call here).
+
+use crate::model::{
+    FileSystemProps, InternetGatewayProps, Kind, MountTargetProps, NatGatewayProps, Props, Ref, ResourceKey, Route, RouteTableProps,
+    Rule, RuleSource, SecurityGroupProps, SecurityGroupRulesProps, SubnetProps, VpcProps,
+};
+use crate::spec::{NatGateways, Problem, Severity, SourceMap, Spec};
+use std::collections::BTreeMap;
+
+/// What AWS said about resources the spec adopts by ID (read at plan time).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Facts {
+    /// Adopted VPC IDs that exist.
+    pub vpcs: Vec<String>,
+    /// Adopted subnets that exist, by ID.
+    pub subnets: BTreeMap<String, SubnetFacts>,
+}
+
+/// An existing subnet.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SubnetFacts {
+    /// Its VPC.
+    pub vpc_id: String,
+    /// Its availability zone.
+    pub availability_zone: String,
+}
+
+/// Every resource of the stack, by key, with its desired attributes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DesiredState {
+    /// Stack name (the value of the `moodle-ha:stack` tag).
+    pub stack: String,
+    /// Extra tags from the spec.
+    pub tags: BTreeMap<String, String>,
+    /// The resources.
+    pub resources: BTreeMap<ResourceKey, Props>,
+}
+
+/// The security groups of a stack and what each one is for.
+pub const SECURITY_GROUPS: &[(&str, &str)] = &[
+    ("alb", "load balancer: HTTP and HTTPS from the allowed CIDRs"),
+    ("web", "web fleet: HTTP from the load balancer only"),
+    ("cron", "cron instance: no inbound traffic"),
+    ("db", "database: MySQL from web and cron only"),
+    ("redis", "cache: Redis from web and cron only"),
+    ("efs", "file system: NFS from web and cron only"),
+];
+
+/// Checks the adopted network against what AWS reported, naming each missing or misplaced ID.
+pub fn check_facts(spec: &Spec, facts: &Facts, source: &SourceMap) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let Some(net) = &spec.network.existing else { return problems };
+    let mut push = |path: String, message: String| {
+        let line = source.line_of(&path);
+        problems.push(Problem { severity: Severity::Error, path, message, line });
+    };
+    if !facts.vpcs.contains(&net.vpc_id) {
+        push("network.existing.vpc_id".into(), format!("`{}` does not exist in `{}`", net.vpc_id, spec.region));
+    }
+    for (list_name, list) in [("public_subnets", &net.public_subnets), ("private_subnets", &net.private_subnets)] {
+        let mut azs = std::collections::BTreeSet::new();
+        for (i, id) in list.iter().enumerate() {
+            let path = format!("network.existing.{list_name}[{i}]");
+            match facts.subnets.get(id) {
+                None => push(path, format!("`{id}` does not exist in `{}`", spec.region)),
+                Some(s) if s.vpc_id != net.vpc_id => push(path, format!("`{id}` belongs to `{}`, not `{}`", s.vpc_id, net.vpc_id)),
+                Some(s) => {
+                    azs.insert(s.availability_zone.clone());
+                }
+            }
+        }
+        if azs.len() == 1 {
+            push(format!("network.existing.{list_name}"), "all subnets are in one availability zone; HA needs two or more".into());
+        }
+    }
+    problems
+}
+
+/// Builds the desired state. `facts` must have passed [`check_facts`].
+pub fn desired_state(spec: &Spec, facts: &Facts) -> DesiredState {
+    let mut resources = BTreeMap::new();
+    let mut add = |kind: Kind, name: &str, props: Props| {
+        resources.insert(ResourceKey::new(kind, name), props);
+    };
+
+    // Network: (vpc, private subnets by AZ).
+    let (vpc, private): (Ref, Vec<(String, Ref)>) = if let Some(net) = &spec.network.create {
+        let vpc = Ref::to(Kind::Vpc, "main");
+        add(Kind::Vpc, "main", Props::Vpc(VpcProps { cidr: net.cidr.clone(), dns_support: true, dns_hostnames: true }));
+        let igw = Ref::to(Kind::InternetGateway, "main");
+        add(Kind::InternetGateway, "main", Props::InternetGateway(InternetGatewayProps { vpc: Some(vpc.clone()) }));
+        let mut private = Vec::new();
+        let mut public_subnets = Vec::new();
+        for (i, az) in net.availability_zones.iter().enumerate() {
+            for (tier, cidrs) in [("public", &net.public_subnet_cidrs), ("private", &net.private_subnet_cidrs)] {
+                let Some(cidr) = cidrs.get(i) else { continue };
+                let name = format!("{tier}-{az}");
+                add(
+                    Kind::Subnet,
+                    &name,
+                    Props::Subnet(SubnetProps { vpc: vpc.clone(), cidr: cidr.clone(), availability_zone: az.clone() }),
+                );
+                let subnet = Ref::to(Kind::Subnet, &name);
+                if tier == "public" { public_subnets.push(subnet) } else { private.push((az.clone(), subnet)) }
+            }
+        }
+        let nat_azs: Vec<&String> = match net.nat_gateways {
+            NatGateways::PerAz => net.availability_zones.iter().collect(),
+            NatGateways::Single => net.availability_zones.iter().take(1).collect(),
+        };
+        for az in &nat_azs {
+            add(Kind::ElasticIp, &format!("nat-{az}"), Props::ElasticIp {});
+            add(
+                Kind::NatGateway,
+                az,
+                Props::NatGateway(NatGatewayProps {
+                    subnet: Ref::to(Kind::Subnet, format!("public-{az}")),
+                    allocation: Ref::to(Kind::ElasticIp, format!("nat-{az}")),
+                }),
+            );
+        }
+        add(
+            Kind::RouteTable,
+            "public",
+            Props::RouteTable(RouteTableProps {
+                vpc: vpc.clone(),
+                routes: vec![Route { destination: "0.0.0.0/0".into(), target: igw }],
+                subnets: public_subnets,
+            }),
+        );
+        for (az, subnet) in &private {
+            let nat_az = if nat_azs.contains(&az) { az.as_str() } else { nat_azs.first().map_or(az.as_str(), |a| a.as_str()) };
+            add(
+                Kind::RouteTable,
+                &format!("private-{az}"),
+                Props::RouteTable(RouteTableProps {
+                    vpc: vpc.clone(),
+                    routes: vec![Route { destination: "0.0.0.0/0".into(), target: Ref::to(Kind::NatGateway, nat_az) }],
+                    subnets: vec![subnet.clone()],
+                }),
+            );
+        }
+        (vpc, private)
+    } else if let Some(net) = &spec.network.existing {
+        let private = net
+            .private_subnets
+            .iter()
+            .filter_map(|id| facts.subnets.get(id).map(|s| (s.availability_zone.clone(), Ref::External(id.clone()))))
+            .collect();
+        (Ref::External(net.vpc_id.clone()), private)
+    } else {
+        (Ref::External(String::new()), Vec::new())
+    };
+
+    // Security groups and their least-privilege rules.
+    for (role, purpose) in SECURITY_GROUPS {
+        add(
+            Kind::SecurityGroup,
+            role,
+            Props::SecurityGroup(SecurityGroupProps {
+                vpc: vpc.clone(),
+                group_name: format!("{}-{role}", spec.name),
+                description: format!("moodle-ha {} {purpose}", spec.name),
+            }),
+        );
+    }
+    let sg = |role: &str| RuleSource::Group(Ref::to(Kind::SecurityGroup, role));
+    let tcp = |port: i32, peer: RuleSource, description: &str| Rule {
+        protocol: "tcp".into(),
+        from_port: port,
+        to_port: port,
+        peer,
+        description: description.into(),
+    };
+    let all_out = |description: &str| Rule {
+        protocol: "-1".into(),
+        from_port: -1,
+        to_port: -1,
+        peer: RuleSource::Cidr("0.0.0.0/0".into()),
+        description: description.into(),
+    };
+    let mut rules: BTreeMap<&str, (Vec<Rule>, Vec<Rule>)> = BTreeMap::new();
+    let mut alb_in = Vec::new();
+    for cidr in &spec.load_balancer.ingress_cidrs {
+        alb_in.push(tcp(443, RuleSource::Cidr(cidr.clone()), "HTTPS from clients"));
+        alb_in.push(tcp(80, RuleSource::Cidr(cidr.clone()), "HTTP from clients (redirected to HTTPS)"));
+    }
+    rules.insert("alb", (alb_in, vec![tcp(80, sg("web"), "to the web fleet")]));
+    rules.insert(
+        "web",
+        (vec![tcp(80, sg("alb"), "HTTP from the load balancer")], vec![all_out("packages, code, AWS APIs, mail, data tier")]),
+    );
+    let ssh: Vec<Rule> = spec.cron.ssh_cidrs.iter().map(|c| tcp(22, RuleSource::Cidr(c.clone()), "SSH from admins")).collect();
+    rules.insert("cron", (ssh, vec![all_out("packages, code, AWS APIs, mail, data tier")]));
+    for (role, port, what) in [("db", 3306, "MySQL"), ("redis", 6379, "Redis"), ("efs", 2049, "NFS")] {
+        let ingress = vec![tcp(port, sg("web"), &format!("{what} from the web fleet")), tcp(port, sg("cron"), &format!("{what} from cron"))];
+        rules.insert(role, (ingress, Vec::new()));
+    }
+    for (role, (ingress, egress)) in rules {
+        let mut props = Props::SecurityGroupRules(SecurityGroupRulesProps { group: Ref::to(Kind::SecurityGroup, role), ingress, egress });
+        props.normalize();
+        add(Kind::SecurityGroupRules, role, props);
+    }
+
+    // File storage: the file system and one mount target per private AZ.
+    let fs = &spec.file_storage;
+    add(
+        Kind::FileSystem,
+        "moodledata",
+        Props::FileSystem(FileSystemProps {
+            encrypted: true,
+            kms_key_id: fs.kms_key_id.clone(),
+            performance_mode: json_name(&fs.performance_mode),
+            throughput_mode: json_name(&fs.throughput_mode),
+            provisioned_throughput_mibps: fs.provisioned_throughput_mibps,
+            transition_to_ia: fs.transition_to_ia.clone(),
+            transition_to_primary_storage_class: fs.transition_to_primary_storage_class.clone(),
+            backup: fs.backup,
+        }),
+    );
+    let mut seen_azs = std::collections::BTreeSet::new();
+    for (az, subnet) in private {
+        if !seen_azs.insert(az.clone()) {
+            continue; // EFS allows one mount target per AZ
+        }
+        add(
+            Kind::MountTarget,
+            &az,
+            Props::MountTarget(MountTargetProps {
+                file_system: Ref::to(Kind::FileSystem, "moodledata"),
+                subnet,
+                security_groups: vec![Ref::to(Kind::SecurityGroup, "efs")],
+            }),
+        );
+    }
+
+    DesiredState { stack: spec.name.clone(), tags: spec.tags.clone(), resources }
+}
+
+/// The serde name of a spec enum value (e.g. `generalPurpose`), which is how AWS spells it.
+fn json_name<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+}

@@ -1,0 +1,284 @@
+//! The executor: walks a plan's dependency graph and carries out each step through a
+//! [`Backend`], running independent steps at the same time up to a bound. A failed step's
+//! dependents are skipped and reported as such; the others go on.
+
+use crate::model::{Props, ResourceKey};
+use crate::plan::{Action, Change, Plan};
+use futures::stream::{FuturesUnordered, StreamExt};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, VecDeque};
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+/// One thing the backend does to one resource.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    /// Create (also the second half of a replacement).
+    Create,
+    /// Change in place.
+    Update,
+    /// Delete (also the first half of a replacement).
+    Delete,
+}
+
+/// What the backend is asked to do.
+#[derive(Clone, Debug)]
+pub struct Operation {
+    /// Create, update or delete.
+    pub step: Step,
+    /// The planned change (desired and observed attributes, AWS ID).
+    pub change: Change,
+    /// Idempotency token for create calls: the same for retries of this step of this plan.
+    pub client_token: String,
+}
+
+/// AWS IDs of the stack's resources, by key, as known when a step starts.
+pub type Ids = BTreeMap<ResourceKey, String>;
+
+/// Carries out operations. The AWS adapters implement it; tests use a recording fake.
+pub trait Backend: Sync {
+    /// Performs `op`; returns the new resource's ID for a create.
+    fn execute(&self, op: &Operation, ids: &Ids) -> impl Future<Output = anyhow::Result<Option<String>>> + Send;
+}
+
+/// How a step ended.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Outcome {
+    /// It worked.
+    Done {
+        /// The new ID, for a create.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        /// Wall time.
+        seconds: f64,
+    },
+    /// It failed.
+    Failed {
+        /// The error with its causes.
+        error: String,
+    },
+    /// Not attempted because something it depends on failed.
+    Skipped {
+        /// The failed step's resource.
+        because: ResourceKey,
+    },
+}
+
+/// One step and its outcome.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StepReport {
+    /// The resource.
+    pub key: ResourceKey,
+    /// What was done to it.
+    pub step: Step,
+    /// How it ended.
+    pub outcome: Outcome,
+}
+
+/// What apply did, also when it failed.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ApplyReport {
+    /// Every step, in the order they finished.
+    pub steps: Vec<StepReport>,
+}
+
+impl ApplyReport {
+    /// True when every step was done.
+    pub fn succeeded(&self) -> bool {
+        self.steps.iter().all(|s| matches!(s.outcome, Outcome::Done { .. }))
+    }
+}
+
+/// Progress notices for the caller to print.
+#[derive(Clone, Debug)]
+pub enum Event<'a> {
+    /// A step started.
+    Started(&'a ResourceKey, Step),
+    /// A step ended.
+    Finished(&'a StepReport),
+}
+
+struct Node {
+    step: Step,
+    change: usize,
+}
+
+/// Runs `plan` against `backend` with at most `concurrency` steps at once. `ids` holds the
+/// observed IDs; it grows as creates finish.
+pub async fn execute<B: Backend>(
+    plan: &Plan,
+    backend: &B,
+    mut ids: Ids,
+    concurrency: usize,
+    on_event: &(dyn Fn(Event<'_>) + Sync),
+) -> ApplyReport {
+    let nodes = nodes(plan);
+    let edges = edges(plan, &nodes);
+    let mut waiting_on: Vec<usize> = vec![0; nodes.len()];
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
+    for (from, to) in &edges {
+        waiting_on[*to] += 1;
+        dependents[*from].push(*to);
+    }
+    let mut ready: VecDeque<usize> = (0..nodes.len()).filter(|n| waiting_on[*n] == 0).collect();
+    let mut finished: Vec<bool> = vec![false; nodes.len()];
+    let mut report = ApplyReport::default();
+    let mut running = FuturesUnordered::new();
+    let limit = concurrency.max(1);
+
+    loop {
+        while running.len() < limit {
+            let Some(n) = ready.pop_front() else { break };
+            let node = &nodes[n];
+            let change = &plan.changes[node.change];
+            let op = Operation { step: node.step, change: change.clone(), client_token: client_token(&plan.plan_id, &change.key, node.step) };
+            on_event(Event::Started(&change.key, node.step));
+            let snapshot = ids.clone();
+            running.push(async move {
+                let start = Instant::now();
+                let result = backend.execute(&op, &snapshot).await;
+                (n, result, start.elapsed())
+            });
+        }
+        let Some((n, result, elapsed)) = running.next().await else { break };
+        finished[n] = true;
+        let node = &nodes[n];
+        let key = plan.changes[node.change].key.clone();
+        match result {
+            Ok(new_id) => {
+                match (node.step, &new_id) {
+                    (Step::Create, Some(id)) => {
+                        ids.insert(key.clone(), id.clone());
+                    }
+                    (Step::Delete, _) => {
+                        if ids.get(&key) == plan.changes[node.change].id.as_ref() {
+                            ids.remove(&key);
+                        }
+                    }
+                    _ => {}
+                }
+                let step = StepReport { key, step: node.step, outcome: Outcome::Done { id: new_id, seconds: secs(elapsed) } };
+                on_event(Event::Finished(&step));
+                report.steps.push(step);
+                for d in &dependents[n] {
+                    waiting_on[*d] -= 1;
+                    if waiting_on[*d] == 0 && !finished[*d] {
+                        ready.push_back(*d);
+                    }
+                }
+            }
+            Err(error) => {
+                let step = StepReport { key: key.clone(), step: node.step, outcome: Outcome::Failed { error: format!("{error:#}") } };
+                on_event(Event::Finished(&step));
+                report.steps.push(step);
+                let mut stack = dependents[n].clone();
+                while let Some(d) = stack.pop() {
+                    if finished[d] {
+                        continue;
+                    }
+                    finished[d] = true;
+                    let skipped = StepReport {
+                        key: plan.changes[nodes[d].change].key.clone(),
+                        step: nodes[d].step,
+                        outcome: Outcome::Skipped { because: key.clone() },
+                    };
+                    on_event(Event::Finished(&skipped));
+                    report.steps.push(skipped);
+                    stack.extend(dependents[d].iter().copied());
+                }
+            }
+        }
+    }
+    // Anything left waits on a cycle the planner should never produce; say so rather than hang.
+    for (n, node) in nodes.iter().enumerate() {
+        if !finished[n] {
+            report.steps.push(StepReport {
+                key: plan.changes[node.change].key.clone(),
+                step: node.step,
+                outcome: Outcome::Failed { error: "dependency cycle in the plan; nothing was done to it".into() },
+            });
+        }
+    }
+    report
+}
+
+fn secs(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1000.0).round() / 1000.0
+}
+
+fn nodes(plan: &Plan) -> Vec<Node> {
+    let mut nodes = Vec::new();
+    for (i, c) in plan.changes.iter().enumerate() {
+        let steps: &[Step] = match c.action {
+            Action::Create => &[Step::Create],
+            Action::Update => &[Step::Update],
+            Action::Delete => &[Step::Delete],
+            Action::Replace => &[Step::Delete, Step::Create],
+            Action::NoOp => &[],
+        };
+        nodes.extend(steps.iter().map(|step| Node { step: *step, change: i }));
+    }
+    nodes
+}
+
+/// Ordering constraints `(before, after)`:
+/// - a create or update runs after the creates and updates of what it refers to;
+/// - the create half of a replacement runs after its delete half;
+/// - a delete runs after the deletes (and updates) of whatever referred to the resource.
+fn edges(plan: &Plan, nodes: &[Node]) -> Vec<(usize, usize)> {
+    let key_of = |n: usize| &plan.changes[nodes[n].change].key;
+    let deps = |p: &Option<Props>| p.as_ref().map(Props::dependencies).unwrap_or_default();
+    let mut edges = Vec::new();
+    for (a, na) in nodes.iter().enumerate() {
+        let ca = &plan.changes[na.change];
+        match na.step {
+            Step::Create | Step::Update => {
+                for dep in deps(&ca.desired) {
+                    for (b, nb) in nodes.iter().enumerate() {
+                        if nb.step != Step::Delete && key_of(b) == &dep {
+                            edges.push((b, a));
+                        }
+                    }
+                }
+                if na.step == Step::Create {
+                    for (b, nb) in nodes.iter().enumerate() {
+                        if nb.step == Step::Delete && nb.change == na.change {
+                            edges.push((b, a));
+                        }
+                    }
+                }
+            }
+            Step::Delete => {
+                let replaced = ca.action == Action::Replace;
+                for (b, nb) in nodes.iter().enumerate() {
+                    if b == a || nb.change == na.change {
+                        continue;
+                    }
+                    let cb = &plan.changes[nb.change];
+                    let follows = match nb.step {
+                        Step::Delete => true,
+                        Step::Update => !replaced,
+                        Step::Create => false,
+                    };
+                    if follows && deps(&cb.observed).contains(&ca.key) {
+                        edges.push((b, a));
+                    }
+                }
+            }
+        }
+    }
+    edges.sort();
+    edges.dedup();
+    edges
+}
+
+/// A deterministic idempotency token (at most 64 characters) for one step of one plan, so the
+/// SDK's retries of a create cannot make a second resource.
+pub fn client_token(plan_id: &str, key: &ResourceKey, step: Step) -> String {
+    let digest = Sha256::digest(format!("{plan_id}\n{key}\n{step:?}").as_bytes());
+    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    format!("mha-{hex}")
+}

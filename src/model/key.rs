@@ -1,0 +1,144 @@
+//! Resource identity: a kind and a logical name, stable across runs and stored in the
+//! `moodle-ha:resource` tag so the observer can tell which desired resource an AWS one is.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+use std::str::FromStr;
+
+/// The kinds of resource moodle-ha manages, in dependency-friendly order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    /// A VPC (only when the spec creates the network).
+    Vpc,
+    /// A subnet of a created VPC.
+    Subnet,
+    /// The internet gateway of a created VPC.
+    InternetGateway,
+    /// An Elastic IP for a NAT gateway.
+    ElasticIp,
+    /// A NAT gateway.
+    NatGateway,
+    /// A route table and its subnet associations.
+    RouteTable,
+    /// A security group (the group itself).
+    SecurityGroup,
+    /// The ingress and egress rules of one security group.
+    SecurityGroupRules,
+    /// The EFS file system.
+    FileSystem,
+    /// An EFS mount target (one per AZ).
+    MountTarget,
+}
+
+const KINDS: &[(Kind, &str)] = &[
+    (Kind::Vpc, "vpc"),
+    (Kind::Subnet, "subnet"),
+    (Kind::InternetGateway, "internet-gateway"),
+    (Kind::ElasticIp, "elastic-ip"),
+    (Kind::NatGateway, "nat-gateway"),
+    (Kind::RouteTable, "route-table"),
+    (Kind::SecurityGroup, "security-group"),
+    (Kind::SecurityGroupRules, "security-group-rules"),
+    (Kind::FileSystem, "file-system"),
+    (Kind::MountTarget, "mount-target"),
+];
+
+impl Kind {
+    /// The kind's name as used in keys, tags and output.
+    pub fn as_str(self) -> &'static str {
+        KINDS.iter().find(|(k, _)| *k == self).map_or("unknown", |(_, s)| s)
+    }
+
+    /// Attributes AWS cannot change in place: a difference in one of them replaces the resource.
+    pub fn immutable_fields(self) -> &'static [&'static str] {
+        match self {
+            Kind::Vpc => &["cidr"],
+            Kind::Subnet => &["vpc", "cidr", "availability_zone"],
+            Kind::InternetGateway | Kind::ElasticIp | Kind::SecurityGroupRules => &[],
+            Kind::NatGateway => &["subnet", "allocation"],
+            Kind::RouteTable => &["vpc"],
+            Kind::SecurityGroup => &["vpc", "group_name", "description"],
+            Kind::FileSystem => &["encrypted", "kms_key_id", "performance_mode"],
+            Kind::MountTarget => &["file_system", "subnet"],
+        }
+    }
+
+    /// Kinds whose replacement or deletion destroys user data: refused unless explicitly allowed.
+    pub fn holds_data(self) -> bool {
+        matches!(self, Kind::FileSystem)
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Kind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        KINDS.iter().find(|(_, n)| *n == s).map(|(k, _)| *k).ok_or_else(|| format!("unknown resource kind `{s}`"))
+    }
+}
+
+/// A resource's identity within a stack, written `kind/name` (e.g. `security-group/web`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ResourceKey {
+    /// What it is.
+    pub kind: Kind,
+    /// Which one (e.g. `web`, `private-eu-west-1a`).
+    pub name: String,
+}
+
+impl ResourceKey {
+    /// A key.
+    pub fn new(kind: Kind, name: impl Into<String>) -> Self {
+        Self { kind, name: name.into() }
+    }
+}
+
+impl fmt::Display for ResourceKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.kind, self.name)
+    }
+}
+
+impl FromStr for ResourceKey {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (kind, name) = s.split_once('/').ok_or_else(|| format!("`{s}` is not `kind/name`"))?;
+        if name.is_empty() {
+            return Err(format!("`{s}` has no name"));
+        }
+        Ok(Self { kind: kind.parse()?, name: name.to_string() })
+    }
+}
+
+impl Serialize for ResourceKey {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for ResourceKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_round_trip_through_text() {
+        for (kind, _) in KINDS {
+            let key = ResourceKey::new(*kind, "private-eu-west-1a");
+            assert_eq!(key.to_string().parse::<ResourceKey>(), Ok(key));
+        }
+        assert!("nonsense/x".parse::<ResourceKey>().is_err());
+        assert!("subnet/".parse::<ResourceKey>().is_err());
+    }
+}

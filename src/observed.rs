@@ -1,0 +1,62 @@
+//! The observed state: what exists in AWS for a stack, read by its tags, in the same model as
+//! the desired state. Filled by the AWS adapters; everything here is pure.
+
+use crate::model::{Kind, Props, Ref, ResourceKey};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// One resource found in AWS.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ObservedResource {
+    /// Its key, from the `moodle-ha:resource` tag (or its parent's, for untaggable children).
+    pub key: ResourceKey,
+    /// Its AWS ID.
+    pub id: String,
+    /// Its managed attributes as AWS reports them.
+    pub props: Props,
+}
+
+/// Every resource found for a stack. A key can appear twice (a duplicate left by an
+/// interrupted run outside moodle-ha's control); the planner deletes the extra one.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ObservedState {
+    /// The resources, in the order the adapters reported them.
+    pub resources: Vec<ObservedResource>,
+}
+
+impl ObservedState {
+    /// Replaces AWS IDs of the stack's own resources with their keys, so observed attributes
+    /// compare with desired ones (`vpc-0abc` → `vpc/main`). IDs of anything else stay IDs.
+    pub fn symbolize(&mut self) {
+        let by_id: BTreeMap<String, ResourceKey> = self
+            .resources
+            .iter()
+            .filter(|r| r.key.kind != Kind::SecurityGroupRules) // shares its group's ID
+            .map(|r| (r.id.clone(), r.key.clone()))
+            .collect();
+        for r in &mut self.resources {
+            r.props.map_refs(|reference| match reference {
+                Ref::External(id) => match by_id.get(id) {
+                    Some(key) => Ref::Managed { key: key.clone() },
+                    None => reference.clone(),
+                },
+                Ref::Managed { .. } => reference.clone(),
+            });
+        }
+        self.resources.sort_by(|a, b| a.key.cmp(&b.key).then(a.id.cmp(&b.id)));
+    }
+
+    /// The first resource found under `key`.
+    pub fn get(&self, key: &ResourceKey) -> Option<&ObservedResource> {
+        self.resources.iter().find(|r| &r.key == key)
+    }
+
+    /// AWS ID of each key (the first one found, when duplicated).
+    pub fn ids(&self) -> BTreeMap<ResourceKey, String> {
+        let mut ids = BTreeMap::new();
+        for r in &self.resources {
+            ids.entry(r.key.clone()).or_insert_with(|| r.id.clone());
+        }
+        ids
+    }
+}

@@ -1,0 +1,125 @@
+//! The plan: a closed set of actions on resources, each with field-level before/after,
+//! computed by the pure [`planner`] and printed by [`render`].
+
+pub mod planner;
+pub mod render;
+
+pub use planner::{PlanOptions, plan};
+
+use crate::model::{Props, ResourceKey};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Version of the plan's JSON document; bumped on any incompatible change.
+pub const PLAN_FORMAT_VERSION: u32 = 1;
+
+/// What happens to one resource.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Nothing to do.
+    NoOp,
+    /// Create it.
+    Create,
+    /// Change it in place.
+    Update,
+    /// Delete it and create it anew (an attribute AWS cannot change in place differs).
+    Replace,
+    /// Delete it.
+    Delete,
+}
+
+/// One attribute that differs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FieldChange {
+    /// Attribute name.
+    pub field: String,
+    /// Value in AWS now (`null` when creating).
+    pub before: Value,
+    /// Value after apply (`null` when deleting).
+    pub after: Value,
+    /// AWS cannot change this attribute in place.
+    pub forces_replacement: bool,
+}
+
+/// A change to one resource.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    /// The resource.
+    pub key: ResourceKey,
+    /// What happens to it.
+    pub action: Action,
+    /// Its AWS ID, when it exists.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The attributes that differ (all of them for a create).
+    pub fields: Vec<FieldChange>,
+    /// Why, when the fields alone do not say (a duplicate, a replaced dependency).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Destroys user data (a file system or database replaced or deleted).
+    pub destroys_data: bool,
+    /// Desired attributes (create, update, replace).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub desired: Option<Props>,
+    /// Observed attributes (update, replace, delete).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observed: Option<Props>,
+}
+
+/// Counts of a plan's actions.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Resources to create.
+    pub create: usize,
+    /// Resources to change in place.
+    pub update: usize,
+    /// Resources to replace.
+    pub replace: usize,
+    /// Resources to delete.
+    pub delete: usize,
+    /// Resources already as desired.
+    pub unchanged: usize,
+}
+
+/// Everything apply will do to a stack, in key order. No choices are left for apply to make.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// [`PLAN_FORMAT_VERSION`].
+    pub format_version: u32,
+    /// The stack.
+    pub stack: String,
+    /// Random ID of this plan; client tokens of its creates derive from it.
+    pub plan_id: String,
+    /// Changes other than no-ops.
+    pub changes: Vec<Change>,
+    /// Resources already as desired.
+    pub unchanged: Vec<ResourceKey>,
+}
+
+impl Plan {
+    /// True when apply would do nothing.
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    /// Counts per action.
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary { unchanged: self.unchanged.len(), ..Summary::default() };
+        for c in &self.changes {
+            match c.action {
+                Action::Create => s.create += 1,
+                Action::Update => s.update += 1,
+                Action::Replace => s.replace += 1,
+                Action::Delete => s.delete += 1,
+                Action::NoOp => s.unchanged += 1,
+            }
+        }
+        s
+    }
+
+    /// Changes that destroy data (replacements or deletions of a file system or database).
+    pub fn data_loss(&self) -> Vec<&Change> {
+        self.changes.iter().filter(|c| c.destroys_data).collect()
+    }
+}

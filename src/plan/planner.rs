@@ -1,0 +1,218 @@
+//! The planner: desired state + observed state → [`Plan`]. Synchronous, deterministic and
+//! pure; every decision is made here so that apply only carries it out.
+
+use super::{Action, Change, FieldChange, PLAN_FORMAT_VERSION, Plan};
+use crate::desired::DesiredState;
+use crate::model::{Props, ResourceKey};
+use crate::observed::ObservedState;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Choices that shape a plan.
+#[derive(Clone, Debug, Default)]
+pub struct PlanOptions {
+    /// The plan ID (random in the CLI; fixed in tests for stable output).
+    pub plan_id: String,
+}
+
+/// Computes the changes that take `observed` to `desired`.
+pub fn plan(desired: &DesiredState, observed: &ObservedState, options: &PlanOptions) -> Plan {
+    let mut by_key: BTreeMap<&ResourceKey, Vec<_>> = BTreeMap::new();
+    for r in &observed.resources {
+        by_key.entry(&r.key).or_default().push(r);
+    }
+    let mut changes: BTreeMap<ResourceKey, Change> = BTreeMap::new();
+    let mut unchanged = BTreeSet::new();
+    let mut extra_deletes = Vec::new();
+
+    for (key, want) in &desired.resources {
+        let found = by_key.get(key).map(Vec::as_slice).unwrap_or(&[]);
+        let Some((first, duplicates)) = found.split_first() else {
+            changes.insert(key.clone(), create(key, want));
+            continue;
+        };
+        for dup in duplicates {
+            extra_deletes.push(delete(key, &dup.id, &dup.props, Some(format!("duplicate of {} ({})", key, first.id))));
+        }
+        let fields = diff(key, want, &first.props);
+        if fields.is_empty() {
+            unchanged.insert(key.clone());
+            continue;
+        }
+        let action = if fields.iter().any(|f| f.forces_replacement) { Action::Replace } else { Action::Update };
+        changes.insert(
+            key.clone(),
+            Change {
+                key: key.clone(),
+                action,
+                id: Some(first.id.clone()),
+                destroys_data: action == Action::Replace && key.kind.holds_data(),
+                fields,
+                reason: None,
+                desired: Some(want.clone()),
+                observed: Some(first.props.clone()),
+            },
+        );
+    }
+    for r in &observed.resources {
+        if !desired.resources.contains_key(&r.key) {
+            extra_deletes.push(delete(&r.key, &r.id, &r.props, Some("no longer in the spec".into())));
+        }
+    }
+
+    cascade_replacements(desired, &mut changes, &mut unchanged);
+
+    let mut changes: Vec<Change> = changes.into_values().collect();
+    changes.extend(extra_deletes);
+    changes.sort_by(|a, b| a.key.cmp(&b.key).then(a.id.cmp(&b.id)));
+    Plan {
+        format_version: PLAN_FORMAT_VERSION,
+        stack: desired.stack.clone(),
+        plan_id: options.plan_id.clone(),
+        changes,
+        unchanged: unchanged.into_iter().collect(),
+    }
+}
+
+/// A resource whose dependency is replaced gets a new ID to point at: replaced itself when the
+/// reference is immutable, updated otherwise. Repeats until nothing more changes.
+fn cascade_replacements(
+    desired: &DesiredState,
+    changes: &mut BTreeMap<ResourceKey, Change>,
+    unchanged: &mut BTreeSet<ResourceKey>,
+) {
+    loop {
+        let replaced: BTreeSet<ResourceKey> =
+            changes.values().filter(|c| c.action == Action::Replace).map(|c| c.key.clone()).collect();
+        let mut progressed = false;
+        for (key, want) in &desired.resources {
+            let fields_with_replaced = ref_fields(want, &replaced);
+            if fields_with_replaced.is_empty() {
+                continue;
+            }
+            let forces = fields_with_replaced.iter().any(|f| key.kind.immutable_fields().contains(&f.as_str()));
+            let change = changes.get_mut(key);
+            match change {
+                Some(c) if c.action == Action::Replace || c.action == Action::Create => continue,
+                Some(c) if c.action == Action::Update && !forces => continue,
+                _ => {}
+            }
+            let reason = format!(
+                "refers to {} being replaced",
+                fields_with_replaced.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ")
+            );
+            let action = if forces { Action::Replace } else { Action::Update };
+            match change {
+                Some(c) => {
+                    c.action = action;
+                    c.reason = Some(reason);
+                    c.destroys_data = action == Action::Replace && key.kind.holds_data();
+                }
+                None => {
+                    unchanged.remove(key);
+                    changes.insert(
+                        key.clone(),
+                        Change {
+                            key: key.clone(),
+                            action,
+                            id: None,
+                            fields: Vec::new(),
+                            reason: Some(reason),
+                            destroys_data: action == Action::Replace && key.kind.holds_data(),
+                            desired: Some(want.clone()),
+                            observed: None,
+                        },
+                    );
+                }
+            }
+            progressed = true;
+        }
+        if !progressed {
+            break;
+        }
+    }
+}
+
+/// Names of the fields of `props` that refer to one of `keys`.
+fn ref_fields(props: &Props, keys: &BTreeSet<ResourceKey>) -> Vec<String> {
+    props
+        .fields()
+        .into_iter()
+        .filter(|(_, value)| keys.iter().any(|k| mentions(value, k)))
+        .map(|(name, _)| name)
+        .collect()
+}
+
+fn mentions(value: &Value, key: &ResourceKey) -> bool {
+    match value {
+        Value::Object(map) => {
+            map.get("ref").and_then(Value::as_str) == Some(key.to_string().as_str()) || map.values().any(|v| mentions(v, key))
+        }
+        Value::Array(items) => items.iter().any(|v| mentions(v, key)),
+        _ => false,
+    }
+}
+
+fn create(key: &ResourceKey, want: &Props) -> Change {
+    let fields = want
+        .fields()
+        .into_iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(field, after)| FieldChange { field, before: Value::Null, after, forces_replacement: false })
+        .collect();
+    Change {
+        key: key.clone(),
+        action: Action::Create,
+        id: None,
+        fields,
+        reason: None,
+        destroys_data: false,
+        desired: Some(want.clone()),
+        observed: None,
+    }
+}
+
+fn delete(key: &ResourceKey, id: &str, props: &Props, reason: Option<String>) -> Change {
+    let fields = props
+        .fields()
+        .into_iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(field, before)| FieldChange { field, before, after: Value::Null, forces_replacement: false })
+        .collect();
+    Change {
+        key: key.clone(),
+        action: Action::Delete,
+        id: Some(id.to_string()),
+        fields,
+        reason,
+        destroys_data: key.kind.holds_data(),
+        desired: None,
+        observed: Some(props.clone()),
+    }
+}
+
+/// Managed fields whose values differ. A desired `null` is unmanaged and never differs.
+fn diff(key: &ResourceKey, want: &Props, have: &Props) -> Vec<FieldChange> {
+    let have_fields = have.fields();
+    want.fields()
+        .into_iter()
+        .filter(|(_, after)| !after.is_null())
+        .filter_map(|(field, after)| {
+            let before = have_fields.get(&field).cloned().unwrap_or(Value::Null);
+            if same(&before, &after) {
+                return None;
+            }
+            let forces_replacement = key.kind.immutable_fields().contains(&field.as_str());
+            Some(FieldChange { field, before, after, forces_replacement })
+        })
+        .collect()
+}
+
+/// Equality that treats `1` and `1.0` alike (AWS returns floats for some integer settings).
+fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        _ => a == b,
+    }
+}
+

@@ -1,0 +1,105 @@
+//! The human form of a plan: grouped by resource, only changed fields, replacements and data
+//! loss marked, counts at the end. Styled with ANSI codes that `anstream` strips when the
+//! output is not a terminal or `NO_COLOR` is set.
+
+use super::{Action, Change, Plan};
+use anstyle::{AnsiColor, Style};
+use serde_json::Value;
+use std::fmt::Write;
+
+const GREEN: Style = AnsiColor::Green.on_default();
+const YELLOW: Style = AnsiColor::Yellow.on_default();
+const RED: Style = AnsiColor::Red.on_default();
+const BOLD_RED: Style = AnsiColor::Red.on_default().bold();
+const DIM: Style = Style::new().dimmed();
+const BOLD: Style = Style::new().bold();
+
+/// The plan as text for people.
+pub fn render_plan(plan: &Plan) -> String {
+    let mut out = String::new();
+    if plan.is_empty() {
+        let _ = writeln!(out, "No changes: stack `{}` matches the spec ({} resources).", plan.stack, plan.unchanged.len());
+        return out;
+    }
+    let _ = writeln!(out, "{BOLD}Plan for stack `{}`:{BOLD:#}", plan.stack);
+    for change in &plan.changes {
+        render_change(&mut out, change);
+    }
+    let s = plan.summary();
+    let _ = writeln!(
+        out,
+        "\n{BOLD}Plan:{BOLD:#} {} to add, {} to change, {} to replace, {} to destroy ({} unchanged).",
+        s.create, s.update, s.replace, s.delete, s.unchanged
+    );
+    let loss = plan.data_loss();
+    if !loss.is_empty() {
+        let keys: Vec<String> = loss.iter().map(|c| c.key.to_string()).collect();
+        let _ = writeln!(out, "{BOLD_RED}Data loss:{BOLD_RED:#} {} would be destroyed with its data.", keys.join(", "));
+    }
+    out
+}
+
+fn render_change(out: &mut String, change: &Change) {
+    let (symbol, word, style) = match change.action {
+        Action::Create => ("+", "create", GREEN),
+        Action::Update => ("~", "update", YELLOW),
+        Action::Replace => ("-/+", "replace", BOLD_RED),
+        Action::Delete => ("-", "delete", RED),
+        Action::NoOp => (" ", "no-op", DIM),
+    };
+    let id = change.id.as_deref().map(|id| format!(" ({id})")).unwrap_or_default();
+    let _ = write!(out, "\n  {style}{symbol} {word:<7} {}{style:#}{id}", change.key);
+    if change.destroys_data {
+        let _ = write!(out, "  {BOLD_RED}DESTROYS DATA{BOLD_RED:#}");
+    }
+    if let Some(reason) = &change.reason {
+        let _ = write!(out, "  {DIM}# {reason}{DIM:#}");
+    }
+    out.push('\n');
+    for f in &change.fields {
+        let mark = if f.forces_replacement && change.action == Action::Replace {
+            format!("  {BOLD_RED}# forces replacement{BOLD_RED:#}")
+        } else {
+            String::new()
+        };
+        match change.action {
+            Action::Create => {
+                let _ = writeln!(out, "      {}: {}", f.field, show(&f.after));
+            }
+            Action::Delete => {
+                let _ = writeln!(out, "      {DIM}{}: {}{DIM:#}", f.field, show(&f.before));
+            }
+            _ => match (&f.before, &f.after) {
+                (Value::Array(before), Value::Array(after)) => {
+                    let _ = writeln!(out, "      {}:{mark}", f.field);
+                    for item in before.iter().filter(|i| !after.contains(i)) {
+                        let _ = writeln!(out, "        {RED}- {}{RED:#}", show(item));
+                    }
+                    for item in after.iter().filter(|i| !before.contains(i)) {
+                        let _ = writeln!(out, "        {GREEN}+ {}{GREEN:#}", show(item));
+                    }
+                }
+                (before, after) => {
+                    let _ = writeln!(out, "      {}: {} → {}{mark}", f.field, show(before), show(after));
+                }
+            },
+        }
+    }
+}
+
+/// Compact display of an attribute value: references as their key, strings unquoted.
+pub fn show(value: &Value) -> String {
+    match value {
+        Value::Null => "(none)".into(),
+        Value::String(s) => s.clone(),
+        Value::Array(items) => format!("[{}]", items.iter().map(show).collect::<Vec<_>>().join(", ")),
+        Value::Object(map) => {
+            if let (1, Some(Value::String(r))) = (map.len(), map.get("ref")) {
+                return r.clone();
+            }
+            let parts: Vec<String> = map.iter().map(|(k, v)| format!("{k}: {}", show(v))).collect();
+            format!("{{{}}}", parts.join(", "))
+        }
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,57 @@
+//! The stack spec: the typed form of a `stacks/*.yaml` file, its defaults, loading and validation.
+//!
+//! The types here are the single source of truth for the YAML format: unknown fields are
+//! rejected, defaults are applied by serde, and `stacks/schema.json` is generated from them.
+
+mod database;
+mod load;
+mod moodle;
+mod network;
+mod schema;
+mod source_map;
+mod validate;
+mod web;
+
+pub use database::{Cache, Database, DbEngine, DbParameters, FileStorage, PerformanceMode, ThroughputMode};
+pub use load::{LoadError, LoadedSpec, load_file, load_str};
+pub use source_map::SourceMap;
+pub use moodle::{Moodle, MoodleVersion, PhpSettings, WebServer};
+pub use network::{CreateNetwork, ExistingNetwork, NatGateways, Network};
+pub use schema::json_schema;
+pub use validate::{Problem, Severity, validate};
+pub use web::{Cron, HealthCheck, LoadBalancer, Scaling, Stickiness, Web};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A complete highly available Moodle site: everything `moodle-ha` creates and keeps.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// Stack name: lowercase letters, digits and hyphens, 3–24 characters. Every resource is
+    /// tagged `moodle-ha:stack=<name>` and found again by that tag.
+    pub name: String,
+    /// AWS region, e.g. `eu-west-1`.
+    pub region: String,
+    /// Extra tags applied to every resource, in the create call.
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    /// VPC and subnets: adopt existing ones, or create them.
+    pub network: Network,
+    /// The RDS MySQL or Aurora MySQL database.
+    pub database: Database,
+    /// The EFS file system that holds moodledata.
+    #[serde(default)]
+    pub file_storage: FileStorage,
+    /// The ElastiCache Redis replication group for sessions and MUC.
+    pub cache: Cache,
+    /// The application load balancer in the public subnets.
+    pub load_balancer: LoadBalancer,
+    /// The web fleet: launch template and Spot-majority Auto Scaling group.
+    pub web: Web,
+    /// The one on-demand instance that runs Moodle cron and ad-hoc tasks.
+    pub cron: Cron,
+    /// Moodle itself: version, code, wwwroot, paths and PHP settings.
+    pub moodle: Moodle,
+}

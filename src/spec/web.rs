@@ -1,0 +1,213 @@
+//! The web-tier sections: `load_balancer`, `web` (the Spot fleet) and `cron` (the stable instance).
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The internet-facing application load balancer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoadBalancer {
+    /// ACM certificate for the HTTPS listener, in the stack's region.
+    pub certificate_arn: String,
+    /// TLS policy of the HTTPS listener.
+    #[serde(default = "default_ssl_policy")]
+    pub ssl_policy: String,
+    /// Who may reach ports 80 and 443.
+    #[serde(default = "default_ingress")]
+    pub ingress_cidrs: Vec<String>,
+    /// Seconds in-flight requests get to finish when a node leaves, 60–120: inside the
+    /// two-minute Spot notice, and never the 300 s AWS default.
+    #[serde(default = "default_dereg")]
+    pub deregistration_delay_seconds: u32,
+    /// Idle connection timeout in seconds.
+    #[serde(default = "default_idle")]
+    pub idle_timeout_seconds: u32,
+    /// Target group health check.
+    #[serde(default)]
+    pub health_check: HealthCheck,
+    /// Load-balancer cookie stickiness (sessions live in Redis, so off by default).
+    #[serde(default)]
+    pub stickiness: Stickiness,
+}
+
+/// Target group health check.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheck {
+    /// Path requested on each node.
+    #[serde(default = "default_hc_path")]
+    pub path: String,
+    /// Seconds between checks.
+    #[serde(default = "default_hc_interval")]
+    pub interval_seconds: u32,
+    /// Consecutive successes before a node is healthy.
+    #[serde(default = "default_hc_healthy")]
+    pub healthy_threshold: u32,
+    /// Consecutive failures before a node is unhealthy.
+    #[serde(default = "default_hc_unhealthy")]
+    pub unhealthy_threshold: u32,
+    /// Seconds before a check times out.
+    #[serde(default = "default_hc_timeout")]
+    pub timeout_seconds: u32,
+    /// HTTP codes that count as healthy.
+    #[serde(default = "default_hc_matcher")]
+    pub matcher: String,
+}
+
+impl Default for HealthCheck {
+    fn default() -> Self {
+        Self {
+            path: default_hc_path(),
+            interval_seconds: default_hc_interval(),
+            healthy_threshold: default_hc_healthy(),
+            unhealthy_threshold: default_hc_unhealthy(),
+            timeout_seconds: default_hc_timeout(),
+            matcher: default_hc_matcher(),
+        }
+    }
+}
+
+/// Load-balancer cookie stickiness.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Stickiness {
+    /// Turn stickiness on.
+    #[serde(default)]
+    pub enabled: bool,
+    /// Cookie lifetime in seconds.
+    #[serde(default = "default_stickiness_duration")]
+    pub duration_seconds: u32,
+}
+
+impl Default for Stickiness {
+    fn default() -> Self {
+        Self { enabled: false, duration_seconds: default_stickiness_duration() }
+    }
+}
+
+/// The stateless web fleet: a Spot-majority Auto Scaling group with a mixed instances policy.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Web {
+    /// AMI ID (`ami-…`) or an SSM public parameter (`ssm:/aws/service/…`) resolved at plan time.
+    #[serde(default = "default_ami")]
+    pub ami: String,
+    /// 3–6 instance types across at least two of the t, m and c families.
+    pub instance_types: Vec<String>,
+    /// Smallest fleet size.
+    pub min: u32,
+    /// Desired size; when unset the group's current desired capacity is kept (the scaling
+    /// policies own it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desired: Option<u32>,
+    /// Largest fleet size.
+    pub max: u32,
+    /// On-demand instances before any Spot (the floor).
+    #[serde(default)]
+    pub on_demand_base_capacity: u32,
+    /// Percent on-demand above the floor (0 = all Spot).
+    #[serde(default)]
+    pub on_demand_percentage_above_base: u32,
+    /// Seconds after launch before health checks count.
+    #[serde(default = "default_grace")]
+    pub health_check_grace_period_seconds: u32,
+    /// Root volume size in GiB (encrypted gp3).
+    #[serde(default = "default_root_gib")]
+    pub root_volume_gib: u32,
+    /// Existing instance profile name; created with least privilege when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_profile: Option<String>,
+    /// IMDSv2 hop limit.
+    #[serde(default = "one")]
+    pub imds_hop_limit: u32,
+    /// Target-tracking scaling.
+    #[serde(default)]
+    pub scaling: Scaling,
+}
+
+/// Target-tracking scaling policies of the web fleet.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Scaling {
+    /// Keep average CPU at this percent.
+    #[serde(default = "default_cpu_target", skip_serializing_if = "Option::is_none")]
+    pub cpu_target_percent: Option<u32>,
+    /// Keep ALB requests per target at this number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_per_target: Option<u32>,
+}
+
+impl Default for Scaling {
+    fn default() -> Self {
+        Self { cpu_target_percent: default_cpu_target(), requests_per_target: None }
+    }
+}
+
+/// The stable, on-demand instance: the only host that runs Moodle cron and ad-hoc tasks.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Cron {
+    /// Instance type, e.g. `t3.large`.
+    pub instance_type: String,
+    /// AMI; the web fleet's when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ami: Option<String>,
+    /// Root volume size in GiB (encrypted gp3).
+    #[serde(default = "default_cron_root_gib")]
+    pub root_volume_gib: u32,
+    /// CIDRs allowed to SSH in; none by default (use SSM Session Manager).
+    #[serde(default)]
+    pub ssh_cidrs: Vec<String>,
+}
+
+fn one() -> u32 {
+    1
+}
+fn default_ssl_policy() -> String {
+    "ELBSecurityPolicy-TLS13-1-2-2021-06".into()
+}
+fn default_ingress() -> Vec<String> {
+    vec!["0.0.0.0/0".into()]
+}
+fn default_dereg() -> u32 {
+    120
+}
+fn default_idle() -> u32 {
+    60
+}
+fn default_hc_path() -> String {
+    "/login/index.php".into()
+}
+fn default_hc_interval() -> u32 {
+    30
+}
+fn default_hc_healthy() -> u32 {
+    2
+}
+fn default_hc_unhealthy() -> u32 {
+    3
+}
+fn default_hc_timeout() -> u32 {
+    10
+}
+fn default_hc_matcher() -> String {
+    "200".into()
+}
+fn default_stickiness_duration() -> u32 {
+    86_400
+}
+fn default_ami() -> String {
+    "ssm:/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id".into()
+}
+fn default_grace() -> u32 {
+    300
+}
+fn default_root_gib() -> u32 {
+    20
+}
+fn default_cron_root_gib() -> u32 {
+    30
+}
+fn default_cpu_target() -> Option<u32> {
+    Some(60)
+}
