@@ -55,3 +55,6 @@ pub struct Spec {
     /// Moodle itself: version, code, wwwroot, paths and PHP settings.
     pub moodle: Moodle,
 }
+
+#[cfg(test)]
+mod tests;
