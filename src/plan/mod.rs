@@ -123,3 +123,6 @@ impl Plan {
         self.changes.iter().filter(|c| c.destroys_data).collect()
     }
 }
+
+#[cfg(test)]
+mod tests;
