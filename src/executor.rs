@@ -282,3 +282,132 @@ pub fn client_token(plan_id: &str, key: &ResourceKey, step: Step) -> String {
     let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
     format!("mha-{hex}")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::desired::{Facts, desired_state};
+    use crate::model::Kind;
+    use crate::observed::{ObservedResource, ObservedState};
+    use crate::plan::{PlanOptions, plan};
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Records the order of steps, the peak concurrency, and fails the keys it is told to.
+    #[derive(Default)]
+    struct Fake {
+        log: Mutex<Vec<(ResourceKey, Step)>>,
+        running: AtomicUsize,
+        peak: AtomicUsize,
+        fail: Vec<ResourceKey>,
+    }
+
+    impl Backend for Fake {
+        async fn execute(&self, op: &Operation, ids: &Ids) -> anyhow::Result<Option<String>> {
+            let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+            self.peak.fetch_max(now, Ordering::SeqCst);
+            // Every reference of a create must already have an ID.
+            if op.step == Step::Create {
+                for dep in op.change.desired.as_ref().map(Props::dependencies).unwrap_or_default() {
+                    anyhow::ensure!(ids.contains_key(&dep), "{} started before {dep} existed", op.change.key);
+                }
+            }
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            self.running.fetch_sub(1, Ordering::SeqCst);
+            self.log.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.push((op.change.key.clone(), op.step));
+            anyhow::ensure!(!self.fail.contains(&op.change.key), "injected failure");
+            Ok((op.step == Step::Create).then(|| format!("id-{}", op.change.key)))
+        }
+    }
+
+    fn example_plan(observed: &ObservedState, drop: &[ResourceKey]) -> Plan {
+        let spec = match crate::spec::load_str(include_str!("../stacks/example.yaml")) {
+            Ok(l) => l.spec,
+            Err(e) => panic!("{e}"),
+        };
+        let mut desired = desired_state(&spec, &Facts::default());
+        for k in drop {
+            desired.resources.remove(k);
+        }
+        plan(&desired, observed, &PlanOptions { plan_id: "t".into() })
+    }
+
+    fn position(log: &[(ResourceKey, Step)], key: &ResourceKey, step: Step) -> usize {
+        log.iter().position(|(k, s)| k == key && *s == step).unwrap_or(usize::MAX)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn creates_follow_dependencies_and_run_in_parallel_up_to_the_bound() {
+        let p = example_plan(&ObservedState::default(), &[]);
+        let fake = Fake::default();
+        let start = tokio::time::Instant::now();
+        let report = execute(&p, &fake, Ids::new(), 4, &|_| {}).await;
+        assert!(report.succeeded(), "{:?}", report.steps.iter().filter(|s| !matches!(s.outcome, Outcome::Done { .. })).collect::<Vec<_>>());
+        assert_eq!(report.steps.len(), p.changes.len());
+        assert_eq!(fake.peak.load(Ordering::SeqCst), 4, "the bound is reached and respected");
+        // 34 steps of 10 s, 4 at a time, along chains of depth 5: far less than the 340 s sum.
+        let took = start.elapsed();
+        assert!(took < Duration::from_secs(120), "took {took:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failure_skips_its_dependents_and_nothing_else() {
+        let p = example_plan(&ObservedState::default(), &[]);
+        let fs = ResourceKey::new(Kind::FileSystem, "moodledata");
+        let fake = Fake { fail: vec![fs.clone()], ..Fake::default() };
+        let report = execute(&p, &fake, Ids::new(), 10, &|_| {}).await;
+        let skipped: Vec<String> = report
+            .steps
+            .iter()
+            .filter(|s| matches!(&s.outcome, Outcome::Skipped { because } if *because == fs))
+            .map(|s| s.key.to_string())
+            .collect();
+        let mut skipped = skipped;
+        skipped.sort();
+        assert_eq!(skipped, ["mount-target/eu-west-1a", "mount-target/eu-west-1b", "mount-target/eu-west-1c"]);
+        let failed = report.steps.iter().filter(|s| matches!(s.outcome, Outcome::Failed { .. })).count();
+        let done = report.steps.iter().filter(|s| matches!(s.outcome, Outcome::Done { .. })).count();
+        assert_eq!((failed, done), (1, p.changes.len() - 4));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn deletes_run_in_reverse_dependency_order() {
+        // Everything exists; the spec is emptied: a destroy.
+        let full = example_plan(&ObservedState::default(), &[]);
+        let observed = ObservedState {
+            resources: full
+                .changes
+                .iter()
+                .filter_map(|c| Some(ObservedResource { key: c.key.clone(), id: format!("id-{}", c.key), props: c.desired.clone()? }))
+                .collect(),
+        };
+        let all: Vec<ResourceKey> = full.changes.iter().map(|c| c.key.clone()).collect();
+        let p = example_plan(&observed, &all);
+        assert!(p.changes.iter().all(|c| c.action == crate::plan::Action::Delete));
+        let fake = Fake::default();
+        let report = execute(&p, &fake, observed.ids(), 10, &|_| {}).await;
+        assert!(report.succeeded());
+        let log = fake.log.lock().map(|l| l.clone()).unwrap_or_default();
+        let k = |kind, name: &str| ResourceKey::new(kind, name);
+        for (before, after) in [
+            (k(Kind::MountTarget, "eu-west-1a"), k(Kind::FileSystem, "moodledata")),
+            (k(Kind::MountTarget, "eu-west-1a"), k(Kind::SecurityGroup, "efs")),
+            (k(Kind::SecurityGroupRules, "web"), k(Kind::SecurityGroup, "alb")),
+            (k(Kind::NatGateway, "eu-west-1a"), k(Kind::ElasticIp, "nat-eu-west-1a")),
+            (k(Kind::RouteTable, "private-eu-west-1a"), k(Kind::NatGateway, "eu-west-1a")),
+            (k(Kind::Subnet, "private-eu-west-1a"), k(Kind::Vpc, "main")),
+            (k(Kind::SecurityGroup, "web"), k(Kind::Vpc, "main")),
+        ] {
+            assert!(position(&log, &before, Step::Delete) < position(&log, &after, Step::Delete), "{before} must go before {after}");
+        }
+    }
+
+    #[test]
+    fn client_tokens_are_stable_per_plan_and_step_and_fit_aws_limits() {
+        let key = ResourceKey::new(Kind::NatGateway, "eu-west-1a");
+        let a = client_token("plan-1", &key, Step::Create);
+        assert_eq!(a, client_token("plan-1", &key, Step::Create));
+        assert_ne!(a, client_token("plan-2", &key, Step::Create));
+        assert!(a.len() <= 64);
+    }
+}
