@@ -82,6 +82,30 @@ def efs_put_backup_policy():
     EFSResponse.put_backup_policy = response_put
 
 
+@patch
+def ec2_nat_gateway_tag_filters():
+    """EC2 `DescribeNatGateways` with a `tag:<key>` (or `tag-key`, `tag-value`) filter.
+
+    AWS: returns only the gateways carrying the tag. moto 5.2.5: ignores tag filters and
+    returns every gateway in the region, so a tool that finds its resources by tag would
+    adopt another stack's gateways. Needed by: tests/it/adopt.rs (nothing left tagged after
+    destroy) and every observe of a stack with NAT gateways.
+    """
+    from moto.ec2.models.nat_gateways import NatGatewayBackend
+    from moto.ec2.utils import is_tag_filter, tag_filter_matches
+
+    original = NatGatewayBackend.describe_nat_gateways
+
+    def describe_nat_gateways(self, filters, nat_gateway_ids):
+        gateways = original(self, filters, nat_gateway_ids)
+        for name, values in (filters or {}).items():
+            if is_tag_filter(name):
+                gateways = [g for g in gateways if tag_filter_matches(g, name, values)]
+        return gateways
+
+    NatGatewayBackend.describe_nat_gateways = describe_nat_gateways
+
+
 def main(argv):
     for apply_patch in PATCHES:
         apply_patch()

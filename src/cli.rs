@@ -104,7 +104,10 @@ pub struct RunArgs {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -126,8 +129,13 @@ fn init_logging(verbose: u8) {
         1 => "warn,moodle_ha=debug",
         _ => "debug,hyper=info,h2=info,rustls=info",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -138,19 +146,45 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", crate::spec::json_schema());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Plan { file, detailed_exitcode } => {
-            let Some(loaded) = load(&file, output)? else { return Ok(ExitCode::from(1)) };
-            let connect = Connect { endpoint_url: cli.endpoint_url, max_wait: None };
+        Command::Plan {
+            file,
+            detailed_exitcode,
+        } => {
+            let Some(loaded) = load(&file, output)? else {
+                return Ok(ExitCode::from(1));
+            };
+            let connect = Connect {
+                endpoint_url: cli.endpoint_url,
+                max_wait: None,
+            };
             let aws = Aws::connect(&loaded.spec, &connect, Progress::new()).await;
-            let Some((plan, _)) = make_plan(&aws, &loaded, output).await? else { return Ok(ExitCode::from(1)) };
+            let Some((plan, _)) = make_plan(&aws, &loaded, output).await? else {
+                return Ok(ExitCode::from(1));
+            };
             print_plan(&plan, &aws, output);
-            Ok(if detailed_exitcode && !plan.is_empty() { ExitCode::from(2) } else { ExitCode::SUCCESS })
+            Ok(if detailed_exitcode && !plan.is_empty() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
-        Command::Apply { file, yes, allow_data_loss, run } => {
-            let Some(loaded) = load(&file, output)? else { return Ok(ExitCode::from(1)) };
-            let connect = Connect { endpoint_url: cli.endpoint_url, max_wait: run.max_wait.map(Duration::from_secs) };
+        Command::Apply {
+            file,
+            yes,
+            allow_data_loss,
+            run,
+        } => {
+            let Some(loaded) = load(&file, output)? else {
+                return Ok(ExitCode::from(1));
+            };
+            let connect = Connect {
+                endpoint_url: cli.endpoint_url,
+                max_wait: run.max_wait.map(Duration::from_secs),
+            };
             let aws = Aws::connect(&loaded.spec, &connect, Progress::new()).await;
-            let Some((plan, ids)) = make_plan(&aws, &loaded, output).await? else { return Ok(ExitCode::from(1)) };
+            let Some((plan, ids)) = make_plan(&aws, &loaded, output).await? else {
+                return Ok(ExitCode::from(1));
+            };
             if output == Output::Text {
                 print_plan(&plan, &aws, output);
             }
@@ -163,7 +197,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let loss = plan.data_loss();
             if !loss.is_empty() && !allow_data_loss {
                 let keys: Vec<String> = loss.iter().map(|c| c.key.to_string()).collect();
-                bail!("refusing to destroy data in {}; review the plan and pass `--allow-data-loss` if that is intended", keys.join(", "));
+                bail!(
+                    "refusing to destroy data in {}; review the plan and pass `--allow-data-loss` if that is intended",
+                    keys.join(", ")
+                );
             }
             if !yes && !confirm("Apply these changes? Type `yes`: ", "yes")? {
                 bail!("apply cancelled; nothing was changed");
@@ -172,12 +209,27 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             finish(&plan, &aws, &report, output)
         }
         Command::Destroy { file, yes, run } => {
-            let Some(loaded) = load(&file, output)? else { return Ok(ExitCode::from(1)) };
-            let connect = Connect { endpoint_url: cli.endpoint_url, max_wait: run.max_wait.map(Duration::from_secs) };
+            let Some(loaded) = load(&file, output)? else {
+                return Ok(ExitCode::from(1));
+            };
+            let connect = Connect {
+                endpoint_url: cli.endpoint_url,
+                max_wait: run.max_wait.map(Duration::from_secs),
+            };
             let aws = Aws::connect(&loaded.spec, &connect, Progress::new()).await;
             let observed = aws.observe().await.context("reading the stack from AWS")?;
-            let nothing = DesiredState { stack: loaded.spec.name.clone(), tags: loaded.spec.tags.clone(), resources: BTreeMap::new() };
-            let plan = plan(&nothing, &observed, &PlanOptions { plan_id: new_plan_id() });
+            let nothing = DesiredState {
+                stack: loaded.spec.name.clone(),
+                tags: loaded.spec.tags.clone(),
+                resources: BTreeMap::new(),
+            };
+            let plan = plan(
+                &nothing,
+                &observed,
+                &PlanOptions {
+                    plan_id: new_plan_id(),
+                },
+            );
             if output == Output::Text {
                 print_plan(&plan, &aws, output);
             }
@@ -188,7 +240,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::SUCCESS);
             }
             let name = loaded.spec.name.as_str();
-            if !yes && !confirm(&format!("Destroy every resource above? Type the stack name `{name}`: "), name)? {
+            if !yes
+                && !confirm(
+                    &format!("Destroy every resource above? Type the stack name `{name}`: "),
+                    name,
+                )?
+            {
                 bail!("destroy cancelled; nothing was deleted");
             }
             let report = carry_out(&aws, &plan, observed.ids(), run.concurrency, output).await;
@@ -221,26 +278,48 @@ fn print_problems(file: &std::path::Path, problems: &[crate::spec::Problem], out
         return;
     }
     for p in problems {
-        let label = if p.severity == Severity::Error { "error" } else { "warning" };
+        let label = if p.severity == Severity::Error {
+            "error"
+        } else {
+            "warning"
+        };
         eprintln!("{label}: {}: {p}", file.display());
     }
-    let errors = problems.iter().filter(|p| p.severity == Severity::Error).count();
-    eprintln!("{}: {errors} error{}; nothing was sent to AWS", file.display(), if errors == 1 { "" } else { "s" });
+    let errors = problems
+        .iter()
+        .filter(|p| p.severity == Severity::Error)
+        .count();
+    eprintln!(
+        "{}: {errors} error{}; nothing was sent to AWS",
+        file.display(),
+        if errors == 1 { "" } else { "s" }
+    );
 }
 
 fn validate(file: &std::path::Path, output: Output) -> anyhow::Result<ExitCode> {
-    let Some(loaded) = load(file, output)? else { return Ok(ExitCode::from(1)) };
+    let Some(loaded) = load(file, output)? else {
+        return Ok(ExitCode::from(1));
+    };
     if output == Output::Json {
         let doc = json!({"format_version": 1, "file": file.display().to_string(), "valid": true, "problems": loaded.warnings});
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
-        println!("{}: valid ({} warning{})", file.display(), loaded.warnings.len(), if loaded.warnings.len() == 1 { "" } else { "s" });
+        println!(
+            "{}: valid ({} warning{})",
+            file.display(),
+            loaded.warnings.len(),
+            if loaded.warnings.len() == 1 { "" } else { "s" }
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// Facts → desired → observed → plan. `None` when adopted resources are missing (printed).
-async fn make_plan(aws: &Aws, loaded: &LoadedSpec, output: Output) -> anyhow::Result<Option<(Plan, executor::Ids)>> {
+async fn make_plan(
+    aws: &Aws,
+    loaded: &LoadedSpec,
+    output: Output,
+) -> anyhow::Result<Option<(Plan, executor::Ids)>> {
     let spec = &loaded.spec;
     let (facts, observed) = tokio::try_join!(aws.facts(spec), aws.observe())?;
     let problems = check_facts(spec, &facts, &loaded.source);
@@ -249,12 +328,20 @@ async fn make_plan(aws: &Aws, loaded: &LoadedSpec, output: Output) -> anyhow::Re
         return Ok(None);
     }
     let desired = desired_state(spec, &facts);
-    let plan = plan(&desired, &observed, &PlanOptions { plan_id: new_plan_id() });
+    let plan = plan(
+        &desired,
+        &observed,
+        &PlanOptions {
+            plan_id: new_plan_id(),
+        },
+    );
     Ok(Some((plan, observed.ids())))
 }
 
 fn new_plan_id() -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     let digest = Sha256::digest(format!("{}-{}", now.as_nanos(), std::process::id()).as_bytes());
     digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
@@ -293,7 +380,9 @@ fn print_json(plan: &Plan, aws: &Aws, report: Option<&ApplyReport>) {
 
 fn confirm(prompt: &str, expected: &str) -> anyhow::Result<bool> {
     if !std::io::stdin().is_terminal() {
-        bail!("confirmation needed but stdin is not a terminal; pass `--yes` to go ahead without it");
+        bail!(
+            "confirmation needed but stdin is not a terminal; pass `--yes` to go ahead without it"
+        );
     }
     eprint!("{prompt}");
     std::io::stderr().flush()?;
@@ -302,7 +391,13 @@ fn confirm(prompt: &str, expected: &str) -> anyhow::Result<bool> {
     Ok(answer.trim() == expected)
 }
 
-async fn carry_out(aws: &Aws, plan: &Plan, ids: executor::Ids, concurrency: usize, output: Output) -> ApplyReport {
+async fn carry_out(
+    aws: &Aws,
+    plan: &Plan,
+    ids: executor::Ids,
+    concurrency: usize,
+    output: Output,
+) -> ApplyReport {
     let progress = &aws.progress;
     let text = output == Output::Text;
     if text {
@@ -317,10 +412,22 @@ async fn carry_out(aws: &Aws, plan: &Plan, ids: executor::Ids, concurrency: usiz
             Event::Finished(report) => progress.line(&match &report.outcome {
                 Outcome::Done { id, seconds } => {
                     let id = id.as_deref().map(|i| format!(" ({i})")).unwrap_or_default();
-                    format!("  {} {}{id} in {seconds:.1}s", verb(report.step, true), report.key)
+                    format!(
+                        "  {} {}{id} in {seconds:.1}s",
+                        verb(report.step, true),
+                        report.key
+                    )
                 }
-                Outcome::Failed { error } => format!("  FAILED to {} {}: {error}", verb(report.step, false).to_lowercase(), report.key),
-                Outcome::Skipped { because } => format!("  skipped {} {}: {because} failed", verb(report.step, false).to_lowercase(), report.key),
+                Outcome::Failed { error } => format!(
+                    "  FAILED to {} {}: {error}",
+                    verb(report.step, false).to_lowercase(),
+                    report.key
+                ),
+                Outcome::Skipped { because } => format!(
+                    "  skipped {} {}: {because} failed",
+                    verb(report.step, false).to_lowercase(),
+                    report.key
+                ),
             }),
         }
     };
@@ -338,14 +445,39 @@ fn verb(step: Step, done: bool) -> &'static str {
     }
 }
 
-fn finish(plan: &Plan, aws: &Aws, report: &ApplyReport, output: Output) -> anyhow::Result<ExitCode> {
+fn finish(
+    plan: &Plan,
+    aws: &Aws,
+    report: &ApplyReport,
+    output: Output,
+) -> anyhow::Result<ExitCode> {
     if output == Output::Json {
         print_json(plan, aws, Some(report));
     } else {
-        let done = report.steps.iter().filter(|s| matches!(s.outcome, Outcome::Done { .. })).count();
-        let failed = report.steps.iter().filter(|s| matches!(s.outcome, Outcome::Failed { .. })).count();
-        let skipped = report.steps.iter().filter(|s| matches!(s.outcome, Outcome::Skipped { .. })).count();
-        println!("\nDone: {done} step{} succeeded, {failed} failed, {skipped} skipped ({} AWS requests).", if done == 1 { "" } else { "s" }, aws.calls.total());
+        let done = report
+            .steps
+            .iter()
+            .filter(|s| matches!(s.outcome, Outcome::Done { .. }))
+            .count();
+        let failed = report
+            .steps
+            .iter()
+            .filter(|s| matches!(s.outcome, Outcome::Failed { .. }))
+            .count();
+        let skipped = report
+            .steps
+            .iter()
+            .filter(|s| matches!(s.outcome, Outcome::Skipped { .. }))
+            .count();
+        println!(
+            "\nDone: {done} step{} succeeded, {failed} failed, {skipped} skipped ({} AWS requests).",
+            if done == 1 { "" } else { "s" },
+            aws.calls.total()
+        );
     }
-    Ok(if report.succeeded() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if report.succeeded() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

@@ -2,8 +2,9 @@
 //! function of the spec and the facts read about adopted resources (no AWS call here).
 
 use crate::model::{
-    FileSystemProps, InternetGatewayProps, Kind, MountTargetProps, NatGatewayProps, Props, Ref, ResourceKey, Route, RouteTableProps,
-    Rule, RuleSource, SecurityGroupProps, SecurityGroupRulesProps, SubnetProps, VpcProps,
+    FileSystemProps, InternetGatewayProps, Kind, MountTargetProps, NatGatewayProps, Props, Ref,
+    ResourceKey, Route, RouteTableProps, Rule, RuleSource, SecurityGroupProps,
+    SecurityGroupRulesProps, SubnetProps, VpcProps,
 };
 use crate::spec::{NatGateways, Problem, Severity, SourceMap, Spec};
 use std::collections::BTreeMap;
@@ -39,7 +40,10 @@ pub struct DesiredState {
 
 /// The security groups of a stack and what each one is for.
 pub const SECURITY_GROUPS: &[(&str, &str)] = &[
-    ("alb", "load balancer: HTTP and HTTPS from the allowed CIDRs"),
+    (
+        "alb",
+        "load balancer: HTTP and HTTPS from the allowed CIDRs",
+    ),
     ("web", "web fleet: HTTP from the load balancer only"),
     ("cron", "cron instance: no inbound traffic"),
     ("db", "database: MySQL from web and cron only"),
@@ -50,28 +54,47 @@ pub const SECURITY_GROUPS: &[(&str, &str)] = &[
 /// Checks the adopted network against what AWS reported, naming each missing or misplaced ID.
 pub fn check_facts(spec: &Spec, facts: &Facts, source: &SourceMap) -> Vec<Problem> {
     let mut problems = Vec::new();
-    let Some(net) = &spec.network.existing else { return problems };
+    let Some(net) = &spec.network.existing else {
+        return problems;
+    };
     let mut push = |path: String, message: String| {
         let line = source.line_of(&path);
-        problems.push(Problem { severity: Severity::Error, path, message, line });
+        problems.push(Problem {
+            severity: Severity::Error,
+            path,
+            message,
+            line,
+        });
     };
     if !facts.vpcs.contains(&net.vpc_id) {
-        push("network.existing.vpc_id".into(), format!("`{}` does not exist in `{}`", net.vpc_id, spec.region));
+        push(
+            "network.existing.vpc_id".into(),
+            format!("`{}` does not exist in `{}`", net.vpc_id, spec.region),
+        );
     }
-    for (list_name, list) in [("public_subnets", &net.public_subnets), ("private_subnets", &net.private_subnets)] {
+    for (list_name, list) in [
+        ("public_subnets", &net.public_subnets),
+        ("private_subnets", &net.private_subnets),
+    ] {
         let mut azs = std::collections::BTreeSet::new();
         for (i, id) in list.iter().enumerate() {
             let path = format!("network.existing.{list_name}[{i}]");
             match facts.subnets.get(id) {
                 None => push(path, format!("`{id}` does not exist in `{}`", spec.region)),
-                Some(s) if s.vpc_id != net.vpc_id => push(path, format!("`{id}` belongs to `{}`, not `{}`", s.vpc_id, net.vpc_id)),
+                Some(s) if s.vpc_id != net.vpc_id => push(
+                    path,
+                    format!("`{id}` belongs to `{}`, not `{}`", s.vpc_id, net.vpc_id),
+                ),
                 Some(s) => {
                     azs.insert(s.availability_zone.clone());
                 }
             }
         }
         if azs.len() == 1 {
-            push(format!("network.existing.{list_name}"), "all subnets are in one availability zone; HA needs two or more".into());
+            push(
+                format!("network.existing.{list_name}"),
+                "all subnets are in one availability zone; HA needs two or more".into(),
+            );
         }
     }
     problems
@@ -87,22 +110,47 @@ pub fn desired_state(spec: &Spec, facts: &Facts) -> DesiredState {
     // Network: (vpc, private subnets by AZ).
     let (vpc, private): (Ref, Vec<(String, Ref)>) = if let Some(net) = &spec.network.create {
         let vpc = Ref::to(Kind::Vpc, "main");
-        add(Kind::Vpc, "main", Props::Vpc(VpcProps { cidr: net.cidr.clone(), dns_support: true, dns_hostnames: true }));
+        add(
+            Kind::Vpc,
+            "main",
+            Props::Vpc(VpcProps {
+                cidr: net.cidr.clone(),
+                dns_support: true,
+                dns_hostnames: true,
+            }),
+        );
         let igw = Ref::to(Kind::InternetGateway, "main");
-        add(Kind::InternetGateway, "main", Props::InternetGateway(InternetGatewayProps { vpc: Some(vpc.clone()) }));
+        add(
+            Kind::InternetGateway,
+            "main",
+            Props::InternetGateway(InternetGatewayProps {
+                vpc: Some(vpc.clone()),
+            }),
+        );
         let mut private = Vec::new();
         let mut public_subnets = Vec::new();
         for (i, az) in net.availability_zones.iter().enumerate() {
-            for (tier, cidrs) in [("public", &net.public_subnet_cidrs), ("private", &net.private_subnet_cidrs)] {
+            for (tier, cidrs) in [
+                ("public", &net.public_subnet_cidrs),
+                ("private", &net.private_subnet_cidrs),
+            ] {
                 let Some(cidr) = cidrs.get(i) else { continue };
                 let name = format!("{tier}-{az}");
                 add(
                     Kind::Subnet,
                     &name,
-                    Props::Subnet(SubnetProps { vpc: vpc.clone(), cidr: cidr.clone(), availability_zone: az.clone() }),
+                    Props::Subnet(SubnetProps {
+                        vpc: vpc.clone(),
+                        cidr: cidr.clone(),
+                        availability_zone: az.clone(),
+                    }),
                 );
                 let subnet = Ref::to(Kind::Subnet, &name);
-                if tier == "public" { public_subnets.push(subnet) } else { private.push((az.clone(), subnet)) }
+                if tier == "public" {
+                    public_subnets.push(subnet)
+                } else {
+                    private.push((az.clone(), subnet))
+                }
             }
         }
         let nat_azs: Vec<&String> = match net.nat_gateways {
@@ -125,18 +173,28 @@ pub fn desired_state(spec: &Spec, facts: &Facts) -> DesiredState {
             "public",
             Props::RouteTable(RouteTableProps {
                 vpc: vpc.clone(),
-                routes: vec![Route { destination: "0.0.0.0/0".into(), target: igw }],
+                routes: vec![Route {
+                    destination: "0.0.0.0/0".into(),
+                    target: igw,
+                }],
                 subnets: public_subnets,
             }),
         );
         for (az, subnet) in &private {
-            let nat_az = if nat_azs.contains(&az) { az.as_str() } else { nat_azs.first().map_or(az.as_str(), |a| a.as_str()) };
+            let nat_az = if nat_azs.contains(&az) {
+                az.as_str()
+            } else {
+                nat_azs.first().map_or(az.as_str(), |a| a.as_str())
+            };
             add(
                 Kind::RouteTable,
                 &format!("private-{az}"),
                 Props::RouteTable(RouteTableProps {
                     vpc: vpc.clone(),
-                    routes: vec![Route { destination: "0.0.0.0/0".into(), target: Ref::to(Kind::NatGateway, nat_az) }],
+                    routes: vec![Route {
+                        destination: "0.0.0.0/0".into(),
+                        target: Ref::to(Kind::NatGateway, nat_az),
+                    }],
                     subnets: vec![subnet.clone()],
                 }),
             );
@@ -146,7 +204,12 @@ pub fn desired_state(spec: &Spec, facts: &Facts) -> DesiredState {
         let private = net
             .private_subnets
             .iter()
-            .filter_map(|id| facts.subnets.get(id).map(|s| (s.availability_zone.clone(), Ref::External(id.clone()))))
+            .filter_map(|id| {
+                facts
+                    .subnets
+                    .get(id)
+                    .map(|s| (s.availability_zone.clone(), Ref::External(id.clone())))
+            })
             .collect();
         (Ref::External(net.vpc_id.clone()), private)
     } else {
@@ -183,22 +246,58 @@ pub fn desired_state(spec: &Spec, facts: &Facts) -> DesiredState {
     let mut rules: BTreeMap<&str, (Vec<Rule>, Vec<Rule>)> = BTreeMap::new();
     let mut alb_in = Vec::new();
     for cidr in &spec.load_balancer.ingress_cidrs {
-        alb_in.push(tcp(443, RuleSource::Cidr(cidr.clone()), "HTTPS from clients"));
-        alb_in.push(tcp(80, RuleSource::Cidr(cidr.clone()), "HTTP from clients (redirected to HTTPS)"));
+        alb_in.push(tcp(
+            443,
+            RuleSource::Cidr(cidr.clone()),
+            "HTTPS from clients",
+        ));
+        alb_in.push(tcp(
+            80,
+            RuleSource::Cidr(cidr.clone()),
+            "HTTP from clients (redirected to HTTPS)",
+        ));
     }
-    rules.insert("alb", (alb_in, vec![tcp(80, sg("web"), "to the web fleet")]));
+    rules.insert(
+        "alb",
+        (alb_in, vec![tcp(80, sg("web"), "to the web fleet")]),
+    );
     rules.insert(
         "web",
-        (vec![tcp(80, sg("alb"), "HTTP from the load balancer")], vec![all_out("packages, code, AWS APIs, mail, data tier")]),
+        (
+            vec![tcp(80, sg("alb"), "HTTP from the load balancer")],
+            vec![all_out("packages, code, AWS APIs, mail, data tier")],
+        ),
     );
-    let ssh: Vec<Rule> = spec.cron.ssh_cidrs.iter().map(|c| tcp(22, RuleSource::Cidr(c.clone()), "SSH from admins")).collect();
-    rules.insert("cron", (ssh, vec![all_out("packages, code, AWS APIs, mail, data tier")]));
-    for (role, port, what) in [("db", 3306, "MySQL"), ("redis", 6379, "Redis"), ("efs", 2049, "NFS")] {
-        let ingress = vec![tcp(port, sg("web"), &format!("{what} from the web fleet")), tcp(port, sg("cron"), &format!("{what} from cron"))];
+    let ssh: Vec<Rule> = spec
+        .cron
+        .ssh_cidrs
+        .iter()
+        .map(|c| tcp(22, RuleSource::Cidr(c.clone()), "SSH from admins"))
+        .collect();
+    rules.insert(
+        "cron",
+        (
+            ssh,
+            vec![all_out("packages, code, AWS APIs, mail, data tier")],
+        ),
+    );
+    for (role, port, what) in [
+        ("db", 3306, "MySQL"),
+        ("redis", 6379, "Redis"),
+        ("efs", 2049, "NFS"),
+    ] {
+        let ingress = vec![
+            tcp(port, sg("web"), &format!("{what} from the web fleet")),
+            tcp(port, sg("cron"), &format!("{what} from cron")),
+        ];
         rules.insert(role, (ingress, Vec::new()));
     }
     for (role, (ingress, egress)) in rules {
-        let mut props = Props::SecurityGroupRules(SecurityGroupRulesProps { group: Ref::to(Kind::SecurityGroup, role), ingress, egress });
+        let mut props = Props::SecurityGroupRules(SecurityGroupRulesProps {
+            group: Ref::to(Kind::SecurityGroup, role),
+            ingress,
+            egress,
+        });
         props.normalize();
         add(Kind::SecurityGroupRules, role, props);
     }
@@ -235,10 +334,17 @@ pub fn desired_state(spec: &Spec, facts: &Facts) -> DesiredState {
         );
     }
 
-    DesiredState { stack: spec.name.clone(), tags: spec.tags.clone(), resources }
+    DesiredState {
+        stack: spec.name.clone(),
+        tags: spec.tags.clone(),
+        resources,
+    }
 }
 
 /// The serde name of a spec enum value (e.g. `generalPurpose`), which is how AWS spells it.
 fn json_name<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
 }

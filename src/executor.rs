@@ -40,7 +40,11 @@ pub type Ids = BTreeMap<ResourceKey, String>;
 /// Carries out operations. The AWS adapters implement it; tests use a recording fake.
 pub trait Backend: Sync {
     /// Performs `op`; returns the new resource's ID for a create.
-    fn execute(&self, op: &Operation, ids: &Ids) -> impl Future<Output = anyhow::Result<Option<String>>> + Send;
+    fn execute(
+        &self,
+        op: &Operation,
+        ids: &Ids,
+    ) -> impl Future<Output = anyhow::Result<Option<String>>> + Send;
 }
 
 /// How a step ended.
@@ -88,7 +92,9 @@ pub struct ApplyReport {
 impl ApplyReport {
     /// True when every step was done.
     pub fn succeeded(&self) -> bool {
-        self.steps.iter().all(|s| matches!(s.outcome, Outcome::Done { .. }))
+        self.steps
+            .iter()
+            .all(|s| matches!(s.outcome, Outcome::Done { .. }))
     }
 }
 
@@ -134,7 +140,11 @@ pub async fn execute<B: Backend>(
             let Some(n) = ready.pop_front() else { break };
             let node = &nodes[n];
             let change = &plan.changes[node.change];
-            let op = Operation { step: node.step, change: change.clone(), client_token: client_token(&plan.plan_id, &change.key, node.step) };
+            let op = Operation {
+                step: node.step,
+                change: change.clone(),
+                client_token: client_token(&plan.plan_id, &change.key, node.step),
+            };
             on_event(Event::Started(&change.key, node.step));
             let snapshot = ids.clone();
             running.push(async move {
@@ -143,7 +153,9 @@ pub async fn execute<B: Backend>(
                 (n, result, start.elapsed())
             });
         }
-        let Some((n, result, elapsed)) = running.next().await else { break };
+        let Some((n, result, elapsed)) = running.next().await else {
+            break;
+        };
         finished[n] = true;
         let node = &nodes[n];
         let key = plan.changes[node.change].key.clone();
@@ -160,7 +172,14 @@ pub async fn execute<B: Backend>(
                     }
                     _ => {}
                 }
-                let step = StepReport { key, step: node.step, outcome: Outcome::Done { id: new_id, seconds: secs(elapsed) } };
+                let step = StepReport {
+                    key,
+                    step: node.step,
+                    outcome: Outcome::Done {
+                        id: new_id,
+                        seconds: secs(elapsed),
+                    },
+                };
                 on_event(Event::Finished(&step));
                 report.steps.push(step);
                 for d in &dependents[n] {
@@ -171,7 +190,13 @@ pub async fn execute<B: Backend>(
                 }
             }
             Err(error) => {
-                let step = StepReport { key: key.clone(), step: node.step, outcome: Outcome::Failed { error: format!("{error:#}") } };
+                let step = StepReport {
+                    key: key.clone(),
+                    step: node.step,
+                    outcome: Outcome::Failed {
+                        error: format!("{error:#}"),
+                    },
+                };
                 on_event(Event::Finished(&step));
                 report.steps.push(step);
                 let mut stack = dependents[n].clone();
@@ -183,7 +208,9 @@ pub async fn execute<B: Backend>(
                     let skipped = StepReport {
                         key: plan.changes[nodes[d].change].key.clone(),
                         step: nodes[d].step,
-                        outcome: Outcome::Skipped { because: key.clone() },
+                        outcome: Outcome::Skipped {
+                            because: key.clone(),
+                        },
                     };
                     on_event(Event::Finished(&skipped));
                     report.steps.push(skipped);
@@ -198,7 +225,9 @@ pub async fn execute<B: Backend>(
             report.steps.push(StepReport {
                 key: plan.changes[node.change].key.clone(),
                 step: node.step,
-                outcome: Outcome::Failed { error: "dependency cycle in the plan; nothing was done to it".into() },
+                outcome: Outcome::Failed {
+                    error: "dependency cycle in the plan; nothing was done to it".into(),
+                },
             });
         }
     }
@@ -219,7 +248,10 @@ fn nodes(plan: &Plan) -> Vec<Node> {
             Action::Replace => &[Step::Delete, Step::Create],
             Action::NoOp => &[],
         };
-        nodes.extend(steps.iter().map(|step| Node { step: *step, change: i }));
+        nodes.extend(steps.iter().map(|step| Node {
+            step: *step,
+            change: i,
+        }));
     }
     nodes
 }
@@ -308,13 +340,26 @@ mod tests {
             self.peak.fetch_max(now, Ordering::SeqCst);
             // Every reference of a create must already have an ID.
             if op.step == Step::Create {
-                for dep in op.change.desired.as_ref().map(Props::dependencies).unwrap_or_default() {
-                    anyhow::ensure!(ids.contains_key(&dep), "{} started before {dep} existed", op.change.key);
+                for dep in op
+                    .change
+                    .desired
+                    .as_ref()
+                    .map(Props::dependencies)
+                    .unwrap_or_default()
+                {
+                    anyhow::ensure!(
+                        ids.contains_key(&dep),
+                        "{} started before {dep} existed",
+                        op.change.key
+                    );
                 }
             }
             tokio::time::sleep(Duration::from_secs(10)).await;
             self.running.fetch_sub(1, Ordering::SeqCst);
-            self.log.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.push((op.change.key.clone(), op.step));
+            self.log
+                .lock()
+                .map_err(|_| anyhow::anyhow!("poisoned"))?
+                .push((op.change.key.clone(), op.step));
             anyhow::ensure!(!self.fail.contains(&op.change.key), "injected failure");
             Ok((op.step == Step::Create).then(|| format!("id-{}", op.change.key)))
         }
@@ -329,11 +374,19 @@ mod tests {
         for k in drop {
             desired.resources.remove(k);
         }
-        plan(&desired, observed, &PlanOptions { plan_id: "t".into() })
+        plan(
+            &desired,
+            observed,
+            &PlanOptions {
+                plan_id: "t".into(),
+            },
+        )
     }
 
     fn position(log: &[(ResourceKey, Step)], key: &ResourceKey, step: Step) -> usize {
-        log.iter().position(|(k, s)| k == key && *s == step).unwrap_or(usize::MAX)
+        log.iter()
+            .position(|(k, s)| k == key && *s == step)
+            .unwrap_or(usize::MAX)
     }
 
     #[tokio::test(start_paused = true)]
@@ -342,9 +395,21 @@ mod tests {
         let fake = Fake::default();
         let start = tokio::time::Instant::now();
         let report = execute(&p, &fake, Ids::new(), 4, &|_| {}).await;
-        assert!(report.succeeded(), "{:?}", report.steps.iter().filter(|s| !matches!(s.outcome, Outcome::Done { .. })).collect::<Vec<_>>());
+        assert!(
+            report.succeeded(),
+            "{:?}",
+            report
+                .steps
+                .iter()
+                .filter(|s| !matches!(s.outcome, Outcome::Done { .. }))
+                .collect::<Vec<_>>()
+        );
         assert_eq!(report.steps.len(), p.changes.len());
-        assert_eq!(fake.peak.load(Ordering::SeqCst), 4, "the bound is reached and respected");
+        assert_eq!(
+            fake.peak.load(Ordering::SeqCst),
+            4,
+            "the bound is reached and respected"
+        );
         // 34 steps of 10 s, 4 at a time, along chains of depth 5: far less than the 340 s sum.
         let took = start.elapsed();
         assert!(took < Duration::from_secs(120), "took {took:?}");
@@ -354,7 +419,10 @@ mod tests {
     async fn a_failure_skips_its_dependents_and_nothing_else() {
         let p = example_plan(&ObservedState::default(), &[]);
         let fs = ResourceKey::new(Kind::FileSystem, "moodledata");
-        let fake = Fake { fail: vec![fs.clone()], ..Fake::default() };
+        let fake = Fake {
+            fail: vec![fs.clone()],
+            ..Fake::default()
+        };
         let report = execute(&p, &fake, Ids::new(), 10, &|_| {}).await;
         let skipped: Vec<String> = report
             .steps
@@ -364,9 +432,24 @@ mod tests {
             .collect();
         let mut skipped = skipped;
         skipped.sort();
-        assert_eq!(skipped, ["mount-target/eu-west-1a", "mount-target/eu-west-1b", "mount-target/eu-west-1c"]);
-        let failed = report.steps.iter().filter(|s| matches!(s.outcome, Outcome::Failed { .. })).count();
-        let done = report.steps.iter().filter(|s| matches!(s.outcome, Outcome::Done { .. })).count();
+        assert_eq!(
+            skipped,
+            [
+                "mount-target/eu-west-1a",
+                "mount-target/eu-west-1b",
+                "mount-target/eu-west-1c"
+            ]
+        );
+        let failed = report
+            .steps
+            .iter()
+            .filter(|s| matches!(s.outcome, Outcome::Failed { .. }))
+            .count();
+        let done = report
+            .steps
+            .iter()
+            .filter(|s| matches!(s.outcome, Outcome::Done { .. }))
+            .count();
         assert_eq!((failed, done), (1, p.changes.len() - 4));
     }
 
@@ -378,27 +461,55 @@ mod tests {
             resources: full
                 .changes
                 .iter()
-                .filter_map(|c| Some(ObservedResource { key: c.key.clone(), id: format!("id-{}", c.key), props: c.desired.clone()? }))
+                .filter_map(|c| {
+                    Some(ObservedResource {
+                        key: c.key.clone(),
+                        id: format!("id-{}", c.key),
+                        props: c.desired.clone()?,
+                    })
+                })
                 .collect(),
         };
         let all: Vec<ResourceKey> = full.changes.iter().map(|c| c.key.clone()).collect();
         let p = example_plan(&observed, &all);
-        assert!(p.changes.iter().all(|c| c.action == crate::plan::Action::Delete));
+        assert!(
+            p.changes
+                .iter()
+                .all(|c| c.action == crate::plan::Action::Delete)
+        );
         let fake = Fake::default();
         let report = execute(&p, &fake, observed.ids(), 10, &|_| {}).await;
         assert!(report.succeeded());
         let log = fake.log.lock().map(|l| l.clone()).unwrap_or_default();
         let k = |kind, name: &str| ResourceKey::new(kind, name);
         for (before, after) in [
-            (k(Kind::MountTarget, "eu-west-1a"), k(Kind::FileSystem, "moodledata")),
-            (k(Kind::MountTarget, "eu-west-1a"), k(Kind::SecurityGroup, "efs")),
-            (k(Kind::SecurityGroupRules, "web"), k(Kind::SecurityGroup, "alb")),
-            (k(Kind::NatGateway, "eu-west-1a"), k(Kind::ElasticIp, "nat-eu-west-1a")),
-            (k(Kind::RouteTable, "private-eu-west-1a"), k(Kind::NatGateway, "eu-west-1a")),
+            (
+                k(Kind::MountTarget, "eu-west-1a"),
+                k(Kind::FileSystem, "moodledata"),
+            ),
+            (
+                k(Kind::MountTarget, "eu-west-1a"),
+                k(Kind::SecurityGroup, "efs"),
+            ),
+            (
+                k(Kind::SecurityGroupRules, "web"),
+                k(Kind::SecurityGroup, "alb"),
+            ),
+            (
+                k(Kind::NatGateway, "eu-west-1a"),
+                k(Kind::ElasticIp, "nat-eu-west-1a"),
+            ),
+            (
+                k(Kind::RouteTable, "private-eu-west-1a"),
+                k(Kind::NatGateway, "eu-west-1a"),
+            ),
             (k(Kind::Subnet, "private-eu-west-1a"), k(Kind::Vpc, "main")),
             (k(Kind::SecurityGroup, "web"), k(Kind::Vpc, "main")),
         ] {
-            assert!(position(&log, &before, Step::Delete) < position(&log, &after, Step::Delete), "{before} must go before {after}");
+            assert!(
+                position(&log, &before, Step::Delete) < position(&log, &after, Step::Delete),
+                "{before} must go before {after}"
+            );
         }
     }
 

@@ -43,7 +43,8 @@ impl ObservedState {
                 Ref::Managed { .. } => reference.clone(),
             });
         }
-        self.resources.sort_by(|a, b| a.key.cmp(&b.key).then(a.id.cmp(&b.id)));
+        self.resources
+            .sort_by(|a, b| a.key.cmp(&b.key).then(a.id.cmp(&b.id)));
     }
 
     /// The first resource found under `key`.

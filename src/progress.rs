@@ -28,12 +28,20 @@ impl Progress {
     /// Spinners when stderr is a terminal, plain lines otherwise.
     pub fn new() -> Self {
         let tty = std::io::stderr().is_terminal();
-        Self { multi: tty.then(MultiProgress::new), quiet: false, waits: Mutex::new((0, BTreeMap::new())) }
+        Self {
+            multi: tty.then(MultiProgress::new),
+            quiet: false,
+            waits: Mutex::new((0, BTreeMap::new())),
+        }
     }
 
     /// Prints nothing (tests, JSON output on a terminal is still fine: this is stderr).
     pub fn quiet() -> Self {
-        Self { multi: None, quiet: true, waits: Mutex::new((0, BTreeMap::new())) }
+        Self {
+            multi: None,
+            quiet: true,
+            waits: Mutex::new((0, BTreeMap::new())),
+        }
     }
 
     /// Prints a line without disturbing the spinners.
@@ -53,25 +61,44 @@ impl Progress {
     pub fn start_wait(&self, what: &str) -> WaitId {
         let bar = self.multi.as_ref().map(|m| {
             let bar = m.add(ProgressBar::new_spinner());
-            bar.set_style(ProgressStyle::with_template("  {spinner} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+            bar.set_style(
+                ProgressStyle::with_template("  {spinner} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
             bar.enable_steady_tick(Duration::from_millis(120));
             bar
         });
-        let Ok(mut guard) = self.waits.lock() else { return 0 };
+        let Ok(mut guard) = self.waits.lock() else {
+            return 0;
+        };
         let (next, waits) = &mut *guard;
         *next += 1;
-        waits.insert(*next, Waiting { what: what.to_string(), state: String::new(), last_line: Duration::ZERO, bar });
+        waits.insert(
+            *next,
+            Waiting {
+                what: what.to_string(),
+                state: String::new(),
+                last_line: Duration::ZERO,
+                bar,
+            },
+        );
         *next
     }
 
     /// Shows the current state of a wait.
     pub fn update_wait(&self, id: WaitId, state: &str, elapsed: Duration) {
-        let Ok(mut guard) = self.waits.lock() else { return };
-        let Some(w) = guard.1.get_mut(&id) else { return };
+        let Ok(mut guard) = self.waits.lock() else {
+            return;
+        };
+        let Some(w) = guard.1.get_mut(&id) else {
+            return;
+        };
         let text = format!("waiting for {}: {state} ({}s)", w.what, elapsed.as_secs());
         if let Some(bar) = &w.bar {
             bar.set_message(text);
-        } else if !self.quiet && (w.state != state || elapsed - w.last_line >= Duration::from_secs(30)) {
+        } else if !self.quiet
+            && (w.state != state || elapsed - w.last_line >= Duration::from_secs(30))
+        {
             eprintln!("  {text}");
             w.last_line = elapsed;
         }
@@ -80,7 +107,9 @@ impl Progress {
 
     /// Ends a wait.
     pub fn finish_wait(&self, id: WaitId, elapsed: Duration) {
-        let Ok(mut guard) = self.waits.lock() else { return };
+        let Ok(mut guard) = self.waits.lock() else {
+            return;
+        };
         if let Some(w) = guard.1.remove(&id) {
             if let Some(bar) = w.bar {
                 bar.finish_and_clear();

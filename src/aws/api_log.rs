@@ -37,8 +37,10 @@ impl Intercept for ApiCalls {
         _components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let (service, operation) =
-            cfg.load::<Metadata>().map(|m| (m.service().to_string(), m.name().to_string())).unwrap_or_default();
+        let (service, operation) = cfg
+            .load::<Metadata>()
+            .map(|m| (m.service().to_string(), m.name().to_string()))
+            .unwrap_or_default();
         let uri = context.request().uri();
         tracing::debug!(target: "moodle_ha::api", "{service}.{operation} {uri}");
         if let Ok(mut counts) = self.0.lock() {

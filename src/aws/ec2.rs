@@ -6,29 +6,43 @@ use super::wait::{self, Poll};
 use crate::desired::{Facts, SubnetFacts};
 use crate::executor::{Ids, Operation, Step};
 use crate::model::{
-    InternetGatewayProps, Kind, NatGatewayProps, Props, Ref, ResourceKey, Route, RouteTableProps, Rule, RuleSource, SecurityGroupProps,
-    SecurityGroupRulesProps, SubnetProps, VpcProps,
+    InternetGatewayProps, Kind, NatGatewayProps, Props, Ref, ResourceKey, Route, RouteTableProps,
+    Rule, RuleSource, SecurityGroupProps, SecurityGroupRulesProps, SubnetProps, VpcProps,
 };
 use crate::observed::ObservedResource;
 use anyhow::{Context, anyhow, bail};
 use aws_sdk_ec2::error::ProvideErrorMetadata;
 use aws_sdk_ec2::types::{
-    AttributeBooleanValue, DomainType, Filter, IpPermission, IpRange, Ipv6Range, PrefixListId, ResourceType, Tag, TagSpecification,
-    UserIdGroupPair, VpcAttributeName,
+    AttributeBooleanValue, DomainType, Filter, IpPermission, IpRange, Ipv6Range, PrefixListId,
+    ResourceType, Tag, TagSpecification, UserIdGroupPair, VpcAttributeName,
 };
 use std::time::Duration;
 
 fn stack_filter(aws: &Aws) -> Filter {
-    Filter::builder().name(format!("tag:{}", super::tags::STACK_TAG)).values(&aws.tags.stack).build()
+    Filter::builder()
+        .name(format!("tag:{}", super::tags::STACK_TAG))
+        .values(&aws.tags.stack)
+        .build()
 }
 
 fn tag_spec(aws: &Aws, kind: ResourceType, key: &ResourceKey) -> TagSpecification {
-    let tags = aws.tags.for_resource(key).into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
-    TagSpecification::builder().resource_type(kind).set_tags(Some(tags)).build()
+    let tags = aws
+        .tags
+        .for_resource(key)
+        .into_iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect();
+    TagSpecification::builder()
+        .resource_type(kind)
+        .set_tags(Some(tags))
+        .build()
 }
 
 fn owned(aws: &Aws, tags: &[Tag]) -> Option<ResourceKey> {
-    aws.tags.owned_key(tags.iter().map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default())))
+    aws.tags.owned_key(
+        tags.iter()
+            .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default())),
+    )
 }
 
 fn text(s: Option<&str>) -> String {
@@ -47,7 +61,12 @@ pub async fn facts(aws: &Aws, vpc_id: &str, subnet_ids: &[String]) -> anyhow::Re
     let subnets = aws
         .ec2
         .describe_subnets()
-        .filters(Filter::builder().name("subnet-id").set_values(Some(subnet_ids.to_vec())).build())
+        .filters(
+            Filter::builder()
+                .name("subnet-id")
+                .set_values(Some(subnet_ids.to_vec()))
+                .build(),
+        )
         .into_paginator()
         .items()
         .send()
@@ -55,13 +74,20 @@ pub async fn facts(aws: &Aws, vpc_id: &str, subnet_ids: &[String]) -> anyhow::Re
         .await
         .context("DescribeSubnets")?;
     Ok(Facts {
-        vpcs: vpcs.vpcs().iter().filter_map(|v| v.vpc_id().map(str::to_string)).collect(),
+        vpcs: vpcs
+            .vpcs()
+            .iter()
+            .filter_map(|v| v.vpc_id().map(str::to_string))
+            .collect(),
         subnets: subnets
             .iter()
             .filter_map(|s| {
                 Some((
                     s.subnet_id()?.to_string(),
-                    SubnetFacts { vpc_id: text(s.vpc_id()), availability_zone: text(s.availability_zone()) },
+                    SubnetFacts {
+                        vpc_id: text(s.vpc_id()),
+                        availability_zone: text(s.availability_zone()),
+                    },
                 ))
             })
             .collect(),
@@ -79,28 +105,59 @@ pub async fn observe(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
         observe_route_tables(aws),
         observe_security_groups(aws),
     )?;
-    Ok([vpcs, subnets, igws, eips, nats, rts, sgs].into_iter().flatten().collect())
+    Ok([vpcs, subnets, igws, eips, nats, rts, sgs]
+        .into_iter()
+        .flatten()
+        .collect())
 }
 
 async fn observe_vpcs(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
-    let vpcs: Vec<_> =
-        aws.ec2.describe_vpcs().filters(stack_filter(aws)).into_paginator().items().send().try_collect().await.context("DescribeVpcs")?;
+    let vpcs: Vec<_> = aws
+        .ec2
+        .describe_vpcs()
+        .filters(stack_filter(aws))
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .context("DescribeVpcs")?;
     let mut out = Vec::new();
     for v in vpcs {
-        let (Some(key), Some(id)) = (owned(aws, v.tags()), v.vpc_id()) else { continue };
+        let (Some(key), Some(id)) = (owned(aws, v.tags()), v.vpc_id()) else {
+            continue;
+        };
         // The DNS attributes have no batch form: one call each per VPC (there is one VPC).
-        let (support, hostnames) = tokio::try_join!(vpc_attribute(aws, id, VpcAttributeName::EnableDnsSupport), vpc_attribute(aws, id, VpcAttributeName::EnableDnsHostnames))?;
+        let (support, hostnames) = tokio::try_join!(
+            vpc_attribute(aws, id, VpcAttributeName::EnableDnsSupport),
+            vpc_attribute(aws, id, VpcAttributeName::EnableDnsHostnames)
+        )?;
         out.push(ObservedResource {
             key,
             id: id.to_string(),
-            props: Props::Vpc(VpcProps { cidr: text(v.cidr_block()), dns_support: support, dns_hostnames: hostnames }),
+            props: Props::Vpc(VpcProps {
+                cidr: text(v.cidr_block()),
+                dns_support: support,
+                dns_hostnames: hostnames,
+            }),
         });
     }
     Ok(out)
 }
 
-async fn vpc_attribute(aws: &Aws, vpc_id: &str, attribute: VpcAttributeName) -> anyhow::Result<bool> {
-    let out = aws.ec2.describe_vpc_attribute().vpc_id(vpc_id).attribute(attribute.clone()).send().await.context("DescribeVpcAttribute")?;
+async fn vpc_attribute(
+    aws: &Aws,
+    vpc_id: &str,
+    attribute: VpcAttributeName,
+) -> anyhow::Result<bool> {
+    let out = aws
+        .ec2
+        .describe_vpc_attribute()
+        .vpc_id(vpc_id)
+        .attribute(attribute.clone())
+        .send()
+        .await
+        .context("DescribeVpcAttribute")?;
     let value = match attribute {
         VpcAttributeName::EnableDnsSupport => out.enable_dns_support(),
         _ => out.enable_dns_hostnames(),
@@ -149,7 +206,11 @@ async fn observe_internet_gateways(aws: &Aws) -> anyhow::Result<Vec<ObservedReso
     Ok(igws
         .iter()
         .filter_map(|g| {
-            let vpc = g.attachments().iter().find_map(|a| a.vpc_id()).map(|v| Ref::External(v.to_string()));
+            let vpc = g
+                .attachments()
+                .iter()
+                .find_map(|a| a.vpc_id())
+                .map(|v| Ref::External(v.to_string()));
             Some(ObservedResource {
                 key: owned(aws, g.tags())?,
                 id: g.internet_gateway_id()?.to_string(),
@@ -161,11 +222,23 @@ async fn observe_internet_gateways(aws: &Aws) -> anyhow::Result<Vec<ObservedReso
 
 async fn observe_addresses(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
     // DescribeAddresses is not paginated: one call returns every address.
-    let out = aws.ec2.describe_addresses().filters(stack_filter(aws)).send().await.context("DescribeAddresses")?;
+    let out = aws
+        .ec2
+        .describe_addresses()
+        .filters(stack_filter(aws))
+        .send()
+        .await
+        .context("DescribeAddresses")?;
     Ok(out
         .addresses()
         .iter()
-        .filter_map(|a| Some(ObservedResource { key: owned(aws, a.tags())?, id: a.allocation_id()?.to_string(), props: Props::ElasticIp {} }))
+        .filter_map(|a| {
+            Some(ObservedResource {
+                key: owned(aws, a.tags())?,
+                id: a.allocation_id()?.to_string(),
+                props: Props::ElasticIp {},
+            })
+        })
         .collect())
 }
 
@@ -183,9 +256,18 @@ async fn observe_nat_gateways(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>
     Ok(nats
         .iter()
         // Deleted gateways stay visible for an hour; they are gone for every purpose.
-        .filter(|n| !matches!(n.state().map(|s| s.as_str()), Some("deleted" | "deleting" | "failed")))
+        .filter(|n| {
+            !matches!(
+                n.state().map(|s| s.as_str()),
+                Some("deleted" | "deleting" | "failed")
+            )
+        })
         .filter_map(|n| {
-            let allocation = n.nat_gateway_addresses().iter().find_map(|a| a.allocation_id()).unwrap_or_default();
+            let allocation = n
+                .nat_gateway_addresses()
+                .iter()
+                .find_map(|a| a.allocation_id())
+                .unwrap_or_default();
             Some(ObservedResource {
                 key: owned(aws, n.tags())?,
                 id: n.nat_gateway_id()?.to_string(),
@@ -218,7 +300,10 @@ async fn observe_route_tables(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>
                 .filter(|r| r.gateway_id() != Some("local"))
                 .filter_map(|r| {
                     let target = r.gateway_id().or(r.nat_gateway_id())?;
-                    Some(Route { destination: text(r.destination_cidr_block()), target: Ref::External(target.to_string()) })
+                    Some(Route {
+                        destination: text(r.destination_cidr_block()),
+                        target: Ref::External(target.to_string()),
+                    })
                 })
                 .collect();
             let subnets = t
@@ -227,9 +312,17 @@ async fn observe_route_tables(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>
                 .filter(|a| !a.main().unwrap_or(false))
                 .filter_map(|a| a.subnet_id().map(|s| Ref::External(s.to_string())))
                 .collect();
-            let mut props = Props::RouteTable(RouteTableProps { vpc: Ref::External(text(t.vpc_id())), routes, subnets });
+            let mut props = Props::RouteTable(RouteTableProps {
+                vpc: Ref::External(text(t.vpc_id())),
+                routes,
+                subnets,
+            });
             props.normalize();
-            Some(ObservedResource { key: owned(aws, t.tags())?, id: t.route_table_id()?.to_string(), props })
+            Some(ObservedResource {
+                key: owned(aws, t.tags())?,
+                id: t.route_table_id()?.to_string(),
+                props,
+            })
         })
         .collect())
 }
@@ -247,7 +340,9 @@ async fn observe_security_groups(aws: &Aws) -> anyhow::Result<Vec<ObservedResour
         .context("DescribeSecurityGroups")?;
     let mut out = Vec::new();
     for g in &groups {
-        let (Some(key), Some(id)) = (owned(aws, g.tags()), g.group_id()) else { continue };
+        let (Some(key), Some(id)) = (owned(aws, g.tags()), g.group_id()) else {
+            continue;
+        };
         out.push(ObservedResource {
             key: key.clone(),
             id: id.to_string(),
@@ -260,10 +355,18 @@ async fn observe_security_groups(aws: &Aws) -> anyhow::Result<Vec<ObservedResour
         let mut rules = Props::SecurityGroupRules(SecurityGroupRulesProps {
             group: Ref::External(id.to_string()),
             ingress: g.ip_permissions().iter().flat_map(rules_of).collect(),
-            egress: g.ip_permissions_egress().iter().flat_map(rules_of).collect(),
+            egress: g
+                .ip_permissions_egress()
+                .iter()
+                .flat_map(rules_of)
+                .collect(),
         });
         rules.normalize();
-        out.push(ObservedResource { key: ResourceKey::new(Kind::SecurityGroupRules, key.name), id: id.to_string(), props: rules });
+        out.push(ObservedResource {
+            key: ResourceKey::new(Kind::SecurityGroupRules, key.name),
+            id: id.to_string(),
+            props: rules,
+        });
     }
     Ok(out)
 }
@@ -277,7 +380,11 @@ fn rules_of(p: &IpPermission) -> Vec<Rule> {
         other => other,
     }
     .to_string();
-    let (from_port, to_port) = if protocol == "-1" { (-1, -1) } else { (p.from_port().unwrap_or(-1), p.to_port().unwrap_or(-1)) };
+    let (from_port, to_port) = if protocol == "-1" {
+        (-1, -1)
+    } else {
+        (p.from_port().unwrap_or(-1), p.to_port().unwrap_or(-1))
+    };
     let rule = |peer: RuleSource, description: Option<&str>| Rule {
         protocol: protocol.clone(),
         from_port,
@@ -286,10 +393,28 @@ fn rules_of(p: &IpPermission) -> Vec<Rule> {
         description: text(description),
     };
     let mut rules = Vec::new();
-    rules.extend(p.ip_ranges().iter().map(|r| rule(RuleSource::Cidr(text(r.cidr_ip())), r.description())));
-    rules.extend(p.ipv6_ranges().iter().map(|r| rule(RuleSource::Cidr(text(r.cidr_ipv6())), r.description())));
-    rules.extend(p.user_id_group_pairs().iter().map(|g| rule(RuleSource::Group(Ref::External(text(g.group_id()))), g.description())));
-    rules.extend(p.prefix_list_ids().iter().map(|l| rule(RuleSource::PrefixList(text(l.prefix_list_id())), l.description())));
+    rules.extend(
+        p.ip_ranges()
+            .iter()
+            .map(|r| rule(RuleSource::Cidr(text(r.cidr_ip())), r.description())),
+    );
+    rules.extend(
+        p.ipv6_ranges()
+            .iter()
+            .map(|r| rule(RuleSource::Cidr(text(r.cidr_ipv6())), r.description())),
+    );
+    rules.extend(p.user_id_group_pairs().iter().map(|g| {
+        rule(
+            RuleSource::Group(Ref::External(text(g.group_id()))),
+            g.description(),
+        )
+    }));
+    rules.extend(p.prefix_list_ids().iter().map(|l| {
+        rule(
+            RuleSource::PrefixList(text(l.prefix_list_id())),
+            l.description(),
+        )
+    }));
     rules
 }
 
@@ -301,12 +426,30 @@ fn permission(rule: &Rule, ids: &Ids) -> anyhow::Result<IpPermission> {
     }
     let description = (!rule.description.is_empty()).then(|| rule.description.clone());
     p = match &rule.peer {
-        RuleSource::Cidr(c) if c.contains(':') => {
-            p.ipv6_ranges(Ipv6Range::builder().cidr_ipv6(c).set_description(description).build())
-        }
-        RuleSource::Cidr(c) => p.ip_ranges(IpRange::builder().cidr_ip(c).set_description(description).build()),
-        RuleSource::Group(r) => p.user_id_group_pairs(UserIdGroupPair::builder().group_id(resolve(r, ids)?).set_description(description).build()),
-        RuleSource::PrefixList(id) => p.prefix_list_ids(PrefixListId::builder().prefix_list_id(id).set_description(description).build()),
+        RuleSource::Cidr(c) if c.contains(':') => p.ipv6_ranges(
+            Ipv6Range::builder()
+                .cidr_ipv6(c)
+                .set_description(description)
+                .build(),
+        ),
+        RuleSource::Cidr(c) => p.ip_ranges(
+            IpRange::builder()
+                .cidr_ip(c)
+                .set_description(description)
+                .build(),
+        ),
+        RuleSource::Group(r) => p.user_id_group_pairs(
+            UserIdGroupPair::builder()
+                .group_id(resolve(r, ids)?)
+                .set_description(description)
+                .build(),
+        ),
+        RuleSource::PrefixList(id) => p.prefix_list_ids(
+            PrefixListId::builder()
+                .prefix_list_id(id)
+                .set_description(description)
+                .build(),
+        ),
     };
     Ok(p.build())
 }
@@ -315,7 +458,10 @@ fn permission(rule: &Rule, ids: &Ids) -> anyhow::Result<IpPermission> {
 pub fn resolve(r: &Ref, ids: &Ids) -> anyhow::Result<String> {
     match r {
         Ref::External(id) => Ok(id.clone()),
-        Ref::Managed { key } => ids.get(key).cloned().ok_or_else(|| anyhow!("{key} has no AWS ID yet")),
+        Ref::Managed { key } => ids
+            .get(key)
+            .cloned()
+            .ok_or_else(|| anyhow!("{key} has no AWS ID yet")),
     }
 }
 
@@ -343,7 +489,13 @@ async fn create(aws: &Aws, op: &Operation, props: &Props, ids: &Ids) -> anyhow::
     let ec2 = &aws.ec2;
     match props {
         Props::Vpc(p) => {
-            let out = ec2.create_vpc().cidr_block(&p.cidr).tag_specifications(tag_spec(aws, ResourceType::Vpc, key)).send().await.context("CreateVpc")?;
+            let out = ec2
+                .create_vpc()
+                .cidr_block(&p.cidr)
+                .tag_specifications(tag_spec(aws, ResourceType::Vpc, key))
+                .send()
+                .await
+                .context("CreateVpc")?;
             let id = text(out.vpc().and_then(|v| v.vpc_id()));
             set_vpc_dns(aws, &id, p).await?;
             Ok(id)
@@ -369,7 +521,12 @@ async fn create(aws: &Aws, op: &Operation, props: &Props, ids: &Ids) -> anyhow::
                 .context("CreateInternetGateway")?;
             let id = text(out.internet_gateway().and_then(|g| g.internet_gateway_id()));
             if let Some(vpc) = &p.vpc {
-                ec2.attach_internet_gateway().internet_gateway_id(&id).vpc_id(resolve(vpc, ids)?).send().await.context("AttachInternetGateway")?;
+                ec2.attach_internet_gateway()
+                    .internet_gateway_id(&id)
+                    .vpc_id(resolve(vpc, ids)?)
+                    .send()
+                    .await
+                    .context("AttachInternetGateway")?;
             }
             Ok(id)
         }
@@ -407,7 +564,11 @@ async fn create(aws: &Aws, op: &Operation, props: &Props, ids: &Ids) -> anyhow::
                 .await
                 .context("CreateRouteTable")?;
             let id = text(out.route_table().and_then(|t| t.route_table_id()));
-            let empty = RouteTableProps { vpc: p.vpc.clone(), routes: vec![], subnets: vec![] };
+            let empty = RouteTableProps {
+                vpc: p.vpc.clone(),
+                routes: vec![],
+                subnets: vec![],
+            };
             sync_route_table(aws, &id, &empty, p, ids).await?;
             Ok(id)
         }
@@ -423,13 +584,26 @@ async fn create(aws: &Aws, op: &Operation, props: &Props, ids: &Ids) -> anyhow::
                 .await;
             let id = match created {
                 Ok(out) => text(out.group_id()),
-                Err(e) if e.code() == Some("InvalidGroup.Duplicate") => adopt_group(aws, &vpc_id, &p.group_name, key).await?,
+                Err(e) if e.code() == Some("InvalidGroup.Duplicate") => {
+                    adopt_group(aws, &vpc_id, &p.group_name, key).await?
+                }
                 Err(e) => return Err(e).context("CreateSecurityGroup"),
             };
             // A new group allows all egress; rules are managed by the group's rules resource,
             // which starts from nothing.
-            let all = Rule { protocol: "-1".into(), from_port: -1, to_port: -1, peer: RuleSource::Cidr("0.0.0.0/0".into()), description: String::new() };
-            let revoke = ec2.revoke_security_group_egress().group_id(&id).ip_permissions(permission(&all, ids)?).send().await;
+            let all = Rule {
+                protocol: "-1".into(),
+                from_port: -1,
+                to_port: -1,
+                peer: RuleSource::Cidr("0.0.0.0/0".into()),
+                description: String::new(),
+            };
+            let revoke = ec2
+                .revoke_security_group_egress()
+                .group_id(&id)
+                .ip_permissions(permission(&all, ids)?)
+                .send()
+                .await;
             if let Err(e) = revoke {
                 if e.code() != Some("InvalidPermission.NotFound") {
                     return Err(e).context("RevokeSecurityGroupEgress");
@@ -439,7 +613,11 @@ async fn create(aws: &Aws, op: &Operation, props: &Props, ids: &Ids) -> anyhow::
         }
         Props::SecurityGroupRules(p) => {
             let group = resolve(&p.group, ids)?;
-            let empty = SecurityGroupRulesProps { group: p.group.clone(), ingress: vec![], egress: vec![] };
+            let empty = SecurityGroupRulesProps {
+                group: p.group.clone(),
+                ingress: vec![],
+                egress: vec![],
+            };
             sync_rules(aws, &group, &empty, p, ids).await?;
             Ok(group)
         }
@@ -448,7 +626,12 @@ async fn create(aws: &Aws, op: &Operation, props: &Props, ids: &Ids) -> anyhow::
 }
 
 /// A group of this name exists: adopt it only if it carries this stack's tags for `key`.
-async fn adopt_group(aws: &Aws, vpc_id: &str, name: &str, key: &ResourceKey) -> anyhow::Result<String> {
+async fn adopt_group(
+    aws: &Aws,
+    vpc_id: &str,
+    name: &str,
+    key: &ResourceKey,
+) -> anyhow::Result<String> {
     let out = aws
         .ec2
         .describe_security_groups()
@@ -457,9 +640,14 @@ async fn adopt_group(aws: &Aws, vpc_id: &str, name: &str, key: &ResourceKey) -> 
         .send()
         .await
         .context("DescribeSecurityGroups")?;
-    let group = out.security_groups().first().ok_or_else(|| anyhow!("security group `{name}` vanished"))?;
+    let group = out
+        .security_groups()
+        .first()
+        .ok_or_else(|| anyhow!("security group `{name}` vanished"))?;
     if owned(aws, group.tags()).as_ref() != Some(key) {
-        bail!("a security group named `{name}` already exists in {vpc_id} and is not {key} of this stack; rename or remove it");
+        bail!(
+            "a security group named `{name}` already exists in {vpc_id} and is not {key} of this stack; rename or remove it"
+        );
     }
     Ok(text(group.group_id()))
 }
@@ -469,39 +657,74 @@ async fn set_vpc_dns(aws: &Aws, id: &str, p: &VpcProps) -> anyhow::Result<()> {
     aws.ec2
         .modify_vpc_attribute()
         .vpc_id(id)
-        .enable_dns_support(AttributeBooleanValue::builder().value(p.dns_support).build())
+        .enable_dns_support(
+            AttributeBooleanValue::builder()
+                .value(p.dns_support)
+                .build(),
+        )
         .send()
         .await
         .context("ModifyVpcAttribute enableDnsSupport")?;
     aws.ec2
         .modify_vpc_attribute()
         .vpc_id(id)
-        .enable_dns_hostnames(AttributeBooleanValue::builder().value(p.dns_hostnames).build())
+        .enable_dns_hostnames(
+            AttributeBooleanValue::builder()
+                .value(p.dns_hostnames)
+                .build(),
+        )
         .send()
         .await
         .context("ModifyVpcAttribute enableDnsHostnames")?;
     Ok(())
 }
 
-async fn update(aws: &Aws, key: &ResourceKey, id: &str, props: &Props, observed: Option<&Props>, ids: &Ids) -> anyhow::Result<()> {
+async fn update(
+    aws: &Aws,
+    key: &ResourceKey,
+    id: &str,
+    props: &Props,
+    observed: Option<&Props>,
+    ids: &Ids,
+) -> anyhow::Result<()> {
     match (props, observed) {
         (Props::Vpc(p), _) => set_vpc_dns(aws, id, p).await,
         (Props::InternetGateway(p), Some(Props::InternetGateway(before))) => {
             if let Some(old) = &before.vpc {
                 if let Ok(vpc) = resolve(old, ids) {
-                    aws.ec2.detach_internet_gateway().internet_gateway_id(id).vpc_id(vpc).send().await.context("DetachInternetGateway")?;
+                    aws.ec2
+                        .detach_internet_gateway()
+                        .internet_gateway_id(id)
+                        .vpc_id(vpc)
+                        .send()
+                        .await
+                        .context("DetachInternetGateway")?;
                 }
             }
             if let Some(vpc) = &p.vpc {
-                aws.ec2.attach_internet_gateway().internet_gateway_id(id).vpc_id(resolve(vpc, ids)?).send().await.context("AttachInternetGateway")?;
+                aws.ec2
+                    .attach_internet_gateway()
+                    .internet_gateway_id(id)
+                    .vpc_id(resolve(vpc, ids)?)
+                    .send()
+                    .await
+                    .context("AttachInternetGateway")?;
             }
             Ok(())
         }
-        (Props::RouteTable(p), Some(Props::RouteTable(before))) => sync_route_table(aws, id, before, p, ids).await,
-        (Props::SecurityGroupRules(p), Some(Props::SecurityGroupRules(before))) => sync_rules(aws, id, before, p, ids).await,
+        (Props::RouteTable(p), Some(Props::RouteTable(before))) => {
+            sync_route_table(aws, id, before, p, ids).await
+        }
+        (Props::SecurityGroupRules(p), Some(Props::SecurityGroupRules(before))) => {
+            sync_rules(aws, id, before, p, ids).await
+        }
         // A replaced dependency with nothing observed: re-apply from scratch.
         (Props::RouteTable(p), None) => {
-            let empty = RouteTableProps { vpc: p.vpc.clone(), routes: vec![], subnets: vec![] };
+            let empty = RouteTableProps {
+                vpc: p.vpc.clone(),
+                routes: vec![],
+                subnets: vec![],
+            };
             sync_route_table(aws, id, &empty, p, ids).await
         }
         _ => bail!("{key}: no in-place update for this change"),
@@ -509,41 +732,93 @@ async fn update(aws: &Aws, key: &ResourceKey, id: &str, props: &Props, observed:
 }
 
 /// Adds and removes routes and subnet associations so the table matches `want`.
-async fn sync_route_table(aws: &Aws, id: &str, have: &RouteTableProps, want: &RouteTableProps, ids: &Ids) -> anyhow::Result<()> {
+async fn sync_route_table(
+    aws: &Aws,
+    id: &str,
+    have: &RouteTableProps,
+    want: &RouteTableProps,
+    ids: &Ids,
+) -> anyhow::Result<()> {
     let ec2 = &aws.ec2;
     for route in &want.routes {
         if have.routes.contains(route) {
             continue;
         }
         let target = resolve(&route.target, ids)?;
-        let replacing = have.routes.iter().any(|r| r.destination == route.destination);
+        let replacing = have
+            .routes
+            .iter()
+            .any(|r| r.destination == route.destination);
         let is_nat = target.starts_with("nat-");
         if replacing {
-            let mut req = ec2.replace_route().route_table_id(id).destination_cidr_block(&route.destination);
-            req = if is_nat { req.nat_gateway_id(&target) } else { req.gateway_id(&target) };
+            let mut req = ec2
+                .replace_route()
+                .route_table_id(id)
+                .destination_cidr_block(&route.destination);
+            req = if is_nat {
+                req.nat_gateway_id(&target)
+            } else {
+                req.gateway_id(&target)
+            };
             req.send().await.context("ReplaceRoute")?;
         } else {
-            let mut req = ec2.create_route().route_table_id(id).destination_cidr_block(&route.destination);
-            req = if is_nat { req.nat_gateway_id(&target) } else { req.gateway_id(&target) };
+            let mut req = ec2
+                .create_route()
+                .route_table_id(id)
+                .destination_cidr_block(&route.destination);
+            req = if is_nat {
+                req.nat_gateway_id(&target)
+            } else {
+                req.gateway_id(&target)
+            };
             req.send().await.context("CreateRoute")?;
         }
     }
     for route in &have.routes {
-        if !want.routes.iter().any(|r| r.destination == route.destination) {
-            ec2.delete_route().route_table_id(id).destination_cidr_block(&route.destination).send().await.context("DeleteRoute")?;
+        if !want
+            .routes
+            .iter()
+            .any(|r| r.destination == route.destination)
+        {
+            ec2.delete_route()
+                .route_table_id(id)
+                .destination_cidr_block(&route.destination)
+                .send()
+                .await
+                .context("DeleteRoute")?;
         }
     }
-    let wanted: Vec<String> = want.subnets.iter().map(|s| resolve(s, ids)).collect::<anyhow::Result<_>>()?;
-    let stale: Vec<&Ref> = have.subnets.iter().filter(|s| !want.subnets.contains(s)).collect();
+    let wanted: Vec<String> = want
+        .subnets
+        .iter()
+        .map(|s| resolve(s, ids))
+        .collect::<anyhow::Result<_>>()?;
+    let stale: Vec<&Ref> = have
+        .subnets
+        .iter()
+        .filter(|s| !want.subnets.contains(s))
+        .collect();
     if !stale.is_empty() {
         // Association IDs are not part of the compared attributes: read them now.
-        let out = ec2.describe_route_tables().route_table_ids(id).send().await.context("DescribeRouteTables")?;
+        let out = ec2
+            .describe_route_tables()
+            .route_table_ids(id)
+            .send()
+            .await
+            .context("DescribeRouteTables")?;
         let stale_ids: Vec<String> = stale.iter().filter_map(|s| resolve(s, ids).ok()).collect();
         for table in out.route_tables() {
             for assoc in table.associations() {
-                if assoc.subnet_id().is_some_and(|s| stale_ids.iter().any(|x| x == s)) {
+                if assoc
+                    .subnet_id()
+                    .is_some_and(|s| stale_ids.iter().any(|x| x == s))
+                {
                     if let Some(assoc_id) = assoc.route_table_association_id() {
-                        ec2.disassociate_route_table().association_id(assoc_id).send().await.context("DisassociateRouteTable")?;
+                        ec2.disassociate_route_table()
+                            .association_id(assoc_id)
+                            .send()
+                            .await
+                            .context("DisassociateRouteTable")?;
                     }
                 }
             }
@@ -551,40 +826,84 @@ async fn sync_route_table(aws: &Aws, id: &str, have: &RouteTableProps, want: &Ro
     }
     for (subnet, subnet_id) in want.subnets.iter().zip(&wanted) {
         if !have.subnets.contains(subnet) {
-            ec2.associate_route_table().route_table_id(id).subnet_id(subnet_id).send().await.context("AssociateRouteTable")?;
+            ec2.associate_route_table()
+                .route_table_id(id)
+                .subnet_id(subnet_id)
+                .send()
+                .await
+                .context("AssociateRouteTable")?;
         }
     }
     Ok(())
 }
 
 /// Revokes rules that should not be there and authorizes the missing ones.
-async fn sync_rules(aws: &Aws, group: &str, have: &SecurityGroupRulesProps, want: &SecurityGroupRulesProps, ids: &Ids) -> anyhow::Result<()> {
+async fn sync_rules(
+    aws: &Aws,
+    group: &str,
+    have: &SecurityGroupRulesProps,
+    want: &SecurityGroupRulesProps,
+    ids: &Ids,
+) -> anyhow::Result<()> {
     let ec2 = &aws.ec2;
-    let extra = |h: &[Rule], w: &[Rule]| h.iter().filter(|r| !w.contains(r)).cloned().collect::<Vec<_>>();
+    let extra = |h: &[Rule], w: &[Rule]| {
+        h.iter()
+            .filter(|r| !w.contains(r))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
     let revoke_in = extra(&have.ingress, &want.ingress);
     let revoke_out = extra(&have.egress, &want.egress);
     let add_in = extra(&want.ingress, &have.ingress);
     let add_out = extra(&want.egress, &have.egress);
-    let perms = |rules: &[Rule]| rules.iter().map(|r| permission(r, ids)).collect::<anyhow::Result<Vec<_>>>();
+    let perms = |rules: &[Rule]| {
+        rules
+            .iter()
+            .map(|r| permission(r, ids))
+            .collect::<anyhow::Result<Vec<_>>>()
+    };
     if !revoke_in.is_empty() {
-        ec2.revoke_security_group_ingress().group_id(group).set_ip_permissions(Some(perms(&revoke_in)?)).send().await.context("RevokeSecurityGroupIngress")?;
+        ec2.revoke_security_group_ingress()
+            .group_id(group)
+            .set_ip_permissions(Some(perms(&revoke_in)?))
+            .send()
+            .await
+            .context("RevokeSecurityGroupIngress")?;
     }
     if !revoke_out.is_empty() {
-        ec2.revoke_security_group_egress().group_id(group).set_ip_permissions(Some(perms(&revoke_out)?)).send().await.context("RevokeSecurityGroupEgress")?;
+        ec2.revoke_security_group_egress()
+            .group_id(group)
+            .set_ip_permissions(Some(perms(&revoke_out)?))
+            .send()
+            .await
+            .context("RevokeSecurityGroupEgress")?;
     }
     if !add_in.is_empty() {
-        let r = ec2.authorize_security_group_ingress().group_id(group).set_ip_permissions(Some(perms(&add_in)?)).send().await;
+        let r = ec2
+            .authorize_security_group_ingress()
+            .group_id(group)
+            .set_ip_permissions(Some(perms(&add_in)?))
+            .send()
+            .await;
         tolerate_duplicate(r.map(|_| ()), "AuthorizeSecurityGroupIngress")?;
     }
     if !add_out.is_empty() {
-        let r = ec2.authorize_security_group_egress().group_id(group).set_ip_permissions(Some(perms(&add_out)?)).send().await;
+        let r = ec2
+            .authorize_security_group_egress()
+            .group_id(group)
+            .set_ip_permissions(Some(perms(&add_out)?))
+            .send()
+            .await;
         tolerate_duplicate(r.map(|_| ()), "AuthorizeSecurityGroupEgress")?;
     }
     Ok(())
 }
 
 /// A rule that already exists (a retried or resumed run) is what we wanted.
-fn tolerate_duplicate<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(r: Result<(), E>, what: &'static str) -> anyhow::Result<()> {
+fn tolerate_duplicate<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
+    r: Result<(), E>,
+    what: &'static str,
+) -> anyhow::Result<()> {
     match r {
         Err(e) if e.code() == Some("InvalidPermission.Duplicate") => Ok(()),
         other => other.context(what),
@@ -592,18 +911,54 @@ fn tolerate_duplicate<E: ProvideErrorMetadata + std::error::Error + Send + Sync 
 }
 
 fn gone(code: Option<&str>) -> bool {
-    code.is_some_and(|c| c.ends_with(".NotFound") || c == "InvalidAllocationID.NotFound" || c == "NatGatewayNotFound")
+    code.is_some_and(|c| {
+        c.ends_with(".NotFound") || c == "InvalidAllocationID.NotFound" || c == "NatGatewayNotFound"
+    })
 }
 
-async fn delete(aws: &Aws, kind: Kind, id: &str, observed: Option<&Props>, ids: &Ids) -> anyhow::Result<()> {
+async fn delete(
+    aws: &Aws,
+    kind: Kind,
+    id: &str,
+    observed: Option<&Props>,
+    ids: &Ids,
+) -> anyhow::Result<()> {
     let ec2 = &aws.ec2;
     let result = match kind {
-        Kind::Vpc => ec2.delete_vpc().vpc_id(id).send().await.map(|_| ()).map_err(|e| (e.code().map(str::to_string), anyhow!(e).context("DeleteVpc"))),
-        Kind::Subnet => ec2.delete_subnet().subnet_id(id).send().await.map(|_| ()).map_err(|e| (e.code().map(str::to_string), anyhow!(e).context("DeleteSubnet"))),
+        Kind::Vpc => ec2
+            .delete_vpc()
+            .vpc_id(id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                (
+                    e.code().map(str::to_string),
+                    anyhow!(e).context("DeleteVpc"),
+                )
+            }),
+        Kind::Subnet => ec2
+            .delete_subnet()
+            .subnet_id(id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                (
+                    e.code().map(str::to_string),
+                    anyhow!(e).context("DeleteSubnet"),
+                )
+            }),
         Kind::InternetGateway => {
-            if let Some(Props::InternetGateway(InternetGatewayProps { vpc: Some(vpc) })) = observed {
+            if let Some(Props::InternetGateway(InternetGatewayProps { vpc: Some(vpc) })) = observed
+            {
                 if let Ok(vpc_id) = resolve(vpc, ids) {
-                    let r = ec2.detach_internet_gateway().internet_gateway_id(id).vpc_id(vpc_id).send().await;
+                    let r = ec2
+                        .detach_internet_gateway()
+                        .internet_gateway_id(id)
+                        .vpc_id(vpc_id)
+                        .send()
+                        .await;
                     if let Err(e) = r {
                         if !gone(e.code()) && e.code() != Some("Gateway.NotAttached") {
                             return Err(e).context("DetachInternetGateway");
@@ -611,11 +966,43 @@ async fn delete(aws: &Aws, kind: Kind, id: &str, observed: Option<&Props>, ids: 
                     }
                 }
             }
-            ec2.delete_internet_gateway().internet_gateway_id(id).send().await.map(|_| ()).map_err(|e| (e.code().map(str::to_string), anyhow!(e).context("DeleteInternetGateway")))
+            ec2.delete_internet_gateway()
+                .internet_gateway_id(id)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| {
+                    (
+                        e.code().map(str::to_string),
+                        anyhow!(e).context("DeleteInternetGateway"),
+                    )
+                })
         }
-        Kind::ElasticIp => ec2.release_address().allocation_id(id).send().await.map(|_| ()).map_err(|e| (e.code().map(str::to_string), anyhow!(e).context("ReleaseAddress"))),
+        Kind::ElasticIp => ec2
+            .release_address()
+            .allocation_id(id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                (
+                    e.code().map(str::to_string),
+                    anyhow!(e).context("ReleaseAddress"),
+                )
+            }),
         Kind::NatGateway => {
-            let r = ec2.delete_nat_gateway().nat_gateway_id(id).send().await.map(|_| ()).map_err(|e| (e.code().map(str::to_string), anyhow!(e).context("DeleteNatGateway")));
+            let r = ec2
+                .delete_nat_gateway()
+                .nat_gateway_id(id)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| {
+                    (
+                        e.code().map(str::to_string),
+                        anyhow!(e).context("DeleteNatGateway"),
+                    )
+                });
             if r.is_ok() {
                 // Its Elastic IP can only be released once the gateway is gone.
                 wait_nat(aws, id, "deleted").await?;
@@ -626,19 +1013,58 @@ async fn delete(aws: &Aws, kind: Kind, id: &str, observed: Option<&Props>, ids: 
             let out = ec2.describe_route_tables().route_table_ids(id).send().await;
             if let Ok(out) = out {
                 for assoc in out.route_tables().iter().flat_map(|t| t.associations()) {
-                    if let (Some(a), false) = (assoc.route_table_association_id(), assoc.main().unwrap_or(false)) {
-                        ec2.disassociate_route_table().association_id(a).send().await.context("DisassociateRouteTable")?;
+                    if let (Some(a), false) = (
+                        assoc.route_table_association_id(),
+                        assoc.main().unwrap_or(false),
+                    ) {
+                        ec2.disassociate_route_table()
+                            .association_id(a)
+                            .send()
+                            .await
+                            .context("DisassociateRouteTable")?;
                     }
                 }
             }
-            ec2.delete_route_table().route_table_id(id).send().await.map(|_| ()).map_err(|e| (e.code().map(str::to_string), anyhow!(e).context("DeleteRouteTable")))
+            ec2.delete_route_table()
+                .route_table_id(id)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| {
+                    (
+                        e.code().map(str::to_string),
+                        anyhow!(e).context("DeleteRouteTable"),
+                    )
+                })
         }
-        Kind::SecurityGroup => ec2.delete_security_group().group_id(id).send().await.map(|_| ()).map_err(|e| (e.code().map(str::to_string), anyhow!(e).context("DeleteSecurityGroup"))),
+        Kind::SecurityGroup => ec2
+            .delete_security_group()
+            .group_id(id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                (
+                    e.code().map(str::to_string),
+                    anyhow!(e).context("DeleteSecurityGroup"),
+                )
+            }),
         Kind::SecurityGroupRules => {
-            let Some(Props::SecurityGroupRules(have)) = observed else { return Ok(()) };
-            let none = SecurityGroupRulesProps { group: have.group.clone(), ingress: vec![], egress: vec![] };
+            let Some(Props::SecurityGroupRules(have)) = observed else {
+                return Ok(());
+            };
+            let none = SecurityGroupRulesProps {
+                group: have.group.clone(),
+                ingress: vec![],
+                egress: vec![],
+            };
             return match sync_rules(aws, id, have, &none, ids).await {
-                Err(e) if e.chain().any(|c| c.to_string().contains("InvalidGroup.NotFound")) => Ok(()),
+                Err(e)
+                    if e.chain()
+                        .any(|c| c.to_string().contains("InvalidGroup.NotFound")) =>
+                {
+                    Ok(())
+                }
                 other => other,
             };
         }
@@ -653,24 +1079,45 @@ async fn delete(aws: &Aws, kind: Kind, id: &str, observed: Option<&Props>, ids: 
 
 async fn wait_nat(aws: &Aws, id: &str, target: &str) -> anyhow::Result<()> {
     let what = format!("nat-gateway {id}");
-    wait::until(&aws.progress, &what, aws.wait_max(Duration::from_secs(900)), || async {
-        let out = aws.ec2.describe_nat_gateways().nat_gateway_ids(id).send().await;
-        let out = match out {
-            Err(e) if target == "deleted" && gone(e.code()) => return Ok(Poll::Ready),
-            other => other.context("DescribeNatGateways")?,
-        };
-        let Some(nat) = out.nat_gateways().first() else {
-            return Ok(if target == "deleted" { Poll::Ready } else { Poll::Pending("not visible yet".into()) });
-        };
-        let state = nat.state().map(|s| s.as_str().to_string()).unwrap_or_default();
-        Ok(if state == target {
-            Poll::Ready
-        } else if state == "failed" {
-            Poll::Failed(format!("{}: {}", text(nat.failure_code()), text(nat.failure_message())))
-        } else {
-            Poll::Pending(state)
-        })
-    })
+    wait::until(
+        &aws.progress,
+        &what,
+        aws.wait_max(Duration::from_secs(900)),
+        || async {
+            let out = aws
+                .ec2
+                .describe_nat_gateways()
+                .nat_gateway_ids(id)
+                .send()
+                .await;
+            let out = match out {
+                Err(e) if target == "deleted" && gone(e.code()) => return Ok(Poll::Ready),
+                other => other.context("DescribeNatGateways")?,
+            };
+            let Some(nat) = out.nat_gateways().first() else {
+                return Ok(if target == "deleted" {
+                    Poll::Ready
+                } else {
+                    Poll::Pending("not visible yet".into())
+                });
+            };
+            let state = nat
+                .state()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default();
+            Ok(if state == target {
+                Poll::Ready
+            } else if state == "failed" {
+                Poll::Failed(format!(
+                    "{}: {}",
+                    text(nat.failure_code()),
+                    text(nat.failure_message())
+                ))
+            } else {
+                Poll::Pending(state)
+            })
+        },
+    )
     .await?;
     Ok(())
 }

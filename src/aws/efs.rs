@@ -10,7 +10,8 @@ use crate::model::{FileSystemProps, Kind, MountTargetProps, Props, Ref, Resource
 use crate::observed::ObservedResource;
 use anyhow::{Context, anyhow, bail};
 use aws_sdk_efs::types::{
-    BackupPolicy, LifecyclePolicy, PerformanceMode, Status, Tag, ThroughputMode, TransitionToIaRules, TransitionToPrimaryStorageClassRules,
+    BackupPolicy, LifecyclePolicy, PerformanceMode, Status, Tag, ThroughputMode,
+    TransitionToIaRules, TransitionToPrimaryStorageClassRules,
 };
 use std::time::Duration;
 
@@ -20,16 +21,33 @@ fn text(s: Option<&str>) -> String {
 
 /// The stack's file systems and their mount targets.
 pub async fn observe(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
-    let all: Vec<_> = aws.efs.describe_file_systems().into_paginator().items().send().try_collect().await.context("DescribeFileSystems")?;
+    let all: Vec<_> = aws
+        .efs
+        .describe_file_systems()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .context("DescribeFileSystems")?;
     let mut out = Vec::new();
     for fs in all {
-        let Some(key) = aws.tags.owned_key(fs.tags().iter().map(|t| (t.key(), t.value()))) else { continue };
+        let Some(key) = aws
+            .tags
+            .owned_key(fs.tags().iter().map(|t| (t.key(), t.value())))
+        else {
+            continue;
+        };
         let state = fs.life_cycle_state().as_str();
         if state == "deleting" || state == "deleted" {
             continue;
         }
         let id = fs.file_system_id().to_string();
-        let (lifecycle, backup, mounts) = tokio::try_join!(lifecycle(aws, &id), backup(aws, &id), mount_targets(aws, &id))?;
+        let (lifecycle, backup, mounts) = tokio::try_join!(
+            lifecycle(aws, &id),
+            backup(aws, &id),
+            mount_targets(aws, &id)
+        )?;
         out.push(ObservedResource {
             key,
             id: id.clone(),
@@ -37,7 +55,10 @@ pub async fn observe(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
                 encrypted: fs.encrypted().unwrap_or(false),
                 kms_key_id: fs.kms_key_id().map(str::to_string),
                 performance_mode: fs.performance_mode().as_str().to_string(),
-                throughput_mode: fs.throughput_mode().map(|t| t.as_str().to_string()).unwrap_or_default(),
+                throughput_mode: fs
+                    .throughput_mode()
+                    .map(|t| t.as_str().to_string())
+                    .unwrap_or_default(),
                 provisioned_throughput_mibps: fs.provisioned_throughput_in_mibps(),
                 transition_to_ia: lifecycle.0,
                 transition_to_primary_storage_class: lifecycle.1,
@@ -50,7 +71,13 @@ pub async fn observe(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
 }
 
 async fn lifecycle(aws: &Aws, id: &str) -> anyhow::Result<(String, String)> {
-    let out = aws.efs.describe_lifecycle_configuration().file_system_id(id).send().await.context("DescribeLifecycleConfiguration")?;
+    let out = aws
+        .efs
+        .describe_lifecycle_configuration()
+        .file_system_id(id)
+        .send()
+        .await
+        .context("DescribeLifecycleConfiguration")?;
     let mut ia = "NONE".to_string();
     let mut primary = "NONE".to_string();
     for p in out.lifecycle_policies() {
@@ -65,10 +92,24 @@ async fn lifecycle(aws: &Aws, id: &str) -> anyhow::Result<(String, String)> {
 }
 
 async fn backup(aws: &Aws, id: &str) -> anyhow::Result<bool> {
-    match aws.efs.describe_backup_policy().file_system_id(id).send().await {
-        Ok(out) => Ok(matches!(out.backup_policy().map(|b| b.status()), Some(Status::Enabled | Status::Enabling))),
+    match aws
+        .efs
+        .describe_backup_policy()
+        .file_system_id(id)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(matches!(
+            out.backup_policy().map(|b| b.status()),
+            Some(Status::Enabled | Status::Enabling)
+        )),
         // Never set: automatic backups are off.
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_policy_not_found()) => Ok(false),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_policy_not_found()) =>
+        {
+            Ok(false)
+        }
         Err(e) => Err(e).context("DescribeBackupPolicy"),
     }
 }
@@ -79,7 +120,14 @@ async fn mount_targets(aws: &Aws, fs_id: &str) -> anyhow::Result<Vec<ObservedRes
     let mut out = Vec::new();
     let mut marker = None;
     loop {
-        let page = aws.efs.describe_mount_targets().file_system_id(fs_id).set_marker(marker).send().await.context("DescribeMountTargets")?;
+        let page = aws
+            .efs
+            .describe_mount_targets()
+            .file_system_id(fs_id)
+            .set_marker(marker)
+            .send()
+            .await
+            .context("DescribeMountTargets")?;
         for mt in page.mount_targets() {
             let state = mt.life_cycle_state().as_str();
             if state == "deleting" || state == "deleted" {
@@ -96,10 +144,18 @@ async fn mount_targets(aws: &Aws, fs_id: &str) -> anyhow::Result<Vec<ObservedRes
             let mut props = Props::MountTarget(MountTargetProps {
                 file_system: Ref::External(fs_id.to_string()),
                 subnet: Ref::External(mt.subnet_id().to_string()),
-                security_groups: groups.security_groups().iter().map(|g| Ref::External(g.clone())).collect(),
+                security_groups: groups
+                    .security_groups()
+                    .iter()
+                    .map(|g| Ref::External(g.clone()))
+                    .collect(),
             });
             props.normalize();
-            out.push(ObservedResource { key: ResourceKey::new(Kind::MountTarget, text(mt.availability_zone_name())), id, props });
+            out.push(ObservedResource {
+                key: ResourceKey::new(Kind::MountTarget, text(mt.availability_zone_name())),
+                id,
+                props,
+            });
         }
         marker = page.next_marker().map(str::to_string);
         if marker.is_none() {
@@ -117,8 +173,14 @@ pub async fn execute(aws: &Aws, op: &Operation, ids: &Ids) -> anyhow::Result<Opt
             delete(aws, change.key.kind, &id).await?;
             Ok(None)
         }
-        (Step::Create, Some(Props::FileSystem(p))) => create_file_system(aws, &change.key, p).await.map(Some),
-        (Step::Create, Some(Props::MountTarget(p))) => create_mount_target(aws, &change.key, p, ids).await.map(Some),
+        (Step::Create, Some(Props::FileSystem(p))) => {
+            create_file_system(aws, &change.key, p).await.map(Some)
+        }
+        (Step::Create, Some(Props::MountTarget(p))) => {
+            create_mount_target(aws, &change.key, p, ids)
+                .await
+                .map(Some)
+        }
         (Step::Update, Some(Props::FileSystem(p))) => {
             let before = match change.observed.as_ref() {
                 Some(Props::FileSystem(b)) => Some(b),
@@ -128,7 +190,11 @@ pub async fn execute(aws: &Aws, op: &Operation, ids: &Ids) -> anyhow::Result<Opt
             Ok(None)
         }
         (Step::Update, Some(Props::MountTarget(p))) => {
-            let groups = p.security_groups.iter().map(|g| resolve(g, ids)).collect::<anyhow::Result<Vec<_>>>()?;
+            let groups = p
+                .security_groups
+                .iter()
+                .map(|g| resolve(g, ids))
+                .collect::<anyhow::Result<Vec<_>>>()?;
             aws.efs
                 .modify_mount_target_security_groups()
                 .mount_target_id(&id)
@@ -142,7 +208,11 @@ pub async fn execute(aws: &Aws, op: &Operation, ids: &Ids) -> anyhow::Result<Opt
     }
 }
 
-async fn create_file_system(aws: &Aws, key: &ResourceKey, p: &FileSystemProps) -> anyhow::Result<String> {
+async fn create_file_system(
+    aws: &Aws,
+    key: &ResourceKey,
+    p: &FileSystemProps,
+) -> anyhow::Result<String> {
     // The creation token makes the call idempotent: a retried or resumed create returns
     // FileSystemAlreadyExists with the ID of the one made before.
     let token = format!("moodle-ha/{}/{}", aws.tags.stack, key.name);
@@ -181,15 +251,30 @@ async fn create_file_system(aws: &Aws, key: &ResourceKey, p: &FileSystemProps) -
 }
 
 async fn wait_file_system(aws: &Aws, id: &str) -> anyhow::Result<()> {
-    wait::until(&aws.progress, &format!("file-system {id}"), aws.wait_max(Duration::from_secs(600)), || async {
-        let out = aws.efs.describe_file_systems().file_system_id(id).send().await.context("DescribeFileSystems")?;
-        let state = out.file_systems().first().map(|f| f.life_cycle_state().as_str().to_string()).unwrap_or_default();
-        Ok(match state.as_str() {
-            "available" => Poll::Ready,
-            "error" => Poll::Failed("the file system is in state `error`".into()),
-            _ => Poll::Pending(state),
-        })
-    })
+    wait::until(
+        &aws.progress,
+        &format!("file-system {id}"),
+        aws.wait_max(Duration::from_secs(600)),
+        || async {
+            let out = aws
+                .efs
+                .describe_file_systems()
+                .file_system_id(id)
+                .send()
+                .await
+                .context("DescribeFileSystems")?;
+            let state = out
+                .file_systems()
+                .first()
+                .map(|f| f.life_cycle_state().as_str().to_string())
+                .unwrap_or_default();
+            Ok(match state.as_str() {
+                "available" => Poll::Ready,
+                "error" => Poll::Failed("the file system is in state `error`".into()),
+                _ => Poll::Pending(state),
+            })
+        },
+    )
     .await?;
     Ok(())
 }
@@ -197,12 +282,18 @@ async fn wait_file_system(aws: &Aws, id: &str) -> anyhow::Result<()> {
 async fn put_lifecycle(aws: &Aws, id: &str, p: &FileSystemProps) -> anyhow::Result<()> {
     let mut policies = Vec::new();
     if p.transition_to_ia != "NONE" {
-        policies.push(LifecyclePolicy::builder().transition_to_ia(TransitionToIaRules::from(p.transition_to_ia.as_str())).build());
+        policies.push(
+            LifecyclePolicy::builder()
+                .transition_to_ia(TransitionToIaRules::from(p.transition_to_ia.as_str()))
+                .build(),
+        );
     }
     if p.transition_to_primary_storage_class != "NONE" {
         policies.push(
             LifecyclePolicy::builder()
-                .transition_to_primary_storage_class(TransitionToPrimaryStorageClassRules::from(p.transition_to_primary_storage_class.as_str()))
+                .transition_to_primary_storage_class(TransitionToPrimaryStorageClassRules::from(
+                    p.transition_to_primary_storage_class.as_str(),
+                ))
                 .build(),
         );
     }
@@ -216,7 +307,12 @@ async fn put_lifecycle(aws: &Aws, id: &str, p: &FileSystemProps) -> anyhow::Resu
     Ok(())
 }
 
-async fn update_file_system(aws: &Aws, id: &str, p: &FileSystemProps, before: Option<&FileSystemProps>) -> anyhow::Result<()> {
+async fn update_file_system(
+    aws: &Aws,
+    id: &str,
+    p: &FileSystemProps,
+    before: Option<&FileSystemProps>,
+) -> anyhow::Result<()> {
     let changed = |f: &dyn Fn(&FileSystemProps) -> String| before.is_none_or(|b| f(b) != f(p));
     if changed(&|x| format!("{}{:?}", x.throughput_mode, x.provisioned_throughput_mibps)) {
         aws.efs
@@ -228,26 +324,61 @@ async fn update_file_system(aws: &Aws, id: &str, p: &FileSystemProps, before: Op
             .await
             .map_err(|e| {
                 // AWS allows one throughput-mode change per 24 hours; retrying cannot help.
-                let too_soon = e.as_service_error().is_some_and(|s| s.is_too_many_requests());
+                let too_soon = e
+                    .as_service_error()
+                    .is_some_and(|s| s.is_too_many_requests());
                 let err = anyhow!(e).context("UpdateFileSystem");
-                if too_soon { err.context("EFS allows one throughput change per 24 hours; apply again tomorrow") } else { err }
+                if too_soon {
+                    err.context(
+                        "EFS allows one throughput change per 24 hours; apply again tomorrow",
+                    )
+                } else {
+                    err
+                }
             })?;
     }
-    if changed(&|x| format!("{}{}", x.transition_to_ia, x.transition_to_primary_storage_class)) {
+    if changed(&|x| {
+        format!(
+            "{}{}",
+            x.transition_to_ia, x.transition_to_primary_storage_class
+        )
+    }) {
         put_lifecycle(aws, id, p).await?;
     }
     if changed(&|x| x.backup.to_string()) {
-        let status = if p.backup { Status::Enabled } else { Status::Disabled };
-        let policy = BackupPolicy::builder().status(status).build().context("building backup policy")?;
-        aws.efs.put_backup_policy().file_system_id(id).backup_policy(policy).send().await.context("PutBackupPolicy")?;
+        let status = if p.backup {
+            Status::Enabled
+        } else {
+            Status::Disabled
+        };
+        let policy = BackupPolicy::builder()
+            .status(status)
+            .build()
+            .context("building backup policy")?;
+        aws.efs
+            .put_backup_policy()
+            .file_system_id(id)
+            .backup_policy(policy)
+            .send()
+            .await
+            .context("PutBackupPolicy")?;
     }
     Ok(())
 }
 
-async fn create_mount_target(aws: &Aws, key: &ResourceKey, p: &MountTargetProps, ids: &Ids) -> anyhow::Result<String> {
+async fn create_mount_target(
+    aws: &Aws,
+    key: &ResourceKey,
+    p: &MountTargetProps,
+    ids: &Ids,
+) -> anyhow::Result<String> {
     let fs_id = resolve(&p.file_system, ids)?;
     let subnet = resolve(&p.subnet, ids)?;
-    let groups = p.security_groups.iter().map(|g| resolve(g, ids)).collect::<anyhow::Result<Vec<_>>>()?;
+    let groups = p
+        .security_groups
+        .iter()
+        .map(|g| resolve(g, ids))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let created = aws
         .efs
         .create_mount_target()
@@ -259,25 +390,45 @@ async fn create_mount_target(aws: &Aws, key: &ResourceKey, p: &MountTargetProps,
     let id = match created {
         Ok(out) => out.mount_target_id().to_string(),
         // One mount target per AZ: a resumed run finds the one it made before.
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_mount_target_conflict()) => {
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_mount_target_conflict()) =>
+        {
             let existing = mount_targets(aws, &fs_id).await?;
             existing
                 .into_iter()
                 .find(|m| m.key == *key)
                 .map(|m| m.id)
-                .ok_or_else(|| anyhow!("{key}: AWS reports a conflicting mount target that is not in this AZ"))?
+                .ok_or_else(|| {
+                    anyhow!("{key}: AWS reports a conflicting mount target that is not in this AZ")
+                })?
         }
         Err(e) => return Err(e).context("CreateMountTarget"),
     };
-    wait::until(&aws.progress, &format!("{key} {id}"), aws.wait_max(Duration::from_secs(600)), || async {
-        let out = aws.efs.describe_mount_targets().mount_target_id(&id).send().await.context("DescribeMountTargets")?;
-        let state = out.mount_targets().first().map(|m| m.life_cycle_state().as_str().to_string()).unwrap_or_default();
-        Ok(match state.as_str() {
-            "available" => Poll::Ready,
-            "error" => Poll::Failed("the mount target is in state `error`".into()),
-            _ => Poll::Pending(state),
-        })
-    })
+    wait::until(
+        &aws.progress,
+        &format!("{key} {id}"),
+        aws.wait_max(Duration::from_secs(600)),
+        || async {
+            let out = aws
+                .efs
+                .describe_mount_targets()
+                .mount_target_id(&id)
+                .send()
+                .await
+                .context("DescribeMountTargets")?;
+            let state = out
+                .mount_targets()
+                .first()
+                .map(|m| m.life_cycle_state().as_str().to_string())
+                .unwrap_or_default();
+            Ok(match state.as_str() {
+                "available" => Poll::Ready,
+                "error" => Poll::Failed("the mount target is in state `error`".into()),
+                _ => Poll::Pending(state),
+            })
+        },
+    )
     .await?;
     Ok(id)
 }
@@ -285,33 +436,63 @@ async fn create_mount_target(aws: &Aws, key: &ResourceKey, p: &MountTargetProps,
 async fn delete(aws: &Aws, kind: Kind, id: &str) -> anyhow::Result<()> {
     match kind {
         Kind::MountTarget => {
-            match aws.efs.delete_mount_target().mount_target_id(id).send().await {
+            match aws
+                .efs
+                .delete_mount_target()
+                .mount_target_id(id)
+                .send()
+                .await
+            {
                 Ok(_) => {}
-                Err(e) if e.as_service_error().is_some_and(|s| s.is_mount_target_not_found()) => return Ok(()),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_mount_target_not_found()) =>
+                {
+                    return Ok(());
+                }
                 Err(e) => return Err(e).context("DeleteMountTarget"),
             }
             // The file system can only go once its mount targets are gone.
-            wait::until(&aws.progress, &format!("mount target {id} deletion"), aws.wait_max(Duration::from_secs(600)), || async {
-                match aws.efs.describe_mount_targets().mount_target_id(id).send().await {
-                    Err(e) if e.as_service_error().is_some_and(|s| s.is_mount_target_not_found()) => Ok(Poll::Ready),
-                    Err(e) => Err(e).context("DescribeMountTargets"),
-                    Ok(out) => Ok(match out.mount_targets().first() {
-                        None => Poll::Ready,
-                        Some(m) if m.life_cycle_state().as_str() == "deleted" => Poll::Ready,
-                        Some(m) => Poll::Pending(m.life_cycle_state().as_str().to_string()),
-                    }),
-                }
-            })
+            wait::until(
+                &aws.progress,
+                &format!("mount target {id} deletion"),
+                aws.wait_max(Duration::from_secs(600)),
+                || async {
+                    match aws
+                        .efs
+                        .describe_mount_targets()
+                        .mount_target_id(id)
+                        .send()
+                        .await
+                    {
+                        Err(e)
+                            if e.as_service_error()
+                                .is_some_and(|s| s.is_mount_target_not_found()) =>
+                        {
+                            Ok(Poll::Ready)
+                        }
+                        Err(e) => Err(e).context("DescribeMountTargets"),
+                        Ok(out) => Ok(match out.mount_targets().first() {
+                            None => Poll::Ready,
+                            Some(m) if m.life_cycle_state().as_str() == "deleted" => Poll::Ready,
+                            Some(m) => Poll::Pending(m.life_cycle_state().as_str().to_string()),
+                        }),
+                    }
+                },
+            )
             .await?;
             Ok(())
         }
-        Kind::FileSystem => {
-            match aws.efs.delete_file_system().file_system_id(id).send().await {
-                Ok(_) => Ok(()),
-                Err(e) if e.as_service_error().is_some_and(|s| s.is_file_system_not_found()) => Ok(()),
-                Err(e) => Err(e).context("DeleteFileSystem"),
+        Kind::FileSystem => match aws.efs.delete_file_system().file_system_id(id).send().await {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_file_system_not_found()) =>
+            {
+                Ok(())
             }
-        }
+            Err(e) => Err(e).context("DeleteFileSystem"),
+        },
         other => bail!("{other} is not an EFS resource"),
     }
 }

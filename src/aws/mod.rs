@@ -55,12 +55,23 @@ impl Aws {
         }
         let shared = loader.load().await;
         let calls = ApiCalls::default();
-        let ec2 = aws_sdk_ec2::Client::from_conf(aws_sdk_ec2::config::Builder::from(&shared).interceptor(calls.clone()).build());
-        let efs = aws_sdk_efs::Client::from_conf(aws_sdk_efs::config::Builder::from(&shared).interceptor(calls.clone()).build());
+        let ec2 = aws_sdk_ec2::Client::from_conf(
+            aws_sdk_ec2::config::Builder::from(&shared)
+                .interceptor(calls.clone())
+                .build(),
+        );
+        let efs = aws_sdk_efs::Client::from_conf(
+            aws_sdk_efs::config::Builder::from(&shared)
+                .interceptor(calls.clone())
+                .build(),
+        );
         Self {
             ec2,
             efs,
-            tags: StackTags { stack: spec.name.clone(), extra: spec.tags.clone() },
+            tags: StackTags {
+                stack: spec.name.clone(),
+                extra: spec.tags.clone(),
+            },
             progress,
             calls,
             max_wait: connect.max_wait,
@@ -76,7 +87,12 @@ impl Aws {
     pub async fn facts(&self, spec: &Spec) -> anyhow::Result<Facts> {
         match &spec.network.existing {
             Some(net) => {
-                let ids: Vec<String> = net.public_subnets.iter().chain(&net.private_subnets).cloned().collect();
+                let ids: Vec<String> = net
+                    .public_subnets
+                    .iter()
+                    .chain(&net.private_subnets)
+                    .cloned()
+                    .collect();
                 ec2::facts(self, &net.vpc_id, &ids).await
             }
             None => Ok(Facts::default()),
@@ -86,7 +102,9 @@ impl Aws {
     /// Everything that carries the stack's tag, one describe per kind, services in parallel.
     pub async fn observe(&self) -> anyhow::Result<ObservedState> {
         let (network, files) = tokio::try_join!(ec2::observe(self), efs::observe(self))?;
-        let mut state = ObservedState { resources: network.into_iter().chain(files).collect() };
+        let mut state = ObservedState {
+            resources: network.into_iter().chain(files).collect(),
+        };
         state.symbolize();
         Ok(state)
     }

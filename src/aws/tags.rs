@@ -29,7 +29,10 @@ impl StackTags {
     }
 
     /// The key of a resource carrying these tags, when it belongs to this stack.
-    pub fn owned_key<'a>(&self, tags: impl IntoIterator<Item = (&'a str, &'a str)>) -> Option<ResourceKey> {
+    pub fn owned_key<'a>(
+        &self,
+        tags: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Option<ResourceKey> {
         let map: BTreeMap<&str, &str> = tags.into_iter().collect();
         if map.get(STACK_TAG) != Some(&self.stack.as_str()) {
             return None;

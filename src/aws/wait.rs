@@ -48,7 +48,12 @@ pub enum WaitError {
 }
 
 /// Polls `check` until it is ready, failed, or `max` has passed.
-pub async fn until<F, Fut>(progress: &Progress, what: &str, max: Duration, mut check: F) -> Result<(), WaitError>
+pub async fn until<F, Fut>(
+    progress: &Progress,
+    what: &str,
+    max: Duration,
+    mut check: F,
+) -> Result<(), WaitError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = anyhow::Result<Poll>>,
@@ -57,7 +62,10 @@ where
     let mut interval = Duration::from_millis(500);
     let mut waiter = None;
     loop {
-        let poll = check().await.map_err(|source| WaitError::Check { what: what.to_string(), source })?;
+        let poll = check().await.map_err(|source| WaitError::Check {
+            what: what.to_string(),
+            source,
+        })?;
         match poll {
             Poll::Ready => {
                 if let Some(w) = waiter {
@@ -65,11 +73,20 @@ where
                 }
                 return Ok(());
             }
-            Poll::Failed(reason) => return Err(WaitError::Failed { what: what.to_string(), reason }),
+            Poll::Failed(reason) => {
+                return Err(WaitError::Failed {
+                    what: what.to_string(),
+                    reason,
+                });
+            }
             Poll::Pending(state) => {
                 let elapsed = start.elapsed();
                 if elapsed >= max {
-                    return Err(WaitError::Timeout { what: what.to_string(), state, waited: elapsed });
+                    return Err(WaitError::Timeout {
+                        what: what.to_string(),
+                        state,
+                        waited: elapsed,
+                    });
                 }
                 let w = *waiter.get_or_insert_with(|| progress.start_wait(what));
                 progress.update_wait(w, &state, elapsed);

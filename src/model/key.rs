@@ -46,7 +46,10 @@ const KINDS: &[(Kind, &str)] = &[
 impl Kind {
     /// The kind's name as used in keys, tags and output.
     pub fn as_str(self) -> &'static str {
-        KINDS.iter().find(|(k, _)| *k == self).map_or("unknown", |(_, s)| s)
+        KINDS
+            .iter()
+            .find(|(k, _)| *k == self)
+            .map_or("unknown", |(_, s)| s)
     }
 
     /// Attributes AWS cannot change in place: a difference in one of them replaces the resource.
@@ -78,7 +81,11 @@ impl fmt::Display for Kind {
 impl FromStr for Kind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        KINDS.iter().find(|(_, n)| *n == s).map(|(k, _)| *k).ok_or_else(|| format!("unknown resource kind `{s}`"))
+        KINDS
+            .iter()
+            .find(|(_, n)| *n == s)
+            .map(|(k, _)| *k)
+            .ok_or_else(|| format!("unknown resource kind `{s}`"))
     }
 }
 
@@ -94,7 +101,10 @@ pub struct ResourceKey {
 impl ResourceKey {
     /// A key.
     pub fn new(kind: Kind, name: impl Into<String>) -> Self {
-        Self { kind, name: name.into() }
+        Self {
+            kind,
+            name: name.into(),
+        }
     }
 }
 
@@ -107,11 +117,16 @@ impl fmt::Display for ResourceKey {
 impl FromStr for ResourceKey {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (kind, name) = s.split_once('/').ok_or_else(|| format!("`{s}` is not `kind/name`"))?;
+        let (kind, name) = s
+            .split_once('/')
+            .ok_or_else(|| format!("`{s}` is not `kind/name`"))?;
         if name.is_empty() {
             return Err(format!("`{s}` has no name"));
         }
-        Ok(Self { kind: kind.parse()?, name: name.to_string() })
+        Ok(Self {
+            kind: kind.parse()?,
+            name: name.to_string(),
+        })
     }
 }
 

@@ -7,8 +7,9 @@ mod props;
 
 pub use key::{Kind, ResourceKey};
 pub use props::{
-    FileSystemProps, InternetGatewayProps, MountTargetProps, NatGatewayProps, Props, Route, RouteTableProps, Rule, RuleSource,
-    SecurityGroupProps, SecurityGroupRulesProps, SubnetProps, VpcProps,
+    FileSystemProps, InternetGatewayProps, MountTargetProps, NatGatewayProps, Props, Route,
+    RouteTableProps, Rule, RuleSource, SecurityGroupProps, SecurityGroupRulesProps, SubnetProps,
+    VpcProps,
 };
 
 use serde::{Deserialize, Serialize};
@@ -32,7 +33,9 @@ pub enum Ref {
 impl Ref {
     /// A reference to a managed resource.
     pub fn to(kind: Kind, name: impl Into<String>) -> Self {
-        Ref::Managed { key: ResourceKey::new(kind, name) }
+        Ref::Managed {
+            key: ResourceKey::new(kind, name),
+        }
     }
 }
 

@@ -105,7 +105,10 @@ impl Plan {
 
     /// Counts per action.
     pub fn summary(&self) -> Summary {
-        let mut s = Summary { unchanged: self.unchanged.len(), ..Summary::default() };
+        let mut s = Summary {
+            unchanged: self.unchanged.len(),
+            ..Summary::default()
+        };
         for c in &self.changes {
             match c.action {
                 Action::Create => s.create += 1,

@@ -32,14 +32,23 @@ pub fn plan(desired: &DesiredState, observed: &ObservedState, options: &PlanOpti
             continue;
         };
         for dup in duplicates {
-            extra_deletes.push(delete(key, &dup.id, &dup.props, Some(format!("duplicate of {} ({})", key, first.id))));
+            extra_deletes.push(delete(
+                key,
+                &dup.id,
+                &dup.props,
+                Some(format!("duplicate of {} ({})", key, first.id)),
+            ));
         }
         let fields = diff(key, want, &first.props);
         if fields.is_empty() {
             unchanged.insert(key.clone());
             continue;
         }
-        let action = if fields.iter().any(|f| f.forces_replacement) { Action::Replace } else { Action::Update };
+        let action = if fields.iter().any(|f| f.forces_replacement) {
+            Action::Replace
+        } else {
+            Action::Update
+        };
         changes.insert(
             key.clone(),
             Change {
@@ -56,7 +65,12 @@ pub fn plan(desired: &DesiredState, observed: &ObservedState, options: &PlanOpti
     }
     for r in &observed.resources {
         if !desired.resources.contains_key(&r.key) {
-            extra_deletes.push(delete(&r.key, &r.id, &r.props, Some("no longer in the spec".into())));
+            extra_deletes.push(delete(
+                &r.key,
+                &r.id,
+                &r.props,
+                Some("no longer in the spec".into()),
+            ));
         }
     }
 
@@ -82,15 +96,20 @@ fn cascade_replacements(
     unchanged: &mut BTreeSet<ResourceKey>,
 ) {
     loop {
-        let replaced: BTreeSet<ResourceKey> =
-            changes.values().filter(|c| c.action == Action::Replace).map(|c| c.key.clone()).collect();
+        let replaced: BTreeSet<ResourceKey> = changes
+            .values()
+            .filter(|c| c.action == Action::Replace)
+            .map(|c| c.key.clone())
+            .collect();
         let mut progressed = false;
         for (key, want) in &desired.resources {
             let fields_with_replaced = ref_fields(want, &replaced);
             if fields_with_replaced.is_empty() {
                 continue;
             }
-            let forces = fields_with_replaced.iter().any(|f| key.kind.immutable_fields().contains(&f.as_str()));
+            let forces = fields_with_replaced
+                .iter()
+                .any(|f| key.kind.immutable_fields().contains(&f.as_str()));
             let change = changes.get_mut(key);
             match change {
                 Some(c) if c.action == Action::Replace || c.action == Action::Create => continue,
@@ -99,9 +118,17 @@ fn cascade_replacements(
             }
             let reason = format!(
                 "refers to {} being replaced",
-                fields_with_replaced.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ")
+                fields_with_replaced
+                    .iter()
+                    .map(|f| format!("`{f}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
-            let action = if forces { Action::Replace } else { Action::Update };
+            let action = if forces {
+                Action::Replace
+            } else {
+                Action::Update
+            };
             match change {
                 Some(c) => {
                     c.action = action;
@@ -146,7 +173,8 @@ fn ref_fields(props: &Props, keys: &BTreeSet<ResourceKey>) -> Vec<String> {
 fn mentions(value: &Value, key: &ResourceKey) -> bool {
     match value {
         Value::Object(map) => {
-            map.get("ref").and_then(Value::as_str) == Some(key.to_string().as_str()) || map.values().any(|v| mentions(v, key))
+            map.get("ref").and_then(Value::as_str) == Some(key.to_string().as_str())
+                || map.values().any(|v| mentions(v, key))
         }
         Value::Array(items) => items.iter().any(|v| mentions(v, key)),
         _ => false,
@@ -158,7 +186,12 @@ fn create(key: &ResourceKey, want: &Props) -> Change {
         .fields()
         .into_iter()
         .filter(|(_, v)| !v.is_null())
-        .map(|(field, after)| FieldChange { field, before: Value::Null, after, forces_replacement: false })
+        .map(|(field, after)| FieldChange {
+            field,
+            before: Value::Null,
+            after,
+            forces_replacement: false,
+        })
         .collect();
     Change {
         key: key.clone(),
@@ -177,7 +210,12 @@ fn delete(key: &ResourceKey, id: &str, props: &Props, reason: Option<String>) ->
         .fields()
         .into_iter()
         .filter(|(_, v)| !v.is_null())
-        .map(|(field, before)| FieldChange { field, before, after: Value::Null, forces_replacement: false })
+        .map(|(field, before)| FieldChange {
+            field,
+            before,
+            after: Value::Null,
+            forces_replacement: false,
+        })
         .collect();
     Change {
         key: key.clone(),
@@ -203,7 +241,12 @@ fn diff(key: &ResourceKey, want: &Props, have: &Props) -> Vec<FieldChange> {
                 return None;
             }
             let forces_replacement = key.kind.immutable_fields().contains(&field.as_str());
-            Some(FieldChange { field, before, after, forces_replacement })
+            Some(FieldChange {
+                field,
+                before,
+                after,
+                forces_replacement,
+            })
         })
         .collect()
 }
@@ -215,4 +258,3 @@ fn same(a: &Value, b: &Value) -> bool {
         _ => a == b,
     }
 }
-

@@ -18,7 +18,12 @@ const BOLD: Style = Style::new().bold();
 pub fn render_plan(plan: &Plan) -> String {
     let mut out = String::new();
     if plan.is_empty() {
-        let _ = writeln!(out, "No changes: stack `{}` matches the spec ({} resources).", plan.stack, plan.unchanged.len());
+        let _ = writeln!(
+            out,
+            "No changes: stack `{}` matches the spec ({} resources).",
+            plan.stack,
+            plan.unchanged.len()
+        );
         return out;
     }
     let _ = writeln!(out, "{BOLD}Plan for stack `{}`:{BOLD:#}", plan.stack);
@@ -34,7 +39,11 @@ pub fn render_plan(plan: &Plan) -> String {
     let loss = plan.data_loss();
     if !loss.is_empty() {
         let keys: Vec<String> = loss.iter().map(|c| c.key.to_string()).collect();
-        let _ = writeln!(out, "{BOLD_RED}Data loss:{BOLD_RED:#} {} would be destroyed with its data.", keys.join(", "));
+        let _ = writeln!(
+            out,
+            "{BOLD_RED}Data loss:{BOLD_RED:#} {} would be destroyed with its data.",
+            keys.join(", ")
+        );
     }
     out
 }
@@ -47,8 +56,16 @@ fn render_change(out: &mut String, change: &Change) {
         Action::Delete => ("-", "delete", RED),
         Action::NoOp => (" ", "no-op", DIM),
     };
-    let id = change.id.as_deref().map(|id| format!(" ({id})")).unwrap_or_default();
-    let _ = write!(out, "\n  {style}{symbol} {word:<7} {}{style:#}{id}", change.key);
+    let id = change
+        .id
+        .as_deref()
+        .map(|id| format!(" ({id})"))
+        .unwrap_or_default();
+    let _ = write!(
+        out,
+        "\n  {style}{symbol} {word:<7} {}{style:#}{id}",
+        change.key
+    );
     if change.destroys_data {
         let _ = write!(out, "  {BOLD_RED}DESTROYS DATA{BOLD_RED:#}");
     }
@@ -80,7 +97,13 @@ fn render_change(out: &mut String, change: &Change) {
                     }
                 }
                 (before, after) => {
-                    let _ = writeln!(out, "      {}: {} → {}{mark}", f.field, show(before), show(after));
+                    let _ = writeln!(
+                        out,
+                        "      {}: {} → {}{mark}",
+                        f.field,
+                        show(before),
+                        show(after)
+                    );
                 }
             },
         }
@@ -92,12 +115,18 @@ pub fn show(value: &Value) -> String {
     match value {
         Value::Null => "(none)".into(),
         Value::String(s) => s.clone(),
-        Value::Array(items) => format!("[{}]", items.iter().map(show).collect::<Vec<_>>().join(", ")),
+        Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(show).collect::<Vec<_>>().join(", ")
+        ),
         Value::Object(map) => {
             if let (1, Some(Value::String(r))) = (map.len(), map.get("ref")) {
                 return r.clone();
             }
-            let parts: Vec<String> = map.iter().map(|(k, v)| format!("{k}: {}", show(v))).collect();
+            let parts: Vec<String> = map
+                .iter()
+                .map(|(k, v)| format!("{k}: {}", show(v)))
+                .collect();
             format!("{{{}}}", parts.join(", "))
         }
         other => other.to_string(),

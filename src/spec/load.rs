@@ -1,9 +1,9 @@
 //! Reading a spec: YAML text → typed [`Spec`] (unknown fields rejected, defaults applied) →
 //! validated. Every failure names the field and its line; nothing here touches AWS.
 
+use super::Spec;
 use super::source_map::SourceMap;
 use super::validate::{Problem, Severity, validate};
-use super::Spec;
 use std::path::{Path, PathBuf};
 
 /// A spec that parsed and passed validation, with its warnings and where its fields are.
@@ -54,10 +54,20 @@ impl LoadError {
 }
 
 fn problems_text(problems: &[Problem]) -> String {
-    let errors = problems.iter().filter(|p| p.severity == Severity::Error).count();
-    let mut text = format!("the spec has {errors} error{}", if errors == 1 { "" } else { "s" });
+    let errors = problems
+        .iter()
+        .filter(|p| p.severity == Severity::Error)
+        .count();
+    let mut text = format!(
+        "the spec has {errors} error{}",
+        if errors == 1 { "" } else { "s" }
+    );
     for p in problems {
-        let label = if p.severity == Severity::Error { "error" } else { "warning" };
+        let label = if p.severity == Severity::Error {
+            "error"
+        } else {
+            "warning"
+        };
         text.push_str(&format!("\n  {label}: {p}"));
     }
     text
@@ -65,7 +75,10 @@ fn problems_text(problems: &[Problem]) -> String {
 
 /// Reads, parses and validates a spec file.
 pub fn load_file(path: &Path) -> Result<LoadedSpec, LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io { path: path.to_path_buf(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     load_str(&text)
 }
 
@@ -73,23 +86,41 @@ pub fn load_file(path: &Path) -> Result<LoadedSpec, LoadError> {
 pub fn load_str(text: &str) -> Result<LoadedSpec, LoadError> {
     let source = SourceMap::from_yaml(text);
     let options = serde_saphyr::options! { with_snippet: false };
-    let spec: Spec = serde_saphyr::from_str_with_options(text, options).map_err(|e| syntax_problem(&e, &source))?;
+    let spec: Spec = serde_saphyr::from_str_with_options(text, options)
+        .map_err(|e| syntax_problem(&e, &source))?;
     let problems = validate(&spec, &source);
     if problems.iter().any(|p| p.severity == Severity::Error) {
         return Err(LoadError::Invalid { problems });
     }
-    Ok(LoadedSpec { spec, warnings: problems, source })
+    Ok(LoadedSpec {
+        spec,
+        warnings: problems,
+        source,
+    })
 }
 
 /// Turns a parser error into `path: message (line N)`, naming the deepest field on its line.
 fn syntax_problem(error: &serde_saphyr::Error, source: &SourceMap) -> LoadError {
-    let line = error.location().map(|l| l.line() as usize).filter(|l| *l > 0);
-    let path = line.and_then(|l| source.path_at_line(l)).unwrap_or("").to_string();
+    let line = error
+        .location()
+        .map(|l| l.line() as usize)
+        .filter(|l| *l > 0);
+    let path = line
+        .and_then(|l| source.path_at_line(l))
+        .unwrap_or("")
+        .to_string();
     let message = error.without_snippet().to_string();
     // The parser appends its own position; the problem carries the line separately.
     let message = match message.find(" at line ") {
         Some(i) => message[..i].to_string(),
         None => message,
     };
-    LoadError::Syntax { problems: vec![Problem { severity: Severity::Error, path, message, line }] }
+    LoadError::Syntax {
+        problems: vec![Problem {
+            severity: Severity::Error,
+            path,
+            message,
+            line,
+        }],
+    }
 }

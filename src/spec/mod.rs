@@ -12,12 +12,14 @@ mod source_map;
 mod validate;
 mod web;
 
-pub use database::{Cache, Database, DbEngine, DbParameters, FileStorage, PerformanceMode, ThroughputMode};
+pub use database::{
+    Cache, Database, DbEngine, DbParameters, FileStorage, PerformanceMode, ThroughputMode,
+};
 pub use load::{LoadError, LoadedSpec, load_file, load_str};
-pub use source_map::SourceMap;
 pub use moodle::{Moodle, MoodleVersion, PhpSettings, WebServer};
 pub use network::{CreateNetwork, ExistingNetwork, NatGateways, Network};
 pub use schema::json_schema;
+pub use source_map::SourceMap;
 pub use validate::{Problem, Severity, validate};
 pub use web::{Cron, HealthCheck, LoadBalancer, Scaling, Stickiness, Web};
 

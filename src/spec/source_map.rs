@@ -26,7 +26,10 @@ impl SourceMap {
             let line = span.start.line();
             let is_node = matches!(
                 event,
-                Event::Scalar(..) | Event::MappingStart(..) | Event::SequenceStart(..) | Event::Alias(..)
+                Event::Scalar(..)
+                    | Event::MappingStart(..)
+                    | Event::SequenceStart(..)
+                    | Event::Alias(..)
             );
             if is_node {
                 // A scalar in key position names the next value; it is not a value itself.
@@ -95,7 +98,11 @@ impl SourceMap {
 }
 
 fn join_key(parent: &str, key: &str) -> String {
-    if parent.is_empty() { key.to_string() } else { format!("{parent}.{key}") }
+    if parent.is_empty() {
+        key.to_string()
+    } else {
+        format!("{parent}.{key}")
+    }
 }
 
 fn parent(path: &str) -> &str {

@@ -25,7 +25,11 @@ fn errors_after(f: impl FnOnce(&mut Spec)) -> Vec<(String, String)> {
 fn warnings_after(f: impl FnOnce(&mut Spec)) -> Vec<String> {
     let mut spec = example();
     f(&mut spec);
-    validate(&spec, &SourceMap::from_yaml(EXAMPLE)).into_iter().filter(|p| p.severity == Severity::Warning).map(|p| p.path).collect()
+    validate(&spec, &SourceMap::from_yaml(EXAMPLE))
+        .into_iter()
+        .filter(|p| p.severity == Severity::Warning)
+        .map(|p| p.path)
+        .collect()
 }
 
 #[test]
@@ -58,14 +62,22 @@ moodle: { wwwroot: "https://m.example.org", git_ref: MOODLE_405_STABLE, admin_em
     assert_eq!(spec.file_storage.throughput_mode, ThroughputMode::Elastic);
     assert!(spec.file_storage.backup);
     assert_eq!(spec.database.engine, DbEngine::Mysql84);
-    assert!(spec.database.multi_az && spec.database.deletion_protection && spec.database.final_snapshot);
+    assert!(
+        spec.database.multi_az && spec.database.deletion_protection && spec.database.final_snapshot
+    );
     assert_eq!(spec.database.parameters.max_allowed_packet, "1G");
     assert_eq!(spec.cache.replicas, 1);
     assert!(spec.cache.automatic_failover && spec.cache.multi_az);
-    assert_eq!(spec.web.desired, None, "desired is left to the scaling policies");
+    assert_eq!(
+        spec.web.desired, None,
+        "desired is left to the scaling policies"
+    );
     assert_eq!(spec.web.on_demand_base_capacity, 0);
     assert_eq!(spec.web.scaling.cpu_target_percent, Some(60));
-    assert_eq!(spec.network.create.as_ref().map(|n| n.nat_gateways), Some(NatGateways::PerAz));
+    assert_eq!(
+        spec.network.create.as_ref().map(|n| n.nat_gateways),
+        Some(NatGateways::PerAz)
+    );
     assert_eq!(spec.moodle.version, MoodleVersion::V4_5);
     assert_eq!(spec.moodle.dataroot, "/var/www/moodledata");
 }
@@ -73,33 +85,82 @@ moodle: { wwwroot: "https://m.example.org", git_ref: MOODLE_405_STABLE, admin_em
 #[test]
 fn unknown_fields_and_bad_yaml_name_the_field_and_line() {
     let cases = [
-        ("name: a\nregion: eu-west-1\nbogus: 1\n", "bogus", 3, "unknown field `bogus`"),
-        ("name: a\nweb:\n  min: 2\n  mni: 3\n", "web.mni", 4, "unknown field `mni`"),
+        (
+            "name: a\nregion: eu-west-1\nbogus: 1\n",
+            "bogus",
+            3,
+            "unknown field `bogus`",
+        ),
+        (
+            "name: a\nweb:\n  min: 2\n  mni: 3\n",
+            "web.mni",
+            4,
+            "unknown field `mni`",
+        ),
         ("name: [\n", "", 1, ""),
-        ("name: a\nregion: eu-west-1\nweb:\n  min: two\n", "web.min", 4, ""),
+        (
+            "name: a\nregion: eu-west-1\nweb:\n  min: two\n",
+            "web.min",
+            4,
+            "",
+        ),
     ];
     for (text, path, line, message) in cases {
-        let Err(LoadError::Syntax { problems }) = load_str(text) else { panic!("{text:?} must be a syntax error") };
+        let Err(LoadError::Syntax { problems }) = load_str(text) else {
+            panic!("{text:?} must be a syntax error")
+        };
         assert_eq!(problems.len(), 1, "{text:?}");
         assert_eq!(problems[0].line, Some(line), "{text:?}: {}", problems[0]);
-        assert!(problems[0].path.starts_with(path), "{text:?}: {}", problems[0]);
-        assert!(problems[0].message.contains(message), "{text:?}: {}", problems[0]);
+        assert!(
+            problems[0].path.starts_with(path),
+            "{text:?}: {}",
+            problems[0]
+        );
+        assert!(
+            problems[0].message.contains(message),
+            "{text:?}: {}",
+            problems[0]
+        );
     }
 }
 
 #[test]
 fn every_error_is_reported_at_once_with_lines() {
     let text = EXAMPLE
-        .replace("deregistration_delay_seconds: 120", "deregistration_delay_seconds: 300")
+        .replace(
+            "deregistration_delay_seconds: 120",
+            "deregistration_delay_seconds: 300",
+        )
         .replace("10.40.1.0/24", "10.40.1.0/33")
         .replace("min: 2", "min: 9");
-    let Err(LoadError::Invalid { problems }) = load_str(&text) else { panic!("must be invalid") };
-    let lines: Vec<(String, Option<usize>)> = problems.iter().map(|p| (p.path.clone(), p.line)).collect();
+    let Err(LoadError::Invalid { problems }) = load_str(&text) else {
+        panic!("must be invalid")
+    };
+    let lines: Vec<(String, Option<usize>)> =
+        problems.iter().map(|p| (p.path.clone(), p.line)).collect();
     let line_of = |needle: &str| text.lines().position(|l| l.contains(needle)).map(|i| i + 1);
-    assert!(lines.contains(&("network.create.public_subnet_cidrs[1]".into(), line_of("public_subnet_cidrs"))), "{lines:?}");
-    assert!(lines.contains(&("load_balancer.deregistration_delay_seconds".into(), line_of("deregistration_delay_seconds"))), "{lines:?}");
-    assert!(lines.contains(&("web.min".into(), line_of("min: 9"))), "{lines:?}");
-    assert!(lines.contains(&("web.desired".into(), line_of("desired: 4"))), "{lines:?}");
+    assert!(
+        lines.contains(&(
+            "network.create.public_subnet_cidrs[1]".into(),
+            line_of("public_subnet_cidrs")
+        )),
+        "{lines:?}"
+    );
+    assert!(
+        lines.contains(&(
+            "load_balancer.deregistration_delay_seconds".into(),
+            line_of("deregistration_delay_seconds")
+        )),
+        "{lines:?}"
+    );
+    assert!(
+        lines.contains(&("web.min".into(), line_of("min: 9"))),
+        "{lines:?}"
+    );
+    assert!(
+        lines.contains(&("web.desired".into(), line_of("desired: 4"))),
+        "{lines:?}"
+    );
 }
 
 type Mutation = fn(&mut Spec);
@@ -107,59 +168,362 @@ type Mutation = fn(&mut Spec);
 #[test]
 fn each_rule_rejects_what_it_should() {
     let cases: Vec<(&str, Mutation, &str, &str)> = vec![
-        ("bad stack name", |s| s.name = "Moodle_Prod".into(), "name", "not a stack name"),
-        ("double hyphen", |s| s.name = "a--b".into(), "name", "not a stack name"),
-        ("long stack name", |s| s.name = "a".repeat(25), "name", "3–24"),
-        ("bad region", |s| s.region = "europe".into(), "region", "not an AWS region"),
-        ("reserved tag", |s| { s.tags.insert("moodle-ha:stack".into(), "x".into()); }, "tags.moodle-ha:stack", "reserved"),
-        ("both networks", |s| s.network.existing = Some(ExistingNetwork { vpc_id: "vpc-12345678".into(), public_subnets: vec![], private_subnets: vec![] }), "network", "not both"),
-        ("no network", |s| s.network.create = None, "network", "set `existing`"),
-        ("bad vpc cidr", |s| net(s).cidr = "10.40.0.0/33".into(), "network.create.cidr", "not an IPv4 CIDR"),
-        ("host bits", |s| net(s).cidr = "10.40.0.1/16".into(), "network.create.cidr", "host bits"),
-        ("one az", |s| { let n = net(s); n.availability_zones.truncate(1); n.public_subnet_cidrs.truncate(1); n.private_subnet_cidrs.truncate(1); }, "network.create.availability_zones", "two or more"),
-        ("duplicate az", |s| net(s).availability_zones[2] = "eu-west-1a".into(), "network.create.availability_zones[2]", "duplicate availability zone"),
-        ("foreign az", |s| net(s).availability_zones[1] = "us-east-1b".into(), "network.create.availability_zones[1]", "not an availability zone"),
-        ("cidr count", |s| { net(s).private_subnet_cidrs.pop(); }, "network.create.private_subnet_cidrs", "one CIDR per availability zone"),
-        ("subnet outside vpc", |s| net(s).private_subnet_cidrs[0] = "10.41.16.0/20".into(), "network.create.private_subnet_cidrs[0]", "not inside"),
-        ("overlapping subnets", |s| net(s).private_subnet_cidrs[1] = "10.40.16.0/24".into(), "network.create.private_subnet_cidrs[1]", "overlaps network.create.private_subnet_cidrs[0]"),
-        ("bad subnet id", |s| adopt(s).public_subnets[0] = "subnet-xyz".into(), "network.existing.public_subnets[0]", "not a subnet ID"),
-        ("bad vpc id", |s| adopt(s).vpc_id = "vpc-1".into(), "network.existing.vpc_id", "not a VPC ID"),
-        ("one private subnet", |s| { adopt(s).private_subnets.truncate(1); }, "network.existing.private_subnets", "two or more"),
-        ("duplicate subnet id", |s| { let a = adopt(s); a.private_subnets[1] = a.private_subnets[0].clone(); }, "network.existing.private_subnets[1]", "duplicate subnet ID"),
-        ("subnet in both lists", |s| { let a = adopt(s); a.private_subnets[0] = a.public_subnets[0].clone(); }, "network.existing.private_subnets[0]", "also listed as a public subnet"),
-        ("dereg too short", |s| s.load_balancer.deregistration_delay_seconds = 59, "load_balancer.deregistration_delay_seconds", "60–120"),
-        ("dereg too long", |s| s.load_balancer.deregistration_delay_seconds = 300, "load_balancer.deregistration_delay_seconds", "two-minute Spot notice"),
-        ("certificate region", |s| s.load_balancer.certificate_arn = s.load_balancer.certificate_arn.replace("eu-west-1", "us-east-1"), "load_balancer.certificate_arn", "needs one in `eu-west-1`"),
-        ("not a certificate", |s| s.load_balancer.certificate_arn = "cert".into(), "load_balancer.certificate_arn", "not an ACM certificate ARN"),
-        ("bad ingress cidr", |s| s.load_balancer.ingress_cidrs = vec!["1.2.3.4/40".into()], "load_balancer.ingress_cidrs[0]", "not a CIDR"),
-        ("health check timeout", |s| s.load_balancer.health_check.timeout_seconds = 30, "load_balancer.health_check.timeout_seconds", "shorter than"),
-        ("two instance types", |s| s.web.instance_types.truncate(2), "web.instance_types", "3–6"),
-        ("seven instance types", |s| s.web.instance_types.extend(["m5.large".into(), "c5.large".into()]), "web.instance_types", "3–6"),
-        ("one family", |s| s.web.instance_types = vec!["m7i.large".into(), "m6i.large".into(), "m5.large".into()], "web.instance_types", "at least two of the t, m and c"),
-        ("other family", |s| s.web.instance_types[0] = "r7i.large".into(), "web.instance_types[0]", "not in the t, m or c"),
-        ("bad instance type", |s| s.web.instance_types[1] = "huge".into(), "web.instance_types[1]", "not an EC2 instance type"),
-        ("duplicate instance type", |s| s.web.instance_types[1] = "m7i.large".into(), "web.instance_types[1]", "duplicate instance type"),
-        ("mixed architectures", |s| s.web.instance_types[0] = "m7g.large".into(), "web.instance_types", "mixes architectures"),
-        ("min above max", |s| s.web.min = 9, "web.min", "must not exceed `max`"),
-        ("desired below min", |s| s.web.desired = Some(1), "web.desired", "within min..max"),
-        ("desired above max", |s| s.web.desired = Some(9), "web.desired", "within min..max"),
-        ("on-demand floor above max", |s| s.web.on_demand_base_capacity = 9, "web.on_demand_base_capacity", "must not exceed"),
-        ("bad ami", |s| s.web.ami = "ubuntu".into(), "web.ami", "not an AMI ID"),
-        ("small packet", |s| s.database.parameters.max_allowed_packet = "64M".into(), "database.parameters.max_allowed_packet", "at least 256M"),
-        ("packet not a size", |s| s.database.parameters.max_allowed_packet = "lots".into(), "database.parameters.max_allowed_packet", "not a size"),
-        ("no backups", |s| s.database.backup_retention_days = 0, "database.backup_retention_days", "1–35"),
-        ("bad db class", |s| s.database.instance_class = "r6g.large".into(), "database.instance_class", "not an RDS instance class"),
-        ("bad window", |s| s.database.backup_window = "2am".into(), "database.backup_window", "hh:mm-hh:mm"),
-        ("reserved user", |s| s.database.master_username = "admin".into(), "database.master_username", "reserved"),
-        ("failover without replica", |s| s.cache.replicas = 0, "cache.replicas", "at least one replica"),
-        ("multi-az without failover", |s| s.cache.automatic_failover = false, "cache.multi_az", "needs `automatic_failover: true`"),
-        ("provisioned without rate", |s| s.file_storage.throughput_mode = ThroughputMode::Provisioned, "file_storage.provisioned_throughput_mibps", "required"),
-        ("bad lifecycle", |s| s.file_storage.transition_to_ia = "AFTER_2_DAYS".into(), "file_storage.transition_to_ia", "not one of"),
-        ("http wwwroot", |s| s.moodle.wwwroot = "http://moodle.example.edu".into(), "moodle.wwwroot", "must be https"),
-        ("trailing slash", |s| s.moodle.wwwroot = "https://moodle.example.edu/".into(), "moodle.wwwroot", "without a trailing slash"),
-        ("dataroot in code", |s| s.moodle.dataroot = "/var/www/moodle/data".into(), "moodle.dataroot", "must not be inside the code"),
-        ("few input vars", |s| s.moodle.php.max_input_vars = 1000, "moodle.php.max_input_vars", "at least 5000"),
-        ("moodle 5 on mysql 8.0", |s| { s.moodle.version = MoodleVersion::V5_0; s.database.engine = DbEngine::Mysql80; }, "database.engine", "`moodle.version` 5.0"),
+        (
+            "bad stack name",
+            |s| s.name = "Moodle_Prod".into(),
+            "name",
+            "not a stack name",
+        ),
+        (
+            "double hyphen",
+            |s| s.name = "a--b".into(),
+            "name",
+            "not a stack name",
+        ),
+        (
+            "long stack name",
+            |s| s.name = "a".repeat(25),
+            "name",
+            "3–24",
+        ),
+        (
+            "bad region",
+            |s| s.region = "europe".into(),
+            "region",
+            "not an AWS region",
+        ),
+        (
+            "reserved tag",
+            |s| {
+                s.tags.insert("moodle-ha:stack".into(), "x".into());
+            },
+            "tags.moodle-ha:stack",
+            "reserved",
+        ),
+        (
+            "both networks",
+            |s| {
+                s.network.existing = Some(ExistingNetwork {
+                    vpc_id: "vpc-12345678".into(),
+                    public_subnets: vec![],
+                    private_subnets: vec![],
+                })
+            },
+            "network",
+            "not both",
+        ),
+        (
+            "no network",
+            |s| s.network.create = None,
+            "network",
+            "set `existing`",
+        ),
+        (
+            "bad vpc cidr",
+            |s| net(s).cidr = "10.40.0.0/33".into(),
+            "network.create.cidr",
+            "not an IPv4 CIDR",
+        ),
+        (
+            "host bits",
+            |s| net(s).cidr = "10.40.0.1/16".into(),
+            "network.create.cidr",
+            "host bits",
+        ),
+        (
+            "one az",
+            |s| {
+                let n = net(s);
+                n.availability_zones.truncate(1);
+                n.public_subnet_cidrs.truncate(1);
+                n.private_subnet_cidrs.truncate(1);
+            },
+            "network.create.availability_zones",
+            "two or more",
+        ),
+        (
+            "duplicate az",
+            |s| net(s).availability_zones[2] = "eu-west-1a".into(),
+            "network.create.availability_zones[2]",
+            "duplicate availability zone",
+        ),
+        (
+            "foreign az",
+            |s| net(s).availability_zones[1] = "us-east-1b".into(),
+            "network.create.availability_zones[1]",
+            "not an availability zone",
+        ),
+        (
+            "cidr count",
+            |s| {
+                net(s).private_subnet_cidrs.pop();
+            },
+            "network.create.private_subnet_cidrs",
+            "one CIDR per availability zone",
+        ),
+        (
+            "subnet outside vpc",
+            |s| net(s).private_subnet_cidrs[0] = "10.41.16.0/20".into(),
+            "network.create.private_subnet_cidrs[0]",
+            "not inside",
+        ),
+        (
+            "overlapping subnets",
+            |s| net(s).private_subnet_cidrs[1] = "10.40.16.0/24".into(),
+            "network.create.private_subnet_cidrs[1]",
+            "overlaps network.create.private_subnet_cidrs[0]",
+        ),
+        (
+            "bad subnet id",
+            |s| adopt(s).public_subnets[0] = "subnet-xyz".into(),
+            "network.existing.public_subnets[0]",
+            "not a subnet ID",
+        ),
+        (
+            "bad vpc id",
+            |s| adopt(s).vpc_id = "vpc-1".into(),
+            "network.existing.vpc_id",
+            "not a VPC ID",
+        ),
+        (
+            "one private subnet",
+            |s| {
+                adopt(s).private_subnets.truncate(1);
+            },
+            "network.existing.private_subnets",
+            "two or more",
+        ),
+        (
+            "duplicate subnet id",
+            |s| {
+                let a = adopt(s);
+                a.private_subnets[1] = a.private_subnets[0].clone();
+            },
+            "network.existing.private_subnets[1]",
+            "duplicate subnet ID",
+        ),
+        (
+            "subnet in both lists",
+            |s| {
+                let a = adopt(s);
+                a.private_subnets[0] = a.public_subnets[0].clone();
+            },
+            "network.existing.private_subnets[0]",
+            "also listed as a public subnet",
+        ),
+        (
+            "dereg too short",
+            |s| s.load_balancer.deregistration_delay_seconds = 59,
+            "load_balancer.deregistration_delay_seconds",
+            "60–120",
+        ),
+        (
+            "dereg too long",
+            |s| s.load_balancer.deregistration_delay_seconds = 300,
+            "load_balancer.deregistration_delay_seconds",
+            "two-minute Spot notice",
+        ),
+        (
+            "certificate region",
+            |s| {
+                s.load_balancer.certificate_arn = s
+                    .load_balancer
+                    .certificate_arn
+                    .replace("eu-west-1", "us-east-1")
+            },
+            "load_balancer.certificate_arn",
+            "needs one in `eu-west-1`",
+        ),
+        (
+            "not a certificate",
+            |s| s.load_balancer.certificate_arn = "cert".into(),
+            "load_balancer.certificate_arn",
+            "not an ACM certificate ARN",
+        ),
+        (
+            "bad ingress cidr",
+            |s| s.load_balancer.ingress_cidrs = vec!["1.2.3.4/40".into()],
+            "load_balancer.ingress_cidrs[0]",
+            "not a CIDR",
+        ),
+        (
+            "health check timeout",
+            |s| s.load_balancer.health_check.timeout_seconds = 30,
+            "load_balancer.health_check.timeout_seconds",
+            "shorter than",
+        ),
+        (
+            "two instance types",
+            |s| s.web.instance_types.truncate(2),
+            "web.instance_types",
+            "3–6",
+        ),
+        (
+            "seven instance types",
+            |s| {
+                s.web
+                    .instance_types
+                    .extend(["m5.large".into(), "c5.large".into()])
+            },
+            "web.instance_types",
+            "3–6",
+        ),
+        (
+            "one family",
+            |s| {
+                s.web.instance_types =
+                    vec!["m7i.large".into(), "m6i.large".into(), "m5.large".into()]
+            },
+            "web.instance_types",
+            "at least two of the t, m and c",
+        ),
+        (
+            "other family",
+            |s| s.web.instance_types[0] = "r7i.large".into(),
+            "web.instance_types[0]",
+            "not in the t, m or c",
+        ),
+        (
+            "bad instance type",
+            |s| s.web.instance_types[1] = "huge".into(),
+            "web.instance_types[1]",
+            "not an EC2 instance type",
+        ),
+        (
+            "duplicate instance type",
+            |s| s.web.instance_types[1] = "m7i.large".into(),
+            "web.instance_types[1]",
+            "duplicate instance type",
+        ),
+        (
+            "mixed architectures",
+            |s| s.web.instance_types[0] = "m7g.large".into(),
+            "web.instance_types",
+            "mixes architectures",
+        ),
+        (
+            "min above max",
+            |s| s.web.min = 9,
+            "web.min",
+            "must not exceed `max`",
+        ),
+        (
+            "desired below min",
+            |s| s.web.desired = Some(1),
+            "web.desired",
+            "within min..max",
+        ),
+        (
+            "desired above max",
+            |s| s.web.desired = Some(9),
+            "web.desired",
+            "within min..max",
+        ),
+        (
+            "on-demand floor above max",
+            |s| s.web.on_demand_base_capacity = 9,
+            "web.on_demand_base_capacity",
+            "must not exceed",
+        ),
+        (
+            "bad ami",
+            |s| s.web.ami = "ubuntu".into(),
+            "web.ami",
+            "not an AMI ID",
+        ),
+        (
+            "small packet",
+            |s| s.database.parameters.max_allowed_packet = "64M".into(),
+            "database.parameters.max_allowed_packet",
+            "at least 256M",
+        ),
+        (
+            "packet not a size",
+            |s| s.database.parameters.max_allowed_packet = "lots".into(),
+            "database.parameters.max_allowed_packet",
+            "not a size",
+        ),
+        (
+            "no backups",
+            |s| s.database.backup_retention_days = 0,
+            "database.backup_retention_days",
+            "1–35",
+        ),
+        (
+            "bad db class",
+            |s| s.database.instance_class = "r6g.large".into(),
+            "database.instance_class",
+            "not an RDS instance class",
+        ),
+        (
+            "bad window",
+            |s| s.database.backup_window = "2am".into(),
+            "database.backup_window",
+            "hh:mm-hh:mm",
+        ),
+        (
+            "reserved user",
+            |s| s.database.master_username = "admin".into(),
+            "database.master_username",
+            "reserved",
+        ),
+        (
+            "failover without replica",
+            |s| s.cache.replicas = 0,
+            "cache.replicas",
+            "at least one replica",
+        ),
+        (
+            "multi-az without failover",
+            |s| s.cache.automatic_failover = false,
+            "cache.multi_az",
+            "needs `automatic_failover: true`",
+        ),
+        (
+            "provisioned without rate",
+            |s| s.file_storage.throughput_mode = ThroughputMode::Provisioned,
+            "file_storage.provisioned_throughput_mibps",
+            "required",
+        ),
+        (
+            "bad lifecycle",
+            |s| s.file_storage.transition_to_ia = "AFTER_2_DAYS".into(),
+            "file_storage.transition_to_ia",
+            "not one of",
+        ),
+        (
+            "http wwwroot",
+            |s| s.moodle.wwwroot = "http://moodle.example.edu".into(),
+            "moodle.wwwroot",
+            "must be https",
+        ),
+        (
+            "trailing slash",
+            |s| s.moodle.wwwroot = "https://moodle.example.edu/".into(),
+            "moodle.wwwroot",
+            "without a trailing slash",
+        ),
+        (
+            "dataroot in code",
+            |s| s.moodle.dataroot = "/var/www/moodle/data".into(),
+            "moodle.dataroot",
+            "must not be inside the code",
+        ),
+        (
+            "few input vars",
+            |s| s.moodle.php.max_input_vars = 1000,
+            "moodle.php.max_input_vars",
+            "at least 5000",
+        ),
+        (
+            "moodle 5 on mysql 8.0",
+            |s| {
+                s.moodle.version = MoodleVersion::V5_0;
+                s.database.engine = DbEngine::Mysql80;
+            },
+            "database.engine",
+            "`moodle.version` 5.0",
+        ),
     ];
     for (name, mutate, path, message) in cases {
         let errors = errors_after(mutate);
@@ -173,16 +537,49 @@ fn each_rule_rejects_what_it_should() {
 #[test]
 fn warnings_flag_what_weakens_ha_without_failing() {
     let cases: Vec<(&str, Mutation, &str)> = vec![
-        ("single-az database", |s| s.database.multi_az = false, "database.multi_az"),
-        ("no deletion protection", |s| s.database.deletion_protection = false, "database.deletion_protection"),
-        ("failover off", |s| { s.cache.automatic_failover = false; s.cache.multi_az = false; }, "cache.automatic_failover"),
-        ("one web node", |s| { s.web.min = 1; s.web.desired = None; }, "web.min"),
-        ("on-demand majority", |s| s.web.on_demand_percentage_above_base = 80, "web.on_demand_percentage_above_base"),
-        ("redirects accepted", |s| s.load_balancer.health_check.matcher = "200-399".into(), "load_balancer.health_check.matcher"),
+        (
+            "single-az database",
+            |s| s.database.multi_az = false,
+            "database.multi_az",
+        ),
+        (
+            "no deletion protection",
+            |s| s.database.deletion_protection = false,
+            "database.deletion_protection",
+        ),
+        (
+            "failover off",
+            |s| {
+                s.cache.automatic_failover = false;
+                s.cache.multi_az = false;
+            },
+            "cache.automatic_failover",
+        ),
+        (
+            "one web node",
+            |s| {
+                s.web.min = 1;
+                s.web.desired = None;
+            },
+            "web.min",
+        ),
+        (
+            "on-demand majority",
+            |s| s.web.on_demand_percentage_above_base = 80,
+            "web.on_demand_percentage_above_base",
+        ),
+        (
+            "redirects accepted",
+            |s| s.load_balancer.health_check.matcher = "200-399".into(),
+            "load_balancer.health_check.matcher",
+        ),
     ];
     for (name, mutate, path) in cases {
         let warnings = warnings_after(mutate);
-        assert!(warnings.iter().any(|p| p == path), "{name}: expected a warning at {path}, got {warnings:?}");
+        assert!(
+            warnings.iter().any(|p| p == path),
+            "{name}: expected a warning at {path}, got {warnings:?}"
+        );
     }
 }
 
@@ -206,7 +603,13 @@ fn adopt(s: &mut Spec) -> &mut ExistingNetwork {
     s.network.create = None;
     s.network.existing.get_or_insert_with(|| ExistingNetwork {
         vpc_id: "vpc-0123456789abcdef0".into(),
-        public_subnets: vec!["subnet-0000000000000000a".into(), "subnet-0000000000000000b".into()],
-        private_subnets: vec!["subnet-0000000000000000c".into(), "subnet-0000000000000000d".into()],
+        public_subnets: vec![
+            "subnet-0000000000000000a".into(),
+            "subnet-0000000000000000b".into(),
+        ],
+        private_subnets: vec![
+            "subnet-0000000000000000c".into(),
+            "subnet-0000000000000000d".into(),
+        ],
     })
 }

@@ -81,7 +81,10 @@ pub struct Stickiness {
 
 impl Default for Stickiness {
     fn default() -> Self {
-        Self { enabled: false, duration_seconds: default_stickiness_duration() }
+        Self {
+            enabled: false,
+            duration_seconds: default_stickiness_duration(),
+        }
     }
 }
 
@@ -130,7 +133,10 @@ pub struct Web {
 #[serde(deny_unknown_fields)]
 pub struct Scaling {
     /// Keep average CPU at this percent.
-    #[serde(default = "default_cpu_target", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default = "default_cpu_target",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub cpu_target_percent: Option<u32>,
     /// Keep ALB requests per target at this number.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -139,7 +145,10 @@ pub struct Scaling {
 
 impl Default for Scaling {
     fn default() -> Self {
-        Self { cpu_target_percent: default_cpu_target(), requests_per_target: None }
+        Self {
+            cpu_target_percent: default_cpu_target(),
+            requests_per_target: None,
+        }
     }
 }
 

@@ -1,1 +1,7 @@
-fn main(){}
+//! Integration tests: the real binary against the local AWS emulator over HTTP, checked with
+//! plain AWS API calls. One test binary (it links the SDK once).
+
+mod adopt;
+mod bad_input;
+mod harness;
+mod network_efs;

@@ -1,0 +1,214 @@
+//! Shared test plumbing: the emulator (started when nothing answers), unique stacks, running
+//! the binary, and SDK clients for checking what it did.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub const REGION: &str = "eu-west-1";
+
+/// The emulator's endpoint: `MOODLE_HA_TEST_ENDPOINT` (e.g. LocalStack Pro), or moto on
+/// 127.0.0.1:4566, started through `localstack/emulator start` if it is not running.
+pub fn endpoint() -> &'static str {
+    static ENDPOINT: OnceLock<String> = OnceLock::new();
+    ENDPOINT.get_or_init(|| {
+        if let Ok(url) = std::env::var("MOODLE_HA_TEST_ENDPOINT") {
+            return url;
+        }
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("localstack/emulator");
+        let status = Command::new(&script).arg("start").status();
+        assert!(
+            matches!(status, Ok(s) if s.success()),
+            "could not start the emulator with {}",
+            script.display()
+        );
+        "http://127.0.0.1:4566".to_string()
+    })
+}
+
+/// A stack name no other test (or earlier run against the same emulator) uses.
+pub fn unique(prefix: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{prefix}-{:06x}", (nanos / 1000) % 0xff_ffff)
+}
+
+/// The example spec with another stack name, written to a temporary directory.
+pub struct StackFile {
+    _dir: tempfile::TempDir,
+    pub path: PathBuf,
+    pub name: String,
+}
+
+pub fn example_spec(name: &str, edit: impl FnOnce(String) -> String) -> StackFile {
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("stacks/example.yaml"))
+            .expect("example spec");
+    let text = edit(text.replace("name: moodle-example", &format!("name: {name}")));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join(format!("{name}.yaml"));
+    std::fs::write(&path, text).expect("write spec");
+    StackFile {
+        _dir: dir,
+        path,
+        name: name.to_string(),
+    }
+}
+
+/// Runs `moodle-ha` with the emulator's endpoint and test credentials.
+pub fn moodle_ha(args: &[&str]) -> Output {
+    moodle_ha_at(endpoint(), args)
+}
+
+/// Runs `moodle-ha` against a given endpoint.
+pub fn moodle_ha_at(endpoint: &str, args: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_moodle-ha"))
+        .args(args)
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", REGION)
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run moodle-ha");
+    out
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Asserts success and returns stdout.
+pub fn ok(o: Output) -> String {
+    assert!(
+        o.status.success(),
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        stdout(&o),
+        stderr(&o)
+    );
+    stdout(&o)
+}
+
+async fn config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(REGION))
+        .endpoint_url(endpoint())
+        .credentials_provider(aws_sdk_ec2::config::Credentials::new(
+            "test", "test", None, None, "tests",
+        ))
+        .load()
+        .await
+}
+
+pub async fn ec2() -> aws_sdk_ec2::Client {
+    aws_sdk_ec2::Client::new(&config().await)
+}
+
+pub async fn efs() -> aws_sdk_efs::Client {
+    aws_sdk_efs::Client::new(&config().await)
+}
+
+/// The stack-tag filter, as the tool itself uses it.
+pub fn stack_filter(stack: &str) -> aws_sdk_ec2::types::Filter {
+    aws_sdk_ec2::types::Filter::builder()
+        .name("tag:moodle-ha:stack")
+        .values(stack)
+        .build()
+}
+
+/// How many resources of each kind carry the stack's tag.
+pub async fn tagged_counts(stack: &str) -> Vec<(&'static str, usize)> {
+    let ec2 = ec2().await;
+    let f = || stack_filter(stack);
+    let vpcs = ec2
+        .describe_vpcs()
+        .filters(f())
+        .send()
+        .await
+        .expect("vpcs")
+        .vpcs()
+        .len();
+    let subnets = ec2
+        .describe_subnets()
+        .filters(f())
+        .send()
+        .await
+        .expect("subnets")
+        .subnets()
+        .len();
+    let igws = ec2
+        .describe_internet_gateways()
+        .filters(f())
+        .send()
+        .await
+        .expect("igws")
+        .internet_gateways()
+        .len();
+    let eips = ec2
+        .describe_addresses()
+        .filters(f())
+        .send()
+        .await
+        .expect("eips")
+        .addresses()
+        .len();
+    let nats = ec2
+        .describe_nat_gateways()
+        .filter(f())
+        .send()
+        .await
+        .expect("nats")
+        .nat_gateways()
+        .iter()
+        .filter(|n| n.state().map(|s| s.as_str()) != Some("deleted"))
+        .count();
+    let rts = ec2
+        .describe_route_tables()
+        .filters(f())
+        .send()
+        .await
+        .expect("rts")
+        .route_tables()
+        .len();
+    let sgs = ec2
+        .describe_security_groups()
+        .filters(f())
+        .send()
+        .await
+        .expect("sgs")
+        .security_groups()
+        .len();
+    let fss = efs()
+        .await
+        .describe_file_systems()
+        .send()
+        .await
+        .expect("fss")
+        .file_systems()
+        .iter()
+        .filter(|fs| {
+            fs.tags()
+                .iter()
+                .any(|t| t.key() == "moodle-ha:stack" && t.value() == stack)
+        })
+        .count();
+    vec![
+        ("vpc", vpcs),
+        ("subnet", subnets),
+        ("internet-gateway", igws),
+        ("elastic-ip", eips),
+        ("nat-gateway", nats),
+        ("route-table", rts),
+        ("security-group", sgs),
+        ("file-system", fss),
+    ]
+}
