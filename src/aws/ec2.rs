@@ -604,11 +604,11 @@ async fn create(aws: &Aws, op: &Operation, props: &Props, ids: &Ids) -> anyhow::
                 .ip_permissions(permission(&all, ids)?)
                 .send()
                 .await;
-            if let Err(e) = revoke {
-                if e.code() != Some("InvalidPermission.NotFound") {
-                    return Err(e).context("RevokeSecurityGroupEgress");
-                }
-            }
+            tolerate(
+                revoke,
+                &["InvalidPermission.NotFound"],
+                "RevokeSecurityGroupEgress",
+            )?;
             Ok(id)
         }
         Props::SecurityGroupRules(p) => {
@@ -863,20 +863,22 @@ async fn sync_rules(
             .collect::<anyhow::Result<Vec<_>>>()
     };
     if !revoke_in.is_empty() {
-        ec2.revoke_security_group_ingress()
+        let r = ec2
+            .revoke_security_group_ingress()
             .group_id(group)
             .set_ip_permissions(Some(perms(&revoke_in)?))
             .send()
-            .await
-            .context("RevokeSecurityGroupIngress")?;
+            .await;
+        tolerate(r, GONE, "RevokeSecurityGroupIngress")?;
     }
     if !revoke_out.is_empty() {
-        ec2.revoke_security_group_egress()
+        let r = ec2
+            .revoke_security_group_egress()
             .group_id(group)
             .set_ip_permissions(Some(perms(&revoke_out)?))
             .send()
-            .await
-            .context("RevokeSecurityGroupEgress")?;
+            .await;
+        tolerate(r, GONE, "RevokeSecurityGroupEgress")?;
     }
     if !add_in.is_empty() {
         let r = ec2
@@ -885,7 +887,11 @@ async fn sync_rules(
             .set_ip_permissions(Some(perms(&add_in)?))
             .send()
             .await;
-        tolerate_duplicate(r.map(|_| ()), "AuthorizeSecurityGroupIngress")?;
+        tolerate(
+            r,
+            &["InvalidPermission.Duplicate"],
+            "AuthorizeSecurityGroupIngress",
+        )?;
     }
     if !add_out.is_empty() {
         let r = ec2
@@ -894,26 +900,45 @@ async fn sync_rules(
             .set_ip_permissions(Some(perms(&add_out)?))
             .send()
             .await;
-        tolerate_duplicate(r.map(|_| ()), "AuthorizeSecurityGroupEgress")?;
+        tolerate(
+            r,
+            &["InvalidPermission.Duplicate"],
+            "AuthorizeSecurityGroupEgress",
+        )?;
     }
     Ok(())
 }
 
-/// A rule that already exists (a retried or resumed run) is what we wanted.
-fn tolerate_duplicate<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
-    r: Result<(), E>,
+/// Treats the listed AWS error codes as success: a rule that already exists (a retried or
+/// resumed run), or something already gone when removing it.
+fn tolerate<T, E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
+    r: Result<T, E>,
+    codes: &[&str],
     what: &'static str,
 ) -> anyhow::Result<()> {
     match r {
-        Err(e) if e.code() == Some("InvalidPermission.Duplicate") => Ok(()),
-        other => other.context(what),
+        Ok(_) => Ok(()),
+        Err(e) if e.code().is_some_and(|c| codes.contains(&c)) => Ok(()),
+        Err(e) => Err(e).context(what),
     }
 }
 
+/// Error codes meaning "already gone": a delete that meets one is done.
+const GONE: &[&str] = &[
+    "InvalidVpcID.NotFound",
+    "InvalidSubnetID.NotFound",
+    "InvalidInternetGatewayID.NotFound",
+    "InvalidAllocationID.NotFound",
+    "NatGatewayNotFound",
+    "InvalidNatGatewayID.NotFound",
+    "InvalidRouteTableID.NotFound",
+    "InvalidGroup.NotFound",
+    "InvalidPermission.NotFound",
+    "Gateway.NotAttached",
+];
+
 fn gone(code: Option<&str>) -> bool {
-    code.is_some_and(|c| {
-        c.ends_with(".NotFound") || c == "InvalidAllocationID.NotFound" || c == "NatGatewayNotFound"
-    })
+    code.is_some_and(|c| GONE.contains(&c))
 }
 
 async fn delete(
@@ -924,31 +949,13 @@ async fn delete(
     ids: &Ids,
 ) -> anyhow::Result<()> {
     let ec2 = &aws.ec2;
-    let result = match kind {
-        Kind::Vpc => ec2
-            .delete_vpc()
-            .vpc_id(id)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| {
-                (
-                    e.code().map(str::to_string),
-                    anyhow!(e).context("DeleteVpc"),
-                )
-            }),
-        Kind::Subnet => ec2
-            .delete_subnet()
-            .subnet_id(id)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| {
-                (
-                    e.code().map(str::to_string),
-                    anyhow!(e).context("DeleteSubnet"),
-                )
-            }),
+    match kind {
+        Kind::Vpc => tolerate(ec2.delete_vpc().vpc_id(id).send().await, GONE, "DeleteVpc"),
+        Kind::Subnet => tolerate(
+            ec2.delete_subnet().subnet_id(id).send().await,
+            GONE,
+            "DeleteSubnet",
+        ),
         Kind::InternetGateway => {
             if let Some(Props::InternetGateway(InternetGatewayProps { vpc: Some(vpc) })) = observed
             {
@@ -959,55 +966,31 @@ async fn delete(
                         .vpc_id(vpc_id)
                         .send()
                         .await;
-                    if let Err(e) = r {
-                        if !gone(e.code()) && e.code() != Some("Gateway.NotAttached") {
-                            return Err(e).context("DetachInternetGateway");
-                        }
-                    }
+                    tolerate(r, GONE, "DetachInternetGateway")?;
                 }
             }
-            ec2.delete_internet_gateway()
-                .internet_gateway_id(id)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| {
-                    (
-                        e.code().map(str::to_string),
-                        anyhow!(e).context("DeleteInternetGateway"),
-                    )
-                })
+            tolerate(
+                ec2.delete_internet_gateway()
+                    .internet_gateway_id(id)
+                    .send()
+                    .await,
+                GONE,
+                "DeleteInternetGateway",
+            )
         }
-        Kind::ElasticIp => ec2
-            .release_address()
-            .allocation_id(id)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| {
-                (
-                    e.code().map(str::to_string),
-                    anyhow!(e).context("ReleaseAddress"),
-                )
-            }),
+        Kind::ElasticIp => tolerate(
+            ec2.release_address().allocation_id(id).send().await,
+            GONE,
+            "ReleaseAddress",
+        ),
         Kind::NatGateway => {
-            let r = ec2
-                .delete_nat_gateway()
-                .nat_gateway_id(id)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| {
-                    (
-                        e.code().map(str::to_string),
-                        anyhow!(e).context("DeleteNatGateway"),
-                    )
-                });
-            if r.is_ok() {
-                // Its Elastic IP can only be released once the gateway is gone.
-                wait_nat(aws, id, "deleted").await?;
-            }
-            r
+            tolerate(
+                ec2.delete_nat_gateway().nat_gateway_id(id).send().await,
+                GONE,
+                "DeleteNatGateway",
+            )?;
+            // Its Elastic IP can only be released once the gateway is gone.
+            wait_nat(aws, id, "deleted").await
         }
         Kind::RouteTable => {
             let out = ec2.describe_route_tables().route_table_ids(id).send().await;
@@ -1017,38 +1000,30 @@ async fn delete(
                         assoc.route_table_association_id(),
                         assoc.main().unwrap_or(false),
                     ) {
-                        ec2.disassociate_route_table()
+                        let r = ec2
+                            .disassociate_route_table()
                             .association_id(a)
                             .send()
-                            .await
-                            .context("DisassociateRouteTable")?;
+                            .await;
+                        tolerate(
+                            r,
+                            &["InvalidAssociationID.NotFound"],
+                            "DisassociateRouteTable",
+                        )?;
                     }
                 }
             }
-            ec2.delete_route_table()
-                .route_table_id(id)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| {
-                    (
-                        e.code().map(str::to_string),
-                        anyhow!(e).context("DeleteRouteTable"),
-                    )
-                })
+            tolerate(
+                ec2.delete_route_table().route_table_id(id).send().await,
+                GONE,
+                "DeleteRouteTable",
+            )
         }
-        Kind::SecurityGroup => ec2
-            .delete_security_group()
-            .group_id(id)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| {
-                (
-                    e.code().map(str::to_string),
-                    anyhow!(e).context("DeleteSecurityGroup"),
-                )
-            }),
+        Kind::SecurityGroup => tolerate(
+            ec2.delete_security_group().group_id(id).send().await,
+            GONE,
+            "DeleteSecurityGroup",
+        ),
         Kind::SecurityGroupRules => {
             let Some(Props::SecurityGroupRules(have)) = observed else {
                 return Ok(());
@@ -1058,22 +1033,9 @@ async fn delete(
                 ingress: vec![],
                 egress: vec![],
             };
-            return match sync_rules(aws, id, have, &none, ids).await {
-                Err(e)
-                    if e.chain()
-                        .any(|c| c.to_string().contains("InvalidGroup.NotFound")) =>
-                {
-                    Ok(())
-                }
-                other => other,
-            };
+            sync_rules(aws, id, have, &none, ids).await
         }
         Kind::FileSystem | Kind::MountTarget => bail!("not an EC2 resource"),
-    };
-    match result {
-        Ok(()) => Ok(()),
-        Err((code, _)) if gone(code.as_deref()) => Ok(()),
-        Err((_, e)) => Err(e),
     }
 }
 
