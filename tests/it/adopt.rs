@@ -17,7 +17,7 @@ async fn existing_vpc() -> (String, Vec<String>, Vec<String>) {
         .and_then(|v| v.vpc_id())
         .expect("vpc id")
         .to_string();
-    let mut subnet = |cidr: &'static str, az: &'static str| {
+    let subnet = |cidr: &'static str, az: &'static str| {
         let ec2 = ec2.clone();
         let vpc = vpc.clone();
         async move {
