@@ -12,7 +12,6 @@ use crate::spec::{LoadError, LoadedSpec, Severity, load_file};
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -152,15 +151,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             file,
             detailed_exitcode,
         } => {
-            let Some(loaded) = load(&file, output)? else {
+            let Some((loaded, aws)) = open(&file, output, cli.endpoint_url, None).await? else {
                 return Ok(ExitCode::from(1));
             };
-            let connect = Connect {
-                endpoint_url: cli.endpoint_url,
-                max_wait: None,
-            };
-            let aws = Aws::connect(&loaded.spec, &connect, Progress::new()).await;
-            let Some((plan, _)) = make_plan(&aws, &loaded, output).await? else {
+            let Some((plan, _)) = make_plan(&aws, &file, &loaded, output).await? else {
                 return Ok(ExitCode::from(1));
             };
             print_plan(&plan, &aws, output);
@@ -176,49 +170,27 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             allow_data_loss,
             run,
         } => {
-            let Some(loaded) = load(&file, output)? else {
+            let Some((loaded, aws)) = open(&file, output, cli.endpoint_url, run.max_wait).await?
+            else {
                 return Ok(ExitCode::from(1));
             };
-            let connect = Connect {
-                endpoint_url: cli.endpoint_url,
-                max_wait: run.max_wait.map(Duration::from_secs),
-            };
-            let aws = Aws::connect(&loaded.spec, &connect, Progress::new()).await;
-            let Some((plan, ids)) = make_plan(&aws, &loaded, output).await? else {
+            let Some((plan, ids)) = make_plan(&aws, &file, &loaded, output).await? else {
                 return Ok(ExitCode::from(1));
             };
-            if output == Output::Text {
-                print_plan(&plan, &aws, output);
-            }
-            if plan.is_empty() {
-                if output == Output::Json {
-                    print_json(&plan, &aws, Some(&ApplyReport::default()));
-                }
-                return Ok(ExitCode::SUCCESS);
-            }
-            let loss = plan.data_loss();
-            if !loss.is_empty() && !allow_data_loss {
-                let keys: Vec<String> = loss.iter().map(|c| c.key.to_string()).collect();
-                bail!(
-                    "refusing to destroy data in {}; review the plan and pass `--allow-data-loss` if that is intended",
-                    keys.join(", ")
-                );
-            }
-            if !yes && !confirm("Apply these changes? Type `yes`: ", "yes")? {
-                bail!("apply cancelled; nothing was changed");
-            }
-            let report = carry_out(&aws, &plan, ids, run.concurrency, output).await;
-            finish(&plan, &aws, &report, output)
+            let approval = Approval {
+                yes,
+                allow_data_loss,
+                prompt: "Apply these changes? Type `yes`: ".into(),
+                expected: "yes".into(),
+                cancelled: "apply cancelled; nothing was changed",
+            };
+            run_plan(&aws, &plan, ids, &run, output, &approval).await
         }
         Command::Destroy { file, yes, run } => {
-            let Some(loaded) = load(&file, output)? else {
+            let Some((loaded, aws)) = open(&file, output, cli.endpoint_url, run.max_wait).await?
+            else {
                 return Ok(ExitCode::from(1));
             };
-            let connect = Connect {
-                endpoint_url: cli.endpoint_url,
-                max_wait: run.max_wait.map(Duration::from_secs),
-            };
-            let aws = Aws::connect(&loaded.spec, &connect, Progress::new()).await;
             let observed = aws.observe().await.context("reading the stack from AWS")?;
             let nothing = DesiredState {
                 stack: loaded.spec.name.clone(),
@@ -232,28 +204,79 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     plan_id: new_plan_id(),
                 },
             );
-            if output == Output::Text {
-                print_plan(&plan, &aws, output);
-            }
-            if plan.is_empty() {
-                if output == Output::Json {
-                    print_json(&plan, &aws, Some(&ApplyReport::default()));
-                }
-                return Ok(ExitCode::SUCCESS);
-            }
-            let name = loaded.spec.name.as_str();
-            if !yes
-                && !confirm(
-                    &format!("Destroy every resource above? Type the stack name `{name}`: "),
-                    name,
-                )?
-            {
-                bail!("destroy cancelled; nothing was deleted");
-            }
-            let report = carry_out(&aws, &plan, observed.ids(), run.concurrency, output).await;
-            finish(&plan, &aws, &report, output)
+            let name = loaded.spec.name;
+            let approval = Approval {
+                yes,
+                // Destroying is the point of the command; the typed stack name is the guard.
+                allow_data_loss: true,
+                prompt: format!("Destroy every resource above? Type the stack name `{name}`: "),
+                expected: name,
+                cancelled: "destroy cancelled; nothing was deleted",
+            };
+            run_plan(&aws, &plan, observed.ids(), &run, output, &approval).await
         }
     }
+}
+
+/// Loads the spec and connects to AWS. `None` when the spec has errors (already printed);
+/// no AWS client exists before the spec is valid.
+async fn open(
+    file: &std::path::Path,
+    output: Output,
+    endpoint_url: Option<String>,
+    max_wait: Option<u64>,
+) -> anyhow::Result<Option<(LoadedSpec, Aws)>> {
+    let Some(loaded) = load(file, output)? else {
+        return Ok(None);
+    };
+    let connect = Connect {
+        endpoint_url,
+        max_wait: max_wait.map(Duration::from_secs),
+    };
+    let aws = Aws::connect(&loaded.spec, &connect, Progress::new()).await;
+    Ok(Some((loaded, aws)))
+}
+
+/// What a run that changes AWS needs before it may start.
+struct Approval {
+    yes: bool,
+    allow_data_loss: bool,
+    prompt: String,
+    expected: String,
+    cancelled: &'static str,
+}
+
+/// Prints the plan, checks data loss and confirmation, carries the plan out and reports.
+async fn run_plan(
+    aws: &Aws,
+    plan: &Plan,
+    ids: executor::Ids,
+    run: &RunArgs,
+    output: Output,
+    approval: &Approval,
+) -> anyhow::Result<ExitCode> {
+    if output == Output::Text {
+        print_plan(plan, aws, output);
+    }
+    if plan.is_empty() {
+        if output == Output::Json {
+            print_json(plan, aws, Some(&ApplyReport::default()));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let loss = plan.data_loss();
+    if !loss.is_empty() && !approval.allow_data_loss {
+        let keys: Vec<String> = loss.iter().map(|c| c.key.to_string()).collect();
+        bail!(
+            "refusing to destroy data in {}; review the plan and pass `--allow-data-loss` if that is intended",
+            keys.join(", ")
+        );
+    }
+    if !approval.yes && !confirm(&approval.prompt, &approval.expected)? {
+        bail!("{}", approval.cancelled);
+    }
+    let report = carry_out(aws, plan, ids, run.concurrency, output).await;
+    finish(plan, aws, &report, output)
 }
 
 /// Loads and validates; prints problems. `None` when the spec has errors (already printed).
@@ -319,6 +342,7 @@ fn validate(file: &std::path::Path, output: Output) -> anyhow::Result<ExitCode> 
 /// Facts → desired → observed → plan. `None` when adopted resources are missing (printed).
 async fn make_plan(
     aws: &Aws,
+    file: &std::path::Path,
     loaded: &LoadedSpec,
     output: Output,
 ) -> anyhow::Result<Option<(Plan, executor::Ids)>> {
@@ -326,7 +350,7 @@ async fn make_plan(
     let (facts, observed) = tokio::try_join!(aws.facts(spec), aws.observe())?;
     let problems = check_facts(spec, &facts, &loaded.source);
     if !problems.is_empty() {
-        print_problems(std::path::Path::new(&spec.name), &problems, output);
+        print_problems(file, &problems, output);
         return Ok(None);
     }
     let desired = desired_state(spec, &facts);
@@ -344,8 +368,7 @@ fn new_plan_id() -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
-    let digest = Sha256::digest(format!("{}-{}", now.as_nanos(), std::process::id()).as_bytes());
-    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+    executor::short_hash(&format!("{}-{}", now.as_nanos(), std::process::id()), 8)
 }
 
 fn print_plan(plan: &Plan, aws: &Aws, output: Output) {

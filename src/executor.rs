@@ -310,9 +310,19 @@ fn edges(plan: &Plan, nodes: &[Node]) -> Vec<(usize, usize)> {
 /// A deterministic idempotency token (at most 64 characters) for one step of one plan, so the
 /// SDK's retries of a create cannot make a second resource.
 pub fn client_token(plan_id: &str, key: &ResourceKey, step: Step) -> String {
-    let digest = Sha256::digest(format!("{plan_id}\n{key}\n{step:?}").as_bytes());
-    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
-    format!("mha-{hex}")
+    format!(
+        "mha-{}",
+        short_hash(&format!("{plan_id}\n{key}\n{step:?}"), 16)
+    )
+}
+
+/// The first `bytes` bytes of the SHA-256 of `text`, in hex.
+pub fn short_hash(text: &str, bytes: usize) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .take(bytes)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 #[cfg(test)]

@@ -20,7 +20,6 @@ struct Waiting {
 /// Where progress goes.
 pub struct Progress {
     multi: Option<MultiProgress>,
-    quiet: bool,
     waits: Mutex<(WaitId, BTreeMap<WaitId, Waiting>)>,
 }
 
@@ -30,25 +29,12 @@ impl Progress {
         let tty = std::io::stderr().is_terminal();
         Self {
             multi: tty.then(MultiProgress::new),
-            quiet: false,
-            waits: Mutex::new((0, BTreeMap::new())),
-        }
-    }
-
-    /// Prints nothing (tests, JSON output on a terminal is still fine: this is stderr).
-    pub fn quiet() -> Self {
-        Self {
-            multi: None,
-            quiet: true,
             waits: Mutex::new((0, BTreeMap::new())),
         }
     }
 
     /// Prints a line without disturbing the spinners.
     pub fn line(&self, text: &str) {
-        if self.quiet {
-            return;
-        }
         match &self.multi {
             Some(m) => {
                 let _ = m.println(text);
@@ -96,9 +82,7 @@ impl Progress {
         let text = format!("waiting for {}: {state} ({}s)", w.what, elapsed.as_secs());
         if let Some(bar) = &w.bar {
             bar.set_message(text);
-        } else if !self.quiet
-            && (w.state != state || elapsed - w.last_line >= Duration::from_secs(30))
-        {
+        } else if w.state != state || elapsed - w.last_line >= Duration::from_secs(30) {
             eprintln!("  {text}");
             w.last_line = elapsed;
         }
@@ -114,9 +98,7 @@ impl Progress {
             if let Some(bar) = w.bar {
                 bar.finish_and_clear();
             }
-            if !self.quiet {
-                self.line(&format!("  {} ready after {}s", w.what, elapsed.as_secs()));
-            }
+            self.line(&format!("  {} ready after {}s", w.what, elapsed.as_secs()));
         }
     }
 }

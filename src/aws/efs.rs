@@ -15,6 +15,15 @@ use aws_sdk_efs::types::{
 };
 use std::time::Duration;
 
+/// An EFS lifecycle state as a wait outcome (file systems and mount targets share them).
+fn settled(state: String) -> Poll {
+    match state.as_str() {
+        "available" => Poll::Ready,
+        "error" => Poll::Failed("AWS reports lifecycle state `error`".into()),
+        _ => Poll::Pending(state),
+    }
+}
+
 fn text(s: Option<&str>) -> String {
     s.unwrap_or_default().to_string()
 }
@@ -268,11 +277,7 @@ async fn wait_file_system(aws: &Aws, id: &str) -> anyhow::Result<()> {
                 .first()
                 .map(|f| f.life_cycle_state().as_str().to_string())
                 .unwrap_or_default();
-            Ok(match state.as_str() {
-                "available" => Poll::Ready,
-                "error" => Poll::Failed("the file system is in state `error`".into()),
-                _ => Poll::Pending(state),
-            })
+            Ok(settled(state))
         },
     )
     .await?;
@@ -422,11 +427,7 @@ async fn create_mount_target(
                 .first()
                 .map(|m| m.life_cycle_state().as_str().to_string())
                 .unwrap_or_default();
-            Ok(match state.as_str() {
-                "available" => Poll::Ready,
-                "error" => Poll::Failed("the mount target is in state `error`".into()),
-                _ => Poll::Pending(state),
-            })
+            Ok(settled(state))
         },
     )
     .await?;

@@ -105,14 +105,9 @@ async fn an_adopted_vpc_gets_groups_and_mount_targets_and_survives_destroy() {
             .all(|g| g.vpc_id() == Some(vpc.as_str()))
     );
     let efs = efs().await;
-    let fs_id = efs
-        .describe_file_systems()
-        .send()
+    let fs_id = stack_file_systems(&stack.name)
         .await
-        .expect("fss")
-        .file_systems()
-        .iter()
-        .find(|f| f.tags().iter().any(|t| t.value() == stack.name))
+        .first()
         .map(|f| f.file_system_id().to_string())
         .expect("file system");
     let mounts = efs

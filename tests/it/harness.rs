@@ -187,20 +187,7 @@ pub async fn tagged_counts(stack: &str) -> Vec<(&'static str, usize)> {
         .expect("sgs")
         .security_groups()
         .len();
-    let fss = efs()
-        .await
-        .describe_file_systems()
-        .send()
-        .await
-        .expect("fss")
-        .file_systems()
-        .iter()
-        .filter(|fs| {
-            fs.tags()
-                .iter()
-                .any(|t| t.key() == "moodle-ha:stack" && t.value() == stack)
-        })
-        .count();
+    let fss = stack_file_systems(stack).await.len();
     vec![
         ("vpc", vpcs),
         ("subnet", subnets),
@@ -211,4 +198,23 @@ pub async fn tagged_counts(stack: &str) -> Vec<(&'static str, usize)> {
         ("security-group", sgs),
         ("file-system", fss),
     ]
+}
+
+/// The file systems carrying the stack's tag (EFS has no tag filter: all are listed).
+pub async fn stack_file_systems(stack: &str) -> Vec<aws_sdk_efs::types::FileSystemDescription> {
+    efs()
+        .await
+        .describe_file_systems()
+        .send()
+        .await
+        .expect("describe file systems")
+        .file_systems()
+        .iter()
+        .filter(|fs| {
+            fs.tags()
+                .iter()
+                .any(|t| t.key() == "moodle-ha:stack" && t.value() == stack)
+        })
+        .cloned()
+        .collect()
 }

@@ -163,19 +163,10 @@ async fn apply_creates_the_network_and_file_system_then_plan_is_empty_and_destro
 
     // The file system: encrypted, elastic, lifecycle, backups; one mount target per private AZ.
     let efs = efs().await;
-    let fs = efs
-        .describe_file_systems()
-        .send()
+    let fs = stack_file_systems(&stack.name)
         .await
-        .expect("file systems")
-        .file_systems()
-        .iter()
-        .find(|f| {
-            f.tags()
-                .iter()
-                .any(|t| t.key() == "moodle-ha:stack" && t.value() == stack.name)
-        })
-        .cloned()
+        .into_iter()
+        .next()
         .expect("the stack's file system");
     assert_eq!(fs.encrypted(), Some(true));
     assert_eq!(fs.throughput_mode().map(|t| t.as_str()), Some("elastic"));
