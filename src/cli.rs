@@ -202,6 +202,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 &observed,
                 &PlanOptions {
                     plan_id: new_plan_id(),
+                    final_snapshot: loaded.spec.database.final_snapshot,
                 },
             );
             let name = loaded.spec.name;
@@ -359,6 +360,7 @@ async fn make_plan(
         &observed,
         &PlanOptions {
             plan_id: new_plan_id(),
+            final_snapshot: spec.database.final_snapshot,
         },
     );
     Ok(Some((plan, observed.ids())))

@@ -389,6 +389,7 @@ mod tests {
             observed,
             &PlanOptions {
                 plan_id: "t".into(),
+                ..PlanOptions::default()
             },
         )
     }
@@ -476,6 +477,7 @@ mod tests {
                         key: c.key.clone(),
                         id: format!("id-{}", c.key),
                         props: c.desired.clone()?,
+                        outputs: Default::default(),
                     })
                 })
                 .collect(),

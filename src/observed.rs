@@ -14,6 +14,9 @@ pub struct ObservedResource {
     pub id: String,
     /// Its managed attributes as AWS reports them.
     pub props: Props,
+    /// Values others need (endpoints, ARNs), by output name, e.g. `cache.primary_endpoint`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub outputs: BTreeMap<String, String>,
 }
 
 /// Every resource found for a stack. A key can appear twice (a duplicate left by an
@@ -50,6 +53,15 @@ impl ObservedState {
     /// The first resource found under `key`.
     pub fn get(&self, key: &ResourceKey) -> Option<&ObservedResource> {
         self.resources.iter().find(|r| &r.key == key)
+    }
+
+    /// Every output of the stack's resources (the first resource's, when duplicated).
+    pub fn outputs(&self) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        for r in self.resources.iter().rev() {
+            out.extend(r.outputs.clone());
+        }
+        out
     }
 
     /// AWS ID of each key (the first one found, when duplicated).

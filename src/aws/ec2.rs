@@ -140,6 +140,7 @@ async fn observe_vpcs(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
                 dns_support: support,
                 dns_hostnames: hostnames,
             }),
+            outputs: Default::default(),
         });
     }
     Ok(out)
@@ -187,6 +188,7 @@ async fn observe_subnets(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
                     cidr: text(s.cidr_block()),
                     availability_zone: text(s.availability_zone()),
                 }),
+                outputs: Default::default(),
             })
         })
         .collect())
@@ -215,6 +217,7 @@ async fn observe_internet_gateways(aws: &Aws) -> anyhow::Result<Vec<ObservedReso
                 key: owned(aws, g.tags())?,
                 id: g.internet_gateway_id()?.to_string(),
                 props: Props::InternetGateway(InternetGatewayProps { vpc }),
+                outputs: Default::default(),
             })
         })
         .collect())
@@ -237,6 +240,7 @@ async fn observe_addresses(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
                 key: owned(aws, a.tags())?,
                 id: a.allocation_id()?.to_string(),
                 props: Props::ElasticIp {},
+                outputs: Default::default(),
             })
         })
         .collect())
@@ -275,6 +279,7 @@ async fn observe_nat_gateways(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>
                     subnet: Ref::External(text(n.subnet_id())),
                     allocation: Ref::External(allocation.to_string()),
                 }),
+                outputs: Default::default(),
             })
         })
         .collect())
@@ -322,6 +327,7 @@ async fn observe_route_tables(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>
                 key: owned(aws, t.tags())?,
                 id: t.route_table_id()?.to_string(),
                 props,
+                outputs: Default::default(),
             })
         })
         .collect())
@@ -351,6 +357,7 @@ async fn observe_security_groups(aws: &Aws) -> anyhow::Result<Vec<ObservedResour
                 group_name: text(g.group_name()),
                 description: text(g.description()),
             }),
+            outputs: Default::default(),
         });
         let mut rules = Props::SecurityGroupRules(SecurityGroupRulesProps {
             group: Ref::External(id.to_string()),
@@ -366,6 +373,7 @@ async fn observe_security_groups(aws: &Aws) -> anyhow::Result<Vec<ObservedResour
             key: ResourceKey::new(Kind::SecurityGroupRules, key.name),
             id: id.to_string(),
             props: rules,
+            outputs: Default::default(),
         });
     }
     Ok(out)
@@ -621,7 +629,7 @@ async fn create(aws: &Aws, op: &Operation, props: &Props, ids: &Ids) -> anyhow::
             sync_rules(aws, &group, &empty, p, ids).await?;
             Ok(group)
         }
-        Props::FileSystem(_) | Props::MountTarget(_) => bail!("{key} is not an EC2 resource"),
+        _ => bail!("{key} is not an EC2 resource"),
     }
 }
 
@@ -1035,7 +1043,7 @@ async fn delete(
             };
             sync_rules(aws, id, have, &none, ids).await
         }
-        Kind::FileSystem | Kind::MountTarget => bail!("not an EC2 resource"),
+        other => bail!("{other} is not an EC2 resource"),
     }
 }
 

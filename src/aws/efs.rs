@@ -73,6 +73,7 @@ pub async fn observe(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
                 transition_to_primary_storage_class: lifecycle.1,
                 backup,
             }),
+            outputs: Default::default(),
         });
         out.extend(mounts);
     }
@@ -164,6 +165,7 @@ async fn mount_targets(aws: &Aws, fs_id: &str) -> anyhow::Result<Vec<ObservedRes
                 key: ResourceKey::new(Kind::MountTarget, text(mt.availability_zone_name())),
                 id,
                 props,
+                outputs: Default::default(),
             });
         }
         marker = page.next_marker().map(str::to_string);

@@ -1,10 +1,15 @@
-//! The AWS side: one adapter per service ([`ec2`], [`efs`]), the shared SDK configuration
+//! The AWS side: one adapter per service ([`ec2`], [`efs`], [`rds`], [`elasticache`],
+//! [`secrets`]), the shared SDK configuration
 //! (standard credential chain, `AWS_ENDPOINT_URL`, standard retries with backoff and jitter),
 //! and the [`Backend`] the executor drives. SDK types stay inside this module.
 
 pub mod api_log;
 pub mod ec2;
 pub mod efs;
+pub mod elasticache;
+pub mod errors;
+pub mod rds;
+pub mod secrets;
 pub mod tags;
 pub mod wait;
 
@@ -35,6 +40,12 @@ pub struct Aws {
     pub ec2: aws_sdk_ec2::Client,
     /// EFS.
     pub efs: aws_sdk_efs::Client,
+    /// RDS.
+    pub rds: aws_sdk_rds::Client,
+    /// ElastiCache.
+    pub elasticache: aws_sdk_elasticache::Client,
+    /// Secrets Manager.
+    pub secrets: aws_sdk_secretsmanager::Client,
     /// The stack's ownership tags.
     pub tags: StackTags,
     /// Where waits report.
@@ -55,19 +66,21 @@ impl Aws {
         }
         let shared = loader.load().await;
         let calls = ApiCalls::default();
-        let ec2 = aws_sdk_ec2::Client::from_conf(
-            aws_sdk_ec2::config::Builder::from(&shared)
-                .interceptor(calls.clone())
-                .build(),
-        );
-        let efs = aws_sdk_efs::Client::from_conf(
-            aws_sdk_efs::config::Builder::from(&shared)
-                .interceptor(calls.clone())
-                .build(),
-        );
+        macro_rules! client {
+            ($sdk:ident) => {
+                $sdk::Client::from_conf(
+                    $sdk::config::Builder::from(&shared)
+                        .interceptor(calls.clone())
+                        .build(),
+                )
+            };
+        }
         Self {
-            ec2,
-            efs,
+            ec2: client!(aws_sdk_ec2),
+            efs: client!(aws_sdk_efs),
+            rds: client!(aws_sdk_rds),
+            elasticache: client!(aws_sdk_elasticache),
+            secrets: client!(aws_sdk_secretsmanager),
             tags: StackTags {
                 stack: spec.name.clone(),
                 extra: spec.tags.clone(),
@@ -101,9 +114,21 @@ impl Aws {
 
     /// Everything that carries the stack's tag, one describe per kind, services in parallel.
     pub async fn observe(&self) -> anyhow::Result<ObservedState> {
-        let (network, files) = tokio::try_join!(ec2::observe(self), efs::observe(self))?;
+        let (network, files, databases, caches, secrets) = tokio::try_join!(
+            ec2::observe(self),
+            efs::observe(self),
+            rds::observe(self),
+            elasticache::observe(self),
+            secrets::observe(self)
+        )?;
         let mut state = ObservedState {
-            resources: network.into_iter().chain(files).collect(),
+            resources: network
+                .into_iter()
+                .chain(files)
+                .chain(databases)
+                .chain(caches)
+                .chain(secrets)
+                .collect(),
         };
         state.symbolize();
         Ok(state)
@@ -114,6 +139,13 @@ impl Backend for Aws {
     async fn execute(&self, op: &Operation, ids: &Ids) -> anyhow::Result<Option<String>> {
         match op.change.key.kind {
             Kind::FileSystem | Kind::MountTarget => efs::execute(self, op, ids).await,
+            Kind::DbSubnetGroup | Kind::DbParameterGroup | Kind::DbCluster | Kind::DbInstance => {
+                rds::execute(self, op, ids).await
+            }
+            Kind::CacheSubnetGroup | Kind::ReplicationGroup => {
+                elasticache::execute(self, op, ids).await
+            }
+            Kind::Secret => secrets::execute(self, op).await,
             _ => ec2::execute(self, op, ids).await,
         }
     }

@@ -28,6 +28,20 @@ pub enum Kind {
     FileSystem,
     /// An EFS mount target (one per AZ).
     MountTarget,
+    /// A secret the stack generates (e.g. the Redis AUTH token), in Secrets Manager.
+    Secret,
+    /// The RDS DB subnet group over the private subnets.
+    DbSubnetGroup,
+    /// The RDS DB parameter group.
+    DbParameterGroup,
+    /// The Aurora MySQL cluster.
+    DbCluster,
+    /// An RDS MySQL instance, or an Aurora writer or reader.
+    DbInstance,
+    /// The ElastiCache subnet group over the private subnets.
+    CacheSubnetGroup,
+    /// The ElastiCache Redis replication group.
+    ReplicationGroup,
 }
 
 const KINDS: &[(Kind, &str)] = &[
@@ -41,6 +55,13 @@ const KINDS: &[(Kind, &str)] = &[
     (Kind::SecurityGroupRules, "security-group-rules"),
     (Kind::FileSystem, "file-system"),
     (Kind::MountTarget, "mount-target"),
+    (Kind::Secret, "secret"),
+    (Kind::DbSubnetGroup, "db-subnet-group"),
+    (Kind::DbParameterGroup, "db-parameter-group"),
+    (Kind::DbCluster, "db-cluster"),
+    (Kind::DbInstance, "db-instance"),
+    (Kind::CacheSubnetGroup, "cache-subnet-group"),
+    (Kind::ReplicationGroup, "replication-group"),
 ];
 
 impl Kind {
@@ -63,12 +84,54 @@ impl Kind {
             Kind::SecurityGroup => &["vpc", "group_name", "description"],
             Kind::FileSystem => &["encrypted", "kms_key_id", "performance_mode"],
             Kind::MountTarget => &["file_system", "subnet"],
+            Kind::Secret => &["name"],
+            Kind::DbSubnetGroup | Kind::CacheSubnetGroup => &["name"],
+            Kind::DbParameterGroup => &["name", "family"],
+            Kind::DbCluster => &[
+                "identifier",
+                "engine",
+                "engine_version",
+                "subnet_group",
+                "storage_encrypted",
+                "kms_key_id",
+                "database_name",
+                "master_username",
+            ],
+            Kind::DbInstance => &[
+                "identifier",
+                "engine",
+                "engine_version",
+                "cluster",
+                "subnet_group",
+                "storage_encrypted",
+                "kms_key_id",
+                "database_name",
+                "master_username",
+            ],
+            Kind::ReplicationGroup => &[
+                "id",
+                "engine",
+                "subnet_group",
+                "transit_encryption",
+                "at_rest_encryption",
+                "auth_token",
+            ],
+        }
+    }
+
+    /// Settings that steer how a change is made rather than describe the resource (AWS does
+    /// not report them back): shown in a plan, never compared with AWS.
+    pub fn directives(self) -> &'static [&'static str] {
+        match self {
+            Kind::DbCluster | Kind::DbInstance => &["apply_immediately"],
+            Kind::ReplicationGroup => &["apply_immediately", "auth_secret"],
+            _ => &[],
         }
     }
 
     /// Kinds whose replacement or deletion destroys user data: refused unless explicitly allowed.
     pub fn holds_data(self) -> bool {
-        matches!(self, Kind::FileSystem)
+        matches!(self, Kind::FileSystem | Kind::DbCluster | Kind::DbInstance)
     }
 }
 

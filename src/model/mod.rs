@@ -7,9 +7,10 @@ mod props;
 
 pub use key::{Kind, ResourceKey};
 pub use props::{
-    FileSystemProps, InternetGatewayProps, MountTargetProps, NatGatewayProps, Props, Route,
-    RouteTableProps, Rule, RuleSource, SecurityGroupProps, SecurityGroupRulesProps, SubnetProps,
-    VpcProps,
+    DbClusterProps, DbInstanceProps, DbParameterGroupProps, FileSystemProps, InternetGatewayProps,
+    MountTargetProps, NatGatewayProps, Props, ReplicationGroupProps, Route, RouteTableProps, Rule,
+    RuleSource, SecretProps, SecurityGroupProps, SecurityGroupRulesProps, SubnetGroupProps,
+    SubnetProps, VpcProps,
 };
 
 use serde::{Deserialize, Serialize};

@@ -31,6 +31,20 @@ pub enum Props {
     FileSystem(FileSystemProps),
     /// See [`MountTargetProps`].
     MountTarget(MountTargetProps),
+    /// See [`SecretProps`].
+    Secret(SecretProps),
+    /// See [`SubnetGroupProps`].
+    DbSubnetGroup(SubnetGroupProps),
+    /// See [`DbParameterGroupProps`].
+    DbParameterGroup(DbParameterGroupProps),
+    /// See [`DbClusterProps`].
+    DbCluster(DbClusterProps),
+    /// See [`DbInstanceProps`].
+    DbInstance(DbInstanceProps),
+    /// See [`SubnetGroupProps`].
+    CacheSubnetGroup(SubnetGroupProps),
+    /// See [`ReplicationGroupProps`].
+    ReplicationGroup(ReplicationGroupProps),
 }
 
 /// A VPC the stack created.
@@ -173,6 +187,171 @@ pub struct MountTargetProps {
     pub security_groups: Vec<Ref>,
 }
 
+/// A secret whose value moodle-ha generates and never shows (only its name and ARN).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SecretProps {
+    /// The secret's name, `moodle-ha/<stack>/<purpose>`.
+    pub name: String,
+    /// What it is for.
+    pub description: String,
+}
+
+/// A DB or cache subnet group.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SubnetGroupProps {
+    /// Its name, `<stack>-db` or `<stack>-redis`.
+    pub name: String,
+    /// Its description.
+    pub description: String,
+    /// The private subnets, sorted.
+    pub subnets: Vec<Ref>,
+}
+
+/// The DB parameter group and the parameters the spec sets (anything else set by hand is drift).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DbParameterGroupProps {
+    /// Its name; includes the family so an engine change gets a new group.
+    pub name: String,
+    /// The family, e.g. `mysql8.4` or `aurora-mysql8.0`.
+    pub family: String,
+    /// Its description.
+    pub description: String,
+    /// User-set parameters, name to value (sizes in bytes).
+    pub parameters: BTreeMap<String, String>,
+}
+
+/// The Aurora MySQL cluster (storage, backups, credentials; the instances are separate).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DbClusterProps {
+    /// The cluster identifier, `<stack>-db`.
+    pub identifier: String,
+    /// `aurora-mysql`.
+    pub engine: String,
+    /// Major version: `3` for Aurora MySQL 3.
+    pub engine_version: String,
+    /// The DB subnet group.
+    pub subnet_group: Ref,
+    /// VPC security groups, sorted.
+    pub security_groups: Vec<Ref>,
+    /// Storage encryption.
+    pub storage_encrypted: bool,
+    /// KMS key; `None` in the desired state accepts the AWS managed key.
+    pub kms_key_id: Option<String>,
+    /// The initial database.
+    pub database_name: String,
+    /// The master user.
+    pub master_username: String,
+    /// The master password is managed by AWS in Secrets Manager.
+    pub managed_master_password: bool,
+    /// Automated backup retention, days.
+    pub backup_retention_days: u32,
+    /// Daily backup window (UTC).
+    pub backup_window: String,
+    /// Weekly maintenance window (UTC).
+    pub maintenance_window: String,
+    /// Deletion protection.
+    pub deletion_protection: bool,
+    /// Tags copied to snapshots.
+    pub copy_tags_to_snapshot: bool,
+    /// Directive: apply modifications now rather than in the maintenance window.
+    pub apply_immediately: bool,
+}
+
+/// An RDS MySQL instance, or an Aurora writer or reader (whose storage, backups and
+/// credentials belong to the cluster: those fields are `None` for them).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DbInstanceProps {
+    /// The instance identifier.
+    pub identifier: String,
+    /// `mysql` or `aurora-mysql`.
+    pub engine: String,
+    /// Major version (`8.0`, `8.4`; `None` for Aurora members, set by the cluster).
+    pub engine_version: Option<String>,
+    /// Instance class, e.g. `db.r6g.large`.
+    pub instance_class: String,
+    /// The Aurora cluster this instance belongs to.
+    pub cluster: Option<Ref>,
+    /// Aurora only: failover priority, 0 (the writer's) to 15.
+    pub promotion_tier: Option<i32>,
+    /// The DB subnet group (`None` for Aurora members: the cluster's).
+    pub subnet_group: Option<Ref>,
+    /// The DB parameter group.
+    pub parameter_group: Ref,
+    /// VPC security groups, sorted (`None` for Aurora members: the cluster's).
+    pub security_groups: Option<Vec<Ref>>,
+    /// Never reachable from the internet.
+    pub publicly_accessible: bool,
+    /// A synchronous standby in another AZ (RDS MySQL).
+    pub multi_az: Option<bool>,
+    /// `gp3`, `io2` … (RDS MySQL).
+    pub storage_type: Option<String>,
+    /// Allocated storage, GiB (RDS MySQL).
+    pub allocated_storage_gib: Option<u32>,
+    /// Storage autoscaling ceiling, GiB (RDS MySQL).
+    pub max_allocated_storage_gib: Option<u32>,
+    /// Storage encryption (RDS MySQL).
+    pub storage_encrypted: Option<bool>,
+    /// KMS key; `None` accepts the AWS managed key.
+    pub kms_key_id: Option<String>,
+    /// The initial database (RDS MySQL).
+    pub database_name: Option<String>,
+    /// The master user (RDS MySQL).
+    pub master_username: Option<String>,
+    /// The master password is managed by AWS in Secrets Manager (RDS MySQL).
+    pub managed_master_password: Option<bool>,
+    /// Automated backup retention, days (RDS MySQL).
+    pub backup_retention_days: Option<u32>,
+    /// Daily backup window, UTC (RDS MySQL).
+    pub backup_window: Option<String>,
+    /// Weekly maintenance window, UTC.
+    pub maintenance_window: String,
+    /// Deletion protection (RDS MySQL).
+    pub deletion_protection: Option<bool>,
+    /// Tags copied to snapshots (RDS MySQL).
+    pub copy_tags_to_snapshot: Option<bool>,
+    /// Directive: apply modifications now rather than in the maintenance window.
+    pub apply_immediately: bool,
+}
+
+/// The ElastiCache Redis replication group (cluster mode off).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReplicationGroupProps {
+    /// The replication group ID, `<stack>-redis`.
+    pub id: String,
+    /// Its description.
+    pub description: String,
+    /// `redis`.
+    pub engine: String,
+    /// Major.minor engine version, e.g. `7.1`.
+    pub engine_version: String,
+    /// Node type, e.g. `cache.r7g.large`.
+    pub node_type: String,
+    /// Replicas next to the primary.
+    pub replicas: u32,
+    /// Promote a replica when the primary fails.
+    pub automatic_failover: bool,
+    /// Nodes spread over AZs.
+    pub multi_az: bool,
+    /// The cache subnet group.
+    pub subnet_group: Ref,
+    /// VPC security groups, sorted.
+    pub security_groups: Vec<Ref>,
+    /// TLS between clients and nodes.
+    pub transit_encryption: bool,
+    /// Encryption at rest.
+    pub at_rest_encryption: bool,
+    /// Clients must send the AUTH token.
+    pub auth_token: bool,
+    /// Directive: the secret holding the AUTH token (AWS does not say which one it was).
+    pub auth_secret: Option<Ref>,
+    /// Daily snapshots kept.
+    pub snapshot_retention_days: u32,
+    /// Weekly maintenance window (UTC).
+    pub maintenance_window: String,
+    /// Directive: apply modifications now rather than in the maintenance window.
+    pub apply_immediately: bool,
+}
+
 impl Props {
     /// The kind of resource these attributes describe.
     pub fn kind(&self) -> Kind {
@@ -187,6 +366,31 @@ impl Props {
             Props::SecurityGroupRules(_) => Kind::SecurityGroupRules,
             Props::FileSystem(_) => Kind::FileSystem,
             Props::MountTarget(_) => Kind::MountTarget,
+            Props::Secret(_) => Kind::Secret,
+            Props::DbSubnetGroup(_) => Kind::DbSubnetGroup,
+            Props::DbParameterGroup(_) => Kind::DbParameterGroup,
+            Props::DbCluster(_) => Kind::DbCluster,
+            Props::DbInstance(_) => Kind::DbInstance,
+            Props::CacheSubnetGroup(_) => Kind::CacheSubnetGroup,
+            Props::ReplicationGroup(_) => Kind::ReplicationGroup,
+        }
+    }
+
+    /// Replacing or deleting this resource destroys user data: the file system, the Aurora
+    /// cluster, an RDS MySQL instance (an Aurora member's data lives in its cluster).
+    pub fn holds_data(&self) -> bool {
+        match self {
+            Props::DbInstance(p) => p.cluster.is_none(),
+            other => other.kind().holds_data(),
+        }
+    }
+
+    /// The RDS deletion protection flag, for resources that have one.
+    pub fn deletion_protection(&self) -> bool {
+        match self {
+            Props::DbCluster(p) => p.deletion_protection,
+            Props::DbInstance(p) => p.deletion_protection.unwrap_or(false),
+            _ => false,
         }
     }
 
@@ -201,7 +405,30 @@ impl Props {
     /// Every reference this resource holds, for rewriting (see [`Props::map_refs`]).
     fn refs_mut(&mut self) -> Vec<&mut Ref> {
         match self {
-            Props::Vpc(_) | Props::ElasticIp {} | Props::FileSystem(_) => vec![],
+            Props::Vpc(_)
+            | Props::ElasticIp {}
+            | Props::FileSystem(_)
+            | Props::Secret(_)
+            | Props::DbParameterGroup(_) => vec![],
+            Props::DbSubnetGroup(p) | Props::CacheSubnetGroup(p) => p.subnets.iter_mut().collect(),
+            Props::DbCluster(p) => {
+                let mut refs = vec![&mut p.subnet_group];
+                refs.extend(p.security_groups.iter_mut());
+                refs
+            }
+            Props::DbInstance(p) => {
+                let mut refs = vec![&mut p.parameter_group];
+                refs.extend(p.cluster.iter_mut());
+                refs.extend(p.subnet_group.iter_mut());
+                refs.extend(p.security_groups.iter_mut().flatten());
+                refs
+            }
+            Props::ReplicationGroup(p) => {
+                let mut refs = vec![&mut p.subnet_group];
+                refs.extend(p.security_groups.iter_mut());
+                refs.extend(p.auth_secret.iter_mut());
+                refs
+            }
             Props::Subnet(p) => vec![&mut p.vpc],
             Props::InternetGateway(p) => p.vpc.iter_mut().collect(),
             Props::NatGateway(p) => vec![&mut p.subnet, &mut p.allocation],
@@ -271,6 +498,24 @@ impl Props {
                 p.egress.dedup();
             }
             Props::MountTarget(p) => {
+                p.security_groups.sort();
+                p.security_groups.dedup();
+            }
+            Props::DbSubnetGroup(p) | Props::CacheSubnetGroup(p) => {
+                p.subnets.sort();
+                p.subnets.dedup();
+            }
+            Props::DbCluster(p) => {
+                p.security_groups.sort();
+                p.security_groups.dedup();
+            }
+            Props::DbInstance(p) => {
+                if let Some(groups) = &mut p.security_groups {
+                    groups.sort();
+                    groups.dedup();
+                }
+            }
+            Props::ReplicationGroup(p) => {
                 p.security_groups.sort();
                 p.security_groups.dedup();
             }

@@ -4,11 +4,12 @@
 pub mod planner;
 pub mod render;
 
-pub use planner::{PlanOptions, plan};
+pub use planner::{PlanOptions, STATIC_DB_PARAMETERS, plan};
 
 use crate::model::{Props, ResourceKey};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 /// Version of the plan's JSON document; bumped on any incompatible change.
 pub const PLAN_FORMAT_VERSION: u32 = 1;
@@ -29,6 +30,21 @@ pub enum Action {
     Delete,
 }
 
+/// When AWS makes an in-place change take effect.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "when", rename_all = "snake_case")]
+pub enum Applies {
+    /// As soon as apply makes the call.
+    Now,
+    /// In the resource's next maintenance window (`apply_immediately: false` in the spec).
+    MaintenanceWindow {
+        /// The window, UTC.
+        window: String,
+    },
+    /// At the database's next reboot, which moodle-ha never does on its own.
+    NextReboot,
+}
+
 /// One attribute that differs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FieldChange {
@@ -40,6 +56,9 @@ pub struct FieldChange {
     pub after: Value,
     /// AWS cannot change this attribute in place.
     pub forces_replacement: bool,
+    /// When an in-place change takes effect, for resources where that varies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applies: Option<Applies>,
 }
 
 /// A change to one resource.
@@ -59,6 +78,9 @@ pub struct Change {
     pub reason: Option<String>,
     /// Destroys user data (a file system or database replaced or deleted).
     pub destroys_data: bool,
+    /// The final snapshot taken before a database is deleted (`None`: no snapshot).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_snapshot: Option<String>,
     /// Desired attributes (create, update, replace).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub desired: Option<Props>,
@@ -95,6 +117,10 @@ pub struct Plan {
     pub changes: Vec<Change>,
     /// Resources already as desired.
     pub unchanged: Vec<ResourceKey>,
+    /// Values other resources and the rendered files need (endpoints, secret ARNs; never a
+    /// secret value), as AWS reported them when planning.
+    #[serde(default)]
+    pub outputs: BTreeMap<String, String>,
 }
 
 impl Plan {

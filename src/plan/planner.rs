@@ -1,7 +1,7 @@
 //! The planner: desired state + observed state → [`Plan`]. Synchronous, deterministic and
 //! pure; every decision is made here so that apply only carries it out.
 
-use super::{Action, Change, FieldChange, PLAN_FORMAT_VERSION, Plan};
+use super::{Action, Applies, Change, FieldChange, PLAN_FORMAT_VERSION, Plan};
 use crate::desired::DesiredState;
 use crate::model::{Props, ResourceKey};
 use crate::observed::ObservedState;
@@ -9,11 +9,34 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Choices that shape a plan.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct PlanOptions {
     /// The plan ID (random in the CLI; fixed in tests for stable output).
     pub plan_id: String,
+    /// Take a final snapshot before deleting a database (the spec's `final_snapshot`).
+    pub final_snapshot: bool,
 }
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        Self {
+            plan_id: String::new(),
+            final_snapshot: true,
+        }
+    }
+}
+
+/// MySQL parameters that only take effect when the database restarts. Changing one is
+/// planned as "at the next reboot"; moodle-ha never reboots a database on its own.
+pub const STATIC_DB_PARAMETERS: &[&str] = &[
+    "innodb_buffer_pool_size",
+    "innodb_log_buffer_size",
+    "innodb_log_file_size",
+    "innodb_read_io_threads",
+    "innodb_write_io_threads",
+    "performance_schema",
+    "skip_name_resolve",
+];
 
 /// Computes the changes that take `observed` to `desired`.
 pub fn plan(desired: &DesiredState, observed: &ObservedState, options: &PlanOptions) -> Plan {
@@ -55,7 +78,8 @@ pub fn plan(desired: &DesiredState, observed: &ObservedState, options: &PlanOpti
                 key: key.clone(),
                 action,
                 id: Some(first.id.clone()),
-                destroys_data: action == Action::Replace && key.kind.holds_data(),
+                destroys_data: action == Action::Replace && first.props.holds_data(),
+                final_snapshot: None,
                 fields,
                 reason: None,
                 desired: Some(want.clone()),
@@ -79,12 +103,81 @@ pub fn plan(desired: &DesiredState, observed: &ObservedState, options: &PlanOpti
     let mut changes: Vec<Change> = changes.into_values().collect();
     changes.extend(extra_deletes);
     changes.sort_by(|a, b| a.key.cmp(&b.key).then(a.id.cmp(&b.id)));
+    for change in &mut changes {
+        change.final_snapshot = final_snapshot(change, options);
+    }
     Plan {
         format_version: PLAN_FORMAT_VERSION,
         stack: desired.stack.clone(),
         plan_id: options.plan_id.clone(),
         changes,
         unchanged: unchanged.into_iter().collect(),
+        outputs: observed.outputs(),
+    }
+}
+
+/// The snapshot to take before a database holding data goes (deleted or replaced).
+fn final_snapshot(change: &Change, options: &PlanOptions) -> Option<String> {
+    if !options.final_snapshot
+        || !matches!(change.action, Action::Delete | Action::Replace)
+        || !change.destroys_data
+    {
+        return None;
+    }
+    let identifier = match change.observed.as_ref()? {
+        Props::DbCluster(p) => &p.identifier,
+        Props::DbInstance(p) => &p.identifier,
+        _ => return None,
+    };
+    let suffix = format!("-final-{}", options.plan_id);
+    // Snapshot identifiers: at most 255 characters, no trailing or double hyphen.
+    Some(format!("{identifier}{suffix}").replace("--", "-"))
+}
+
+/// When an in-place change of `field` takes effect.
+fn applies(field: &str, want: &Props, before: &Value, after: &Value) -> Option<Applies> {
+    let window = |immediately: bool, window: &str| {
+        if immediately {
+            Applies::Now
+        } else {
+            Applies::MaintenanceWindow {
+                window: window.to_string(),
+            }
+        }
+    };
+    match want {
+        Props::DbInstance(p) => Some(match field {
+            "instance_class" | "allocated_storage_gib" | "storage_type" | "multi_az" => {
+                window(p.apply_immediately, &p.maintenance_window)
+            }
+            "parameter_group" => Applies::NextReboot,
+            _ => Applies::Now,
+        }),
+        Props::DbCluster(_) => Some(Applies::Now),
+        Props::ReplicationGroup(p) => Some(match field {
+            "node_type" | "engine_version" => window(p.apply_immediately, &p.maintenance_window),
+            // IncreaseReplicaCount / DecreaseReplicaCount only exist with ApplyImmediately.
+            _ => Applies::Now,
+        }),
+        Props::DbParameterGroup(_) if field == "parameters" => {
+            let empty = serde_json::Map::new();
+            let (b, a) = (
+                before.as_object().unwrap_or(&empty),
+                after.as_object().unwrap_or(&empty),
+            );
+            let changed_static = a
+                .iter()
+                .filter(|(k, v)| b.get(*k) != Some(*v))
+                .map(|(k, _)| k)
+                .chain(b.keys().filter(|k| !a.contains_key(*k)))
+                .any(|k| STATIC_DB_PARAMETERS.contains(&k.as_str()));
+            Some(if changed_static {
+                Applies::NextReboot
+            } else {
+                Applies::Now
+            })
+        }
+        _ => None,
     }
 }
 
@@ -133,7 +226,7 @@ fn cascade_replacements(
                 Some(c) => {
                     c.action = action;
                     c.reason = Some(reason);
-                    c.destroys_data = action == Action::Replace && key.kind.holds_data();
+                    c.destroys_data = action == Action::Replace && want.holds_data();
                 }
                 None => {
                     unchanged.remove(key);
@@ -145,7 +238,8 @@ fn cascade_replacements(
                             id: None,
                             fields: Vec::new(),
                             reason: Some(reason),
-                            destroys_data: action == Action::Replace && key.kind.holds_data(),
+                            destroys_data: action == Action::Replace && want.holds_data(),
+                            final_snapshot: None,
                             desired: Some(want.clone()),
                             observed: None,
                         },
@@ -191,6 +285,7 @@ fn create(key: &ResourceKey, want: &Props) -> Change {
             before: Value::Null,
             after,
             forces_replacement: false,
+            applies: None,
         })
         .collect();
     Change {
@@ -200,6 +295,7 @@ fn create(key: &ResourceKey, want: &Props) -> Change {
         fields,
         reason: None,
         destroys_data: false,
+        final_snapshot: None,
         desired: Some(want.clone()),
         observed: None,
     }
@@ -215,6 +311,7 @@ fn delete(key: &ResourceKey, id: &str, props: &Props, reason: Option<String>) ->
             before,
             after: Value::Null,
             forces_replacement: false,
+            applies: None,
         })
         .collect();
     Change {
@@ -223,7 +320,8 @@ fn delete(key: &ResourceKey, id: &str, props: &Props, reason: Option<String>) ->
         id: Some(id.to_string()),
         fields,
         reason,
-        destroys_data: key.kind.holds_data(),
+        destroys_data: props.holds_data(),
+        final_snapshot: None,
         desired: None,
         observed: Some(props.clone()),
     }
@@ -232,9 +330,11 @@ fn delete(key: &ResourceKey, id: &str, props: &Props, reason: Option<String>) ->
 /// Managed fields whose values differ. A desired `null` is unmanaged and never differs.
 fn diff(key: &ResourceKey, want: &Props, have: &Props) -> Vec<FieldChange> {
     let have_fields = have.fields();
-    want.fields()
+    let directives = key.kind.directives();
+    let mut changes: Vec<FieldChange> = want
+        .fields()
         .into_iter()
-        .filter(|(_, after)| !after.is_null())
+        .filter(|(field, after)| !after.is_null() && !directives.contains(&field.as_str()))
         .filter_map(|(field, after)| {
             let before = have_fields.get(&field).cloned().unwrap_or(Value::Null);
             if same(&before, &after) {
@@ -242,13 +342,20 @@ fn diff(key: &ResourceKey, want: &Props, have: &Props) -> Vec<FieldChange> {
             }
             let forces_replacement = key.kind.immutable_fields().contains(&field.as_str());
             Some(FieldChange {
+                applies: None,
                 field,
                 before,
                 after,
                 forces_replacement,
             })
         })
-        .collect()
+        .collect();
+    if !changes.iter().any(|f| f.forces_replacement) {
+        for f in &mut changes {
+            f.applies = applies(&f.field, want, &f.before, &f.after);
+        }
+    }
+    changes
 }
 
 /// Equality that treats `1` and `1.0` alike (AWS returns floats for some integer settings).

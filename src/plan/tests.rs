@@ -23,6 +23,7 @@ fn observed_as(d: &DesiredState) -> ObservedState {
                 key: key.clone(),
                 id: format!("id-{key}"),
                 props: props.clone(),
+                outputs: Default::default(),
             })
             .collect(),
     };
@@ -33,6 +34,7 @@ fn observed_as(d: &DesiredState) -> ObservedState {
 fn opts() -> PlanOptions {
     PlanOptions {
         plan_id: "test".into(),
+        ..PlanOptions::default()
     }
 }
 
@@ -224,6 +226,7 @@ fn observed_ids_of_own_resources_become_keys() {
                     dns_support: true,
                     dns_hostnames: true,
                 }),
+                outputs: Default::default(),
             },
             ObservedResource {
                 key: key(Kind::Subnet, "a"),
@@ -233,6 +236,7 @@ fn observed_ids_of_own_resources_become_keys() {
                     cidr: "10.0.0.0/24".into(),
                     availability_zone: "x".into(),
                 }),
+                outputs: Default::default(),
             },
             ObservedResource {
                 key: key(Kind::Subnet, "b"),
@@ -242,6 +246,7 @@ fn observed_ids_of_own_resources_become_keys() {
                     cidr: "10.0.1.0/24".into(),
                     availability_zone: "x".into(),
                 }),
+                outputs: Default::default(),
             },
         ],
     };

@@ -1036,7 +1036,8 @@ fn arch_of(class: &str) -> &'static str {
 }
 
 /// Bytes in `1073741824`, `256M`, `1G`, `64K`.
-pub(crate) fn parse_size(text: &str) -> Option<u64> {
+/// A size in bytes from `1073741824`, `1024K`, `256M` or `1G`.
+pub fn parse_size(text: &str) -> Option<u64> {
     let caps = SIZE.captures(text)?;
     let n: u64 = caps[1].parse().ok()?;
     let shift = match &caps[2] {

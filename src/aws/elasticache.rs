@@ -1,0 +1,517 @@
+//! The ElastiCache adapter: the cache subnet group and the Redis replication group. The
+//! describe calls have no tag filter, so the stack's names are confirmed by their tags; the
+//! group's security groups, subnet group, maintenance window and engine version are only
+//! reported on its member clusters, read with one paginated DescribeCacheClusters.
+
+use super::Aws;
+use super::ec2::resolve;
+use super::errors::is_code;
+use super::secrets;
+use super::wait::{self, Poll};
+use crate::executor::{Ids, Operation, Step};
+use crate::model::{Kind, Props, Ref, ReplicationGroupProps, ResourceKey, SubnetGroupProps};
+use crate::observed::ObservedResource;
+use anyhow::{Context, bail};
+use aws_sdk_elasticache::types::{AutomaticFailoverStatus, MultiAzStatus, Tag};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Creating or resizing a replication group takes 5–20 minutes on AWS.
+const WAIT_MAX: Duration = Duration::from_secs(60 * 60);
+
+fn text(s: Option<&str>) -> String {
+    s.unwrap_or_default().to_string()
+}
+
+/// `7.1.0` → `7.1`, the form the spec uses.
+fn major_minor(version: &str) -> String {
+    version.split('.').take(2).collect::<Vec<_>>().join(".")
+}
+
+fn tags(aws: &Aws, key: &ResourceKey) -> Vec<Tag> {
+    aws.tags
+        .for_resource(key)
+        .into_iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+async fn owned_by_arn(aws: &Aws, name: &str, arn: &str) -> anyhow::Result<Option<ResourceKey>> {
+    if !name.starts_with(&format!("{}-", aws.tags.stack)) || arn.is_empty() {
+        return Ok(None);
+    }
+    let out = aws
+        .elasticache
+        .list_tags_for_resource()
+        .resource_name(arn)
+        .send()
+        .await
+        .context("ListTagsForResource")?;
+    Ok(aws.tags.owned_key(
+        out.tag_list()
+            .iter()
+            .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default())),
+    ))
+}
+
+/// The stack's cache subnet groups and replication groups.
+pub async fn observe(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
+    let (subnet_groups, groups) =
+        tokio::try_join!(observe_subnet_groups(aws), observe_replication_groups(aws))?;
+    Ok(subnet_groups.into_iter().chain(groups).collect())
+}
+
+async fn observe_subnet_groups(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
+    let groups: Vec<_> = aws
+        .elasticache
+        .describe_cache_subnet_groups()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .context("DescribeCacheSubnetGroups")?;
+    let mut out = Vec::new();
+    for g in groups {
+        let name = text(g.cache_subnet_group_name());
+        let Some(key) = owned_by_arn(aws, &name, g.arn().unwrap_or_default()).await? else {
+            continue;
+        };
+        let mut props = Props::CacheSubnetGroup(SubnetGroupProps {
+            name: name.clone(),
+            description: text(g.cache_subnet_group_description()),
+            subnets: g
+                .subnets()
+                .iter()
+                .filter_map(|s| s.subnet_identifier())
+                .map(|s| Ref::External(s.to_string()))
+                .collect(),
+        });
+        props.normalize();
+        out.push(ObservedResource {
+            key,
+            id: name,
+            props,
+            outputs: BTreeMap::new(),
+        });
+    }
+    Ok(out)
+}
+
+async fn observe_replication_groups(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
+    let (groups, clusters) = tokio::try_join!(
+        async {
+            aws.elasticache
+                .describe_replication_groups()
+                .into_paginator()
+                .items()
+                .send()
+                .try_collect()
+                .await
+                .context("DescribeReplicationGroups")
+        },
+        async {
+            aws.elasticache
+                .describe_cache_clusters()
+                .into_paginator()
+                .items()
+                .send()
+                .try_collect()
+                .await
+                .context("DescribeCacheClusters")
+        }
+    )?;
+    let groups: Vec<_> = groups;
+    let clusters: Vec<_> = clusters;
+    let mut out = Vec::new();
+    for g in groups {
+        let id = text(g.replication_group_id());
+        if g.status() == Some("deleting") {
+            continue;
+        }
+        let Some(key) = owned_by_arn(aws, &id, g.arn().unwrap_or_default()).await? else {
+            continue;
+        };
+        // Settings AWS reports per member cluster: take the primary's (all members share them).
+        let member = clusters
+            .iter()
+            .find(|c| c.replication_group_id() == Some(id.as_str()));
+        let node_group = g.node_groups().first();
+        let mut props = Props::ReplicationGroup(ReplicationGroupProps {
+            id: id.clone(),
+            description: text(g.description()),
+            engine: g.engine().unwrap_or("redis").to_string(),
+            engine_version: major_minor(
+                member.and_then(|m| m.engine_version()).unwrap_or_default(),
+            ),
+            node_type: text(g.cache_node_type()),
+            replicas: u32::try_from(g.member_clusters().len().saturating_sub(1)).unwrap_or(0),
+            automatic_failover: matches!(
+                g.automatic_failover(),
+                Some(AutomaticFailoverStatus::Enabled | AutomaticFailoverStatus::Enabling)
+            ),
+            multi_az: g.multi_az() == Some(&MultiAzStatus::Enabled),
+            subnet_group: Ref::External(text(member.and_then(|m| m.cache_subnet_group_name()))),
+            security_groups: member
+                .map(|m| {
+                    m.security_groups()
+                        .iter()
+                        .filter_map(|s| s.security_group_id())
+                        .map(|s| Ref::External(s.to_string()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            transit_encryption: g.transit_encryption_enabled().unwrap_or(false),
+            at_rest_encryption: g.at_rest_encryption_enabled().unwrap_or(false),
+            auth_token: g.auth_token_enabled().unwrap_or(false),
+            auth_secret: None,
+            snapshot_retention_days: u32::try_from(g.snapshot_retention_limit().unwrap_or(0))
+                .unwrap_or(0),
+            maintenance_window: text(member.and_then(|m| m.preferred_maintenance_window())),
+            apply_immediately: false,
+        });
+        props.normalize();
+        let mut outputs = BTreeMap::new();
+        if let Some(e) = node_group.and_then(|n| n.primary_endpoint()) {
+            outputs.insert("cache.primary_endpoint".into(), text(e.address()));
+            if let Some(port) = e.port() {
+                outputs.insert("cache.port".into(), port.to_string());
+            }
+        }
+        if let Some(e) = node_group.and_then(|n| n.reader_endpoint()) {
+            outputs.insert("cache.reader_endpoint".into(), text(e.address()));
+        }
+        out.push(ObservedResource {
+            key,
+            id,
+            props,
+            outputs,
+        });
+    }
+    Ok(out)
+}
+
+/// Carries out one planned step on an ElastiCache resource.
+pub async fn execute(aws: &Aws, op: &Operation, ids: &Ids) -> anyhow::Result<Option<String>> {
+    let change = &op.change;
+    let id = change.id.clone().unwrap_or_default();
+    match (op.step, change.desired.as_ref()) {
+        (Step::Delete, _) => {
+            delete(aws, change.key.kind, &id).await?;
+            Ok(None)
+        }
+        (Step::Create, Some(Props::CacheSubnetGroup(p))) => {
+            create_subnet_group(aws, &change.key, p, ids)
+                .await
+                .map(Some)
+        }
+        (Step::Update, Some(Props::CacheSubnetGroup(p))) => {
+            modify_subnet_group(aws, p, ids).await?;
+            Ok(None)
+        }
+        (Step::Create, Some(Props::ReplicationGroup(p))) => {
+            create_group(aws, &change.key, p, ids).await.map(Some)
+        }
+        (Step::Update, Some(Props::ReplicationGroup(p))) => {
+            let before = match change.observed.as_ref() {
+                Some(Props::ReplicationGroup(b)) => Some(b),
+                _ => None,
+            };
+            modify_group(aws, p, before, ids).await?;
+            Ok(None)
+        }
+        (step, _) => bail!("{}: cannot {step:?} with these attributes", change.key),
+    }
+}
+
+fn subnet_ids(p: &SubnetGroupProps, ids: &Ids) -> anyhow::Result<Vec<String>> {
+    p.subnets.iter().map(|s| resolve(s, ids)).collect()
+}
+
+async fn create_subnet_group(
+    aws: &Aws,
+    key: &ResourceKey,
+    p: &SubnetGroupProps,
+    ids: &Ids,
+) -> anyhow::Result<String> {
+    let created = aws
+        .elasticache
+        .create_cache_subnet_group()
+        .cache_subnet_group_name(&p.name)
+        .cache_subnet_group_description(&p.description)
+        .set_subnet_ids(Some(subnet_ids(p, ids)?))
+        .set_tags(Some(tags(aws, key)))
+        .send()
+        .await;
+    match created {
+        Ok(_) => Ok(p.name.clone()),
+        Err(e) if is_code(&e, "CacheSubnetGroupAlreadyExists") => {
+            let out = aws
+                .elasticache
+                .describe_cache_subnet_groups()
+                .cache_subnet_group_name(&p.name)
+                .send()
+                .await
+                .context("DescribeCacheSubnetGroups")?;
+            let arn = out
+                .cache_subnet_groups()
+                .first()
+                .and_then(|g| g.arn())
+                .unwrap_or_default();
+            if owned_by_arn(aws, &p.name, arn).await?.as_ref() != Some(key) {
+                bail!(
+                    "cache subnet group `{}` already exists and is not tagged as {key} of this stack; it was left alone",
+                    p.name
+                );
+            }
+            modify_subnet_group(aws, p, ids).await?;
+            Ok(p.name.clone())
+        }
+        Err(e) => Err(e).context("CreateCacheSubnetGroup"),
+    }
+}
+
+async fn modify_subnet_group(aws: &Aws, p: &SubnetGroupProps, ids: &Ids) -> anyhow::Result<()> {
+    aws.elasticache
+        .modify_cache_subnet_group()
+        .cache_subnet_group_name(&p.name)
+        .cache_subnet_group_description(&p.description)
+        .set_subnet_ids(Some(subnet_ids(p, ids)?))
+        .send()
+        .await
+        .context("ModifyCacheSubnetGroup")?;
+    Ok(())
+}
+
+async fn create_group(
+    aws: &Aws,
+    key: &ResourceKey,
+    p: &ReplicationGroupProps,
+    ids: &Ids,
+) -> anyhow::Result<String> {
+    let auth = match &p.auth_secret {
+        Some(secret) => Some(secrets::value(aws, &resolve(secret, ids)?).await?),
+        None => None,
+    };
+    let groups = p
+        .security_groups
+        .iter()
+        .map(|g| resolve(g, ids))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let created = aws
+        .elasticache
+        .create_replication_group()
+        .replication_group_id(&p.id)
+        .replication_group_description(&p.description)
+        .engine(&p.engine)
+        .engine_version(&p.engine_version)
+        .cache_node_type(&p.node_type)
+        .num_cache_clusters(i32::try_from(p.replicas + 1)?)
+        .automatic_failover_enabled(p.automatic_failover)
+        .multi_az_enabled(p.multi_az)
+        .cache_subnet_group_name(resolve(&p.subnet_group, ids)?)
+        .set_security_group_ids(Some(groups))
+        .transit_encryption_enabled(p.transit_encryption)
+        .at_rest_encryption_enabled(p.at_rest_encryption)
+        .set_auth_token(auth.filter(|_| p.auth_token))
+        .snapshot_retention_limit(i32::try_from(p.snapshot_retention_days)?)
+        .preferred_maintenance_window(&p.maintenance_window)
+        .port(6379)
+        .set_tags(Some(tags(aws, key)))
+        .send()
+        .await;
+    match created {
+        Ok(_) => {}
+        Err(e) if is_code(&e, "ReplicationGroupAlreadyExists") => {
+            let arn = group_arn(aws, &p.id).await?;
+            if owned_by_arn(aws, &p.id, &arn).await?.as_ref() != Some(key) {
+                bail!(
+                    "replication group `{}` already exists and is not tagged as {key} of this stack; it was left alone",
+                    p.id
+                );
+            }
+        }
+        Err(e) => return Err(e).context("CreateReplicationGroup"),
+    }
+    wait_group(aws, &p.id).await?;
+    Ok(p.id.clone())
+}
+
+async fn group_status(aws: &Aws, id: &str) -> anyhow::Result<Option<(String, String)>> {
+    match aws
+        .elasticache
+        .describe_replication_groups()
+        .replication_group_id(id)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(out
+            .replication_groups()
+            .first()
+            .map(|g| (text(g.status()), text(g.arn())))),
+        Err(e) if is_code(&e, "ReplicationGroupNotFoundFault") => Ok(None),
+        Err(e) => Err(e).context("DescribeReplicationGroups"),
+    }
+}
+
+async fn group_arn(aws: &Aws, id: &str) -> anyhow::Result<String> {
+    Ok(group_status(aws, id)
+        .await?
+        .map(|s| s.1)
+        .unwrap_or_default())
+}
+
+async fn wait_group(aws: &Aws, id: &str) -> anyhow::Result<()> {
+    wait::until(
+        &aws.progress,
+        &format!("replication-group {id}"),
+        aws.wait_max(WAIT_MAX),
+        || async {
+            Ok(match group_status(aws, id).await? {
+                Some((s, _)) if s == "available" => Poll::Ready,
+                Some((s, _)) if s == "create-failed" => {
+                    Poll::Failed("AWS reports status `create-failed`".into())
+                }
+                Some((s, _)) => Poll::Pending(s),
+                None => Poll::Failed("the replication group disappeared".into()),
+            })
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// Changes a replication group in place. Replicas are added before failover and Multi-AZ
+/// are turned on, and removed after they are turned off, as AWS requires.
+async fn modify_group(
+    aws: &Aws,
+    p: &ReplicationGroupProps,
+    before: Option<&ReplicationGroupProps>,
+    ids: &Ids,
+) -> anyhow::Result<()> {
+    let old_replicas = before.map_or(p.replicas, |b| b.replicas);
+    if p.replicas > old_replicas {
+        set_replicas(aws, p, true).await?;
+    }
+    let differs =
+        |f: &dyn Fn(&ReplicationGroupProps) -> String| before.is_none_or(|b| f(b) != f(p));
+    let mut call = aws
+        .elasticache
+        .modify_replication_group()
+        .replication_group_id(&p.id)
+        .apply_immediately(p.apply_immediately);
+    let mut any = false;
+    if differs(&|x| x.description.clone()) {
+        call = call.replication_group_description(&p.description);
+        any = true;
+    }
+    if differs(&|x| x.node_type.clone()) {
+        call = call.cache_node_type(&p.node_type);
+        any = true;
+    }
+    if differs(&|x| x.engine_version.clone()) {
+        call = call.engine_version(&p.engine_version);
+        any = true;
+    }
+    if differs(&|x| x.automatic_failover.to_string()) {
+        call = call.automatic_failover_enabled(p.automatic_failover);
+        any = true;
+    }
+    if differs(&|x| x.multi_az.to_string()) {
+        call = call.multi_az_enabled(p.multi_az);
+        any = true;
+    }
+    if differs(&|x| format!("{:?}", x.security_groups)) {
+        let groups = p
+            .security_groups
+            .iter()
+            .map(|g| resolve(g, ids))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        call = call.set_security_group_ids(Some(groups));
+        any = true;
+    }
+    if differs(&|x| x.snapshot_retention_days.to_string()) {
+        call = call.snapshot_retention_limit(i32::try_from(p.snapshot_retention_days)?);
+        any = true;
+    }
+    if differs(&|x| x.maintenance_window.clone()) {
+        call = call.preferred_maintenance_window(&p.maintenance_window);
+        any = true;
+    }
+    if any {
+        call.send().await.context("ModifyReplicationGroup")?;
+        wait_group(aws, &p.id).await?;
+    }
+    if p.replicas < old_replicas {
+        set_replicas(aws, p, false).await?;
+    }
+    Ok(())
+}
+
+async fn set_replicas(aws: &Aws, p: &ReplicationGroupProps, increase: bool) -> anyhow::Result<()> {
+    let count = i32::try_from(p.replicas)?;
+    if increase {
+        aws.elasticache
+            .increase_replica_count()
+            .replication_group_id(&p.id)
+            .new_replica_count(count)
+            .apply_immediately(true)
+            .send()
+            .await
+            .context("IncreaseReplicaCount")?;
+    } else {
+        aws.elasticache
+            .decrease_replica_count()
+            .replication_group_id(&p.id)
+            .new_replica_count(count)
+            .apply_immediately(true)
+            .send()
+            .await
+            .context("DecreaseReplicaCount")?;
+    }
+    wait_group(aws, &p.id).await
+}
+
+async fn delete(aws: &Aws, kind: Kind, id: &str) -> anyhow::Result<()> {
+    match kind {
+        Kind::CacheSubnetGroup => match aws
+            .elasticache
+            .delete_cache_subnet_group()
+            .cache_subnet_group_name(id)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is_code(&e, "CacheSubnetGroupNotFoundFault") => Ok(()),
+            Err(e) => Err(e).context("DeleteCacheSubnetGroup"),
+        },
+        Kind::ReplicationGroup => {
+            match aws
+                .elasticache
+                .delete_replication_group()
+                .replication_group_id(id)
+                .retain_primary_cluster(false)
+                .send()
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if is_code(&e, "ReplicationGroupNotFoundFault") => return Ok(()),
+                Err(e) => return Err(e).context("DeleteReplicationGroup"),
+            }
+            wait::until(
+                &aws.progress,
+                &format!("replication-group {id} deletion"),
+                aws.wait_max(WAIT_MAX),
+                || async {
+                    Ok(match group_status(aws, id).await? {
+                        None => Poll::Ready,
+                        Some((s, _)) => Poll::Pending(s),
+                    })
+                },
+            )
+            .await?;
+            Ok(())
+        }
+        other => bail!("{other} is not an ElastiCache resource"),
+    }
+}

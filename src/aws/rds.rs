@@ -1,0 +1,1010 @@
+//! The RDS adapter: the DB subnet group, the DB parameter group, the Aurora cluster and the DB
+//! instances. Instances and clusters carry their tags in the describe answer; subnet and
+//! parameter groups do not, so their tags are read for the stack's names only.
+
+use super::Aws;
+use super::ec2::resolve;
+use super::errors::is_code;
+use super::wait::{self, Poll};
+use crate::executor::{Ids, Operation, Step};
+use crate::model::{
+    DbClusterProps, DbInstanceProps, DbParameterGroupProps, Kind, Props, Ref, ResourceKey,
+    SubnetGroupProps,
+};
+use crate::observed::ObservedResource;
+use crate::plan::STATIC_DB_PARAMETERS;
+use anyhow::{Context, bail};
+use aws_sdk_rds::types::{ApplyMethod, Parameter, Tag};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// RDS creates and modifications take minutes; a Multi-AZ create up to an hour.
+const WAIT_MAX: Duration = Duration::from_secs(90 * 60);
+
+fn tags(aws: &Aws, key: &ResourceKey) -> Vec<Tag> {
+    aws.tags
+        .for_resource(key)
+        .into_iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+fn owned(aws: &Aws, tags: &[Tag]) -> Option<ResourceKey> {
+    aws.tags.owned_key(
+        tags.iter()
+            .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default())),
+    )
+}
+
+fn text(s: Option<&str>) -> String {
+    s.unwrap_or_default().to_string()
+}
+
+fn gib(n: Option<i32>) -> Option<u32> {
+    n.and_then(|n| u32::try_from(n).ok())
+}
+
+/// `8.4.3` → `8.4`; `8.0.mysql_aurora.3.08.0` → `3` (the versions the spec names).
+pub fn major_version(engine: &str, version: &str) -> String {
+    if engine.starts_with("aurora") {
+        if let Some(rest) = version.split("mysql_aurora.").nth(1) {
+            return rest.split('.').next().unwrap_or(rest).to_string();
+        }
+    }
+    version.split('.').take(2).collect::<Vec<_>>().join(".")
+}
+
+/// A DB status as a wait outcome.
+fn settled(status: &str) -> Poll {
+    match status {
+        "available" => Poll::Ready,
+        "failed"
+        | "incompatible-parameters"
+        | "incompatible-network"
+        | "incompatible-restore"
+        | "incompatible-option-group"
+        | "inaccessible-encryption-credentials"
+        | "restore-error"
+        | "storage-full" => Poll::Failed(format!("AWS reports status `{status}`")),
+        other => Poll::Pending(other.to_string()),
+    }
+}
+
+/// Everything RDS holds for the stack.
+pub async fn observe(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
+    let (subnet_groups, parameter_groups, clusters, instances) = tokio::try_join!(
+        observe_subnet_groups(aws),
+        observe_parameter_groups(aws),
+        observe_clusters(aws),
+        observe_instances(aws)
+    )?;
+    Ok(subnet_groups
+        .into_iter()
+        .chain(parameter_groups)
+        .chain(clusters)
+        .chain(instances)
+        .collect())
+}
+
+/// The stack's key of the named RDS resource, from its tags (one call; only for names that
+/// start with the stack's name, the only ones this stack creates).
+async fn owned_by_arn(aws: &Aws, name: &str, arn: &str) -> anyhow::Result<Option<ResourceKey>> {
+    if !name.starts_with(&format!("{}-", aws.tags.stack)) {
+        return Ok(None);
+    }
+    let out = aws
+        .rds
+        .list_tags_for_resource()
+        .resource_name(arn)
+        .send()
+        .await
+        .context("ListTagsForResource")?;
+    Ok(owned(aws, out.tag_list()))
+}
+
+async fn observe_subnet_groups(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
+    let groups: Vec<_> = aws
+        .rds
+        .describe_db_subnet_groups()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .context("DescribeDBSubnetGroups")?;
+    let mut out = Vec::new();
+    for g in groups {
+        let name = text(g.db_subnet_group_name());
+        let Some(key) =
+            owned_by_arn(aws, &name, g.db_subnet_group_arn().unwrap_or_default()).await?
+        else {
+            continue;
+        };
+        let mut props = Props::DbSubnetGroup(SubnetGroupProps {
+            name: name.clone(),
+            description: text(g.db_subnet_group_description()),
+            subnets: g
+                .subnets()
+                .iter()
+                .filter_map(|s| s.subnet_identifier())
+                .map(|s| Ref::External(s.to_string()))
+                .collect(),
+        });
+        props.normalize();
+        out.push(ObservedResource {
+            key,
+            id: name,
+            props,
+            outputs: BTreeMap::new(),
+        });
+    }
+    Ok(out)
+}
+
+async fn observe_parameter_groups(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
+    let groups: Vec<_> = aws
+        .rds
+        .describe_db_parameter_groups()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .context("DescribeDBParameterGroups")?;
+    let mut out = Vec::new();
+    for g in groups {
+        let name = text(g.db_parameter_group_name());
+        let Some(key) =
+            owned_by_arn(aws, &name, g.db_parameter_group_arn().unwrap_or_default()).await?
+        else {
+            continue;
+        };
+        out.push(ObservedResource {
+            key,
+            id: name.clone(),
+            props: Props::DbParameterGroup(DbParameterGroupProps {
+                parameters: user_parameters(aws, &name).await?,
+                name,
+                family: text(g.db_parameter_group_family()),
+                description: text(g.description()),
+            }),
+            outputs: BTreeMap::new(),
+        });
+    }
+    Ok(out)
+}
+
+/// The parameters set in the group (not the engine defaults).
+async fn user_parameters(aws: &Aws, group: &str) -> anyhow::Result<BTreeMap<String, String>> {
+    let params: Vec<_> = aws
+        .rds
+        .describe_db_parameters()
+        .db_parameter_group_name(group)
+        .source("user")
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .context("DescribeDBParameters")?;
+    Ok(params
+        .iter()
+        .filter_map(|p| {
+            Some((
+                p.parameter_name()?.to_string(),
+                p.parameter_value()?.to_string(),
+            ))
+        })
+        .collect())
+}
+
+async fn observe_clusters(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
+    let clusters: Vec<_> = aws
+        .rds
+        .describe_db_clusters()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .context("DescribeDBClusters")?;
+    let mut out = Vec::new();
+    for c in clusters {
+        let Some(key) = owned(aws, c.tag_list()) else {
+            continue;
+        };
+        if c.status() == Some("deleting") {
+            continue;
+        }
+        let engine = text(c.engine());
+        let mut props = Props::DbCluster(DbClusterProps {
+            identifier: text(c.db_cluster_identifier()),
+            engine_version: major_version(&engine, c.engine_version().unwrap_or_default()),
+            engine,
+            subnet_group: Ref::External(text(c.db_subnet_group())),
+            security_groups: c
+                .vpc_security_groups()
+                .iter()
+                .filter_map(|g| g.vpc_security_group_id())
+                .map(|g| Ref::External(g.to_string()))
+                .collect(),
+            storage_encrypted: c.storage_encrypted().unwrap_or(false),
+            kms_key_id: c.kms_key_id().map(str::to_string),
+            database_name: text(c.database_name()),
+            master_username: text(c.master_username()),
+            managed_master_password: c.master_user_secret().is_some(),
+            backup_retention_days: gib(c.backup_retention_period()).unwrap_or(0),
+            backup_window: text(c.preferred_backup_window()),
+            maintenance_window: text(c.preferred_maintenance_window()),
+            deletion_protection: c.deletion_protection().unwrap_or(false),
+            copy_tags_to_snapshot: c.copy_tags_to_snapshot().unwrap_or(false),
+            apply_immediately: false,
+        });
+        props.normalize();
+        let mut outputs = BTreeMap::new();
+        if let Some(e) = c.endpoint() {
+            outputs.insert("database.endpoint".into(), e.to_string());
+        }
+        if let Some(e) = c.reader_endpoint() {
+            outputs.insert("database.reader_endpoint".into(), e.to_string());
+        }
+        if let Some(p) = c.port() {
+            outputs.insert("database.port".into(), p.to_string());
+        }
+        if let Some(arn) = c.master_user_secret().and_then(|s| s.secret_arn()) {
+            outputs.insert("database.master_secret_arn".into(), arn.to_string());
+        }
+        out.push(ObservedResource {
+            key,
+            id: text(c.db_cluster_identifier()),
+            props,
+            outputs,
+        });
+    }
+    Ok(out)
+}
+
+async fn observe_instances(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
+    let instances: Vec<_> = aws
+        .rds
+        .describe_db_instances()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .context("DescribeDBInstances")?;
+    let mut out = Vec::new();
+    for i in instances {
+        let Some(key) = owned(aws, i.tag_list()) else {
+            continue;
+        };
+        if i.db_instance_status() == Some("deleting") {
+            continue;
+        }
+        let engine = text(i.engine());
+        let member = i.db_cluster_identifier().is_some();
+        // A modification waiting for the maintenance window is what the instance will be:
+        // report it as such, so a second plan does not ask for it again.
+        let pending = i.pending_modified_values();
+        let class = pending
+            .and_then(|p| p.db_instance_class())
+            .or(i.db_instance_class());
+        let storage = pending
+            .and_then(|p| p.allocated_storage())
+            .or(i.allocated_storage());
+        let multi_az = pending.and_then(|p| p.multi_az()).or(i.multi_az());
+        let storage_type = pending.and_then(|p| p.storage_type()).or(i.storage_type());
+        let retention = pending
+            .and_then(|p| p.backup_retention_period())
+            .or(i.backup_retention_period());
+        let version = pending
+            .and_then(|p| p.engine_version())
+            .or(i.engine_version())
+            .unwrap_or_default();
+        let mut props = Props::DbInstance(DbInstanceProps {
+            identifier: text(i.db_instance_identifier()),
+            engine_version: Some(major_version(&engine, version)),
+            engine,
+            instance_class: text(class),
+            cluster: i
+                .db_cluster_identifier()
+                .map(|c| Ref::External(c.to_string())),
+            promotion_tier: i.promotion_tier().filter(|_| member),
+            subnet_group: i
+                .db_subnet_group()
+                .and_then(|g| g.db_subnet_group_name())
+                .map(|g| Ref::External(g.to_string())),
+            parameter_group: Ref::External(
+                i.db_parameter_groups()
+                    .first()
+                    .and_then(|g| g.db_parameter_group_name())
+                    .unwrap_or_default()
+                    .to_string(),
+            ),
+            security_groups: Some(
+                i.vpc_security_groups()
+                    .iter()
+                    .filter_map(|g| g.vpc_security_group_id())
+                    .map(|g| Ref::External(g.to_string()))
+                    .collect(),
+            ),
+            publicly_accessible: i.publicly_accessible().unwrap_or(false),
+            multi_az,
+            storage_type: storage_type.map(str::to_string),
+            allocated_storage_gib: gib(storage),
+            max_allocated_storage_gib: gib(i.max_allocated_storage()),
+            storage_encrypted: i.storage_encrypted(),
+            kms_key_id: i.kms_key_id().map(str::to_string),
+            database_name: i.db_name().map(str::to_string),
+            master_username: i.master_username().map(str::to_string),
+            managed_master_password: Some(i.master_user_secret().is_some()),
+            backup_retention_days: gib(retention),
+            backup_window: i.preferred_backup_window().map(str::to_string),
+            maintenance_window: text(i.preferred_maintenance_window()),
+            deletion_protection: i.deletion_protection(),
+            copy_tags_to_snapshot: i.copy_tags_to_snapshot(),
+            apply_immediately: false,
+        });
+        props.normalize();
+        let mut outputs = BTreeMap::new();
+        if !member {
+            if let Some(e) = i.endpoint() {
+                if let Some(a) = e.address() {
+                    outputs.insert("database.endpoint".into(), a.to_string());
+                }
+                if let Some(p) = e.port() {
+                    outputs.insert("database.port".into(), p.to_string());
+                }
+            }
+            if let Some(arn) = i.master_user_secret().and_then(|s| s.secret_arn()) {
+                outputs.insert("database.master_secret_arn".into(), arn.to_string());
+            }
+        }
+        out.push(ObservedResource {
+            key,
+            id: text(i.db_instance_identifier()),
+            props,
+            outputs,
+        });
+    }
+    Ok(out)
+}
+
+/// Carries out one planned step on an RDS resource.
+pub async fn execute(aws: &Aws, op: &Operation, ids: &Ids) -> anyhow::Result<Option<String>> {
+    let change = &op.change;
+    let id = change.id.clone().unwrap_or_default();
+    let before = change.observed.as_ref();
+    match (op.step, change.desired.as_ref()) {
+        (Step::Delete, _) => {
+            delete(
+                aws,
+                change.key.kind,
+                &id,
+                before,
+                change.final_snapshot.as_deref(),
+            )
+            .await?;
+            Ok(None)
+        }
+        (Step::Create, Some(Props::DbSubnetGroup(p))) => {
+            create_subnet_group(aws, &change.key, p, ids)
+                .await
+                .map(Some)
+        }
+        (Step::Update, Some(Props::DbSubnetGroup(p))) => {
+            modify_subnet_group(aws, p, ids).await?;
+            Ok(None)
+        }
+        (Step::Create, Some(Props::DbParameterGroup(p))) => {
+            create_parameter_group(aws, &change.key, p).await.map(Some)
+        }
+        (Step::Update, Some(Props::DbParameterGroup(p))) => {
+            let old = match before {
+                Some(Props::DbParameterGroup(b)) => b.parameters.clone(),
+                _ => BTreeMap::new(),
+            };
+            set_parameters(aws, &p.name, &old, &p.parameters).await?;
+            Ok(None)
+        }
+        (Step::Create, Some(Props::DbCluster(p))) => {
+            create_cluster(aws, &change.key, p, ids).await.map(Some)
+        }
+        (Step::Update, Some(Props::DbCluster(p))) => {
+            let b = match before {
+                Some(Props::DbCluster(b)) => Some(b),
+                _ => None,
+            };
+            modify_cluster(aws, p, b, ids).await?;
+            Ok(None)
+        }
+        (Step::Create, Some(Props::DbInstance(p))) => {
+            create_instance(aws, &change.key, p, ids).await.map(Some)
+        }
+        (Step::Update, Some(Props::DbInstance(p))) => {
+            let b = match before {
+                Some(Props::DbInstance(b)) => Some(b),
+                _ => None,
+            };
+            modify_instance(aws, p, b, ids).await?;
+            Ok(None)
+        }
+        (step, _) => bail!("{}: cannot {step:?} with these attributes", change.key),
+    }
+}
+
+async fn create_subnet_group(
+    aws: &Aws,
+    key: &ResourceKey,
+    p: &SubnetGroupProps,
+    ids: &Ids,
+) -> anyhow::Result<String> {
+    let subnets = p
+        .subnets
+        .iter()
+        .map(|s| resolve(s, ids))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let created = aws
+        .rds
+        .create_db_subnet_group()
+        .db_subnet_group_name(&p.name)
+        .db_subnet_group_description(&p.description)
+        .set_subnet_ids(Some(subnets))
+        .set_tags(Some(tags(aws, key)))
+        .send()
+        .await;
+    match created {
+        Ok(_) => Ok(p.name.clone()),
+        // A resumed run finds the one it made before: adopt it when it is this stack's.
+        Err(e) if is_code(&e, "DBSubnetGroupAlreadyExists") => {
+            ensure_owned_subnet_group(aws, key, &p.name).await?;
+            modify_subnet_group(aws, p, ids).await?;
+            Ok(p.name.clone())
+        }
+        Err(e) => Err(e).context("CreateDBSubnetGroup"),
+    }
+}
+
+async fn ensure_owned_subnet_group(aws: &Aws, key: &ResourceKey, name: &str) -> anyhow::Result<()> {
+    let out = aws
+        .rds
+        .describe_db_subnet_groups()
+        .db_subnet_group_name(name)
+        .send()
+        .await
+        .context("DescribeDBSubnetGroups")?;
+    let arn = out
+        .db_subnet_groups()
+        .first()
+        .and_then(|g| g.db_subnet_group_arn())
+        .unwrap_or_default();
+    ensure_owned(aws, key, name, arn).await
+}
+
+async fn ensure_owned(aws: &Aws, key: &ResourceKey, name: &str, arn: &str) -> anyhow::Result<()> {
+    if owned_by_arn(aws, name, arn).await?.as_ref() == Some(key) {
+        Ok(())
+    } else {
+        bail!(
+            "`{name}` already exists and is not tagged as {key} of stack `{}`; it was left alone",
+            aws.tags.stack
+        )
+    }
+}
+
+async fn modify_subnet_group(aws: &Aws, p: &SubnetGroupProps, ids: &Ids) -> anyhow::Result<()> {
+    let subnets = p
+        .subnets
+        .iter()
+        .map(|s| resolve(s, ids))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    aws.rds
+        .modify_db_subnet_group()
+        .db_subnet_group_name(&p.name)
+        .db_subnet_group_description(&p.description)
+        .set_subnet_ids(Some(subnets))
+        .send()
+        .await
+        .context("ModifyDBSubnetGroup")?;
+    Ok(())
+}
+
+async fn create_parameter_group(
+    aws: &Aws,
+    key: &ResourceKey,
+    p: &DbParameterGroupProps,
+) -> anyhow::Result<String> {
+    let created = aws
+        .rds
+        .create_db_parameter_group()
+        .db_parameter_group_name(&p.name)
+        .db_parameter_group_family(&p.family)
+        .description(&p.description)
+        .set_tags(Some(tags(aws, key)))
+        .send()
+        .await;
+    let existing = match created {
+        Ok(_) => BTreeMap::new(),
+        Err(e) if is_code(&e, "DBParameterGroupAlreadyExists") => {
+            let out = aws
+                .rds
+                .describe_db_parameter_groups()
+                .db_parameter_group_name(&p.name)
+                .send()
+                .await
+                .context("DescribeDBParameterGroups")?;
+            let arn = out
+                .db_parameter_groups()
+                .first()
+                .and_then(|g| g.db_parameter_group_arn())
+                .unwrap_or_default();
+            ensure_owned(aws, key, &p.name, arn).await?;
+            user_parameters(aws, &p.name).await?
+        }
+        Err(e) => return Err(e).context("CreateDBParameterGroup"),
+    };
+    set_parameters(aws, &p.name, &existing, &p.parameters).await?;
+    Ok(p.name.clone())
+}
+
+/// Sets changed parameters (static ones at the next reboot, dynamic ones at once) and resets
+/// the ones no longer wanted. At most 20 parameters per call, as RDS requires.
+async fn set_parameters(
+    aws: &Aws,
+    group: &str,
+    old: &BTreeMap<String, String>,
+    new: &BTreeMap<String, String>,
+) -> anyhow::Result<()> {
+    let method = |name: &str| {
+        if STATIC_DB_PARAMETERS.contains(&name) {
+            ApplyMethod::PendingReboot
+        } else {
+            ApplyMethod::Immediate
+        }
+    };
+    let changed: Vec<Parameter> = new
+        .iter()
+        .filter(|(k, v)| old.get(*k) != Some(*v))
+        .map(|(k, v)| {
+            Parameter::builder()
+                .parameter_name(k)
+                .parameter_value(v)
+                .apply_method(method(k))
+                .build()
+        })
+        .collect();
+    for chunk in changed.chunks(20) {
+        aws.rds
+            .modify_db_parameter_group()
+            .db_parameter_group_name(group)
+            .set_parameters(Some(chunk.to_vec()))
+            .send()
+            .await
+            .context("ModifyDBParameterGroup")?;
+    }
+    let removed: Vec<Parameter> = old
+        .keys()
+        .filter(|k| !new.contains_key(*k))
+        .map(|k| {
+            Parameter::builder()
+                .parameter_name(k)
+                .apply_method(method(k))
+                .build()
+        })
+        .collect();
+    for chunk in removed.chunks(20) {
+        aws.rds
+            .reset_db_parameter_group()
+            .db_parameter_group_name(group)
+            .reset_all_parameters(false)
+            .set_parameters(Some(chunk.to_vec()))
+            .send()
+            .await
+            .context("ResetDBParameterGroup")?;
+    }
+    Ok(())
+}
+
+fn group_ids(groups: &[Ref], ids: &Ids) -> anyhow::Result<Vec<String>> {
+    groups.iter().map(|g| resolve(g, ids)).collect()
+}
+
+async fn create_cluster(
+    aws: &Aws,
+    key: &ResourceKey,
+    p: &DbClusterProps,
+    ids: &Ids,
+) -> anyhow::Result<String> {
+    let created = aws
+        .rds
+        .create_db_cluster()
+        .db_cluster_identifier(&p.identifier)
+        .engine(&p.engine)
+        .database_name(&p.database_name)
+        .master_username(&p.master_username)
+        .manage_master_user_password(p.managed_master_password)
+        .db_subnet_group_name(resolve(&p.subnet_group, ids)?)
+        .set_vpc_security_group_ids(Some(group_ids(&p.security_groups, ids)?))
+        .storage_encrypted(p.storage_encrypted)
+        .set_kms_key_id(p.kms_key_id.clone())
+        .backup_retention_period(i32::try_from(p.backup_retention_days)?)
+        .preferred_backup_window(&p.backup_window)
+        .preferred_maintenance_window(&p.maintenance_window)
+        .deletion_protection(p.deletion_protection)
+        .copy_tags_to_snapshot(p.copy_tags_to_snapshot)
+        .set_tags(Some(tags(aws, key)))
+        .send()
+        .await;
+    match created {
+        Ok(_) => {}
+        Err(e) if is_code(&e, "DBClusterAlreadyExistsFault") => {
+            let out = aws
+                .rds
+                .describe_db_clusters()
+                .db_cluster_identifier(&p.identifier)
+                .send()
+                .await
+                .context("DescribeDBClusters")?;
+            let found = out
+                .db_clusters()
+                .first()
+                .and_then(|c| owned(aws, c.tag_list()));
+            if found.as_ref() != Some(key) {
+                bail!(
+                    "DB cluster `{}` already exists and is not tagged as {key} of this stack; it was left alone",
+                    p.identifier
+                );
+            }
+        }
+        Err(e) => return Err(e).context("CreateDBCluster"),
+    }
+    wait_cluster(aws, &p.identifier).await?;
+    Ok(p.identifier.clone())
+}
+
+async fn cluster_status(aws: &Aws, identifier: &str) -> anyhow::Result<Option<String>> {
+    match aws
+        .rds
+        .describe_db_clusters()
+        .db_cluster_identifier(identifier)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(out.db_clusters().first().map(|c| text(c.status()))),
+        Err(e) if is_code(&e, "DBClusterNotFoundFault") => Ok(None),
+        Err(e) => Err(e).context("DescribeDBClusters"),
+    }
+}
+
+async fn wait_cluster(aws: &Aws, identifier: &str) -> anyhow::Result<()> {
+    wait::until(
+        &aws.progress,
+        &format!("db-cluster {identifier}"),
+        aws.wait_max(WAIT_MAX),
+        || async {
+            Ok(match cluster_status(aws, identifier).await? {
+                Some(s) => settled(&s),
+                None => Poll::Failed("the cluster disappeared".into()),
+            })
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+async fn modify_cluster(
+    aws: &Aws,
+    p: &DbClusterProps,
+    before: Option<&DbClusterProps>,
+    ids: &Ids,
+) -> anyhow::Result<()> {
+    let differs = |f: &dyn Fn(&DbClusterProps) -> String| before.is_none_or(|b| f(b) != f(p));
+    let mut call = aws
+        .rds
+        .modify_db_cluster()
+        .db_cluster_identifier(&p.identifier)
+        .apply_immediately(p.apply_immediately);
+    if differs(&|x| format!("{:?}", x.security_groups)) {
+        call = call.set_vpc_security_group_ids(Some(group_ids(&p.security_groups, ids)?));
+    }
+    if differs(&|x| x.backup_retention_days.to_string()) {
+        call = call.backup_retention_period(i32::try_from(p.backup_retention_days)?);
+    }
+    if differs(&|x| x.backup_window.clone()) {
+        call = call.preferred_backup_window(&p.backup_window);
+    }
+    if differs(&|x| x.maintenance_window.clone()) {
+        call = call.preferred_maintenance_window(&p.maintenance_window);
+    }
+    if differs(&|x| x.deletion_protection.to_string()) {
+        call = call.deletion_protection(p.deletion_protection);
+    }
+    if differs(&|x| x.copy_tags_to_snapshot.to_string()) {
+        call = call.copy_tags_to_snapshot(p.copy_tags_to_snapshot);
+    }
+    if differs(&|x| x.managed_master_password.to_string()) {
+        call = call.manage_master_user_password(p.managed_master_password);
+    }
+    call.send().await.context("ModifyDBCluster")?;
+    wait_cluster(aws, &p.identifier).await
+}
+
+async fn create_instance(
+    aws: &Aws,
+    key: &ResourceKey,
+    p: &DbInstanceProps,
+    ids: &Ids,
+) -> anyhow::Result<String> {
+    let to_i32 = |n: Option<u32>| n.map(i32::try_from).transpose();
+    let mut call = aws
+        .rds
+        .create_db_instance()
+        .db_instance_identifier(&p.identifier)
+        .engine(&p.engine)
+        .set_engine_version(p.engine_version.clone())
+        .db_instance_class(&p.instance_class)
+        .db_parameter_group_name(resolve(&p.parameter_group, ids)?)
+        .publicly_accessible(p.publicly_accessible)
+        .preferred_maintenance_window(&p.maintenance_window)
+        .set_multi_az(p.multi_az)
+        .set_storage_type(p.storage_type.clone())
+        .set_allocated_storage(to_i32(p.allocated_storage_gib)?)
+        .set_max_allocated_storage(to_i32(p.max_allocated_storage_gib)?)
+        .set_storage_encrypted(p.storage_encrypted)
+        .set_kms_key_id(p.kms_key_id.clone())
+        .set_db_name(p.database_name.clone())
+        .set_master_username(p.master_username.clone())
+        .set_manage_master_user_password(p.managed_master_password)
+        .set_backup_retention_period(to_i32(p.backup_retention_days)?)
+        .set_preferred_backup_window(p.backup_window.clone())
+        .set_deletion_protection(p.deletion_protection)
+        .set_copy_tags_to_snapshot(p.copy_tags_to_snapshot)
+        .set_promotion_tier(p.promotion_tier)
+        .set_tags(Some(tags(aws, key)));
+    if let Some(cluster) = &p.cluster {
+        call = call.db_cluster_identifier(resolve(cluster, ids)?);
+    }
+    if let Some(group) = &p.subnet_group {
+        call = call.db_subnet_group_name(resolve(group, ids)?);
+    }
+    if let Some(groups) = &p.security_groups {
+        call = call.set_vpc_security_group_ids(Some(group_ids(groups, ids)?));
+    }
+    match call.send().await {
+        Ok(_) => {}
+        Err(e) if is_code(&e, "DBInstanceAlreadyExists") => {
+            let out = aws
+                .rds
+                .describe_db_instances()
+                .db_instance_identifier(&p.identifier)
+                .send()
+                .await
+                .context("DescribeDBInstances")?;
+            let found = out
+                .db_instances()
+                .first()
+                .and_then(|i| owned(aws, i.tag_list()));
+            if found.as_ref() != Some(key) {
+                bail!(
+                    "DB instance `{}` already exists and is not tagged as {key} of this stack; it was left alone",
+                    p.identifier
+                );
+            }
+        }
+        Err(e) => return Err(e).context("CreateDBInstance"),
+    }
+    wait_instance(aws, &p.identifier).await?;
+    Ok(p.identifier.clone())
+}
+
+async fn instance_status(aws: &Aws, identifier: &str) -> anyhow::Result<Option<String>> {
+    match aws
+        .rds
+        .describe_db_instances()
+        .db_instance_identifier(identifier)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(out
+            .db_instances()
+            .first()
+            .map(|i| text(i.db_instance_status()))),
+        Err(e) if is_code(&e, "DBInstanceNotFound") => Ok(None),
+        Err(e) => Err(e).context("DescribeDBInstances"),
+    }
+}
+
+async fn wait_instance(aws: &Aws, identifier: &str) -> anyhow::Result<()> {
+    wait::until(
+        &aws.progress,
+        &format!("db-instance {identifier}"),
+        aws.wait_max(WAIT_MAX),
+        || async {
+            Ok(match instance_status(aws, identifier).await? {
+                Some(s) => settled(&s),
+                None => Poll::Failed("the instance disappeared".into()),
+            })
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+async fn modify_instance(
+    aws: &Aws,
+    p: &DbInstanceProps,
+    before: Option<&DbInstanceProps>,
+    ids: &Ids,
+) -> anyhow::Result<()> {
+    let differs = |f: &dyn Fn(&DbInstanceProps) -> String| before.is_none_or(|b| f(b) != f(p));
+    let to_i32 = |n: Option<u32>| n.map(i32::try_from).transpose();
+    let mut call = aws
+        .rds
+        .modify_db_instance()
+        .db_instance_identifier(&p.identifier)
+        .apply_immediately(p.apply_immediately);
+    if differs(&|x| x.instance_class.clone()) {
+        call = call.db_instance_class(&p.instance_class);
+    }
+    if differs(&|x| format!("{:?}", x.parameter_group)) {
+        call = call.db_parameter_group_name(resolve(&p.parameter_group, ids)?);
+    }
+    if let Some(groups) = &p.security_groups {
+        if differs(&|x| format!("{:?}", x.security_groups)) {
+            call = call.set_vpc_security_group_ids(Some(group_ids(groups, ids)?));
+        }
+    }
+    if differs(&|x| x.publicly_accessible.to_string()) {
+        call = call.publicly_accessible(p.publicly_accessible);
+    }
+    if differs(&|x| x.maintenance_window.clone()) {
+        call = call.preferred_maintenance_window(&p.maintenance_window);
+    }
+    if p.promotion_tier.is_some() && differs(&|x| format!("{:?}", x.promotion_tier)) {
+        call = call.set_promotion_tier(p.promotion_tier);
+    }
+    // Fields that Aurora members leave to their cluster (`None`) are never sent.
+    macro_rules! optional {
+        ($field:ident, $setter:ident) => {
+            optional!($field, $setter, |v| Ok::<_, anyhow::Error>(v))
+        };
+        ($field:ident, $setter:ident, $conv:expr) => {
+            if p.$field.is_some() && differs(&|x| format!("{:?}", x.$field)) {
+                call = call.$setter($conv(p.$field.clone())?);
+            }
+        };
+    }
+    optional!(multi_az, set_multi_az);
+    optional!(storage_type, set_storage_type);
+    optional!(allocated_storage_gib, set_allocated_storage, to_i32);
+    optional!(max_allocated_storage_gib, set_max_allocated_storage, to_i32);
+    optional!(backup_retention_days, set_backup_retention_period, to_i32);
+    optional!(backup_window, set_preferred_backup_window);
+    optional!(deletion_protection, set_deletion_protection);
+    optional!(copy_tags_to_snapshot, set_copy_tags_to_snapshot);
+    optional!(managed_master_password, set_manage_master_user_password);
+    call.send().await.context("ModifyDBInstance")?;
+    if p.apply_immediately {
+        wait_instance(aws, &p.identifier).await?;
+    }
+    Ok(())
+}
+
+/// Deletes a DB resource: turns deletion protection off first (the CLI only plans that when
+/// told to), takes the planned final snapshot, and waits until it is gone.
+async fn delete(
+    aws: &Aws,
+    kind: Kind,
+    id: &str,
+    before: Option<&Props>,
+    final_snapshot: Option<&str>,
+) -> anyhow::Result<()> {
+    let protected = before.is_some_and(Props::deletion_protection);
+    let member = matches!(before, Some(Props::DbInstance(p)) if p.cluster.is_some());
+    match kind {
+        Kind::DbSubnetGroup => {
+            match aws
+                .rds
+                .delete_db_subnet_group()
+                .db_subnet_group_name(id)
+                .send()
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(e) if is_code(&e, "DBSubnetGroupNotFoundFault") => Ok(()),
+                Err(e) => Err(e).context("DeleteDBSubnetGroup"),
+            }
+        }
+        Kind::DbParameterGroup => {
+            match aws
+                .rds
+                .delete_db_parameter_group()
+                .db_parameter_group_name(id)
+                .send()
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(e) if is_code(&e, "DBParameterGroupNotFound") => Ok(()),
+                Err(e) => Err(e).context("DeleteDBParameterGroup"),
+            }
+        }
+        Kind::DbInstance => {
+            if protected {
+                aws.rds
+                    .modify_db_instance()
+                    .db_instance_identifier(id)
+                    .deletion_protection(false)
+                    .apply_immediately(true)
+                    .send()
+                    .await
+                    .context("ModifyDBInstance (deletion protection off)")?;
+            }
+            let mut call = aws.rds.delete_db_instance().db_instance_identifier(id);
+            if !member {
+                call = match final_snapshot {
+                    Some(snapshot) => call
+                        .skip_final_snapshot(false)
+                        .final_db_snapshot_identifier(snapshot),
+                    None => call.skip_final_snapshot(true),
+                };
+            }
+            match call.send().await {
+                Ok(_) => {}
+                Err(e) if is_code(&e, "DBInstanceNotFound") => return Ok(()),
+                Err(e) => return Err(e).context("DeleteDBInstance"),
+            }
+            wait::until(
+                &aws.progress,
+                &format!("db-instance {id} deletion"),
+                aws.wait_max(WAIT_MAX),
+                || async {
+                    Ok(match instance_status(aws, id).await? {
+                        None => Poll::Ready,
+                        Some(s) => Poll::Pending(s),
+                    })
+                },
+            )
+            .await?;
+            Ok(())
+        }
+        Kind::DbCluster => {
+            if protected {
+                aws.rds
+                    .modify_db_cluster()
+                    .db_cluster_identifier(id)
+                    .deletion_protection(false)
+                    .apply_immediately(true)
+                    .send()
+                    .await
+                    .context("ModifyDBCluster (deletion protection off)")?;
+            }
+            let call = aws.rds.delete_db_cluster().db_cluster_identifier(id);
+            let call = match final_snapshot {
+                Some(snapshot) => call
+                    .skip_final_snapshot(false)
+                    .final_db_snapshot_identifier(snapshot),
+                None => call.skip_final_snapshot(true),
+            };
+            match call.send().await {
+                Ok(_) => {}
+                Err(e) if is_code(&e, "DBClusterNotFoundFault") => return Ok(()),
+                Err(e) => return Err(e).context("DeleteDBCluster"),
+            }
+            wait::until(
+                &aws.progress,
+                &format!("db-cluster {id} deletion"),
+                aws.wait_max(WAIT_MAX),
+                || async {
+                    Ok(match cluster_status(aws, id).await? {
+                        None => Poll::Ready,
+                        Some(s) => Poll::Pending(s),
+                    })
+                },
+            )
+            .await?;
+            Ok(())
+        }
+        other => bail!("{other} is not an RDS resource"),
+    }
+}
