@@ -5,8 +5,9 @@
 use crate::aws::{Aws, Connect};
 use crate::desired::{DesiredState, check_facts, desired_state};
 use crate::executor::{self, ApplyReport, Event, Outcome, Step};
+use crate::model::Props;
 use crate::plan::render::render_plan;
-use crate::plan::{Plan, PlanOptions, plan};
+use crate::plan::{Action, Plan, PlanOptions, plan};
 use crate::progress::Progress;
 use crate::spec::{LoadError, LoadedSpec, Severity, load_file};
 use anyhow::{Context, bail};
@@ -68,9 +69,12 @@ pub enum Command {
         /// Do not ask for confirmation.
         #[arg(long, short = 'y')]
         yes: bool,
-        /// Allow replacing or deleting resources that hold data (the file system).
+        /// Allow replacing or deleting resources that hold data (the database, the file system).
         #[arg(long)]
         allow_data_loss: bool,
+        /// Turn RDS deletion protection off where a planned replacement needs it.
+        #[arg(long)]
+        disable_deletion_protection: bool,
         #[command(flatten)]
         run: RunArgs,
     },
@@ -81,6 +85,10 @@ pub enum Command {
         /// Do not ask for the stack name.
         #[arg(long, short = 'y')]
         yes: bool,
+        /// Turn RDS deletion protection off so the database can be deleted (its final
+        /// snapshot is still taken unless the spec says `final_snapshot: false`).
+        #[arg(long)]
+        disable_deletion_protection: bool,
         #[command(flatten)]
         run: RunArgs,
     },
@@ -168,6 +176,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             file,
             yes,
             allow_data_loss,
+            disable_deletion_protection,
             run,
         } => {
             let Some((loaded, aws)) = open(&file, output, cli.endpoint_url, run.max_wait).await?
@@ -180,13 +189,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let approval = Approval {
                 yes,
                 allow_data_loss,
+                disable_deletion_protection,
                 prompt: "Apply these changes? Type `yes`: ".into(),
                 expected: "yes".into(),
                 cancelled: "apply cancelled; nothing was changed",
             };
             run_plan(&aws, &plan, ids, &run, output, &approval).await
         }
-        Command::Destroy { file, yes, run } => {
+        Command::Destroy {
+            file,
+            yes,
+            disable_deletion_protection,
+            run,
+        } => {
             let Some((loaded, aws)) = open(&file, output, cli.endpoint_url, run.max_wait).await?
             else {
                 return Ok(ExitCode::from(1));
@@ -210,6 +225,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 yes,
                 // Destroying is the point of the command; the typed stack name is the guard.
                 allow_data_loss: true,
+                disable_deletion_protection,
                 prompt: format!("Destroy every resource above? Type the stack name `{name}`: "),
                 expected: name,
                 cancelled: "destroy cancelled; nothing was deleted",
@@ -242,6 +258,7 @@ async fn open(
 struct Approval {
     yes: bool,
     allow_data_loss: bool,
+    disable_deletion_protection: bool,
     prompt: String,
     expected: String,
     cancelled: &'static str,
@@ -273,11 +290,33 @@ async fn run_plan(
             keys.join(", ")
         );
     }
+    let protected: Vec<String> = plan
+        .changes
+        .iter()
+        .filter(|c| matches!(c.action, Action::Delete | Action::Replace))
+        .filter(|c| c.observed.as_ref().is_some_and(Props::deletion_protection))
+        .map(|c| c.key.to_string())
+        .collect();
+    if !protected.is_empty() && !approval.disable_deletion_protection {
+        bail!(
+            "{} {} deletion protection on; nothing was changed. Pass `--disable-deletion-protection` to turn it off and go ahead",
+            protected.join(", "),
+            if protected.len() == 1 { "has" } else { "have" }
+        );
+    }
     if !approval.yes && !confirm(&approval.prompt, &approval.expected)? {
         bail!("{}", approval.cancelled);
     }
     let report = carry_out(aws, plan, ids, run.concurrency, output).await;
-    finish(plan, aws, &report, output)
+    // Outputs (endpoints, secret ARNs) exist once the resources do: read them again.
+    let outputs = match aws.observe().await {
+        Ok(observed) => observed.outputs(),
+        Err(e) => {
+            tracing::warn!("reading outputs after apply: {e:#}");
+            plan.outputs.clone()
+        }
+    };
+    finish(plan, aws, &report, &outputs, output)
 }
 
 /// Loads and validates; prints problems. `None` when the spec has errors (already printed).
@@ -397,6 +436,7 @@ fn print_json(plan: &Plan, aws: &Aws, report: Option<&ApplyReport>) {
         "summary": plan.summary(),
         "changes": plan.changes,
         "unchanged": plan.unchanged,
+        "outputs": plan.outputs,
         "api_calls": {"total": aws.calls.total(), "by_operation": calls},
     });
     if let Some(report) = report {
@@ -476,11 +516,20 @@ fn finish(
     plan: &Plan,
     aws: &Aws,
     report: &ApplyReport,
+    outputs: &BTreeMap<String, String>,
     output: Output,
 ) -> anyhow::Result<ExitCode> {
     if output == Output::Json {
-        print_json(plan, aws, Some(report));
+        let mut plan = plan.clone();
+        plan.outputs = outputs.clone();
+        print_json(&plan, aws, Some(report));
     } else {
+        if !outputs.is_empty() {
+            println!("\nOutputs:");
+            for (name, value) in outputs {
+                println!("  {name} = {value}");
+            }
+        }
         let done = report
             .steps
             .iter()

@@ -2,7 +2,7 @@
 //! loss marked, counts at the end. Styled with ANSI codes that `anstream` strips when the
 //! output is not a terminal or `NO_COLOR` is set.
 
-use super::{Action, Change, Plan};
+use super::{Action, Applies, Change, Plan};
 use anstyle::{AnsiColor, Style};
 use serde_json::Value;
 use std::fmt::Write;
@@ -73,11 +73,27 @@ fn render_change(out: &mut String, change: &Change) {
         let _ = write!(out, "  {DIM}# {reason}{DIM:#}");
     }
     out.push('\n');
+    if let Some(snapshot) = &change.final_snapshot {
+        let _ = writeln!(out, "      {BOLD}final snapshot: {snapshot}{BOLD:#}");
+    } else if change.destroys_data && matches!(change.action, Action::Delete | Action::Replace) {
+        let _ = writeln!(out, "      {BOLD_RED}no final snapshot{BOLD_RED:#}");
+    }
     for f in &change.fields {
         let mark = if f.forces_replacement && change.action == Action::Replace {
             format!("  {BOLD_RED}# forces replacement{BOLD_RED:#}")
         } else {
-            String::new()
+            match &f.applies {
+                None => String::new(),
+                Some(Applies::Now) => format!("  {DIM}# applies now{DIM:#}"),
+                Some(Applies::MaintenanceWindow { window }) => {
+                    format!("  {DIM}# in the maintenance window ({window}){DIM:#}")
+                }
+                Some(Applies::NextReboot) => {
+                    format!(
+                        "  {YELLOW}# takes effect at the next reboot (moodle-ha never reboots){YELLOW:#}"
+                    )
+                }
+            }
         };
         match change.action {
             Action::Create => {

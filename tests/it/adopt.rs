@@ -88,8 +88,9 @@ async fn an_adopted_vpc_gets_groups_and_mount_targets_and_survives_destroy() {
     let stack = example_spec(&unique("it-adopt"), |t| adopt(t, &vpc, &public, &private));
     let spec = stack.path.to_str().expect("path");
     let out = ok(moodle_ha(&["apply", "--yes", spec]));
-    // Six groups with their rules, the file system, and one mount target per private AZ.
-    assert!(out.contains("15 to add"), "{out}");
+    // Six groups with their rules, the file system, one mount target per private AZ, and the
+    // data tier (DB subnet group, parameter group, instance, cache subnet group, secret, Redis).
+    assert!(out.contains("21 to add"), "{out}");
 
     let groups = ec2
         .describe_security_groups()
@@ -132,7 +133,12 @@ async fn an_adopted_vpc_gets_groups_and_mount_targets_and_survives_destroy() {
             .code(),
         Some(0)
     );
-    ok(moodle_ha(&["destroy", "--yes", spec]));
+    ok(moodle_ha(&[
+        "destroy",
+        "--yes",
+        "--disable-deletion-protection",
+        spec,
+    ]));
 
     // The adopted VPC and subnets, and the other stack's group, are still there.
     let vpcs = ec2

@@ -65,17 +65,23 @@ pub fn moodle_ha(args: &[&str]) -> Output {
 
 /// Runs `moodle-ha` against a given endpoint.
 pub fn moodle_ha_at(endpoint: &str, args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_moodle-ha"))
-        .args(args)
+    moodle_ha_with(endpoint, args, &[])
+}
+
+/// Runs `moodle-ha` against a given endpoint with extra environment (e.g. `RUST_LOG`).
+pub fn moodle_ha_with(endpoint: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_moodle-ha"));
+    cmd.args(args)
         .env("AWS_ENDPOINT_URL", endpoint)
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .env("AWS_REGION", REGION)
         .env("NO_COLOR", "1")
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run moodle-ha");
-    out
+        .env_remove("RUST_LOG");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run moodle-ha")
 }
 
 pub fn stdout(o: &Output) -> String {
@@ -217,4 +223,22 @@ pub async fn stack_file_systems(stack: &str) -> Vec<aws_sdk_efs::types::FileSyst
         })
         .cloned()
         .collect()
+}
+
+pub async fn rds() -> aws_sdk_rds::Client {
+    aws_sdk_rds::Client::new(&config().await)
+}
+
+pub async fn elasticache() -> aws_sdk_elasticache::Client {
+    aws_sdk_elasticache::Client::new(&config().await)
+}
+
+pub async fn secrets() -> aws_sdk_secretsmanager::Client {
+    aws_sdk_secretsmanager::Client::new(&config().await)
+}
+
+/// The JSON document a `--output json` command printed.
+pub fn json(o: Output) -> serde_json::Value {
+    let text = ok(o);
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}):\n{text}"))
 }

@@ -3,5 +3,6 @@
 
 mod adopt;
 mod bad_input;
+mod data_tier;
 mod harness;
 mod network_efs;
