@@ -5,9 +5,8 @@
 use crate::aws::{Aws, Connect};
 use crate::desired::{DesiredState, check_facts, desired_state};
 use crate::executor::{self, ApplyReport, Event, Outcome, Step};
-use crate::model::Props;
 use crate::plan::render::render_plan;
-use crate::plan::{Action, Plan, PlanOptions, plan};
+use crate::plan::{Plan, PlanOptions, plan};
 use crate::progress::Progress;
 use crate::spec::{LoadError, LoadedSpec, Severity, load_file};
 use anyhow::{Context, bail};
@@ -282,27 +281,11 @@ async fn run_plan(
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let loss = plan.data_loss();
-    if !loss.is_empty() && !approval.allow_data_loss {
-        let keys: Vec<String> = loss.iter().map(|c| c.key.to_string()).collect();
-        bail!(
-            "refusing to destroy data in {}; review the plan and pass `--allow-data-loss` if that is intended",
-            keys.join(", ")
-        );
-    }
-    let protected: Vec<String> = plan
-        .changes
-        .iter()
-        .filter(|c| matches!(c.action, Action::Delete | Action::Replace))
-        .filter(|c| c.observed.as_ref().is_some_and(Props::deletion_protection))
-        .map(|c| c.key.to_string())
-        .collect();
-    if !protected.is_empty() && !approval.disable_deletion_protection {
-        bail!(
-            "{} {} deletion protection on; nothing was changed. Pass `--disable-deletion-protection` to turn it off and go ahead",
-            protected.join(", "),
-            if protected.len() == 1 { "has" } else { "have" }
-        );
+    if let Err(refusal) = plan.check_allowed(
+        approval.allow_data_loss,
+        approval.disable_deletion_protection,
+    ) {
+        bail!("{refusal}");
     }
     if !approval.yes && !confirm(&approval.prompt, &approval.expected)? {
         bail!("{}", approval.cancelled);

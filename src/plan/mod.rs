@@ -151,6 +151,38 @@ impl Plan {
     pub fn data_loss(&self) -> Vec<&Change> {
         self.changes.iter().filter(|c| c.destroys_data).collect()
     }
+
+    /// Refuses a plan that destroys data without `allow_data_loss`, or deletes or replaces a
+    /// database with deletion protection on without `disable_deletion_protection`. The error
+    /// names the resources and the flag that allows it.
+    pub fn check_allowed(
+        &self,
+        allow_data_loss: bool,
+        disable_deletion_protection: bool,
+    ) -> Result<(), String> {
+        let loss: Vec<String> = self.data_loss().iter().map(|c| c.key.to_string()).collect();
+        if !loss.is_empty() && !allow_data_loss {
+            return Err(format!(
+                "refusing to destroy data in {}; nothing was changed. Review the plan and pass `--allow-data-loss` if that is intended",
+                loss.join(", ")
+            ));
+        }
+        let protected: Vec<String> = self
+            .changes
+            .iter()
+            .filter(|c| matches!(c.action, Action::Delete | Action::Replace))
+            .filter(|c| c.observed.as_ref().is_some_and(Props::deletion_protection))
+            .map(|c| c.key.to_string())
+            .collect();
+        if !protected.is_empty() && !disable_deletion_protection {
+            return Err(format!(
+                "{} {} deletion protection on; nothing was changed. Pass `--disable-deletion-protection` to turn it off and go ahead",
+                protected.join(", "),
+                if protected.len() == 1 { "has" } else { "have" }
+            ));
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

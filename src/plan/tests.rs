@@ -280,3 +280,366 @@ fn the_human_plan_shows_changed_fields_and_counts() {
         "{text}"
     );
 }
+
+/// The observed state of a perfect apply, with one resource of `kind` changed by `f`.
+fn drifted(d: &DesiredState, kind: Kind, f: impl Fn(&mut Props)) -> ObservedState {
+    let mut o = observed_as(d);
+    for r in o.resources.iter_mut().filter(|r| r.key.kind == kind) {
+        f(&mut r.props);
+    }
+    o
+}
+
+fn only_change(p: &Plan) -> &Change {
+    assert_eq!(p.changes.len(), 1, "{:#?}", p.changes);
+    &p.changes[0]
+}
+
+fn fields_of(c: &Change) -> Vec<&str> {
+    c.fields.iter().map(|f| f.field.as_str()).collect()
+}
+
+fn window() -> Applies {
+    Applies::MaintenanceWindow {
+        window: "sun:04:00-sun:05:00".into(),
+    }
+}
+
+#[test]
+fn data_tier_settings_aws_can_change_are_in_place_updates_with_their_timing() {
+    let d = desired();
+    type Edit = Box<dyn Fn(&mut Props)>;
+    let cases: Vec<(Kind, Edit, &str, Option<Applies>)> = vec![
+        (
+            Kind::DbInstance,
+            Box::new(|p| {
+                if let Props::DbInstance(i) = p {
+                    i.instance_class = "db.r6g.xlarge".into()
+                }
+            }),
+            "instance_class",
+            Some(window()),
+        ),
+        (
+            Kind::DbInstance,
+            Box::new(|p| {
+                if let Props::DbInstance(i) = p {
+                    i.allocated_storage_gib = Some(50)
+                }
+            }),
+            "allocated_storage_gib",
+            Some(window()),
+        ),
+        (
+            Kind::DbInstance,
+            Box::new(|p| {
+                if let Props::DbInstance(i) = p {
+                    i.multi_az = Some(false)
+                }
+            }),
+            "multi_az",
+            Some(window()),
+        ),
+        (
+            Kind::DbInstance,
+            Box::new(|p| {
+                if let Props::DbInstance(i) = p {
+                    i.backup_retention_days = Some(1)
+                }
+            }),
+            "backup_retention_days",
+            Some(Applies::Now),
+        ),
+        (
+            Kind::DbInstance,
+            Box::new(|p| {
+                if let Props::DbInstance(i) = p {
+                    i.deletion_protection = Some(false)
+                }
+            }),
+            "deletion_protection",
+            Some(Applies::Now),
+        ),
+        (
+            Kind::DbParameterGroup,
+            Box::new(|p| {
+                if let Props::DbParameterGroup(g) = p {
+                    g.parameters
+                        .insert("max_allowed_packet".into(), "67108864".into());
+                }
+            }),
+            "parameters",
+            Some(Applies::Now),
+        ),
+        (
+            Kind::DbParameterGroup,
+            Box::new(|p| {
+                if let Props::DbParameterGroup(g) = p {
+                    g.parameters
+                        .insert("innodb_buffer_pool_size".into(), "1073741824".into());
+                }
+            }),
+            "parameters",
+            Some(Applies::NextReboot),
+        ),
+        (
+            Kind::DbSubnetGroup,
+            Box::new(|p| {
+                if let Props::DbSubnetGroup(g) = p {
+                    g.subnets.pop();
+                }
+            }),
+            "subnets",
+            None,
+        ),
+        (
+            Kind::ReplicationGroup,
+            Box::new(|p| {
+                if let Props::ReplicationGroup(g) = p {
+                    g.node_type = "cache.r7g.xlarge".into()
+                }
+            }),
+            "node_type",
+            Some(Applies::MaintenanceWindow {
+                window: "sun:05:00-sun:06:00".into(),
+            }),
+        ),
+        (
+            Kind::ReplicationGroup,
+            Box::new(|p| {
+                if let Props::ReplicationGroup(g) = p {
+                    g.replicas = 3
+                }
+            }),
+            "replicas",
+            Some(Applies::Now),
+        ),
+        (
+            Kind::ReplicationGroup,
+            Box::new(|p| {
+                if let Props::ReplicationGroup(g) = p {
+                    g.snapshot_retention_days = 0
+                }
+            }),
+            "snapshot_retention_days",
+            Some(Applies::Now),
+        ),
+    ];
+    for (kind, edit, field, applies) in cases {
+        let p = plan(&d, &drifted(&d, kind, edit), &opts());
+        let c = only_change(&p);
+        assert_eq!(
+            (c.key.kind, c.action, fields_of(c)),
+            (kind, Action::Update, vec![field]),
+            "{field}"
+        );
+        assert_eq!(c.fields[0].applies, applies, "{field}");
+        assert!(!c.destroys_data && c.final_snapshot.is_none(), "{field}");
+        assert_eq!(p.check_allowed(false, false), Ok(()), "{field}");
+    }
+}
+
+#[test]
+fn apply_immediately_in_the_spec_makes_window_changes_apply_now() {
+    let text = include_str!("../../stacks/example.yaml").replace(
+        "  final_snapshot: true\n",
+        "  final_snapshot: true\n  apply_immediately: true\n",
+    );
+    let spec = match crate::spec::load_str(&text) {
+        Ok(l) => l.spec,
+        Err(e) => panic!("{e}"),
+    };
+    let d = desired_state(&spec, &Facts::default());
+    let p = plan(
+        &d,
+        &drifted(&d, Kind::DbInstance, |p| {
+            if let Props::DbInstance(i) = p {
+                i.instance_class = "db.r6g.xlarge".into();
+                // AWS never reports the directive back; it must not be a difference.
+                i.apply_immediately = false;
+            }
+        }),
+        &opts(),
+    );
+    let c = only_change(&p);
+    assert_eq!(fields_of(c), ["instance_class"]);
+    assert_eq!(c.fields[0].applies, Some(Applies::Now));
+}
+
+#[test]
+fn what_aws_cannot_change_in_place_replaces_and_a_database_replacement_is_refused() {
+    let d = desired();
+    type Edit = Box<dyn Fn(&mut Props)>;
+    let cases: Vec<(Kind, Edit, &str, bool)> = vec![
+        (
+            Kind::DbInstance,
+            Box::new(|p| {
+                if let Props::DbInstance(i) = p {
+                    i.engine_version = Some("8.0".into())
+                }
+            }),
+            "engine_version",
+            true,
+        ),
+        (
+            Kind::DbInstance,
+            Box::new(|p| {
+                if let Props::DbInstance(i) = p {
+                    i.storage_encrypted = Some(false)
+                }
+            }),
+            "storage_encrypted",
+            true,
+        ),
+        (
+            Kind::DbInstance,
+            Box::new(|p| {
+                if let Props::DbInstance(i) = p {
+                    i.subnet_group = Some(Ref::External("someone-elses".into()))
+                }
+            }),
+            "subnet_group",
+            true,
+        ),
+        (
+            Kind::ReplicationGroup,
+            Box::new(|p| {
+                if let Props::ReplicationGroup(g) = p {
+                    g.transit_encryption = false
+                }
+            }),
+            "transit_encryption",
+            false,
+        ),
+        (
+            Kind::ReplicationGroup,
+            Box::new(|p| {
+                if let Props::ReplicationGroup(g) = p {
+                    g.at_rest_encryption = false
+                }
+            }),
+            "at_rest_encryption",
+            false,
+        ),
+        (
+            Kind::ReplicationGroup,
+            Box::new(|p| {
+                if let Props::ReplicationGroup(g) = p {
+                    g.engine = "valkey".into()
+                }
+            }),
+            "engine",
+            false,
+        ),
+    ];
+    for (kind, edit, field, data) in cases {
+        let p = plan(&d, &drifted(&d, kind, edit), &opts());
+        let c = only_change(&p);
+        assert_eq!((c.key.kind, c.action), (kind, Action::Replace), "{field}");
+        let forced: Vec<&str> = c
+            .fields
+            .iter()
+            .filter(|f| f.forces_replacement)
+            .map(|f| f.field.as_str())
+            .collect();
+        assert_eq!(forced, [field]);
+        assert_eq!(c.destroys_data, data, "{field}");
+        if data {
+            assert_eq!(
+                c.final_snapshot.as_deref(),
+                Some("moodle-example-db-final-test"),
+                "{field}: a final snapshot of the observed identifier"
+            );
+            let refusal = p.check_allowed(false, true).expect_err("refused");
+            assert!(
+                refusal.contains("db-instance/main") && refusal.contains("--allow-data-loss"),
+                "{refusal}"
+            );
+            // Deletion protection is on in the example: a second flag is needed too.
+            let refusal = p.check_allowed(true, false).expect_err("refused");
+            assert!(
+                refusal.contains("--disable-deletion-protection"),
+                "{refusal}"
+            );
+            assert_eq!(p.check_allowed(true, true), Ok(()));
+        } else {
+            assert_eq!(p.check_allowed(false, false), Ok(()), "{field}");
+        }
+    }
+}
+
+#[test]
+fn a_new_parameter_group_family_replaces_the_group_and_moves_the_instance_to_it() {
+    let d = desired();
+    let o = drifted(&d, Kind::DbParameterGroup, |p| {
+        if let Props::DbParameterGroup(g) = p {
+            g.family = "mysql8.0".into()
+        }
+    });
+    let p = plan(&d, &o, &opts());
+    assert_eq!(
+        action_of(&p, &key(Kind::DbParameterGroup, "main")),
+        Some(Action::Replace)
+    );
+    // The instance only points at a new group: an update, never a data-losing replacement.
+    assert_eq!(
+        action_of(&p, &key(Kind::DbInstance, "main")),
+        Some(Action::Update)
+    );
+    assert!(p.data_loss().is_empty());
+}
+
+#[test]
+fn destroying_the_stack_snapshots_the_database_unless_the_spec_says_not_to() {
+    let d = desired();
+    let o = observed_as(&d);
+    let empty = DesiredState {
+        stack: d.stack.clone(),
+        tags: d.tags.clone(),
+        resources: Default::default(),
+    };
+    let p = plan(&empty, &o, &opts());
+    let db = p
+        .changes
+        .iter()
+        .find(|c| c.key == key(Kind::DbInstance, "main"))
+        .expect("db deleted");
+    assert!(db.destroys_data);
+    assert_eq!(
+        db.final_snapshot.as_deref(),
+        Some("moodle-example-db-final-test")
+    );
+    let no_snapshot = PlanOptions {
+        final_snapshot: false,
+        ..opts()
+    };
+    let p = plan(&empty, &o, &no_snapshot);
+    assert!(p.changes.iter().all(|c| c.final_snapshot.is_none()));
+    assert!(render::render_plan(&p).contains("no final snapshot"));
+}
+
+#[test]
+fn removing_an_aurora_reader_loses_no_data() {
+    let text = include_str!("../../stacks/example.yaml").replace(
+        "engine: mysql-8.4",
+        "engine: aurora-mysql-3\n  aurora_readers: 2",
+    );
+    let spec = match crate::spec::load_str(&text) {
+        Ok(l) => l.spec,
+        Err(e) => panic!("{e}"),
+    };
+    let d = desired_state(&spec, &Facts::default());
+    let instances: Vec<String> = d
+        .resources
+        .keys()
+        .filter(|k| k.kind == Kind::DbInstance)
+        .map(|k| k.name.clone())
+        .collect();
+    assert_eq!(instances, ["aurora-1", "aurora-2", "aurora-3"]);
+    let mut fewer = d.clone();
+    fewer.resources.remove(&key(Kind::DbInstance, "aurora-3"));
+    let p = plan(&fewer, &observed_as(&d), &opts());
+    let c = only_change(&p);
+    assert_eq!((c.action, c.destroys_data), (Action::Delete, false));
+    assert_eq!(p.check_allowed(false, false), Ok(()));
+}
