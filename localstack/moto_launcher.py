@@ -2,12 +2,15 @@
 
 Each patch restores one documented AWS behaviour and names the test that needs it. The fixes
 live here, in the emulator launcher, so that moodle-ha's product code stays faithful to AWS and
-never special-cases the emulator.
+never special-cases the emulator. `check_emulator.py` (next to this file) checks the ElastiCache,
+RDS, Secrets Manager, Auto Scaling and launch template behaviour against a running launcher.
 
 Usage: python moto_launcher.py [-H HOST] [-p PORT]   (the arguments of moto_server)
 """
 
+import copy
 import json
+import string
 import sys
 
 PATCHES = []
@@ -104,6 +107,786 @@ def ec2_nat_gateway_tag_filters():
         return gateways
 
     NatGatewayBackend.describe_nat_gateways = describe_nat_gateways
+
+
+# ElastiCache ----------------------------------------------------------------------------------
+
+
+def _elasticache_subnet_group_azs(backend, subnet_group_name):
+    """The availability zones of a cache subnet group's subnets, in subnet order."""
+    group = backend.cache_subnet_groups.get(subnet_group_name or "")
+    azs = [s["subnet_availability_zone"] for s in group.subnets] if group else []
+    azs = [az["Name"] if isinstance(az, dict) else az for az in azs]
+    return azs or [backend.region_name + "a", backend.region_name + "b"]
+
+
+@patch
+def elasticache_subnet_availability_zone():
+    """ElastiCache `CreateCacheSubnetGroup` / `DescribeCacheSubnetGroups`: Subnets[].SubnetAvailabilityZone.
+
+    AWS: `{"Name": "eu-west-1a"}` for each subnet. moto 5.2.5: an empty structure `{}` (it stores
+    the zone as a bare string, which the serializer cannot fit into the structure). Needed by:
+    the replication group patches below (members are placed in the subnet group's zones) and
+    any reader of a subnet group's zones.
+    """
+    from moto.elasticache.models import CacheSubnetGroup
+
+    original = CacheSubnetGroup.__init__
+
+    def __init__(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        for subnet in self.subnets:
+            az = subnet.get("subnet_availability_zone")
+            if isinstance(az, str):
+                subnet["subnet_availability_zone"] = {"Name": az}
+
+    CacheSubnetGroup.__init__ = __init__
+
+
+@patch
+def elasticache_modify_cache_subnet_group():
+    """ElastiCache `ModifyCacheSubnetGroup` (SubnetIds, CacheSubnetGroupDescription).
+
+    AWS: replaces the group's subnets (and description) and answers with the group. moto 5.2.5:
+    HTTP 500, action not implemented. Needed by: moodle-ha's cache subnet group drift repair
+    (subnets changed after the stack's VPC grew or shrank).
+    """
+    from moto.core.responses import ActionResult
+    from moto.elasticache.exceptions import CacheSubnetGroupNotFound
+    from moto.elasticache.models import CacheSubnetGroup
+    from moto.elasticache.responses import ElastiCacheResponse
+
+    def modify_cache_subnet_group(self):
+        backend = self.elasticache_backend
+        name = self._get_param("CacheSubnetGroupName")
+        group = backend.cache_subnet_groups.get(name)
+        if group is None:
+            raise CacheSubnetGroupNotFound(name)
+        description = self._get_param("CacheSubnetGroupDescription")
+        subnet_ids = self._get_param("SubnetIds")
+        if subnet_ids:
+            fresh = CacheSubnetGroup(
+                backend.account_id, backend.region_name, name,
+                description or group.cache_subnet_group_description, subnet_ids, None,
+            )
+            group.subnet_ids = fresh.subnet_ids
+            group.subnets = fresh.subnets
+            group.supported_network_types = fresh.supported_network_types
+            group.vpc_id = fresh.vpc_id
+        if description is not None:
+            group.cache_subnet_group_description = description
+        return ActionResult({"CacheSubnetGroup": group})
+
+    ElastiCacheResponse.modify_cache_subnet_group = modify_cache_subnet_group
+
+
+@patch
+def elasticache_delete_cache_subnet_group():
+    """ElastiCache `DeleteCacheSubnetGroup` (F1 in EMULATOR.md).
+
+    AWS: deletes the group (200, empty answer); a later describe or delete answers
+    CacheSubnetGroupNotFoundFault; while a cluster or replication group uses it, the delete
+    answers CacheSubnetGroupInUse. moto 5.2.5: HTTP 500 "NotImplementedError" (the SDK retries
+    for minutes). Needed by: moodle-ha destroy (cache subnet group after the replication group).
+    """
+    from moto.core.responses import EmptyResult
+    from moto.elasticache.exceptions import CacheSubnetGroupNotFound, ElastiCacheException
+    from moto.elasticache.responses import ElastiCacheResponse
+
+    def delete_cache_subnet_group(self):
+        backend = self.elasticache_backend
+        name = self._get_param("CacheSubnetGroupName")
+        if name not in backend.cache_subnet_groups:
+            raise CacheSubnetGroupNotFound(name)
+        users = list(backend.replication_groups.values()) + list(backend.cache_clusters.values())
+        if any(u.cache_subnet_group_name == name for u in users):
+            raise ElastiCacheException(
+                "CacheSubnetGroupInUse", f"Cache subnet group {name} is currently in use by a cache cluster."
+            )
+        group = backend.cache_subnet_groups.pop(name)
+        backend.tagging_service.delete_all_tags_for_resource(group.arn)
+        return EmptyResult()
+
+    ElastiCacheResponse.delete_cache_subnet_group = delete_cache_subnet_group
+
+
+@patch
+def elasticache_replication_group_num_cache_clusters():
+    """ElastiCache `CreateReplicationGroup` with `NumCacheClusters` (cluster mode off; F2).
+
+    AWS: creates NumCacheClusters member clusters `<id>-001` … `<id>-00N` (one primary, N-1
+    replicas), placed in the zones of the group's cache subnet group when no
+    PreferredCacheClusterAZs are given; rejects AutomaticFailoverEnabled=true with fewer than 2
+    clusters (InvalidParameterCombination). moto 5.2.5: ignores NumCacheClusters (only
+    ReplicasPerNodeGroup counts), so it makes one member, always in "us-east-1a"/"us-east-1b",
+    and accepts automatic failover on a single node. Needed by: moodle-ha's Redis (primary +
+    replicas, Multi-AZ) create and observe.
+    """
+    from moto.elasticache.exceptions import InvalidParameterCombinationException
+    from moto.elasticache.models import ElastiCacheBackend, ReplicationGroup
+
+    original_members = ReplicationGroup._set_node_members_clusters_disabled
+    original_create = ElastiCacheBackend.create_replication_group
+
+    def _set_node_members_clusters_disabled(self, **kwargs):
+        if not kwargs.get("replicas_per_node_group") and kwargs.get("num_cache_clusters"):
+            kwargs["replicas_per_node_group"] = kwargs["num_cache_clusters"] - 1
+        original_members(self, **kwargs)
+
+    def create_replication_group(self, **kwargs):
+        cluster_mode_on = kwargs.get("cluster_mode") == "enabled" or (kwargs.get("num_node_groups") or 1) > 1
+        if not cluster_mode_on:
+            count = kwargs.get("num_cache_clusters") or (kwargs.get("replicas_per_node_group") or 0) + 1
+            if kwargs.get("automatic_failover_enabled") and count < 2:
+                raise InvalidParameterCombinationException(
+                    "When using automatic failover, there must be at least 2 cache clusters in the replication group."
+                )
+            if not kwargs.get("preferred_cache_cluster_azs"):
+                azs = _elasticache_subnet_group_azs(self, kwargs.get("cache_subnet_group_name"))
+                kwargs["preferred_cache_cluster_azs"] = [azs[i % len(azs)] for i in range(count)]
+        return original_create(self, **kwargs)
+
+    ReplicationGroup._set_node_members_clusters_disabled = _set_node_members_clusters_disabled
+    ElastiCacheBackend.create_replication_group = create_replication_group
+
+
+@patch
+def elasticache_replication_group_reader_endpoint():
+    """ElastiCache `DescribeReplicationGroups`: NodeGroups[0].ReaderEndpoint (cluster mode off).
+
+    AWS: every cluster-mode-off group has a ReaderEndpoint {Address, Port} next to its
+    PrimaryEndpoint. moto 5.2.5: computes the address but never returns it. Needed by: moodle-ha
+    observe (the reader endpoint is an output of the stack).
+    """
+    from moto.elasticache.models import ReplicationGroup
+
+    original = ReplicationGroup._set_node_members_clusters_disabled
+
+    def _set_node_members_clusters_disabled(self, **kwargs):
+        original(self, **kwargs)
+        node_group = kwargs["node_group"]
+        node_group["reader_endpoint"] = {
+            "address": node_group["reader_endpoint_address"],
+            "port": node_group["port"],
+        }
+
+    ReplicationGroup._set_node_members_clusters_disabled = _set_node_members_clusters_disabled
+
+
+# Full engine versions ElastiCache reports for a <major>.<minor> request (DescribeCacheEngineVersions).
+ELASTICACHE_FULL_VERSIONS = {"7.1": "7.1.0", "7.0": "7.0.7", "6.2": "6.2.6", "6.x": "6.2.6", "6.0": "6.0.5"}
+
+
+def _elasticache_full_version(engine, version):
+    if not version:
+        return "7.1.0" if engine == "redis" else None
+    if version in ELASTICACHE_FULL_VERSIONS:
+        return ELASTICACHE_FULL_VERSIONS[version]
+    return version + ".0" if version.count(".") == 1 else version
+
+
+@patch
+def elasticache_replication_group_member_clusters():
+    """ElastiCache `DescribeCacheClusters` for the member clusters of a replication group (F3).
+
+    AWS: every member (`<id>-001` …) is a cache cluster of its own: DescribeCacheClusters (all,
+    or by id) returns it with ReplicationGroupId, CacheNodeType, Engine, the full EngineVersion
+    ("7.1.0" for a group created with "7.1"), CacheSubnetGroupName, SecurityGroups
+    [{SecurityGroupId, Status: active}], PreferredMaintenanceWindow, SnapshotRetentionLimit,
+    SnapshotWindow, PreferredAvailabilityZone, CacheClusterStatus "available",
+    TransitEncryptionEnabled, AtRestEncryptionEnabled, AuthTokenEnabled. moto 5.2.5: members
+    exist only as names in the group (CacheClusterNotFound for `<id>-001`, none in a list), and
+    no cache cluster has SecurityGroups or AtRestEncryptionEnabled. Needed by: moodle-ha observe,
+    which reads the group's subnet group, security groups, maintenance window and engine version
+    from its members because DescribeReplicationGroups does not return them.
+
+    The members are derived from the group at each describe, so every later change of the group
+    (modify, replica count, delete) shows in them.
+    """
+    import inspect
+
+    from moto.elasticache.exceptions import CacheClusterNotFound
+    from moto.elasticache.models import CacheCluster, ElastiCacheBackend
+
+    CacheCluster.security_groups = property(
+        lambda self: [{"SecurityGroupId": g, "Status": "active"} for g in self.security_group_ids]
+    )
+    parameters = [p for p in inspect.signature(CacheCluster.__init__).parameters if p != "self"]
+
+    def member(backend, group, node):
+        kwargs = dict.fromkeys(parameters)
+        kwargs.update(
+            account_id=backend.account_id,
+            region_name=backend.region_name,
+            cache_cluster_id=node["cache_cluster_id"],
+            cache_node_type=group.cache_node_type,
+            replication_group_id=group.replication_group_id,
+            preferred_availability_zone=node.get("preferred_availability_zone"),
+            num_cache_nodes=1,
+            engine=group.engine,
+            engine_version=_elasticache_full_version(group.engine, group.engine_version),
+            cache_parameter_group_name=group.cache_parameter_group_name,
+            cache_subnet_group_name=group.cache_subnet_group_name,
+            transit_encryption_enabled=group.transit_encryption_enabled,
+            preferred_maintenance_window=group.preferred_maintenance_window,
+            port=group.port,
+            auto_minor_version_upgrade=group.auto_minor_version_upgrade,
+            snapshot_retention_limit=group.snapshot_retention_limit,
+            snapshot_window=group.snapshot_window,
+            security_group_ids=list(group.security_group_ids or []),
+            network_type=group.network_type,
+            ip_discovery=group.ip_discovery,
+        )
+        cluster = CacheCluster(**kwargs)
+        cluster.at_rest_encryption_enabled = group.at_rest_encryption_enabled
+        cluster.auth_token_enabled = group.auth_token_enabled
+        cluster.cache_cluster_create_time = group.replication_group_create_time
+        cluster.arn = f"arn:aws:elasticache:{backend.region_name}:{backend.account_id}:cluster:{cluster.cache_cluster_id}"
+        return cluster
+
+    def describe_cache_clusters(self, cache_cluster_id=None):
+        clusters = dict(self.cache_clusters)
+        for group in self.replication_groups.values():
+            for node_group in group.node_groups:
+                for node in node_group["node_group_members"]:
+                    clusters[node["cache_cluster_id"]] = member(self, group, node)
+        if cache_cluster_id:
+            if cache_cluster_id not in clusters:
+                raise CacheClusterNotFound(cache_cluster_id)
+            return [clusters[cache_cluster_id]]
+        return list(clusters.values())
+
+    ElastiCacheBackend.describe_cache_clusters = describe_cache_clusters
+
+
+@patch
+def elasticache_modify_replication_group():
+    """ElastiCache `ModifyReplicationGroup` (ApplyImmediately=true).
+
+    AWS: applies every parameter sent (CacheNodeType, AutomaticFailoverEnabled, MultiAZEnabled,
+    SnapshotRetentionLimit, SnapshotWindow, PreferredMaintenanceWindow, EngineVersion,
+    SecurityGroupIds, CacheParameterGroupName, description) and leaves the omitted ones
+    unchanged; the member clusters show the change; AutomaticFailoverEnabled=true on a group of
+    one cluster answers InvalidParameterCombination. moto 5.2.5: silently ignores SnapshotWindow,
+    PreferredMaintenanceWindow, EngineVersion, SecurityGroupIds and CacheParameterGroupName, and
+    accepts automatic failover on one cluster. Needed by: moodle-ha's Redis drift repair.
+    """
+    from moto.elasticache.exceptions import InvalidParameterCombinationException
+    from moto.elasticache.responses import ElastiCacheResponse
+
+    original = ElastiCacheResponse.modify_replication_group
+    extra = {
+        "SnapshotWindow": "snapshot_window",
+        "PreferredMaintenanceWindow": "preferred_maintenance_window",
+        "EngineVersion": "engine_version",
+        "SecurityGroupIds": "security_group_ids",
+        "CacheParameterGroupName": "cache_parameter_group_name",
+    }
+
+    def modify_replication_group(self):
+        group = self.elasticache_backend.describe_replication_groups(self._get_param("ReplicationGroupId"))[0]
+        if self._get_bool_param("AutomaticFailoverEnabled") and len(group.member_clusters) < 2:
+            raise InvalidParameterCombinationException(
+                "When using automatic failover, there must be at least 2 cache clusters in the replication group."
+            )
+        result = original(self)
+        for param, attribute in extra.items():
+            value = self._get_param(param)
+            if value is not None:
+                setattr(group, attribute, value)
+        if group.snapshot_retention_limit and not group.snapshotting_cluster_id:
+            group.snapshotting_cluster_id = group.member_clusters[-1]
+        if not group.snapshot_retention_limit:
+            group.snapshotting_cluster_id = None
+        return result
+
+    ElastiCacheResponse.modify_replication_group = modify_replication_group
+
+
+@patch
+def elasticache_replica_count():
+    """ElastiCache `IncreaseReplicaCount` / `DecreaseReplicaCount` (cluster mode off).
+
+    AWS: adds replicas `<id>-00N` (numbered after the highest member) or removes replicas
+    (ReplicasToRemove, or the highest-numbered ones) until the group has NewReplicaCount
+    replicas, and answers with the group; a decrease below 1 replica with automatic failover
+    enabled answers InvalidParameterValue. moto 5.2.5: HTTP 500, actions not implemented.
+    Needed by: moodle-ha's Redis replica count change (drift repair and resize).
+    """
+    from moto.core.responses import ActionResult
+    from moto.elasticache.exceptions import InvalidParameterValueException
+    from moto.elasticache.responses import ElastiCacheResponse
+
+    def change(self, increase):
+        backend = self.elasticache_backend
+        group = backend.describe_replication_groups(self._get_param("ReplicationGroupId"))[0]
+        node_group = group.node_groups[0]
+        members = node_group["node_group_members"]
+        current, wanted = len(members) - 1, self._get_int_param("NewReplicaCount")
+        if wanted is None:
+            raise InvalidParameterValueException("The parameter NewReplicaCount must be provided.")
+        if increase and not current < wanted <= 5:
+            raise InvalidParameterValueException(
+                f"The new replica count ({wanted}) must be greater than the current replica count ({current}) and at most 5."
+            )
+        if not increase and not 0 <= wanted < current:
+            raise InvalidParameterValueException(
+                f"The new replica count ({wanted}) must be less than the current replica count ({current})."
+            )
+        if not increase and wanted < 1 and group.automatic_failover == "enabled":
+            raise InvalidParameterValueException(
+                "Must have at least 1 replica when cluster mode is disabled with auto failover enabled."
+            )
+        if increase:
+            domain = node_group["primary_endpoint_address"].split(".", 1)[1]
+            azs = _elasticache_subnet_group_azs(backend, group.cache_subnet_group_name)
+            number = max(int(m["cache_cluster_id"].rsplit("-", 1)[1]) for m in members)
+            for _ in range(wanted - current):
+                number += 1
+                cluster_id = f"{group.replication_group_id}-{number:03d}"
+                members.append({
+                    "cache_cluster_id": cluster_id,
+                    "cache_node_id": node_group["node_group_id"],
+                    "read_endpoint": {"address": f"{cluster_id}.{domain}", "port": group.port},
+                    "preferred_availability_zone": azs[len(members) % len(azs)],
+                    "current_role": "replica",
+                })
+        else:
+            replicas = [m for m in members if m.get("current_role") != "primary"]
+            named = self._get_param("ReplicasToRemove") or []
+            unknown = [n for n in named if n not in [m["cache_cluster_id"] for m in replicas]]
+            if unknown:
+                raise InvalidParameterValueException(f"Replicas {unknown} are not replicas of this group.")
+            remove = named or [m["cache_cluster_id"] for m in replicas][wanted:]
+            if len(replicas) - len(remove) != wanted:
+                raise InvalidParameterValueException("ReplicasToRemove does not match NewReplicaCount.")
+            members[:] = [m for m in members if m["cache_cluster_id"] not in remove]
+        group.member_clusters = [m["cache_cluster_id"] for m in members]
+        if group.snapshotting_cluster_id not in group.member_clusters + [None]:
+            group.snapshotting_cluster_id = group.member_clusters[-1]
+        return ActionResult({"ReplicationGroup": group})
+
+    ElastiCacheResponse.increase_replica_count = lambda self: change(self, True)
+    ElastiCacheResponse.decrease_replica_count = lambda self: change(self, False)
+
+
+@patch
+def elasticache_delete_replication_group():
+    """ElastiCache `DeleteReplicationGroup` with RetainPrimaryCluster=false (F4).
+
+    AWS: answers the group with Status "deleting" and all its members, takes a final snapshot
+    when FinalSnapshotIdentifier is given, and some minutes later the group, its member clusters
+    and its tags are gone (describe: ReplicationGroupNotFoundFault). moto 5.2.5: the group stays
+    "deleting" for ever (and drops its primary from MemberClusters); no final snapshot. Here the
+    group is gone as soon as the delete has answered. Needed by: moodle-ha destroy, which waits
+    for ReplicationGroupNotFoundFault before deleting the cache subnet group.
+    """
+    from moto.core.responses import ActionResult
+    from moto.elasticache.responses import ElastiCacheResponse
+
+    original = ElastiCacheResponse.delete_replication_group
+
+    def delete_replication_group(self):
+        if self._get_bool_param("RetainPrimaryCluster"):
+            return original(self)
+        backend = self.elasticache_backend
+        group_id = self._get_param("ReplicationGroupId")
+        group = backend.describe_replication_groups(group_id)[0]
+        final_snapshot = self._get_param("FinalSnapshotIdentifier")
+        if final_snapshot:
+            backend.create_snapshot(final_snapshot, group_id, None, None, None)
+        group.status = "deleting"
+        del backend.replication_groups[group_id]
+        backend.tagging_service.delete_all_tags_for_resource(group.arn)
+        return ActionResult({"ReplicationGroup": group})
+
+    ElastiCacheResponse.delete_replication_group = delete_replication_group
+
+
+# RDS ------------------------------------------------------------------------------------------
+
+
+@patch
+def rds_modify_db_subnet_group():
+    """RDS `ModifyDBSubnetGroup` (SubnetIds, DBSubnetGroupDescription).
+
+    AWS: replaces the group's subnets and answers with the group, which stays in place.
+    moto 5.2.5: answers with the modified group but removes it from the region (it pops it and
+    never puts it back): the next DescribeDBSubnetGroups does not list it, CreateDBInstance
+    answers DBSubnetGroupNotFoundFault and ListTagsForResource on its ARN answers no tags; an
+    unknown name answers HTTP 500 (KeyError). Needed by: moodle-ha's DB subnet group drift repair.
+    """
+    from moto.rds.exceptions import DBSubnetGroupNotFoundError
+    from moto.rds.models import RDSBackend
+
+    def modify_db_subnet_group(self, subnet_name, description, subnets):
+        if subnet_name not in self.subnet_groups:
+            raise DBSubnetGroupNotFoundError(subnet_name)
+        subnet_group = self.subnet_groups[subnet_name]
+        if subnets:
+            subnet_group.subnets = subnets
+        if description is not None:
+            subnet_group.description = description
+        return subnet_group
+
+    RDSBackend.modify_db_subnet_group = modify_db_subnet_group
+
+
+@patch
+def rds_paginate_subnet_groups_and_clusters():
+    """RDS `DescribeDBSubnetGroups` / `DescribeDBClusters` with MaxRecords (and Marker).
+
+    AWS: answers at most MaxRecords (20-100, default 100) items and a Marker for the next page.
+    moto 5.2.5: ignores MaxRecords and answers every item in one page, so a client's paging
+    (Marker handling) is never exercised. Needed by: moodle-ha observe, which lists all DB subnet
+    groups and clusters page by page.
+    """
+    from moto.core.responses import PaginatedResult
+    from moto.core.utils import get_pagination_model
+    from moto.rds.responses import RDSResponse
+
+    model = get_pagination_model("rds")
+    for operation, method in (("DescribeDBSubnetGroups", "describe_db_subnet_groups"), ("DescribeDBClusters", "describe_db_clusters")):
+        model[operation]["unique_attribute"] = "resource_id"
+        original = getattr(RDSResponse, method)
+        setattr(RDSResponse, method, lambda self, original=original: PaginatedResult(original(self).result))
+
+
+# The full version RDS for MySQL gives an instance created (or upgraded) with a major version only.
+# AWS picks the engine's current default minor version, which changes over time; these stand in for it.
+RDS_MYSQL_FULL_VERSIONS = {"8.4": "8.4.3", "8.0": "8.0.40", "5.7": "5.7.44"}
+
+
+@patch
+def rds_mysql_full_engine_version():
+    """RDS `CreateDBInstance` / `ModifyDBInstance` with Engine mysql and EngineVersion "8.4" (major only).
+
+    AWS: the instance runs the default minor version of that major version and
+    DescribeDBInstances answers it in full (e.g. "8.4.3"); a modify to the major version it
+    already runs leaves the version unchanged. moto 5.2.5: answers EngineVersion "8.4", exactly
+    as sent, so a client comparing the wanted and the running version would see no drift here
+    and constant drift on AWS. Needed by: moodle-ha observe/plan of the RDS MySQL engine version.
+    """
+    from moto.rds.models import DBInstance
+
+    original = DBInstance.engine_version
+
+    def set_engine_version(self, value):
+        if getattr(self, "engine", None) == "mysql" and value and value.count(".") == 1:
+            current = getattr(self, "_engine_version", None) or ""
+            if current.startswith(value + "."):
+                value = current
+            else:
+                value = RDS_MYSQL_FULL_VERSIONS.get(value, value + ".0")
+        original.fset(self, value)
+
+    DBInstance.engine_version = property(original.fget, set_engine_version)
+
+
+@patch
+def rds_aurora_mysql_defaults():
+    """RDS `CreateDBCluster` with Engine aurora-mysql and no EngineVersion.
+
+    AWS: creates an Aurora MySQL version 3 cluster (MySQL 8.0 compatible; version 2 ended
+    standard support in 2024), e.g. EngineVersion "8.0.mysql_aurora.3.08.2", with the cluster
+    parameter group "default.aurora-mysql8.0"; its instances created without
+    DBParameterGroupName get "default.aurora-mysql8.0". moto 5.2.5: EngineVersion
+    "5.7.mysql_aurora.2.07.2", DBClusterParameterGroup "default.aurora8.0" and instance
+    parameter group "default.aurora-mysql<version minus its last part>" (names AWS does not
+    have). Needed by: moodle-ha's Aurora create/observe (DB parameter groups of family
+    aurora-mysql8.0 only fit a version 3 cluster).
+    """
+    from moto.rds.models import DBCluster, DBInstance
+
+    original_default = DBCluster.default_engine_version
+    original_init = DBCluster.__init__
+
+    def default_engine_version(engine):
+        if engine == "aurora-mysql":
+            return "8.0.mysql_aurora.3.08.2"
+        return original_default(engine)
+
+    def __init__(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        if self.engine == "aurora-mysql" and not kwargs.get("db_cluster_parameter_group_name"):
+            self.parameter_group = "default.aurora-mysql" + self.engine_version.split(".mysql_aurora")[0]
+
+    original_details = DBInstance.default_db_parameter_group_details
+
+    def default_db_parameter_group_details(self):
+        if ".mysql_aurora." in str(self.engine_version):
+            family = self.engine.lower() + self.engine_version.split(".mysql_aurora")[0]
+            return family, f"default.{family}"
+        return original_details(self)
+
+    DBCluster.default_engine_version = staticmethod(default_engine_version)
+    DBCluster.__init__ = __init__
+    DBInstance.default_db_parameter_group_details = default_db_parameter_group_details
+
+
+@patch
+def rds_master_user_secret_value():
+    """RDS `CreateDBInstance` / `CreateDBCluster` with ManageMasterUserPassword=true: the secret's value.
+
+    AWS: the managed secret (MasterUserSecret.SecretArn) holds
+    {"username": <MasterUsername>, "password": <a generated password>}. moto 5.2.5: always
+    {"username": "admin", "password": "P@55w0rd!"}, whatever MasterUsername was. Needed by:
+    moodle-ha, which hands the secret's credentials to Moodle's database configuration.
+    """
+    import secrets
+
+    from moto.rds.models import MasterUserSecret
+
+    alphabet = string.ascii_letters + string.digits + "!#$%&()*+,-.:;<=>?[]^_{|}~"
+
+    def _generate_secret_string(self):
+        password = "".join(secrets.choice(alphabet) for _ in range(32))
+        return json.dumps({"username": self.resource.master_username, "password": password})
+
+    MasterUserSecret._generate_secret_string = _generate_secret_string
+
+
+@patch
+def rds_describe_db_parameters_source():
+    """RDS `DescribeDBParameters` on a custom DB parameter group, with or without `Source` (F5).
+
+    AWS: every parameter carries a Source ("user" for the ones set by ModifyDBParameterGroup,
+    "engine-default"/"system" for the others); Source=user returns only the user-set ones.
+    moto 5.2.5: knows only the user-set parameters, returns them without a Source field, and
+    ignores the Source filter. Here they carry Source "user", and a Source filter other than
+    "user" returns none (moto has no engine defaults to return). Needed by: moodle-ha's
+    parameter group drift check, which asks for Source=user.
+    """
+    from moto.rds.responses import RDSResponse
+
+    original = RDSResponse.describe_db_parameters
+
+    def describe_db_parameters(self):
+        result = original(self)
+        source = self.params.get("Source")
+        parameters = [dict(p, Source="user") for p in result.result["Parameters"]]
+        result.result["Parameters"] = parameters if source in (None, "user") else []
+        return result
+
+    RDSResponse.describe_db_parameters = describe_db_parameters
+
+
+@patch
+def rds_pending_modified_values():
+    """RDS `ModifyDBInstance` with ApplyImmediately=false (or omitted).
+
+    AWS: DBInstanceClass, AllocatedStorage, MultiAZ, EngineVersion, StorageType, Iops,
+    StorageThroughput and CACertificateIdentifier changes wait for the next maintenance window:
+    the instance keeps its current values and shows the new ones under PendingModifiedValues;
+    a later modify with ApplyImmediately=true applies them together with its own changes. Other
+    settings (windows, backup retention, MaxAllocatedStorage, DeletionProtection, security
+    groups, parameter group) apply at once either way. moto 5.2.5: applies everything at once
+    and never returns PendingModifiedValues. The emulator has no maintenance window, so pending
+    values stay pending until a modify with ApplyImmediately=true. Needed by: moodle-ha's RDS
+    drift repair when it defers disruptive changes to the maintenance window.
+    """
+    from moto.rds.models import RDSBackend
+
+    original = RDSBackend.modify_db_instance
+    deferred = {
+        "db_instance_class": "DBInstanceClass",
+        "allocated_storage": "AllocatedStorage",
+        "multi_az": "MultiAZ",
+        "engine_version": "EngineVersion",
+        "storage_type": "StorageType",
+        "iops": "Iops",
+        "storage_throughput": "StorageThroughput",
+        "ca_certificate_identifier": "CACertificateIdentifier",
+    }
+
+    def modify_db_instance(self, db_instance_identifier, db_kwargs):
+        database = self.describe_db_instances(db_instance_identifier)[0]
+        pending = dict(getattr(database, "pending_modified_values", None) or {})
+        if db_kwargs.get("apply_immediately"):
+            for key, name in deferred.items():
+                if name in pending and db_kwargs.get(key) is None:
+                    db_kwargs[key] = pending[name]
+            pending = {}
+        else:
+            for key, name in deferred.items():
+                value = db_kwargs.get(key)
+                if value is not None:
+                    del db_kwargs[key]
+                    current = getattr(database, key, None)
+                    if key == "engine_version" and str(current).startswith(f"{value}."):
+                        value = current  # a major version only: the one it runs already
+                    if value != current:
+                        pending[name] = value
+                    else:
+                        pending.pop(name, None)
+        database = original(self, db_instance_identifier, db_kwargs)
+        database.pending_modified_values = pending or None
+        return database
+
+    RDSBackend.modify_db_instance = modify_db_instance
+
+
+@patch
+def rds_delete_groups_in_use():
+    """RDS `DeleteDBSubnetGroup` / `DeleteDBParameterGroup` while a DB instance or cluster uses the group.
+
+    AWS: refuses, with InvalidDBSubnetGroupStateFault ("Cannot delete the subnet group … because
+    at least one database instance: … is still using it.") or InvalidDBParameterGroupState
+    ("One or more database instances are still members of this parameter group …"). moto 5.2.5:
+    deletes the group and leaves the instance pointing at a group that no longer exists. Needed
+    by: moodle-ha destroy, which must delete the groups only after the instances and clusters.
+    """
+    from moto.rds.exceptions import RDSClientError
+    from moto.rds.models import RDSBackend
+
+    original_subnet = RDSBackend.delete_subnet_group
+    original_parameter = RDSBackend.delete_db_parameter_group
+
+    def delete_subnet_group(self, subnet_name):
+        users = [
+            d.db_instance_identifier for d in self.databases.values()
+            if getattr(d, "_db_subnet_group_name", None) == subnet_name  # its getter raises (write-only)
+        ]
+        users += [c.db_cluster_identifier for c in self.clusters.values() if c.db_subnet_group_name == subnet_name]
+        if users:
+            raise RDSClientError(
+                "InvalidDBSubnetGroupStateFault",
+                f"Cannot delete the subnet group '{subnet_name}' because at least one database instance: {users[0]} is still using it.",
+            )
+        return original_subnet(self, subnet_name)
+
+    def delete_db_parameter_group(self, db_parameter_group_name):
+        in_use = [d for d in self.databases.values() if (d.db_parameter_group_name or "").lower() == db_parameter_group_name.lower()]
+        if in_use:
+            raise RDSClientError(
+                "InvalidDBParameterGroupState",
+                f"One or more database instances are still members of this parameter group {db_parameter_group_name}, so the group cannot be deleted",
+            )
+        return original_parameter(self, db_parameter_group_name)
+
+    RDSBackend.delete_subnet_group = delete_subnet_group
+    RDSBackend.delete_db_parameter_group = delete_db_parameter_group
+
+
+# Secrets Manager ------------------------------------------------------------------------------
+
+
+@patch
+def secretsmanager_create_secret_scheduled_for_deletion():
+    """Secrets Manager `CreateSecret` with the name of a secret that is scheduled for deletion.
+
+    AWS: InvalidRequestException "You can't create this secret because a secret with this name
+    is already scheduled for deletion." (the old secret can be restored or force-deleted).
+    moto 5.2.5: ResourceExistsException, the answer for a live secret of that name, which a
+    client would take as "already created". Needed by: moodle-ha deploy after a destroy that
+    left the stack's redis-auth secret in its recovery window.
+    """
+    from moto.secretsmanager.exceptions import InvalidRequestException
+    from moto.secretsmanager.models import SecretsManagerBackend
+
+    original = SecretsManagerBackend.create_secret
+
+    def create_secret(self, name, *args, **kwargs):
+        existing = self.secrets.get(name)
+        if existing is not None and getattr(existing, "deleted_date", None):
+            raise InvalidRequestException(
+                "You can't create this secret because a secret with this name is already scheduled for deletion."
+            )
+        return original(self, name, *args, **kwargs)
+
+    SecretsManagerBackend.create_secret = create_secret
+
+
+# Auto Scaling / EC2 ---------------------------------------------------------------------------
+
+
+@patch
+def autoscaling_policy_enabled_no_predictive():
+    """Auto Scaling `DescribePolicies` on a target-tracking policy (F6).
+
+    AWS: each policy has `Enabled` (true unless PutScalingPolicy sent Enabled=false) and only a
+    predictive-scaling policy has a PredictiveScalingConfiguration. moto 5.2.5: no `Enabled`,
+    and an empty PredictiveScalingConfiguration on every policy. Needed by: moodle-ha's scaling
+    policy observe/drift check.
+    """
+    from moto.autoscaling.models import FakeScalingPolicy
+    from moto.autoscaling.responses import AutoScalingResponse
+
+    original_init = FakeScalingPolicy.__init__
+    original_put = AutoScalingResponse.put_scaling_policy
+
+    def __init__(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        self.enabled = True
+        if not self.predictive_scaling_configuration:
+            self.predictive_scaling_configuration = None
+
+    def put_scaling_policy(self):
+        result = original_put(self)
+        enabled = self._get_bool_param("Enabled")
+        if enabled is not None:
+            self.autoscaling_backend.policies[self._get_param("PolicyName")].enabled = enabled
+        return result
+
+    FakeScalingPolicy.__init__ = __init__
+    AutoScalingResponse.put_scaling_policy = put_scaling_policy
+
+
+@patch
+def autoscaling_update_keeps_mixed_instances_policy():
+    """Auto Scaling `UpdateAutoScalingGroup` without MixedInstancesPolicy (e.g. only MaxSize) (F7).
+
+    AWS: leaves every omitted setting unchanged, the group's MixedInstancesPolicy included (it
+    is replaced only by a new MixedInstancesPolicy, LaunchTemplate or LaunchConfigurationName).
+    moto 5.2.5: drops the MixedInstancesPolicy. Needed by: moodle-ha's ASG resize and drift
+    repair, which send only the fields that changed.
+    """
+    from moto.autoscaling.models import FakeAutoScalingGroup
+
+    original = FakeAutoScalingGroup.update
+
+    def update(self, *args, **kwargs):
+        replaced = kwargs.get("mixed_instances_policy") or kwargs.get("launch_template") or kwargs.get("launch_config_name")
+        if not replaced and self.mixed_instances_policy:
+            kept = copy.deepcopy(self.mixed_instances_policy)
+            spec = kept["LaunchTemplate"]["LaunchTemplateSpecification"]
+            if spec.get("LaunchTemplateId"):  # moto stores id and name; a request may name only one
+                spec.pop("LaunchTemplateName", None)
+            kwargs["mixed_instances_policy"] = kept
+        return original(self, *args, **kwargs)
+
+    FakeAutoScalingGroup.update = update
+
+
+@patch
+def ec2_launch_template_own_tags():
+    """EC2 `CreateLaunchTemplate` with top-level TagSpecifications (ResourceType launch-template) (F8).
+
+    AWS: those tags go on the launch template itself (DescribeLaunchTemplates Tags); the
+    version's LaunchTemplateData.TagSpecifications holds only what LaunchTemplateData sent (the
+    tags for instances and volumes launched from it). moto 5.2.5: also appends the top-level
+    TagSpecifications to LaunchTemplateData.TagSpecifications, so instances launched from the
+    template would carry them and a client comparing the template data sees drift. Needed by:
+    moodle-ha's launch template observe/drift check.
+    """
+    from moto.ec2.models.launch_templates import LaunchTemplateBackend
+
+    original = LaunchTemplateBackend.create_launch_template
+
+    def create_launch_template(self, name, description, template_data, tag_spec, *args, **kwargs):
+        # moto's response handler appended one entry per top-level resource type: take them back out.
+        appended = [
+            {"ResourceType": kind, "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
+            for kind, tags in (tag_spec or {}).items()
+        ]
+        specs = template_data.get("TagSpecifications") or []
+        if appended and specs[-len(appended):] == appended:
+            del specs[-len(appended):]
+            if not specs:
+                del template_data["TagSpecifications"]
+        return original(self, name, description, template_data, tag_spec, *args, **kwargs)
+
+    LaunchTemplateBackend.create_launch_template = create_launch_template
 
 
 def main(argv):

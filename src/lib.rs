@@ -12,4 +12,5 @@ pub mod model;
 pub mod observed;
 pub mod plan;
 pub mod progress;
+pub mod render;
 pub mod spec;

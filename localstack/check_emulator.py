@@ -1,0 +1,623 @@
+"""Check that the (patched) emulator answers the calls moodle-ha makes the way AWS does.
+
+Every check names the AWS behaviour it expects. The script stops at the first mismatch, prints
+it and exits 1; it prints "all checks passed" and exits 0 otherwise. It uses unique names, so
+it can run against an emulator that other tests are using, and it deletes what it created.
+
+Usage: python check_emulator.py [--host 127.0.0.1] [--port 4566] [--region eu-west-1]
+"""
+
+import argparse
+import datetime
+import os
+import string
+import sys
+import traceback
+import uuid
+
+import boto3
+import botocore.config
+import botocore.exceptions
+
+
+class Mismatch(Exception):
+    pass
+
+
+def expect(condition, message, *details):
+    if not condition:
+        raise Mismatch(" ".join([message] + [repr(d) for d in details]))
+
+
+def expect_equal(actual, wanted, what):
+    expect(actual == wanted, f"{what}: expected {wanted!r}, got", actual)
+
+
+def expect_error(code, call, **kwargs):
+    """The call must fail with this AWS error code; returns the error message."""
+    try:
+        answer = call(**kwargs)
+    except botocore.exceptions.ClientError as error:
+        got = error.response["Error"]["Code"]
+        expect(got == code, f"{call.__name__}: expected error {code}, got {got}:", error.response["Error"].get("Message"))
+        return error.response["Error"].get("Message")
+    raise Mismatch(f"{call.__name__}({kwargs}): expected error {code}, got success: {answer!r}")
+
+
+def paginate(client, operation, key, page_size, **kwargs):
+    """All items of a paginated describe/list, and the number of pages it took."""
+    items, pages = [], 0
+    limit = "MaxResults" if client.meta.service_model.service_name == "secretsmanager" else "MaxRecords"
+    for page in client.get_paginator(operation).paginate(**kwargs, PaginationConfig={"PageSize": page_size}):
+        pages += 1
+        expect(len(page[key]) <= page_size, f"{operation}: a page holds more than {limit}={page_size}:", len(page[key]))
+        items += page[key]
+    return items, pages
+
+
+class Checker:
+    def __init__(self, endpoint, region):
+        config = botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"})
+        self.clients = {}
+        for service in ("ec2", "elasticache", "rds", "secretsmanager", "autoscaling", "sts"):
+            self.clients[service] = boto3.client(service, endpoint_url=endpoint, region_name=region, config=config)
+        self.region = region
+        self.run = uuid.uuid4().hex[:8]
+        self.account = self.sts.get_caller_identity()["Account"]
+
+    def __getattr__(self, name):
+        clients = self.__dict__.get("clients", {})
+        if name in clients:
+            return clients[name]
+        raise AttributeError(name)
+
+    def name(self, kind):
+        return f"chk-{self.run}-{kind}"
+
+    # -- network -------------------------------------------------------------------------------
+
+    def check_network(self):
+        vpc = self.ec2.create_vpc(CidrBlock="10.231.0.0/16")["Vpc"]["VpcId"]
+        self.vpc = vpc
+        self.subnets = [
+            self.ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.231.{i}.0/24", AvailabilityZone=f"{self.region}{az}")["Subnet"]["SubnetId"]
+            for i, az in enumerate("abc")
+        ]
+        self.sgs = [
+            self.ec2.create_security_group(GroupName=self.name(f"sg{i}"), Description="check", VpcId=vpc)["GroupId"]
+            for i in range(2)
+        ]
+
+    # -- ElastiCache ---------------------------------------------------------------------------
+
+    def check_elasticache(self):
+        ec = self.elasticache
+        tag = [{"Key": "moodle-ha:stack", "Value": self.run}]
+
+        # Cache subnet group: create, describe (all, paginated), modify, tags.
+        group = self.name("csg")
+        created = ec.create_cache_subnet_group(
+            CacheSubnetGroupName=group, CacheSubnetGroupDescription="check", SubnetIds=self.subnets[:2], Tags=tag
+        )["CacheSubnetGroup"]
+        group_arn = f"arn:aws:elasticache:{self.region}:{self.account}:subnetgroup:{group}"
+        expect_equal(created.get("ARN"), group_arn, "CreateCacheSubnetGroup ARN")
+        expect_equal(
+            sorted(str(s["SubnetAvailabilityZone"].get("Name")) for s in created["Subnets"]),
+            [f"{self.region}a", f"{self.region}b"],
+            "CreateCacheSubnetGroup Subnets[].SubnetAvailabilityZone.Name",
+        )
+        extra = [self.name(f"csg-page{i}") for i in range(21)]
+        for name in extra:
+            ec.create_cache_subnet_group(CacheSubnetGroupName=name, CacheSubnetGroupDescription="page", SubnetIds=self.subnets[:1])
+        groups, pages = paginate(ec, "describe_cache_subnet_groups", "CacheSubnetGroups", 20)
+        names = [g["CacheSubnetGroupName"] for g in groups]
+        expect(set(extra + [group]) <= set(names), "DescribeCacheSubnetGroups (all, paginated) misses groups")
+        expect(pages >= 2, "DescribeCacheSubnetGroups: more than 20 groups must take more than one page of 20:", pages)
+        expect_equal(len(names), len(set(names)), "DescribeCacheSubnetGroups: no group twice across pages")
+        modified = ec.modify_cache_subnet_group(CacheSubnetGroupName=group, SubnetIds=self.subnets)["CacheSubnetGroup"]
+        expect_equal(sorted(s["SubnetIdentifier"] for s in modified["Subnets"]), sorted(self.subnets), "ModifyCacheSubnetGroup answer subnets")
+        described = ec.describe_cache_subnet_groups(CacheSubnetGroupName=group)["CacheSubnetGroups"][0]
+        expect_equal(sorted(s["SubnetIdentifier"] for s in described["Subnets"]), sorted(self.subnets), "DescribeCacheSubnetGroups after modify")
+        expect_equal(described["CacheSubnetGroupDescription"], "check", "ModifyCacheSubnetGroup keeps the description")
+        expect_equal(ec.list_tags_for_resource(ResourceName=group_arn)["TagList"], tag, "ListTagsForResource(subnet group)")
+        ec.add_tags_to_resource(ResourceName=group_arn, Tags=[{"Key": "extra", "Value": "1"}])
+        tags = {t["Key"]: t["Value"] for t in ec.list_tags_for_resource(ResourceName=group_arn)["TagList"]}
+        expect_equal(tags, {"moodle-ha:stack": self.run, "extra": "1"}, "AddTagsToResource(subnet group) then ListTagsForResource")
+
+        # AWS rejects automatic failover on a single cluster.
+        expect_error(
+            "InvalidParameterCombination", ec.create_replication_group,
+            ReplicationGroupId=self.name("rg-bad"), ReplicationGroupDescription="check", Engine="redis",
+            CacheNodeType="cache.t4g.small", NumCacheClusters=1, AutomaticFailoverEnabled=True, CacheSubnetGroupName=group,
+        )
+
+        # Replication group, cluster mode off, primary + 1 replica.
+        rg = self.name("rg")
+        auth_token = "A" * 32
+        answer = ec.create_replication_group(
+            ReplicationGroupId=rg, ReplicationGroupDescription="check", Engine="redis", EngineVersion="7.1",
+            CacheNodeType="cache.t4g.small", NumCacheClusters=2, AutomaticFailoverEnabled=True, MultiAZEnabled=True,
+            CacheSubnetGroupName=group, SecurityGroupIds=[self.sgs[0]], TransitEncryptionEnabled=True,
+            AtRestEncryptionEnabled=True, AuthToken=auth_token, PreferredMaintenanceWindow="sun:05:00-sun:06:00",
+            SnapshotRetentionLimit=7, SnapshotWindow="03:00-04:00", Tags=tag, Port=6379,
+        )["ReplicationGroup"]
+        members = [f"{rg}-001", f"{rg}-002"]
+        expect_equal(answer["MemberClusters"], members, "CreateReplicationGroup NumCacheClusters=2 MemberClusters (F2)")
+        rg_arn = f"arn:aws:elasticache:{self.region}:{self.account}:replicationgroup:{rg}"
+
+        # Pagination of groups and clusters: 21 more single-node groups, one on Redis 7.0.
+        page_groups = [self.name(f"rgp{i:02d}") for i in range(21)]
+        for i, name in enumerate(page_groups):
+            ec.create_replication_group(
+                ReplicationGroupId=name, ReplicationGroupDescription="page", Engine="redis",
+                EngineVersion="7.0" if i == 0 else "7.1", CacheNodeType="cache.t4g.micro", NumCacheClusters=1,
+                CacheSubnetGroupName=extra[i],
+            )
+        groups, pages = paginate(ec, "describe_replication_groups", "ReplicationGroups", 20)
+        ids = [g["ReplicationGroupId"] for g in groups]
+        expect(set(page_groups + [rg]) <= set(ids), "DescribeReplicationGroups (all, paginated) misses groups")
+        expect(pages >= 2, "DescribeReplicationGroups: 22 groups must take more than one page of 20:", pages)
+        expect_equal(len(ids), len(set(ids)), "DescribeReplicationGroups: no group twice across pages")
+
+        g = next(g for g in groups if g["ReplicationGroupId"] == rg)
+        expect_equal(g["MemberClusters"], members, "DescribeReplicationGroups MemberClusters")
+        expect_equal(g["Status"], "available", "DescribeReplicationGroups Status")
+        expect_equal(g.get("ARN"), rg_arn, "DescribeReplicationGroups ARN")
+        node_group = g["NodeGroups"][0]
+        for endpoint in ("PrimaryEndpoint", "ReaderEndpoint"):
+            expect(node_group.get(endpoint, {}).get("Address"), f"DescribeReplicationGroups NodeGroups[0].{endpoint}.Address missing:", node_group)
+            expect_equal(node_group[endpoint].get("Port"), 6379, f"NodeGroups[0].{endpoint}.Port")
+        expect_equal(sorted(m["CacheClusterId"] for m in node_group["NodeGroupMembers"]), members, "NodeGroupMembers")
+        for field, wanted in [
+            ("AutomaticFailover", "enabled"), ("MultiAZ", "enabled"), ("CacheNodeType", "cache.t4g.small"),
+            ("TransitEncryptionEnabled", True), ("AtRestEncryptionEnabled", True), ("AuthTokenEnabled", True),
+            ("SnapshotRetentionLimit", 7), ("SnapshotWindow", "03:00-04:00"), ("ClusterEnabled", False),
+        ]:
+            expect_equal(g.get(field), wanted, f"DescribeReplicationGroups {field}")
+
+        # Member clusters (F3).
+        clusters, pages = paginate(ec, "describe_cache_clusters", "CacheClusters", 20)
+        by_id = {c["CacheClusterId"]: c for c in clusters}
+        expect(set(members + [f"{n}-001" for n in page_groups]) <= set(by_id), "DescribeCacheClusters (all, paginated) misses member clusters (F3)")
+        expect(pages >= 2, "DescribeCacheClusters: 23 clusters must take more than one page of 20:", pages)
+        expect_equal(len(clusters), len(by_id), "DescribeCacheClusters: no cluster twice across pages")
+        zones = set()
+        for member in members:
+            c = ec.describe_cache_clusters(CacheClusterId=member)["CacheClusters"][0]
+            for field, wanted in [
+                ("ReplicationGroupId", rg), ("CacheNodeType", "cache.t4g.small"), ("Engine", "redis"),
+                ("EngineVersion", "7.1.0"), ("CacheSubnetGroupName", group),
+                ("SecurityGroups", [{"SecurityGroupId": self.sgs[0], "Status": "active"}]),
+                ("PreferredMaintenanceWindow", "sun:05:00-sun:06:00"), ("SnapshotRetentionLimit", 7),
+                ("CacheClusterStatus", "available"), ("TransitEncryptionEnabled", True), ("AtRestEncryptionEnabled", True),
+                ("NumCacheNodes", 1),
+            ]:
+                expect_equal(c.get(field), wanted, f"DescribeCacheClusters({member}) {field}")
+            expect(str(c.get("PreferredAvailabilityZone", "")).startswith(self.region), f"{member} PreferredAvailabilityZone not in {self.region}:", c.get("PreferredAvailabilityZone"))
+            zones.add(c["PreferredAvailabilityZone"])
+        expect(len(zones) == 2, "Multi-AZ members must be spread over the subnet group's zones:", zones)
+
+        # ModifyReplicationGroup: every field sent shows in groups and members; omitted fields stay.
+        ec.modify_replication_group(
+            ReplicationGroupId=rg, ApplyImmediately=True, CacheNodeType="cache.r7g.large",
+            SnapshotRetentionLimit=3, SnapshotWindow="01:00-02:00", PreferredMaintenanceWindow="mon:05:00-mon:06:00",
+            SecurityGroupIds=[self.sgs[1]],
+        )
+        g = ec.describe_replication_groups(ReplicationGroupId=rg)["ReplicationGroups"][0]
+        for field, wanted in [
+            ("CacheNodeType", "cache.r7g.large"), ("SnapshotRetentionLimit", 3), ("SnapshotWindow", "01:00-02:00"),
+            ("AutomaticFailover", "enabled"), ("MultiAZ", "enabled"), ("MemberClusters", members),
+        ]:
+            expect_equal(g.get(field), wanted, f"ModifyReplicationGroup then DescribeReplicationGroups {field}")
+        for member in members:
+            c = ec.describe_cache_clusters(CacheClusterId=member)["CacheClusters"][0]
+            for field, wanted in [
+                ("CacheNodeType", "cache.r7g.large"), ("PreferredMaintenanceWindow", "mon:05:00-mon:06:00"),
+                ("SecurityGroups", [{"SecurityGroupId": self.sgs[1], "Status": "active"}]),
+                ("CacheSubnetGroupName", group), ("EngineVersion", "7.1.0"),
+            ]:
+                expect_equal(c.get(field), wanted, f"ModifyReplicationGroup then DescribeCacheClusters({member}) {field}")
+        ec.modify_replication_group(ReplicationGroupId=rg, ApplyImmediately=True, MultiAZEnabled=False)
+        ec.modify_replication_group(ReplicationGroupId=rg, ApplyImmediately=True, AutomaticFailoverEnabled=False)
+        g = ec.describe_replication_groups(ReplicationGroupId=rg)["ReplicationGroups"][0]
+        expect_equal((g["AutomaticFailover"], g["MultiAZ"]), ("disabled", "disabled"), "ModifyReplicationGroup failover/Multi-AZ off")
+        expect_equal((g["CacheNodeType"], g["SnapshotWindow"]), ("cache.r7g.large", "01:00-02:00"), "ModifyReplicationGroup keeps omitted fields")
+        ec.modify_replication_group(ReplicationGroupId=rg, ApplyImmediately=True, AutomaticFailoverEnabled=True, MultiAZEnabled=True)
+        g = ec.describe_replication_groups(ReplicationGroupId=rg)["ReplicationGroups"][0]
+        expect_equal((g["AutomaticFailover"], g["MultiAZ"]), ("enabled", "enabled"), "ModifyReplicationGroup failover/Multi-AZ on")
+        # Engine version upgrade on the 7.0 group.
+        ec.modify_replication_group(ReplicationGroupId=page_groups[0], ApplyImmediately=True, EngineVersion="7.1")
+        c = ec.describe_cache_clusters(CacheClusterId=f"{page_groups[0]}-001")["CacheClusters"][0]
+        expect_equal(c["EngineVersion"], "7.1.0", "ModifyReplicationGroup EngineVersion 7.0 -> 7.1, member EngineVersion")
+        expect_error(
+            "InvalidParameterCombination", ec.modify_replication_group,
+            ReplicationGroupId=page_groups[1], ApplyImmediately=True, AutomaticFailoverEnabled=True,
+        )
+
+        # Replica count.
+        g = ec.increase_replica_count(ReplicationGroupId=rg, NewReplicaCount=3, ApplyImmediately=True)["ReplicationGroup"]
+        four = [f"{rg}-00{i}" for i in range(1, 5)]
+        expect_equal(g["MemberClusters"], four, "IncreaseReplicaCount to 3 MemberClusters")
+        g = ec.describe_replication_groups(ReplicationGroupId=rg)["ReplicationGroups"][0]
+        expect_equal(g["MemberClusters"], four, "DescribeReplicationGroups after IncreaseReplicaCount")
+        c = ec.describe_cache_clusters(CacheClusterId=f"{rg}-004")["CacheClusters"][0]
+        expect_equal((c["ReplicationGroupId"], c["CacheNodeType"]), (rg, "cache.r7g.large"), "new replica cluster")
+        g = ec.decrease_replica_count(ReplicationGroupId=rg, NewReplicaCount=1, ApplyImmediately=True)["ReplicationGroup"]
+        expect_equal(g["MemberClusters"], members, "DecreaseReplicaCount to 1 MemberClusters")
+        expect_error("CacheClusterNotFound", ec.describe_cache_clusters, CacheClusterId=f"{rg}-004")
+        expect_error("InvalidParameterValue", ec.decrease_replica_count, ReplicationGroupId=rg, NewReplicaCount=0, ApplyImmediately=True)
+
+        # Tags on the replication group.
+        expect_equal(ec.list_tags_for_resource(ResourceName=rg_arn)["TagList"], tag, "ListTagsForResource(replication group)")
+        ec.add_tags_to_resource(ResourceName=rg_arn, Tags=[{"Key": "extra", "Value": "2"}])
+        tags = {t["Key"]: t["Value"] for t in ec.list_tags_for_resource(ResourceName=rg_arn)["TagList"]}
+        expect_equal(tags, {"moodle-ha:stack": self.run, "extra": "2"}, "AddTagsToResource(replication group)")
+
+        # Delete: subnet group in use, then group with a final snapshot (F4), then subnet group (F1).
+        expect_error("CacheSubnetGroupInUse", ec.delete_cache_subnet_group, CacheSubnetGroupName=group)
+        final = self.name("rg-final")
+        g = ec.delete_replication_group(ReplicationGroupId=rg, RetainPrimaryCluster=False, FinalSnapshotIdentifier=final)["ReplicationGroup"]
+        expect_equal(g["Status"], "deleting", "DeleteReplicationGroup answer Status")
+        expect_error("ReplicationGroupNotFoundFault", ec.describe_replication_groups, ReplicationGroupId=rg)
+        for member in members:
+            expect_error("CacheClusterNotFound", ec.describe_cache_clusters, CacheClusterId=member)
+        snapshots = ec.describe_snapshots(SnapshotName=final)["Snapshots"]
+        expect_equal([s["SnapshotName"] for s in snapshots], [final], "DeleteReplicationGroup FinalSnapshotIdentifier snapshot")
+        ec.delete_snapshot(SnapshotName=final)
+        for name in page_groups:
+            ec.delete_replication_group(ReplicationGroupId=name)
+        ec.delete_cache_subnet_group(CacheSubnetGroupName=group)
+        expect_error("CacheSubnetGroupNotFoundFault", ec.describe_cache_subnet_groups, CacheSubnetGroupName=group)
+        expect_error("CacheSubnetGroupNotFoundFault", ec.delete_cache_subnet_group, CacheSubnetGroupName=group)
+        for name in extra:
+            ec.delete_cache_subnet_group(CacheSubnetGroupName=name)
+
+    # -- RDS -----------------------------------------------------------------------------------
+
+    def check_rds(self):
+        rds = self.rds
+        tag = [{"Key": "moodle-ha:stack", "Value": self.run}]
+
+        # DB subnet group.
+        group = self.name("dsg")
+        created = rds.create_db_subnet_group(
+            DBSubnetGroupName=group, DBSubnetGroupDescription="check", SubnetIds=self.subnets[:2], Tags=tag
+        )["DBSubnetGroup"]
+        extra = [self.name(f"dsg-page{i}") for i in range(21)]
+        for name in extra:
+            rds.create_db_subnet_group(DBSubnetGroupName=name, DBSubnetGroupDescription="page", SubnetIds=self.subnets[:2])
+        groups, pages = paginate(rds, "describe_db_subnet_groups", "DBSubnetGroups", 20)
+        names = [g["DBSubnetGroupName"] for g in groups]
+        expect(set(extra + [group]) <= set(names), "DescribeDBSubnetGroups (all, paginated) misses groups")
+        expect(pages >= 2, "DescribeDBSubnetGroups: 22 groups must take more than one page of 20:", pages)
+        rds.modify_db_subnet_group(DBSubnetGroupName=group, SubnetIds=self.subnets)
+        described = rds.describe_db_subnet_groups(DBSubnetGroupName=group)["DBSubnetGroups"]
+        expect_equal(len(described), 1, "DescribeDBSubnetGroups finds the group after ModifyDBSubnetGroup")
+        expect_equal(sorted(s["SubnetIdentifier"] for s in described[0]["Subnets"]), sorted(self.subnets), "ModifyDBSubnetGroup subnets")
+        expect_equal(rds.list_tags_for_resource(ResourceName=created["DBSubnetGroupArn"])["TagList"], tag, "ListTagsForResource(DB subnet group)")
+        for name in extra:
+            rds.delete_db_subnet_group(DBSubnetGroupName=name)
+
+        # DB parameter groups.
+        parameter_groups = {}
+        for family in ("mysql8.4", "mysql8.0", "aurora-mysql8.0"):
+            name = self.name("pg-" + family.replace(".", "-"))
+            answer = rds.create_db_parameter_group(DBParameterGroupName=name, DBParameterGroupFamily=family, Description="check", Tags=tag)
+            parameter_groups[family] = (name, answer["DBParameterGroup"]["DBParameterGroupArn"])
+        pg84, pg84_arn = parameter_groups["mysql8.4"]
+        sent = [
+            {"ParameterName": "innodb_buffer_pool_size", "ParameterValue": "{DBInstanceClassMemory*3/4}", "ApplyMethod": "pending-reboot"},
+            {"ParameterName": "max_allowed_packet", "ParameterValue": "1073741824", "ApplyMethod": "immediate"},
+        ]
+        rds.modify_db_parameter_group(DBParameterGroupName=pg84, Parameters=sent)
+        got = rds.describe_db_parameters(DBParameterGroupName=pg84, Source="user")["Parameters"]
+        got = sorted(({k: p.get(k) for k in ("ParameterName", "ParameterValue", "ApplyMethod", "Source")} for p in got), key=lambda p: p["ParameterName"])
+        expect_equal(got, [dict(p, Source="user") for p in sent], "DescribeDBParameters Source=user (F5)")
+        all_groups = [g["DBParameterGroupName"] for g in paginate(rds, "describe_db_parameter_groups", "DBParameterGroups", 20)[0]]
+        expect({n for n, _ in parameter_groups.values()} <= set(all_groups), "DescribeDBParameterGroups misses groups")
+        expect_equal(rds.list_tags_for_resource(ResourceName=pg84_arn)["TagList"], tag, "ListTagsForResource(DB parameter group)")
+
+        # DB instances, MySQL 8.4 and 8.0.
+        common = dict(
+            Engine="mysql", DBInstanceClass="db.t4g.medium", AllocatedStorage=100, MaxAllocatedStorage=1000,
+            StorageType="gp3", StorageEncrypted=True, MultiAZ=True, DBName="moodle", MasterUsername="moodleadmin",
+            ManageMasterUserPassword=True, DBSubnetGroupName=group, VpcSecurityGroupIds=[self.sgs[0]],
+            BackupRetentionPeriod=7, PreferredBackupWindow="02:00-02:30", PreferredMaintenanceWindow="sun:04:00-sun:05:00",
+            DeletionProtection=True, PubliclyAccessible=False, CopyTagsToSnapshot=True, Tags=tag,
+        )
+        db84, db80 = self.name("db84"), self.name("db80")
+        rds.create_db_instance(DBInstanceIdentifier=db84, EngineVersion="8.4", DBParameterGroupName=pg84, **common)
+        rds.create_db_instance(DBInstanceIdentifier=db80, EngineVersion="8.0", DBParameterGroupName=parameter_groups["mysql8.0"][0], **common)
+        instances, _ = paginate(rds, "describe_db_instances", "DBInstances", 20)
+        by_id = {i["DBInstanceIdentifier"]: i for i in instances}
+        expect({db84, db80} <= set(by_id), "DescribeDBInstances (all, paginated) misses instances")
+        for db, major, pg in ((db84, "8.4", pg84), (db80, "8.0", parameter_groups["mysql8.0"][0])):
+            i = by_id[db]
+            version = i.get("EngineVersion", "")
+            expect(version.startswith(major + ".") and len(version.split(".")) >= 3, f"{db} EngineVersion must be a full {major}.x version:", version)
+            for field, wanted in [
+                ("DBInstanceClass", "db.t4g.medium"), ("Engine", "mysql"), ("AllocatedStorage", 100), ("MaxAllocatedStorage", 1000),
+                ("StorageType", "gp3"), ("StorageEncrypted", True), ("MultiAZ", True), ("DBName", "moodle"),
+                ("MasterUsername", "moodleadmin"), ("BackupRetentionPeriod", 7), ("PreferredBackupWindow", "02:00-02:30"),
+                ("PreferredMaintenanceWindow", "sun:04:00-sun:05:00"), ("DeletionProtection", True),
+                ("PubliclyAccessible", False), ("CopyTagsToSnapshot", True), ("TagList", tag), ("DBInstanceStatus", "available"),
+            ]:
+                expect_equal(i.get(field), wanted, f"DescribeDBInstances({db}) {field}")
+            expect_equal([p["DBParameterGroupName"] for p in i["DBParameterGroups"]], [pg], f"{db} DBParameterGroups")
+            expect_equal(i["DBSubnetGroup"]["DBSubnetGroupName"], group, f"{db} DBSubnetGroup.DBSubnetGroupName")
+            expect_equal([g["VpcSecurityGroupId"] for g in i["VpcSecurityGroups"]], [self.sgs[0]], f"{db} VpcSecurityGroups")
+            expect(i.get("Endpoint", {}).get("Address") and i["Endpoint"].get("Port") == 3306, f"{db} Endpoint:", i.get("Endpoint"))
+            secret_arn = i.get("MasterUserSecret", {}).get("SecretArn", "")
+            expect(secret_arn.startswith(f"arn:aws:secretsmanager:{self.region}:"), f"{db} MasterUserSecret.SecretArn:", secret_arn)
+            expect("moodleadmin" in self.secretsmanager.get_secret_value(SecretId=secret_arn)["SecretString"], f"{db} master user secret has the user name")
+
+        # ModifyDBInstance, ApplyImmediately=true.
+        pg84b = self.name("pg-mysql8-4-b")
+        rds.create_db_parameter_group(DBParameterGroupName=pg84b, DBParameterGroupFamily="mysql8.4", Description="check")
+        rds.modify_db_instance(
+            DBInstanceIdentifier=db84, ApplyImmediately=True, DBInstanceClass="db.r6g.large", AllocatedStorage=200,
+            MaxAllocatedStorage=2000, BackupRetentionPeriod=14, PreferredBackupWindow="01:00-01:30",
+            PreferredMaintenanceWindow="mon:04:00-mon:05:00", MultiAZ=False, DeletionProtection=False,
+            VpcSecurityGroupIds=[self.sgs[1]], DBParameterGroupName=pg84b, EngineVersion="8.4",
+        )
+        i = rds.describe_db_instances(DBInstanceIdentifier=db84)["DBInstances"][0]
+        for field, wanted in [
+            ("DBInstanceClass", "db.r6g.large"), ("AllocatedStorage", 200), ("MaxAllocatedStorage", 2000),
+            ("BackupRetentionPeriod", 14), ("PreferredBackupWindow", "01:00-01:30"),
+            ("PreferredMaintenanceWindow", "mon:04:00-mon:05:00"), ("MultiAZ", False), ("DeletionProtection", False),
+            ("EngineVersion", by_id[db84]["EngineVersion"]),
+        ]:
+            expect_equal(i.get(field), wanted, f"ModifyDBInstance(ApplyImmediately=true) then {field}")
+        expect_equal([g["VpcSecurityGroupId"] for g in i["VpcSecurityGroups"]], [self.sgs[1]], "ModifyDBInstance VpcSecurityGroups")
+        expect_equal([p["DBParameterGroupName"] for p in i["DBParameterGroups"]], [pg84b], "ModifyDBInstance DBParameterGroups")
+        expect(not i.get("PendingModifiedValues"), "ModifyDBInstance(ApplyImmediately=true) leaves nothing pending:", i.get("PendingModifiedValues"))
+
+        # ModifyDBInstance, ApplyImmediately=false: class/storage/Multi-AZ wait in PendingModifiedValues.
+        rds.modify_db_instance(
+            DBInstanceIdentifier=db84, ApplyImmediately=False, DBInstanceClass="db.r6g.xlarge", AllocatedStorage=300,
+            MultiAZ=True, BackupRetentionPeriod=10, EngineVersion="8.4",
+        )
+        i = rds.describe_db_instances(DBInstanceIdentifier=db84)["DBInstances"][0]
+        expect_equal(
+            (i["DBInstanceClass"], i["AllocatedStorage"], i["MultiAZ"], i["BackupRetentionPeriod"]),
+            ("db.r6g.large", 200, False, 10), "ModifyDBInstance(ApplyImmediately=false): current values",
+        )
+        expect_equal(
+            i.get("PendingModifiedValues"), {"DBInstanceClass": "db.r6g.xlarge", "AllocatedStorage": 300, "MultiAZ": True},
+            "ModifyDBInstance(ApplyImmediately=false) PendingModifiedValues",
+        )
+        rds.modify_db_instance(DBInstanceIdentifier=db84, ApplyImmediately=True, BackupRetentionPeriod=7)
+        i = rds.describe_db_instances(DBInstanceIdentifier=db84)["DBInstances"][0]
+        expect_equal(
+            (i["DBInstanceClass"], i["AllocatedStorage"], i["MultiAZ"], i["BackupRetentionPeriod"]),
+            ("db.r6g.xlarge", 300, True, 7), "ModifyDBInstance(ApplyImmediately=true) applies the pending values",
+        )
+        expect(not i.get("PendingModifiedValues"), "nothing pending after ApplyImmediately=true:", i.get("PendingModifiedValues"))
+
+        # Deletion.
+        expect_error("InvalidParameterCombination", rds.delete_db_instance, DBInstanceIdentifier=db80, SkipFinalSnapshot=True)
+        expect_error("InvalidDBParameterGroupState", rds.delete_db_parameter_group, DBParameterGroupName=pg84b)
+        expect_error("InvalidDBSubnetGroupStateFault", rds.delete_db_subnet_group, DBSubnetGroupName=group)
+        final = self.name("db84-final")
+        answer = rds.delete_db_instance(DBInstanceIdentifier=db84, FinalDBSnapshotIdentifier=final)["DBInstance"]
+        expect_equal(answer["DBInstanceStatus"], "deleting", "DeleteDBInstance answer DBInstanceStatus")
+        snapshot = rds.describe_db_snapshots(DBSnapshotIdentifier=final)["DBSnapshots"]
+        expect_equal([(s["DBSnapshotIdentifier"], s["DBInstanceIdentifier"]) for s in snapshot], [(final, db84)], "FinalDBSnapshotIdentifier snapshot")
+        expect_error("DBInstanceNotFound", rds.describe_db_instances, DBInstanceIdentifier=db84)
+        rds.modify_db_instance(DBInstanceIdentifier=db80, ApplyImmediately=True, DeletionProtection=False)
+        rds.delete_db_instance(DBInstanceIdentifier=db80, SkipFinalSnapshot=True)
+        manual = rds.describe_db_snapshots(DBInstanceIdentifier=db80, SnapshotType="manual")["DBSnapshots"]
+        expect_equal(manual, [], "DeleteDBInstance SkipFinalSnapshot takes no snapshot")
+        expect_error("DBInstanceNotFound", rds.describe_db_instances, DBInstanceIdentifier=db80)
+        rds.delete_db_snapshot(DBSnapshotIdentifier=final)
+
+        # Aurora MySQL.
+        cluster, cluster_pinned = self.name("aurora"), self.name("aurora-pinned")
+        cluster_args = dict(
+            Engine="aurora-mysql", MasterUsername="moodleadmin", ManageMasterUserPassword=True, StorageEncrypted=True,
+            BackupRetentionPeriod=7, PreferredBackupWindow="02:00-02:30", PreferredMaintenanceWindow="sun:04:00-sun:05:00",
+            DBSubnetGroupName=group, VpcSecurityGroupIds=[self.sgs[0]], DatabaseName="moodle", Tags=tag,
+        )
+        rds.create_db_cluster(DBClusterIdentifier=cluster, DeletionProtection=True, **cluster_args)
+        pinned = rds.create_db_cluster(DBClusterIdentifier=cluster_pinned, EngineVersion="8.0.mysql_aurora.3.08.0", **cluster_args)["DBCluster"]
+        expect_equal(pinned["EngineVersion"], "8.0.mysql_aurora.3.08.0", "CreateDBCluster EngineVersion as sent")
+        pga = parameter_groups["aurora-mysql8.0"][0]
+        writer, reader = self.name("aurora-w"), self.name("aurora-r")
+        for instance in (writer, reader):
+            rds.create_db_instance(
+                DBInstanceIdentifier=instance, DBClusterIdentifier=cluster, Engine="aurora-mysql",
+                DBInstanceClass="db.r6g.large", DBParameterGroupName=pga,
+            )
+        c = rds.describe_db_clusters(DBClusterIdentifier=cluster)["DBClusters"][0]
+        expect(c["EngineVersion"].startswith("8.0.mysql_aurora.3."), "CreateDBCluster without EngineVersion: AWS default is Aurora MySQL 3:", c["EngineVersion"])
+        expect_equal(c.get("TagList"), tag, "DescribeDBClusters TagList")
+        expect(c.get("Endpoint") and c.get("ReaderEndpoint") and c["Endpoint"] != c["ReaderEndpoint"], "DescribeDBClusters Endpoint/ReaderEndpoint:", c.get("Endpoint"), c.get("ReaderEndpoint"))
+        expect(c.get("MasterUserSecret", {}).get("SecretArn"), "DescribeDBClusters MasterUserSecret.SecretArn missing")
+        expect_equal(
+            sorted((m["DBInstanceIdentifier"], m["IsClusterWriter"]) for m in c["DBClusterMembers"]),
+            sorted([(writer, True), (reader, False)]), "DescribeDBClusters DBClusterMembers/IsClusterWriter",
+        )
+        for field, wanted in [("DatabaseName", "moodle"), ("StorageEncrypted", True), ("DeletionProtection", True), ("DBSubnetGroup", group)]:
+            expect_equal(c.get(field), wanted, f"DescribeDBClusters {field}")
+        i = rds.describe_db_instances(DBInstanceIdentifier=writer)["DBInstances"][0]
+        expect_equal([p["DBParameterGroupName"] for p in i["DBParameterGroups"]], [pga], "Aurora instance DBParameterGroups")
+        expect_equal(i.get("EngineVersion"), c["EngineVersion"], "Aurora instance EngineVersion is the cluster's")
+        expect_equal(c.get("DBClusterParameterGroup"), "default.aurora-mysql8.0", "DescribeDBClusters default DBClusterParameterGroup")
+        default_pg = self.name("aurora-default-pg")
+        i = rds.create_db_instance(
+            DBInstanceIdentifier=default_pg, DBClusterIdentifier=cluster_pinned, Engine="aurora-mysql", DBInstanceClass="db.r6g.large",
+        )["DBInstance"]
+        expect_equal([p["DBParameterGroupName"] for p in i["DBParameterGroups"]], ["default.aurora-mysql8.0"], "Aurora instance default DBParameterGroups")
+        rds.delete_db_instance(DBInstanceIdentifier=default_pg, SkipFinalSnapshot=True)
+        rds.modify_db_cluster(
+            DBClusterIdentifier=cluster, ApplyImmediately=True, BackupRetentionPeriod=14, PreferredBackupWindow="01:00-01:30",
+            PreferredMaintenanceWindow="mon:04:00-mon:05:00", VpcSecurityGroupIds=[self.sgs[1]],
+        )
+        c = rds.describe_db_clusters(DBClusterIdentifier=cluster)["DBClusters"][0]
+        for field, wanted in [("BackupRetentionPeriod", 14), ("PreferredBackupWindow", "01:00-01:30"), ("PreferredMaintenanceWindow", "mon:04:00-mon:05:00")]:
+            expect_equal(c.get(field), wanted, f"ModifyDBCluster then {field}")
+        expect_equal([g["VpcSecurityGroupId"] for g in c["VpcSecurityGroups"]], [self.sgs[1]], "ModifyDBCluster VpcSecurityGroups")
+        final = self.name("aurora-final")
+        expect_error("InvalidParameterCombination", rds.delete_db_cluster, DBClusterIdentifier=cluster, FinalDBSnapshotIdentifier=final)
+        rds.modify_db_cluster(DBClusterIdentifier=cluster, ApplyImmediately=True, DeletionProtection=False)
+        expect_error("InvalidDBClusterStateFault", rds.delete_db_cluster, DBClusterIdentifier=cluster, FinalDBSnapshotIdentifier=final)
+        for instance in (reader, writer):
+            rds.delete_db_instance(DBInstanceIdentifier=instance, SkipFinalSnapshot=True)
+        rds.delete_db_cluster(DBClusterIdentifier=cluster, FinalDBSnapshotIdentifier=final)
+        expect_error("DBClusterNotFoundFault", rds.describe_db_clusters, DBClusterIdentifier=cluster)
+        snapshots = rds.describe_db_cluster_snapshots(DBClusterSnapshotIdentifier=final)["DBClusterSnapshots"]
+        expect_equal([s["DBClusterSnapshotIdentifier"] for s in snapshots], [final], "DeleteDBCluster FinalDBSnapshotIdentifier snapshot")
+        rds.delete_db_cluster_snapshot(DBClusterSnapshotIdentifier=final)
+        rds.delete_db_cluster(DBClusterIdentifier=cluster_pinned, SkipFinalSnapshot=True)
+
+        # Groups go last.
+        for name, _ in list(parameter_groups.values()) + [(pg84b, None)]:
+            rds.delete_db_parameter_group(DBParameterGroupName=name)
+        expect_error("DBParameterGroupNotFound", rds.describe_db_parameters, DBParameterGroupName=pg84)
+        rds.delete_db_subnet_group(DBSubnetGroupName=group)
+        expect_error("DBSubnetGroupNotFoundFault", rds.describe_db_subnet_groups, DBSubnetGroupName=group)
+
+    # -- Secrets Manager -----------------------------------------------------------------------
+
+    def check_secrets(self):
+        sm = self.secretsmanager
+        password = sm.get_random_password(PasswordLength=64, ExcludePunctuation=True)["RandomPassword"]
+        expect_equal(len(password), 64, "GetRandomPassword length")
+        expect(set(password) <= set(string.ascii_letters + string.digits), "GetRandomPassword ExcludePunctuation:", password)
+
+        tag_key = "moodle-ha:stack"
+        name = f"moodle-ha/{self.name('stack')}/redis-auth"
+        other = f"moodle-ha/{self.name('stack2')}/redis-auth"
+        token = str(uuid.uuid4())
+        created = sm.create_secret(Name=name, SecretString=password, Tags=[{"Key": tag_key, "Value": self.run}], ClientRequestToken=token)
+        expect_equal(created["VersionId"], token, "CreateSecret VersionId is the ClientRequestToken")
+        sm.create_secret(Name=other, SecretString="x" * 64, Tags=[{"Key": tag_key, "Value": self.run + "-2"}])
+        expect_equal(sm.get_secret_value(SecretId=name)["SecretString"], password, "GetSecretValue")
+        expect_error("ResourceExistsException", sm.create_secret, Name=name, SecretString="other", ClientRequestToken=str(uuid.uuid4()))
+
+        def listed(**kwargs):
+            secrets, _ = paginate(sm, "list_secrets", "SecretList", 1, Filters=[{"Key": "tag-key", "Values": [tag_key]}], **kwargs)
+            return {s["Name"] for s in secrets}
+
+        expect({name, other} <= listed(), "ListSecrets tag-key filter (paginated, MaxResults=1) misses secrets")
+        deleted = sm.delete_secret(SecretId=name, RecoveryWindowInDays=7)
+        in_days = (deleted["DeletionDate"] - datetime.datetime.now(datetime.timezone.utc)).total_seconds() / 86400
+        expect(6.9 < in_days < 7.1, "DeleteSecret RecoveryWindowInDays=7 DeletionDate:", deleted["DeletionDate"])
+        expect(name not in listed(), "ListSecrets lists a secret scheduled for deletion")
+        expect(name in listed(IncludePlannedDeletion=True), "ListSecrets IncludePlannedDeletion=true misses the scheduled secret")
+        expect_error("InvalidRequestException", sm.get_secret_value, SecretId=name)
+        expect_error("InvalidRequestException", sm.create_secret, Name=name, SecretString="again")
+        sm.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
+        expect_error("ResourceNotFoundException", sm.get_secret_value, SecretId=name)
+        sm.delete_secret(SecretId=other, ForceDeleteWithoutRecovery=True)
+        expect_error("ResourceNotFoundException", sm.get_secret_value, SecretId=other)
+        sm.create_secret(Name=other, SecretString="new")
+        expect_equal(sm.get_secret_value(SecretId=other)["SecretString"], "new", "CreateSecret after a forced delete")
+        sm.delete_secret(SecretId=other, ForceDeleteWithoutRecovery=True)
+
+    # -- Auto Scaling / EC2 --------------------------------------------------------------------
+
+    def check_autoscaling_ec2(self):
+        ec2, asg = self.ec2, self.autoscaling
+        template_tags = [{"Key": "moodle-ha:stack", "Value": self.run}]
+        instance_tags = [{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": "moodle"}]}]
+        template = ec2.create_launch_template(
+            LaunchTemplateName=self.name("lt"),
+            LaunchTemplateData={"ImageId": "ami-12c6146b", "InstanceType": "t3.small", "TagSpecifications": instance_tags},
+            TagSpecifications=[{"ResourceType": "launch-template", "Tags": template_tags}],
+        )["LaunchTemplate"]
+        template_id = template["LaunchTemplateId"]
+        described = ec2.describe_launch_templates(LaunchTemplateIds=[template_id])["LaunchTemplates"][0]
+        expect_equal(described.get("Tags"), template_tags, "DescribeLaunchTemplates Tags")
+        data = ec2.describe_launch_template_versions(LaunchTemplateId=template_id)["LaunchTemplateVersions"][0]["LaunchTemplateData"]
+        expect_equal(data.get("TagSpecifications"), instance_tags, "CreateLaunchTemplate: top-level TagSpecifications stay out of LaunchTemplateData (F8)")
+
+        group = self.name("asg")
+        policy = {
+            "LaunchTemplate": {
+                "LaunchTemplateSpecification": {"LaunchTemplateId": template_id, "Version": "$Latest"},
+                "Overrides": [{"InstanceType": "t3.small"}, {"InstanceType": "t3a.small"}],
+            },
+            "InstancesDistribution": {"OnDemandBaseCapacity": 1, "OnDemandPercentageAboveBaseCapacity": 50},
+        }
+        asg.create_auto_scaling_group(
+            AutoScalingGroupName=group, MinSize=1, MaxSize=3, DesiredCapacity=1, MixedInstancesPolicy=policy,
+            VPCZoneIdentifier=",".join(self.subnets), HealthCheckType="ELB", HealthCheckGracePeriod=300,
+            Tags=[{"Key": "moodle-ha:stack", "Value": self.run, "PropagateAtLaunch": True}],
+        )
+        fields = ("MixedInstancesPolicy", "MinSize", "DesiredCapacity", "HealthCheckType", "HealthCheckGracePeriod", "VPCZoneIdentifier", "Tags")
+
+        def describe():
+            return asg.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"][0]
+
+        before = describe()
+        expect("MixedInstancesPolicy" in before, "CreateAutoScalingGroup MixedInstancesPolicy missing")
+        asg.update_auto_scaling_group(AutoScalingGroupName=group, MaxSize=5)
+        after = describe()
+        expect_equal(after["MaxSize"], 5, "UpdateAutoScalingGroup MaxSize")
+        for field in fields:
+            expect_equal(after.get(field), before.get(field), f"UpdateAutoScalingGroup with only MaxSize keeps {field} (F7)")
+
+        asg.put_scaling_policy(
+            AutoScalingGroupName=group, PolicyName="cpu", PolicyType="TargetTrackingScaling",
+            TargetTrackingConfiguration={"PredefinedMetricSpecification": {"PredefinedMetricType": "ASGAverageCPUUtilization"}, "TargetValue": 60.0},
+        )
+        policy = asg.describe_policies(AutoScalingGroupName=group)["ScalingPolicies"][0]
+        expect_equal(policy.get("Enabled"), True, "DescribePolicies Enabled (F6)")
+        expect("PredictiveScalingConfiguration" not in policy, "DescribePolicies: no PredictiveScalingConfiguration on a target-tracking policy (F6):", policy.get("PredictiveScalingConfiguration"))
+        expect_equal(policy["TargetTrackingConfiguration"]["TargetValue"], 60.0, "DescribePolicies TargetValue")
+
+        asg.delete_policy(AutoScalingGroupName=group, PolicyName="cpu")
+        asg.delete_auto_scaling_group(AutoScalingGroupName=group, ForceDelete=True)
+        ec2.delete_launch_template(LaunchTemplateId=template_id)
+
+    def check_cleanup_network(self):
+        for sg in self.sgs:
+            self.ec2.delete_security_group(GroupId=sg)
+        for subnet in self.subnets:
+            self.ec2.delete_subnet(SubnetId=subnet)
+        self.ec2.delete_vpc(VpcId=self.vpc)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=4566)
+    parser.add_argument("--region", default="eu-west-1")
+    args = parser.parse_args()
+    for variable, value in (("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test")):
+        os.environ.setdefault(variable, value)
+
+    checker = Checker(f"http://{args.host}:{args.port}", args.region)
+    sections = [
+        ("network", checker.check_network),
+        ("ElastiCache", checker.check_elasticache),
+        ("RDS", checker.check_rds),
+        ("Secrets Manager", checker.check_secrets),
+        ("Auto Scaling / EC2", checker.check_autoscaling_ec2),
+        ("cleanup", checker.check_cleanup_network),
+    ]
+    for title, section in sections:
+        try:
+            section()
+        except Mismatch as mismatch:
+            print(f"MISMATCH in {title}: {mismatch}", file=sys.stderr)
+            return 1
+        except Exception as error:  # an unexpected AWS error, or an answer the SDK cannot parse (HTTP 500)
+            here = [
+                f for f in traceback.extract_tb(error.__traceback__)
+                if os.path.abspath(f.filename) == os.path.abspath(__file__) and f.name not in ("expect_error", "paginate")
+            ]
+            where = f" (check_emulator.py line {here[-1].lineno}: {here[-1].line})" if here else ""
+            text = str(error)
+            if "500 Internal Server Error" in text:
+                text = "the emulator answered HTTP 500 (an unimplemented action or a crash; see its log)"
+            print(f"MISMATCH in {title}{where}: unexpected {type(error).__name__}: {text}", file=sys.stderr)
+            return 1
+        print(f"ok  {title}")
+    print("all checks passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
