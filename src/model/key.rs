@@ -42,6 +42,24 @@ pub enum Kind {
     CacheSubnetGroup,
     /// The ElastiCache Redis replication group.
     ReplicationGroup,
+    /// The IAM role of the web nodes (when the spec names no instance profile).
+    IamRole,
+    /// The IAM instance profile of the web nodes.
+    InstanceProfile,
+    /// The application load balancer.
+    LoadBalancer,
+    /// The web nodes' target group.
+    TargetGroup,
+    /// A load balancer listener (HTTPS, or HTTP redirecting to HTTPS).
+    Listener,
+    /// The web nodes' launch template (its default version).
+    LaunchTemplate,
+    /// The web fleet's Auto Scaling group.
+    AutoScalingGroup,
+    /// A target-tracking scaling policy of the web fleet.
+    ScalingPolicy,
+    /// A scheduled action of the web fleet.
+    ScheduledAction,
 }
 
 const KINDS: &[(Kind, &str)] = &[
@@ -62,6 +80,15 @@ const KINDS: &[(Kind, &str)] = &[
     (Kind::DbInstance, "db-instance"),
     (Kind::CacheSubnetGroup, "cache-subnet-group"),
     (Kind::ReplicationGroup, "replication-group"),
+    (Kind::IamRole, "iam-role"),
+    (Kind::InstanceProfile, "instance-profile"),
+    (Kind::LoadBalancer, "load-balancer"),
+    (Kind::TargetGroup, "target-group"),
+    (Kind::Listener, "listener"),
+    (Kind::LaunchTemplate, "launch-template"),
+    (Kind::AutoScalingGroup, "auto-scaling-group"),
+    (Kind::ScalingPolicy, "scaling-policy"),
+    (Kind::ScheduledAction, "scheduled-action"),
 ];
 
 impl Kind {
@@ -116,6 +143,15 @@ impl Kind {
                 "at_rest_encryption",
                 "auth_token",
             ],
+            Kind::IamRole => &["name", "path"],
+            Kind::InstanceProfile => &["name", "path"],
+            Kind::LoadBalancer => &["name", "scheme"],
+            Kind::TargetGroup => &["name", "protocol", "port", "vpc", "target_type"],
+            Kind::Listener => &["load_balancer"],
+            Kind::LaunchTemplate => &["name"],
+            Kind::AutoScalingGroup => &["name"],
+            Kind::ScalingPolicy => &["group", "name"],
+            Kind::ScheduledAction => &["group", "name"],
         }
     }
 
@@ -125,6 +161,8 @@ impl Kind {
         match self {
             Kind::DbCluster | Kind::DbInstance => &["apply_immediately"],
             Kind::ReplicationGroup => &["apply_immediately", "auth_secret"],
+            Kind::LaunchTemplate => &["user_data_text"],
+            Kind::AutoScalingGroup => &["refresh_min_healthy_percent"],
             _ => &[],
         }
     }

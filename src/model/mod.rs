@@ -7,10 +7,12 @@ mod props;
 
 pub use key::{Kind, ResourceKey};
 pub use props::{
-    DbClusterProps, DbInstanceProps, DbParameterGroupProps, FileSystemProps, InternetGatewayProps,
-    MountTargetProps, NatGatewayProps, Props, ReplicationGroupProps, Route, RouteTableProps, Rule,
-    RuleSource, SecretProps, SecurityGroupProps, SecurityGroupRulesProps, SubnetGroupProps,
-    SubnetProps, VpcProps,
+    AutoScalingGroupProps, DbClusterProps, DbInstanceProps, DbParameterGroupProps, FileSystemProps,
+    IamRoleProps, InstanceProfileProps, InternetGatewayProps, LaunchTemplateProps, ListenerAction,
+    ListenerProps, LoadBalancerProps, MountTargetProps, NatGatewayProps, Props,
+    ReplicationGroupProps, Route, RouteTableProps, Rule, RuleSource, ScalingPolicyProps,
+    ScheduledActionProps, SecretProps, SecurityGroupProps, SecurityGroupRulesProps,
+    SubnetGroupProps, SubnetProps, TargetGroupProps, VpcProps,
 };
 
 use serde::{Deserialize, Serialize};

@@ -4,6 +4,7 @@
 use super::{Kind, Ref, ResourceKey};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
 /// Managed attributes of one resource. A field that is `null` in the desired state means
@@ -45,6 +46,24 @@ pub enum Props {
     CacheSubnetGroup(SubnetGroupProps),
     /// See [`ReplicationGroupProps`].
     ReplicationGroup(ReplicationGroupProps),
+    /// See [`IamRoleProps`].
+    IamRole(IamRoleProps),
+    /// See [`InstanceProfileProps`].
+    InstanceProfile(InstanceProfileProps),
+    /// See [`LoadBalancerProps`].
+    LoadBalancer(LoadBalancerProps),
+    /// See [`TargetGroupProps`].
+    TargetGroup(TargetGroupProps),
+    /// See [`ListenerProps`].
+    Listener(ListenerProps),
+    /// See [`LaunchTemplateProps`].
+    LaunchTemplate(LaunchTemplateProps),
+    /// See [`AutoScalingGroupProps`].
+    AutoScalingGroup(AutoScalingGroupProps),
+    /// See [`ScalingPolicyProps`].
+    ScalingPolicy(ScalingPolicyProps),
+    /// See [`ScheduledActionProps`].
+    ScheduledAction(ScheduledActionProps),
 }
 
 /// A VPC the stack created.
@@ -352,6 +371,224 @@ pub struct ReplicationGroupProps {
     pub apply_immediately: bool,
 }
 
+/// An IAM role for EC2 instances with exactly the permissions the spec's nodes need.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IamRoleProps {
+    /// Role name.
+    pub name: String,
+    /// Path, `/moodle-ha/<stack>/`.
+    pub path: String,
+    /// Description.
+    pub description: String,
+    /// Who may assume it (EC2).
+    pub assume_role_policy: Value,
+    /// AWS managed policies attached, sorted ARNs.
+    pub managed_policies: Vec<String>,
+    /// The one inline policy, `moodle-ha`.
+    pub inline_policy: Value,
+}
+
+/// An IAM instance profile holding one role.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InstanceProfileProps {
+    /// Profile name.
+    pub name: String,
+    /// Path, `/moodle-ha/<stack>/`.
+    pub path: String,
+    /// Its role.
+    pub role: Ref,
+}
+
+/// The internet-facing application load balancer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LoadBalancerProps {
+    /// Name, `<stack>-alb`.
+    pub name: String,
+    /// `internet-facing`.
+    pub scheme: String,
+    /// Public subnets, sorted.
+    pub subnets: Vec<Ref>,
+    /// Security groups, sorted.
+    pub security_groups: Vec<Ref>,
+    /// Idle connection timeout, seconds.
+    pub idle_timeout_seconds: u32,
+}
+
+/// The web nodes' target group: health check, deregistration delay and stickiness.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TargetGroupProps {
+    /// Name, `<stack>-web`.
+    pub name: String,
+    /// `HTTP`.
+    pub protocol: String,
+    /// Port on the nodes.
+    pub port: u32,
+    /// Its VPC.
+    pub vpc: Ref,
+    /// `instance`.
+    pub target_type: String,
+    /// Health check path.
+    pub health_check_path: String,
+    /// Seconds between checks.
+    pub health_check_interval_seconds: u32,
+    /// Seconds before a check times out.
+    pub health_check_timeout_seconds: u32,
+    /// Successes before healthy.
+    pub healthy_threshold: u32,
+    /// Failures before unhealthy.
+    pub unhealthy_threshold: u32,
+    /// HTTP codes that count as healthy.
+    pub matcher: String,
+    /// Seconds a leaving node keeps its in-flight requests.
+    pub deregistration_delay_seconds: u32,
+    /// Load-balancer cookie stickiness.
+    pub stickiness_enabled: bool,
+    /// Cookie lifetime, seconds.
+    pub stickiness_duration_seconds: u32,
+}
+
+/// What a listener does with a request.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ListenerAction {
+    /// Send it to a target group.
+    Forward {
+        /// The target group.
+        target_group: Ref,
+    },
+    /// Redirect it (HTTP to HTTPS).
+    Redirect {
+        /// `HTTPS`.
+        protocol: String,
+        /// `443`.
+        port: String,
+        /// `HTTP_301`.
+        status_code: String,
+    },
+}
+
+/// A load balancer listener.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ListenerProps {
+    /// The load balancer.
+    pub load_balancer: Ref,
+    /// `HTTPS` or `HTTP`.
+    pub protocol: String,
+    /// 443 or 80.
+    pub port: u32,
+    /// ACM certificate (HTTPS).
+    pub certificate_arn: Option<String>,
+    /// TLS policy (HTTPS).
+    pub ssl_policy: Option<String>,
+    /// The default action.
+    pub action: ListenerAction,
+}
+
+/// The launch template's default version: what every new web node is launched with.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LaunchTemplateProps {
+    /// Name, `<stack>-web`.
+    pub name: String,
+    /// AMI ID (an SSM parameter in the spec is resolved at plan time).
+    pub image_id: String,
+    /// Instance profile, by name.
+    pub instance_profile: Ref,
+    /// Security groups, sorted.
+    pub security_groups: Vec<Ref>,
+    /// `required`: IMDSv2 only.
+    pub http_tokens: String,
+    /// IMDS hop limit (1 keeps containers off the metadata service).
+    pub http_put_response_hop_limit: u32,
+    /// Instance tags in the metadata (the Spot watcher reads its group's name there).
+    pub instance_metadata_tags: bool,
+    /// The AMI's root device.
+    pub root_device_name: String,
+    /// Root volume size, GiB.
+    pub root_volume_gib: u32,
+    /// `gp3`.
+    pub root_volume_type: String,
+    /// Root volume encrypted.
+    pub root_volume_encrypted: bool,
+    /// What the user data is, with a hash of it (e.g. `web node, placeholder … sha256:…`).
+    pub user_data: String,
+    /// Directive: the user data itself (not compared; its description is).
+    pub user_data_text: Option<String>,
+}
+
+/// The web fleet's Auto Scaling group with its mixed instances policy.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AutoScalingGroupProps {
+    /// Name, `<stack>-web`.
+    pub name: String,
+    /// The launch template.
+    pub launch_template: Ref,
+    /// Which content of the template the group launches: the fingerprint stored as the
+    /// template version's description (the group itself names an explicit version number).
+    pub launch_template_version: String,
+    /// Smallest size.
+    pub min_size: u32,
+    /// Largest size.
+    pub max_size: u32,
+    /// Desired size; `None` leaves it to the scaling policies.
+    pub desired_capacity: Option<u32>,
+    /// Private subnets, sorted.
+    pub subnets: Vec<Ref>,
+    /// Instance types, in priority order.
+    pub instance_types: Vec<String>,
+    /// On-demand floor.
+    pub on_demand_base_capacity: u32,
+    /// Percent on-demand above the floor.
+    pub on_demand_percentage_above_base: u32,
+    /// `price-capacity-optimized`.
+    pub spot_allocation_strategy: String,
+    /// Replace Spot nodes at elevated risk before they are interrupted.
+    pub capacity_rebalance: bool,
+    /// Target groups, sorted.
+    pub target_groups: Vec<Ref>,
+    /// `ELB`.
+    pub health_check_type: String,
+    /// Seconds after launch before health checks count.
+    pub health_check_grace_seconds: u32,
+    /// Seconds a terminating node may drain (termination lifecycle hook heartbeat).
+    pub termination_drain_seconds: u32,
+    /// Directive: instance refresh minimum healthy percentage.
+    pub refresh_min_healthy_percent: u32,
+}
+
+/// A target-tracking scaling policy.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScalingPolicyProps {
+    /// The group.
+    pub group: Ref,
+    /// Policy name, `<stack>-web-<metric>`.
+    pub name: String,
+    /// `ASGAverageCPUUtilization` or `ALBRequestCountPerTarget`.
+    pub metric: String,
+    /// The value to keep the metric at.
+    pub target_value: f64,
+    /// For requests per target: the target group measured.
+    pub target_group: Option<Ref>,
+}
+
+/// A scheduled change of the fleet's size.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScheduledActionProps {
+    /// The group.
+    pub group: Ref,
+    /// Action name.
+    pub name: String,
+    /// Cron expression.
+    pub recurrence: String,
+    /// Time zone of the recurrence.
+    pub time_zone: String,
+    /// New minimum.
+    pub min_size: Option<u32>,
+    /// New maximum.
+    pub max_size: Option<u32>,
+    /// New desired size.
+    pub desired_capacity: Option<u32>,
+}
+
 impl Props {
     /// The kind of resource these attributes describe.
     pub fn kind(&self) -> Kind {
@@ -373,7 +610,34 @@ impl Props {
             Props::DbInstance(_) => Kind::DbInstance,
             Props::CacheSubnetGroup(_) => Kind::CacheSubnetGroup,
             Props::ReplicationGroup(_) => Kind::ReplicationGroup,
+            Props::IamRole(_) => Kind::IamRole,
+            Props::InstanceProfile(_) => Kind::InstanceProfile,
+            Props::LoadBalancer(_) => Kind::LoadBalancer,
+            Props::TargetGroup(_) => Kind::TargetGroup,
+            Props::Listener(_) => Kind::Listener,
+            Props::LaunchTemplate(_) => Kind::LaunchTemplate,
+            Props::AutoScalingGroup(_) => Kind::AutoScalingGroup,
+            Props::ScalingPolicy(_) => Kind::ScalingPolicy,
+            Props::ScheduledAction(_) => Kind::ScheduledAction,
         }
+    }
+
+    /// A short hash of the managed attributes (directives left out): equal content, equal
+    /// fingerprint. Launch template versions carry it as their description.
+    pub fn fingerprint(&self) -> String {
+        let directives = self.kind().directives();
+        let fields: BTreeMap<String, Value> = self
+            .fields()
+            .into_iter()
+            .filter(|(k, _)| !directives.contains(&k.as_str()))
+            .collect();
+        let text = serde_json::to_string(&fields).unwrap_or_default();
+        let hash: String = Sha256::digest(text.as_bytes())
+            .iter()
+            .take(8)
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        format!("moodle-ha:{hash}")
     }
 
     /// Replacing or deleting this resource destroys user data: the file system, the Aurora
@@ -409,7 +673,39 @@ impl Props {
             | Props::ElasticIp {}
             | Props::FileSystem(_)
             | Props::Secret(_)
-            | Props::DbParameterGroup(_) => vec![],
+            | Props::DbParameterGroup(_)
+            | Props::IamRole(_) => vec![],
+            Props::InstanceProfile(p) => vec![&mut p.role],
+            Props::LoadBalancer(p) => p
+                .subnets
+                .iter_mut()
+                .chain(p.security_groups.iter_mut())
+                .collect(),
+            Props::TargetGroup(p) => vec![&mut p.vpc],
+            Props::Listener(p) => {
+                let mut refs = vec![&mut p.load_balancer];
+                if let ListenerAction::Forward { target_group } = &mut p.action {
+                    refs.push(target_group);
+                }
+                refs
+            }
+            Props::LaunchTemplate(p) => {
+                let mut refs = vec![&mut p.instance_profile];
+                refs.extend(p.security_groups.iter_mut());
+                refs
+            }
+            Props::AutoScalingGroup(p) => {
+                let mut refs = vec![&mut p.launch_template];
+                refs.extend(p.subnets.iter_mut());
+                refs.extend(p.target_groups.iter_mut());
+                refs
+            }
+            Props::ScalingPolicy(p) => {
+                let mut refs = vec![&mut p.group];
+                refs.extend(p.target_group.iter_mut());
+                refs
+            }
+            Props::ScheduledAction(p) => vec![&mut p.group],
             Props::DbSubnetGroup(p) | Props::CacheSubnetGroup(p) => p.subnets.iter_mut().collect(),
             Props::DbCluster(p) => {
                 let mut refs = vec![&mut p.subnet_group];
@@ -518,6 +814,26 @@ impl Props {
             Props::ReplicationGroup(p) => {
                 p.security_groups.sort();
                 p.security_groups.dedup();
+            }
+            Props::IamRole(p) => {
+                p.managed_policies.sort();
+                p.managed_policies.dedup();
+            }
+            Props::LoadBalancer(p) => {
+                p.subnets.sort();
+                p.subnets.dedup();
+                p.security_groups.sort();
+                p.security_groups.dedup();
+            }
+            Props::LaunchTemplate(p) => {
+                p.security_groups.sort();
+                p.security_groups.dedup();
+            }
+            Props::AutoScalingGroup(p) => {
+                p.subnets.sort();
+                p.subnets.dedup();
+                p.target_groups.sort();
+                p.target_groups.dedup();
             }
             _ => {}
         }

@@ -21,7 +21,7 @@ pub use network::{CreateNetwork, ExistingNetwork, NatGateways, Network};
 pub use schema::json_schema;
 pub use source_map::SourceMap;
 pub use validate::{Problem, Severity, parse_size, validate};
-pub use web::{Cron, HealthCheck, LoadBalancer, Scaling, Stickiness, Web};
+pub use web::{Cron, HealthCheck, LoadBalancer, Scaling, ScheduledAction, Stickiness, Web};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

@@ -426,6 +426,108 @@ fn each_rule_rejects_what_it_should() {
             "must not exceed",
         ),
         (
+            "drain shorter than the deregistration delay",
+            |s| s.web.termination_drain_seconds = 90,
+            "web.termination_drain_seconds",
+            "at least `load_balancer.deregistration_delay_seconds` (120)",
+        ),
+        (
+            "drain too long",
+            |s| s.web.termination_drain_seconds = 9000,
+            "web.termination_drain_seconds",
+            "30–7200",
+        ),
+        (
+            "refresh percentage above 100",
+            |s| s.web.refresh_min_healthy_percent = 101,
+            "web.refresh_min_healthy_percent",
+            "0–100",
+        ),
+        (
+            "scheduled action with a bad recurrence",
+            |s| {
+                s.web.scheduled_actions = vec![crate::spec::ScheduledAction {
+                    name: "exams".into(),
+                    recurrence: "every morning".into(),
+                    time_zone: "UTC".into(),
+                    min: Some(4),
+                    max: None,
+                    desired: None,
+                }]
+            },
+            "web.scheduled_actions[0].recurrence",
+            "five-field cron",
+        ),
+        (
+            "scheduled action that changes nothing",
+            |s| {
+                s.web.scheduled_actions = vec![crate::spec::ScheduledAction {
+                    name: "exams".into(),
+                    recurrence: "0 7 * * 1-5".into(),
+                    time_zone: "UTC".into(),
+                    min: None,
+                    max: None,
+                    desired: None,
+                }]
+            },
+            "web.scheduled_actions[0]",
+            "at least one of",
+        ),
+        (
+            "scheduled action with min above max",
+            |s| {
+                s.web.scheduled_actions = vec![crate::spec::ScheduledAction {
+                    name: "exams".into(),
+                    recurrence: "0 7 * * 1-5".into(),
+                    time_zone: "UTC".into(),
+                    min: Some(9),
+                    max: Some(4),
+                    desired: None,
+                }]
+            },
+            "web.scheduled_actions[0].min",
+            "must not exceed",
+        ),
+        (
+            "scheduled action with a bad name",
+            |s| {
+                s.web.scheduled_actions = vec![crate::spec::ScheduledAction {
+                    name: "exam week!".into(),
+                    recurrence: "0 7 * * 1-5".into(),
+                    time_zone: "UTC".into(),
+                    min: Some(4),
+                    max: None,
+                    desired: None,
+                }]
+            },
+            "web.scheduled_actions[0].name",
+            "letters, digits and hyphens",
+        ),
+        (
+            "scaling target out of range",
+            |s| s.web.scaling.cpu_target_percent = Some(95),
+            "web.scaling.cpu_target_percent",
+            "10–90",
+        ),
+        (
+            "bad health check path",
+            |s| s.load_balancer.health_check.path = "login".into(),
+            "load_balancer.health_check.path",
+            "must start with `/`",
+        ),
+        (
+            "bad tls policy",
+            |s| s.load_balancer.ssl_policy = "TLS13".into(),
+            "load_balancer.ssl_policy",
+            "not an ELB security policy",
+        ),
+        (
+            "imds hop limit zero",
+            |s| s.web.imds_hop_limit = 0,
+            "web.imds_hop_limit",
+            "1–64",
+        ),
+        (
             "bad ami",
             |s| s.web.ami = "ubuntu".into(),
             "web.ami",

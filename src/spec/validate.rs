@@ -71,6 +71,7 @@ re!(
 re!(INSTANCE_TYPE, r"^([a-z][a-z0-9-]*)\.([a-z0-9]+)$");
 re!(DB_CLASS, r"^db\.[a-z0-9-]+\.[a-z0-9]+$");
 re!(CACHE_NODE, r"^cache\.[a-z0-9]+\.[a-z0-9]+$");
+re!(ACTION_NAME, r"^[A-Za-z0-9-]{1,64}$");
 re!(
     DAILY_WINDOW,
     r"^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-3]):[0-5][0-9]$"
@@ -858,6 +859,74 @@ impl Checker<'_> {
         }
         if let Some(rpt) = s.requests_per_target {
             self.range("web.scaling.requests_per_target", rpt, 1, 1_000_000, "");
+        }
+        self.range(
+            "web.termination_drain_seconds",
+            w.termination_drain_seconds,
+            30,
+            7200,
+            "",
+        );
+        let delay = spec.load_balancer.deregistration_delay_seconds;
+        if w.termination_drain_seconds < delay {
+            self.err(
+                "web.termination_drain_seconds",
+                format!(
+                    "must be at least `load_balancer.deregistration_delay_seconds` ({delay}) so in-flight requests finish, got {}",
+                    w.termination_drain_seconds
+                ),
+            );
+        }
+        self.range(
+            "web.refresh_min_healthy_percent",
+            w.refresh_min_healthy_percent,
+            0,
+            100,
+            "",
+        );
+        if w.refresh_min_healthy_percent < 50 {
+            self.warn(
+                "web.refresh_min_healthy_percent",
+                "a template change may take more than half the fleet out of service at once",
+            );
+        }
+        let names = w.scheduled_actions.iter().map(|a| &a.name);
+        self.unique("web.scheduled_actions", names, "action name");
+        for (i, a) in w.scheduled_actions.iter().enumerate() {
+            let base = format!("web.scheduled_actions[{i}]");
+            self.pattern(
+                &format!("{base}.name"),
+                &a.name,
+                &ACTION_NAME,
+                "letters, digits and hyphens, at most 64",
+            );
+            if a.recurrence.split_whitespace().count() != 5 {
+                self.err(
+                    &format!("{base}.recurrence"),
+                    format!("`{}` is not a five-field cron expression", a.recurrence),
+                );
+            }
+            if a.min.is_none() && a.max.is_none() && a.desired.is_none() {
+                self.err(&base, "set at least one of `min`, `max`, `desired`");
+            }
+            if let (Some(lo), Some(hi)) = (a.min, a.max) {
+                if lo > hi {
+                    self.err(
+                        &format!("{base}.min"),
+                        format!("`min` ({lo}) must not exceed `max` ({hi})"),
+                    );
+                }
+            }
+            if let Some(d) = a.desired {
+                let lo = a.min.unwrap_or(0);
+                let hi = a.max.unwrap_or(u32::MAX);
+                if d < lo || d > hi {
+                    self.err(
+                        &format!("{base}.desired"),
+                        format!("must lie within this action's min..max, got {d}"),
+                    );
+                }
+            }
         }
     }
 

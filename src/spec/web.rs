@@ -126,6 +126,38 @@ pub struct Web {
     /// Target-tracking scaling.
     #[serde(default)]
     pub scaling: Scaling,
+    /// Seconds a terminating node may drain before it goes (a termination lifecycle hook),
+    /// 30–7200 and at least the load balancer's deregistration delay.
+    #[serde(default = "default_drain")]
+    pub termination_drain_seconds: u32,
+    /// Percent of the fleet kept in service while it rolls onto a new launch template.
+    #[serde(default = "default_min_healthy")]
+    pub refresh_min_healthy_percent: u32,
+    /// Scheduled size changes (e.g. a bigger floor during exams).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scheduled_actions: Vec<ScheduledAction>,
+}
+
+/// A scheduled change of the fleet's size.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduledAction {
+    /// Name, unique in the stack: letters, digits and hyphens.
+    pub name: String,
+    /// Cron expression, five fields (`0 7 * * 1-5`).
+    pub recurrence: String,
+    /// Time zone of the recurrence (IANA name).
+    #[serde(default = "default_time_zone")]
+    pub time_zone: String,
+    /// New minimum.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<u32>,
+    /// New maximum.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<u32>,
+    /// New desired size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desired: Option<u32>,
 }
 
 /// Target-tracking scaling policies of the web fleet.
@@ -216,6 +248,15 @@ fn default_root_gib() -> u32 {
 }
 fn default_cron_root_gib() -> u32 {
     30
+}
+fn default_drain() -> u32 {
+    150
+}
+fn default_min_healthy() -> u32 {
+    90
+}
+fn default_time_zone() -> String {
+    "UTC".into()
 }
 fn default_cpu_target() -> Option<u32> {
     Some(60)
