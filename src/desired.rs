@@ -2,21 +2,37 @@
 //! function of the spec and the facts read about adopted resources (no AWS call here).
 
 use crate::model::{
-    DbClusterProps, DbInstanceProps, DbParameterGroupProps, FileSystemProps, InternetGatewayProps,
-    Kind, MountTargetProps, NatGatewayProps, Props, Ref, ReplicationGroupProps, ResourceKey, Route,
-    RouteTableProps, Rule, RuleSource, SecretProps, SecurityGroupProps, SecurityGroupRulesProps,
-    SubnetGroupProps, SubnetProps, VpcProps,
+    AutoScalingGroupProps, DbClusterProps, DbInstanceProps, DbParameterGroupProps, FileSystemProps,
+    IamRoleProps, InstanceProfileProps, InternetGatewayProps, Kind, LaunchTemplateProps,
+    ListenerAction, ListenerProps, LoadBalancerProps, MountTargetProps, NatGatewayProps, Props,
+    Ref, ReplicationGroupProps, ResourceKey, Route, RouteTableProps, Rule, RuleSource,
+    ScalingPolicyProps, ScheduledActionProps, SecretProps, SecurityGroupProps,
+    SecurityGroupRulesProps, SubnetGroupProps, SubnetProps, TargetGroupProps, VpcProps,
 };
 use crate::spec::{DbEngine, NatGateways, Problem, Severity, SourceMap, Spec, parse_size};
 use std::collections::BTreeMap;
 
-/// What AWS said about resources the spec adopts by ID (read at plan time).
+/// What AWS said about resources the spec refers to (read at plan time).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Facts {
     /// Adopted VPC IDs that exist.
     pub vpcs: Vec<String>,
     /// Adopted subnets that exist, by ID.
     pub subnets: BTreeMap<String, SubnetFacts>,
+    /// AMIs, by the spec's value (an `ami-…` ID or an `ssm:` parameter); absent when it
+    /// names nothing.
+    pub images: BTreeMap<String, ImageFacts>,
+}
+
+/// An AMI the spec names.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImageFacts {
+    /// The AMI ID (the SSM parameter's value for `ssm:` names).
+    pub id: String,
+    /// Its root device, e.g. `/dev/sda1`.
+    pub root_device_name: String,
+    /// `x86_64` or `arm64`.
+    pub architecture: String,
 }
 
 /// An existing subnet.
@@ -55,9 +71,6 @@ pub const SECURITY_GROUPS: &[(&str, &str)] = &[
 /// Checks the adopted network against what AWS reported, naming each missing or misplaced ID.
 pub fn check_facts(spec: &Spec, facts: &Facts, source: &SourceMap) -> Vec<Problem> {
     let mut problems = Vec::new();
-    let Some(net) = &spec.network.existing else {
-        return problems;
-    };
     let mut push = |path: String, message: String| {
         let line = source.line_of(&path);
         problems.push(Problem {
@@ -66,6 +79,33 @@ pub fn check_facts(spec: &Spec, facts: &Facts, source: &SourceMap) -> Vec<Proble
             message,
             line,
         });
+    };
+    match facts.images.get(&spec.web.ami) {
+        None => push(
+            "web.ami".into(),
+            format!(
+                "`{}` names no AMI in `{}`",
+                spec.web.ami.trim_start_matches("ssm:"),
+                spec.region
+            ),
+        ),
+        Some(image) => {
+            let wanted = crate::spec::architecture_of_types(&spec.web.instance_types);
+            if let Some(arch) = wanted {
+                if arch != image.architecture {
+                    push(
+                        "web.ami".into(),
+                        format!(
+                            "`{}` is an {} image; `web.instance_types` are {arch}",
+                            image.id, image.architecture
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    let Some(net) = &spec.network.existing else {
+        return problems;
     };
     if !facts.vpcs.contains(&net.vpc_id) {
         push(
@@ -109,113 +149,119 @@ pub fn desired_state(spec: &Spec, facts: &Facts) -> DesiredState {
     };
 
     // Network: (vpc, private subnets by AZ).
-    let (vpc, private): (Ref, Vec<(String, Ref)>) = if let Some(net) = &spec.network.create {
-        let vpc = Ref::to(Kind::Vpc, "main");
-        add(
-            Kind::Vpc,
-            "main",
-            Props::Vpc(VpcProps {
-                cidr: net.cidr.clone(),
-                dns_support: true,
-                dns_hostnames: true,
-            }),
-        );
-        let igw = Ref::to(Kind::InternetGateway, "main");
-        add(
-            Kind::InternetGateway,
-            "main",
-            Props::InternetGateway(InternetGatewayProps {
-                vpc: Some(vpc.clone()),
-            }),
-        );
-        let mut private = Vec::new();
-        let mut public_subnets = Vec::new();
-        for (i, az) in net.availability_zones.iter().enumerate() {
-            for (tier, cidrs) in [
-                ("public", &net.public_subnet_cidrs),
-                ("private", &net.private_subnet_cidrs),
-            ] {
-                let Some(cidr) = cidrs.get(i) else { continue };
-                let name = format!("{tier}-{az}");
-                add(
-                    Kind::Subnet,
-                    &name,
-                    Props::Subnet(SubnetProps {
-                        vpc: vpc.clone(),
-                        cidr: cidr.clone(),
-                        availability_zone: az.clone(),
-                    }),
-                );
-                let subnet = Ref::to(Kind::Subnet, &name);
-                if tier == "public" {
-                    public_subnets.push(subnet)
-                } else {
-                    private.push((az.clone(), subnet))
-                }
-            }
-        }
-        let nat_azs: Vec<&String> = match net.nat_gateways {
-            NatGateways::PerAz => net.availability_zones.iter().collect(),
-            NatGateways::Single => net.availability_zones.iter().take(1).collect(),
-        };
-        for az in &nat_azs {
-            add(Kind::ElasticIp, &format!("nat-{az}"), Props::ElasticIp {});
+    let (vpc, private, public): (Ref, Vec<(String, Ref)>, Vec<Ref>) =
+        if let Some(net) = &spec.network.create {
+            let vpc = Ref::to(Kind::Vpc, "main");
             add(
-                Kind::NatGateway,
-                az,
-                Props::NatGateway(NatGatewayProps {
-                    subnet: Ref::to(Kind::Subnet, format!("public-{az}")),
-                    allocation: Ref::to(Kind::ElasticIp, format!("nat-{az}")),
+                Kind::Vpc,
+                "main",
+                Props::Vpc(VpcProps {
+                    cidr: net.cidr.clone(),
+                    dns_support: true,
+                    dns_hostnames: true,
                 }),
             );
-        }
-        add(
-            Kind::RouteTable,
-            "public",
-            Props::RouteTable(RouteTableProps {
-                vpc: vpc.clone(),
-                routes: vec![Route {
-                    destination: "0.0.0.0/0".into(),
-                    target: igw,
-                }],
-                subnets: public_subnets,
-            }),
-        );
-        for (az, subnet) in &private {
-            let nat_az = if nat_azs.contains(&az) {
-                az.as_str()
-            } else {
-                nat_azs.first().map_or(az.as_str(), |a| a.as_str())
+            let igw = Ref::to(Kind::InternetGateway, "main");
+            add(
+                Kind::InternetGateway,
+                "main",
+                Props::InternetGateway(InternetGatewayProps {
+                    vpc: Some(vpc.clone()),
+                }),
+            );
+            let mut private = Vec::new();
+            let mut public_subnets = Vec::new();
+            for (i, az) in net.availability_zones.iter().enumerate() {
+                for (tier, cidrs) in [
+                    ("public", &net.public_subnet_cidrs),
+                    ("private", &net.private_subnet_cidrs),
+                ] {
+                    let Some(cidr) = cidrs.get(i) else { continue };
+                    let name = format!("{tier}-{az}");
+                    add(
+                        Kind::Subnet,
+                        &name,
+                        Props::Subnet(SubnetProps {
+                            vpc: vpc.clone(),
+                            cidr: cidr.clone(),
+                            availability_zone: az.clone(),
+                        }),
+                    );
+                    let subnet = Ref::to(Kind::Subnet, &name);
+                    if tier == "public" {
+                        public_subnets.push(subnet)
+                    } else {
+                        private.push((az.clone(), subnet))
+                    }
+                }
+            }
+            let nat_azs: Vec<&String> = match net.nat_gateways {
+                NatGateways::PerAz => net.availability_zones.iter().collect(),
+                NatGateways::Single => net.availability_zones.iter().take(1).collect(),
             };
+            for az in &nat_azs {
+                add(Kind::ElasticIp, &format!("nat-{az}"), Props::ElasticIp {});
+                add(
+                    Kind::NatGateway,
+                    az,
+                    Props::NatGateway(NatGatewayProps {
+                        subnet: Ref::to(Kind::Subnet, format!("public-{az}")),
+                        allocation: Ref::to(Kind::ElasticIp, format!("nat-{az}")),
+                    }),
+                );
+            }
             add(
                 Kind::RouteTable,
-                &format!("private-{az}"),
+                "public",
                 Props::RouteTable(RouteTableProps {
                     vpc: vpc.clone(),
                     routes: vec![Route {
                         destination: "0.0.0.0/0".into(),
-                        target: Ref::to(Kind::NatGateway, nat_az),
+                        target: igw,
                     }],
-                    subnets: vec![subnet.clone()],
+                    subnets: public_subnets.clone(),
                 }),
             );
-        }
-        (vpc, private)
-    } else if let Some(net) = &spec.network.existing {
-        let private = net
-            .private_subnets
-            .iter()
-            .filter_map(|id| {
-                facts
-                    .subnets
-                    .get(id)
-                    .map(|s| (s.availability_zone.clone(), Ref::External(id.clone())))
-            })
-            .collect();
-        (Ref::External(net.vpc_id.clone()), private)
-    } else {
-        (Ref::External(String::new()), Vec::new())
-    };
+            for (az, subnet) in &private {
+                let nat_az = if nat_azs.contains(&az) {
+                    az.as_str()
+                } else {
+                    nat_azs.first().map_or(az.as_str(), |a| a.as_str())
+                };
+                add(
+                    Kind::RouteTable,
+                    &format!("private-{az}"),
+                    Props::RouteTable(RouteTableProps {
+                        vpc: vpc.clone(),
+                        routes: vec![Route {
+                            destination: "0.0.0.0/0".into(),
+                            target: Ref::to(Kind::NatGateway, nat_az),
+                        }],
+                        subnets: vec![subnet.clone()],
+                    }),
+                );
+            }
+            (vpc, private, public_subnets)
+        } else if let Some(net) = &spec.network.existing {
+            let private = net
+                .private_subnets
+                .iter()
+                .filter_map(|id| {
+                    facts
+                        .subnets
+                        .get(id)
+                        .map(|s| (s.availability_zone.clone(), Ref::External(id.clone())))
+                })
+                .collect();
+            let public = net
+                .public_subnets
+                .iter()
+                .map(|id| Ref::External(id.clone()))
+                .collect();
+            (Ref::External(net.vpc_id.clone()), private, public)
+        } else {
+            (Ref::External(String::new()), Vec::new(), Vec::new())
+        };
 
     // Security groups and their least-privilege rules.
     for (role, purpose) in SECURITY_GROUPS {
@@ -339,12 +385,282 @@ pub fn desired_state(spec: &Spec, facts: &Facts) -> DesiredState {
     for (key, props) in data_tier(spec, &private_subnets) {
         resources.insert(key, props);
     }
+    for (key, props) in web_tier(spec, facts, &vpc, &public, &private_subnets) {
+        resources.insert(key, props);
+    }
 
     DesiredState {
         stack: spec.name.clone(),
         tags: spec.tags.clone(),
         resources,
     }
+}
+
+/// AWS managed policies every web node gets: SSM Session Manager and the CloudWatch agent.
+pub const NODE_MANAGED_POLICIES: &[&str] = &[
+    "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
+    "arn:aws:iam::aws:policy/CloudWatchAgentServerPolicy",
+];
+
+/// The inline policy of the web nodes' role: only what they need, limited to the stack's own
+/// resources by their `moodle-ha:stack` tag.
+pub fn web_node_policy(stack: &str) -> serde_json::Value {
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ReadTheStacksSecrets",
+                "Effect": "Allow",
+                "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+                "Resource": "*",
+                "Condition": {"StringEquals": {"secretsmanager:ResourceTag/moodle-ha:stack": stack}}
+            },
+            {
+                "Sid": "MountMoodledata",
+                "Effect": "Allow",
+                "Action": ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"],
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:ResourceTag/moodle-ha:stack": stack}}
+            },
+            {
+                "Sid": "LeaveTheTargetGroupOnASpotNotice",
+                "Effect": "Allow",
+                "Action": "elasticloadbalancing:DeregisterTargets",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:ResourceTag/moodle-ha:stack": stack}}
+            },
+            {
+                "Sid": "FindTheGroupsTargetGroups",
+                "Effect": "Allow",
+                "Action": "autoscaling:DescribeAutoScalingGroups",
+                "Resource": "*"
+            }
+        ]
+    })
+}
+
+/// The trust policy of an EC2 instance role.
+pub fn ec2_trust_policy() -> serde_json::Value {
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Service": "ec2.amazonaws.com"},
+            "Action": "sts:AssumeRole"
+        }]
+    })
+}
+
+/// The load balancer, target group and listeners; the web nodes' role (unless the spec names
+/// an instance profile), launch template, Auto Scaling group, scaling policies and scheduled
+/// actions.
+fn web_tier(
+    spec: &Spec,
+    facts: &Facts,
+    vpc: &Ref,
+    public: &[Ref],
+    private: &[Ref],
+) -> Vec<(ResourceKey, Props)> {
+    let mut out = Vec::new();
+    let stack = &spec.name;
+    let lb = &spec.load_balancer;
+    let web = &spec.web;
+    let mut add = |kind: Kind, name: &str, mut props: Props| {
+        props.normalize();
+        out.push((ResourceKey::new(kind, name), props));
+    };
+    let path = format!("/moodle-ha/{stack}/");
+
+    let profile = match &web.instance_profile {
+        Some(name) => Ref::External(name.clone()),
+        None => {
+            add(
+                Kind::IamRole,
+                "web",
+                Props::IamRole(IamRoleProps {
+                    name: format!("{stack}-web-role"),
+                    path: path.clone(),
+                    description: format!("moodle-ha {stack}: web nodes"),
+                    assume_role_policy: ec2_trust_policy(),
+                    managed_policies: NODE_MANAGED_POLICIES
+                        .iter()
+                        .map(|p| p.to_string())
+                        .collect(),
+                    inline_policy: web_node_policy(stack),
+                }),
+            );
+            add(
+                Kind::InstanceProfile,
+                "web",
+                Props::InstanceProfile(InstanceProfileProps {
+                    name: format!("{stack}-web-profile"),
+                    path: path.clone(),
+                    role: Ref::to(Kind::IamRole, "web"),
+                }),
+            );
+            Ref::to(Kind::InstanceProfile, "web")
+        }
+    };
+
+    add(
+        Kind::LoadBalancer,
+        "main",
+        Props::LoadBalancer(LoadBalancerProps {
+            name: format!("{stack}-alb"),
+            scheme: "internet-facing".into(),
+            subnets: public.to_vec(),
+            security_groups: vec![Ref::to(Kind::SecurityGroup, "alb")],
+            idle_timeout_seconds: lb.idle_timeout_seconds,
+        }),
+    );
+    let hc = &lb.health_check;
+    add(
+        Kind::TargetGroup,
+        "web",
+        Props::TargetGroup(TargetGroupProps {
+            name: format!("{stack}-web"),
+            protocol: "HTTP".into(),
+            port: 80,
+            vpc: vpc.clone(),
+            target_type: "instance".into(),
+            health_check_path: hc.path.clone(),
+            health_check_interval_seconds: hc.interval_seconds,
+            health_check_timeout_seconds: hc.timeout_seconds,
+            healthy_threshold: hc.healthy_threshold,
+            unhealthy_threshold: hc.unhealthy_threshold,
+            matcher: hc.matcher.clone(),
+            deregistration_delay_seconds: lb.deregistration_delay_seconds,
+            stickiness_enabled: lb.stickiness.enabled,
+            stickiness_duration_seconds: lb.stickiness.duration_seconds,
+        }),
+    );
+    let alb = Ref::to(Kind::LoadBalancer, "main");
+    let target_group = Ref::to(Kind::TargetGroup, "web");
+    add(
+        Kind::Listener,
+        "https",
+        Props::Listener(ListenerProps {
+            load_balancer: alb.clone(),
+            protocol: "HTTPS".into(),
+            port: 443,
+            certificate_arn: Some(lb.certificate_arn.clone()),
+            ssl_policy: Some(lb.ssl_policy.clone()),
+            action: ListenerAction::Forward {
+                target_group: target_group.clone(),
+            },
+        }),
+    );
+    add(
+        Kind::Listener,
+        "http",
+        Props::Listener(ListenerProps {
+            load_balancer: alb,
+            protocol: "HTTP".into(),
+            port: 80,
+            certificate_arn: None,
+            ssl_policy: None,
+            action: ListenerAction::Redirect {
+                protocol: "HTTPS".into(),
+                port: "443".into(),
+                status_code: "HTTP_301".into(),
+            },
+        }),
+    );
+
+    let (image_id, root_device_name) = match facts.images.get(&web.ami) {
+        Some(image) => (image.id.clone(), image.root_device_name.clone()),
+        // Only in tests without facts: `check_facts` stops a real run before this.
+        None => (web.ami.clone(), "/dev/sda1".into()),
+    };
+    let user_data = crate::render::web_user_data(spec)
+        .unwrap_or_else(|e| format!("#cloud-config\n# moodle-ha user-data: {e}\n"));
+    let template = Props::LaunchTemplate(LaunchTemplateProps {
+        name: format!("{stack}-web"),
+        image_id,
+        instance_profile: profile,
+        security_groups: vec![Ref::to(Kind::SecurityGroup, "web")],
+        http_tokens: "required".into(),
+        http_put_response_hop_limit: web.imds_hop_limit,
+        instance_metadata_tags: true,
+        root_device_name,
+        root_volume_gib: web.root_volume_gib,
+        root_volume_type: "gp3".into(),
+        root_volume_encrypted: true,
+        user_data: crate::render::describe_user_data(&user_data),
+        user_data_text: Some(user_data),
+    });
+    let fingerprint = {
+        let mut t = template.clone();
+        t.normalize();
+        t.fingerprint()
+    };
+    add(Kind::LaunchTemplate, "web", template);
+    let group = Ref::to(Kind::AutoScalingGroup, "web");
+    add(
+        Kind::AutoScalingGroup,
+        "web",
+        Props::AutoScalingGroup(AutoScalingGroupProps {
+            name: format!("{stack}-web"),
+            launch_template: Ref::to(Kind::LaunchTemplate, "web"),
+            launch_template_version: fingerprint,
+            min_size: web.min,
+            max_size: web.max,
+            desired_capacity: web.desired,
+            subnets: private.to_vec(),
+            instance_types: web.instance_types.clone(),
+            on_demand_base_capacity: web.on_demand_base_capacity,
+            on_demand_percentage_above_base: web.on_demand_percentage_above_base,
+            spot_allocation_strategy: "price-capacity-optimized".into(),
+            capacity_rebalance: true,
+            target_groups: vec![target_group.clone()],
+            health_check_type: "ELB".into(),
+            health_check_grace_seconds: web.health_check_grace_period_seconds,
+            termination_drain_seconds: web.termination_drain_seconds,
+            refresh_min_healthy_percent: web.refresh_min_healthy_percent,
+        }),
+    );
+    if let Some(cpu) = web.scaling.cpu_target_percent {
+        add(
+            Kind::ScalingPolicy,
+            "cpu",
+            Props::ScalingPolicy(ScalingPolicyProps {
+                group: group.clone(),
+                name: format!("{stack}-web-cpu"),
+                metric: "ASGAverageCPUUtilization".into(),
+                target_value: f64::from(cpu),
+                target_group: None,
+            }),
+        );
+    }
+    if let Some(requests) = web.scaling.requests_per_target {
+        add(
+            Kind::ScalingPolicy,
+            "requests",
+            Props::ScalingPolicy(ScalingPolicyProps {
+                group: group.clone(),
+                name: format!("{stack}-web-requests"),
+                metric: "ALBRequestCountPerTarget".into(),
+                target_value: f64::from(requests),
+                target_group: Some(target_group),
+            }),
+        );
+    }
+    for action in &web.scheduled_actions {
+        add(
+            Kind::ScheduledAction,
+            &action.name,
+            Props::ScheduledAction(ScheduledActionProps {
+                group: group.clone(),
+                name: format!("{stack}-{}", action.name),
+                recurrence: action.recurrence.clone(),
+                time_zone: action.time_zone.clone(),
+                min_size: action.min,
+                max_size: action.max,
+                desired_capacity: action.desired,
+            }),
+        );
+    }
+    out
 }
 
 /// Name of the Secrets Manager secret that holds the Redis AUTH token.

@@ -39,7 +39,16 @@ impl ObservedState {
             .collect();
         for r in &mut self.resources {
             r.props.map_refs(|reference| match reference {
-                Ref::External(id) => match by_id.get(id) {
+                Ref::External(id) if id.is_empty() => reference.clone(),
+                Ref::External(id) => match by_id.get(id).or_else(|| {
+                    // The resource part of an ARN (`targetgroup/<name>/<id>`, as in a scaling
+                    // policy's resource label) names the resource whose ARN ends with it.
+                    let suffix = format!(":{id}");
+                    by_id
+                        .iter()
+                        .find(|(arn, _)| arn.starts_with("arn:") && arn.ends_with(&suffix))
+                        .map(|(_, key)| key)
+                }) {
                     Some(key) => Ref::Managed { key: key.clone() },
                     None => reference.clone(),
                 },

@@ -3,7 +3,7 @@
 
 use super::Aws;
 use super::wait::{self, Poll};
-use crate::desired::{Facts, SubnetFacts};
+use crate::desired::{Facts, ImageFacts, SubnetFacts};
 use crate::executor::{Ids, Operation, Step};
 use crate::model::{
     InternetGatewayProps, Kind, NatGatewayProps, Props, Ref, ResourceKey, Route, RouteTableProps,
@@ -16,6 +16,7 @@ use aws_sdk_ec2::types::{
     AttributeBooleanValue, DomainType, Filter, IpPermission, IpRange, Ipv6Range, PrefixListId,
     ResourceType, Tag, TagSpecification, UserIdGroupPair, VpcAttributeName,
 };
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 fn stack_filter(aws: &Aws) -> Filter {
@@ -91,7 +92,74 @@ pub async fn facts(aws: &Aws, vpc_id: &str, subnet_ids: &[String]) -> anyhow::Re
                 ))
             })
             .collect(),
+        images: BTreeMap::new(),
     })
+}
+
+/// Resolves the AMIs a spec names: `ssm:` parameters through one GetParameters, then one
+/// DescribeImages for all IDs. A name that resolves to nothing is absent from the answer.
+pub async fn images(aws: &Aws, names: &[String]) -> anyhow::Result<BTreeMap<String, ImageFacts>> {
+    let parameters: Vec<&str> = names
+        .iter()
+        .filter_map(|n| n.strip_prefix("ssm:"))
+        .collect();
+    let mut ids: BTreeMap<String, String> = names
+        .iter()
+        .filter(|n| !n.starts_with("ssm:"))
+        .map(|n| (n.clone(), n.clone()))
+        .collect();
+    if !parameters.is_empty() {
+        let out = aws
+            .ssm
+            .get_parameters()
+            .set_names(Some(parameters.iter().map(|p| p.to_string()).collect()))
+            .send()
+            .await
+            .context("GetParameters")?;
+        for p in out.parameters() {
+            if let (Some(name), Some(value)) = (p.name(), p.value()) {
+                ids.insert(format!("ssm:{name}"), value.to_string());
+            }
+        }
+    }
+    if ids.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let wanted: Vec<String> = ids.values().cloned().collect();
+    let found = match aws
+        .ec2
+        .describe_images()
+        .set_image_ids(Some(wanted))
+        .send()
+        .await
+    {
+        Ok(out) => out.images().to_vec(),
+        // One unknown ID fails the whole call: then nothing resolves, and each is named.
+        Err(e)
+            if e.code() == Some("InvalidAMIID.NotFound")
+                || e.code() == Some("InvalidAMIID.Malformed") =>
+        {
+            Vec::new()
+        }
+        Err(e) => return Err(e).context("DescribeImages"),
+    };
+    Ok(ids
+        .into_iter()
+        .filter_map(|(name, id)| {
+            let image = found.iter().find(|i| i.image_id() == Some(id.as_str()))?;
+            Some((
+                name,
+                ImageFacts {
+                    id: id.clone(),
+                    root_device_name: text(image.root_device_name()),
+                    architecture: image
+                        .architecture()
+                        .map(|a| a.as_str().to_string())
+                        .unwrap_or_default(),
+                },
+            ))
+        })
+        .collect())
 }
 
 /// Every EC2 resource of the stack, one describe per kind, all at once.

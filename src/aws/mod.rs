@@ -4,10 +4,14 @@
 //! and the [`Backend`] the executor drives. SDK types stay inside this module.
 
 pub mod api_log;
+pub mod autoscaling;
 pub mod ec2;
 pub mod efs;
 pub mod elasticache;
+pub mod elbv2;
 pub mod errors;
+pub mod iam;
+pub mod launch_templates;
 pub mod rds;
 pub mod secrets;
 pub mod tags;
@@ -46,6 +50,14 @@ pub struct Aws {
     pub elasticache: aws_sdk_elasticache::Client,
     /// Secrets Manager.
     pub secrets: aws_sdk_secretsmanager::Client,
+    /// SSM (public AMI parameters; later the stack lock).
+    pub ssm: aws_sdk_ssm::Client,
+    /// Elastic Load Balancing v2.
+    pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
+    /// Auto Scaling.
+    pub autoscaling: aws_sdk_autoscaling::Client,
+    /// IAM.
+    pub iam: aws_sdk_iam::Client,
     /// The stack's ownership tags.
     pub tags: StackTags,
     /// Where waits report.
@@ -81,6 +93,10 @@ impl Aws {
             rds: client!(aws_sdk_rds),
             elasticache: client!(aws_sdk_elasticache),
             secrets: client!(aws_sdk_secretsmanager),
+            ssm: client!(aws_sdk_ssm),
+            elbv2: client!(aws_sdk_elasticloadbalancingv2),
+            autoscaling: client!(aws_sdk_autoscaling),
+            iam: client!(aws_sdk_iam),
             tags: StackTags {
                 stack: spec.name.clone(),
                 extra: spec.tags.clone(),
@@ -96,30 +112,43 @@ impl Aws {
         self.max_wait.map_or(default, |cap| cap.min(default))
     }
 
-    /// Reads what AWS knows about the resources a spec adopts by ID.
+    /// Reads what AWS knows about what the spec refers to: adopted VPC and subnets, AMIs.
     pub async fn facts(&self, spec: &Spec) -> anyhow::Result<Facts> {
-        match &spec.network.existing {
-            Some(net) => {
-                let ids: Vec<String> = net
-                    .public_subnets
-                    .iter()
-                    .chain(&net.private_subnets)
-                    .cloned()
-                    .collect();
-                ec2::facts(self, &net.vpc_id, &ids).await
+        let network = async {
+            match &spec.network.existing {
+                Some(net) => {
+                    let ids: Vec<String> = net
+                        .public_subnets
+                        .iter()
+                        .chain(&net.private_subnets)
+                        .cloned()
+                        .collect();
+                    ec2::facts(self, &net.vpc_id, &ids).await
+                }
+                None => Ok(Facts::default()),
             }
-            None => Ok(Facts::default()),
-        }
+        };
+        let mut names = vec![spec.web.ami.clone()];
+        names.extend(spec.cron.ami.clone());
+        names.sort();
+        names.dedup();
+        let (mut facts, images) = tokio::try_join!(network, ec2::images(self, &names))?;
+        facts.images = images;
+        Ok(facts)
     }
 
     /// Everything that carries the stack's tag, one describe per kind, services in parallel.
     pub async fn observe(&self) -> anyhow::Result<ObservedState> {
-        let (network, files, databases, caches, secrets) = tokio::try_join!(
+        let (network, files, databases, caches, secrets, roles, balancers, templates, groups) = tokio::try_join!(
             ec2::observe(self),
             efs::observe(self),
             rds::observe(self),
             elasticache::observe(self),
-            secrets::observe(self)
+            secrets::observe(self),
+            iam::observe(self),
+            elbv2::observe(self),
+            launch_templates::observe(self),
+            autoscaling::observe(self),
         )?;
         let mut state = ObservedState {
             resources: network
@@ -128,6 +157,10 @@ impl Aws {
                 .chain(databases)
                 .chain(caches)
                 .chain(secrets)
+                .chain(roles)
+                .chain(balancers)
+                .chain(templates)
+                .chain(groups)
                 .collect(),
         };
         state.symbolize();
@@ -146,6 +179,14 @@ impl Backend for Aws {
                 elasticache::execute(self, op, ids).await
             }
             Kind::Secret => secrets::execute(self, op).await,
+            Kind::IamRole | Kind::InstanceProfile => iam::execute(self, op, ids).await,
+            Kind::LoadBalancer | Kind::TargetGroup | Kind::Listener => {
+                elbv2::execute(self, op, ids).await
+            }
+            Kind::LaunchTemplate => launch_templates::execute(self, op, ids).await,
+            Kind::AutoScalingGroup | Kind::ScalingPolicy | Kind::ScheduledAction => {
+                autoscaling::execute(self, op, ids).await
+            }
             _ => ec2::execute(self, op, ids).await,
         }
     }

@@ -43,6 +43,12 @@ pub enum Applies {
     },
     /// At the database's next reboot, which moodle-ha never does on its own.
     NextReboot,
+    /// New nodes get it at once; running ones are replaced by an instance refresh that keeps
+    /// this share of the fleet in service.
+    InstanceRefresh {
+        /// Percent of the fleet kept in service.
+        min_healthy_percent: u32,
+    },
 }
 
 /// One attribute that differs.

@@ -154,6 +154,11 @@ fn applies(field: &str, want: &Props, before: &Value, after: &Value) -> Option<A
             _ => Applies::Now,
         }),
         Props::DbCluster(_) => Some(Applies::Now),
+        Props::AutoScalingGroup(p) if field == "launch_template_version" => {
+            Some(Applies::InstanceRefresh {
+                min_healthy_percent: p.refresh_min_healthy_percent,
+            })
+        }
         Props::ReplicationGroup(p) => Some(match field {
             "node_type" | "engine_version" => window(p.apply_immediately, &p.maintenance_window),
             // IncreaseReplicaCount / DecreaseReplicaCount only exist with ApplyImmediately.

@@ -88,6 +88,11 @@ fn render_change(out: &mut String, change: &Change) {
                 Some(Applies::MaintenanceWindow { window }) => {
                     format!("  {DIM}# in the maintenance window ({window}){DIM:#}")
                 }
+                Some(Applies::InstanceRefresh {
+                    min_healthy_percent,
+                }) => format!(
+                    "  {YELLOW}# rolls the fleet (instance refresh, {min_healthy_percent}% kept in service){YELLOW:#}"
+                ),
                 Some(Applies::NextReboot) => {
                     format!(
                         "  {YELLOW}# takes effect at the next reboot (moodle-ha never reboots){YELLOW:#}"

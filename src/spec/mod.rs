@@ -20,7 +20,7 @@ pub use moodle::{Moodle, MoodleVersion, PhpSettings, WebServer};
 pub use network::{CreateNetwork, ExistingNetwork, NatGateways, Network};
 pub use schema::json_schema;
 pub use source_map::SourceMap;
-pub use validate::{Problem, Severity, parse_size, validate};
+pub use validate::{Problem, Severity, architecture_of_types, parse_size, validate};
 pub use web::{Cron, HealthCheck, LoadBalancer, Scaling, ScheduledAction, Stickiness, Web};
 
 use schemars::JsonSchema;

@@ -1090,6 +1090,13 @@ fn check_cidr(c: &mut Checker<'_>, path: &str, text: &str) -> bool {
 }
 
 /// `arm64` for Graviton classes (`m7g`, `c7gn`, `t4g`), `x86_64` otherwise.
+/// The CPU architecture (`x86_64` or `arm64`) of a list of instance types: the first one's
+/// (validation makes them agree).
+pub fn architecture_of_types(types: &[String]) -> Option<&'static str> {
+    let class = types.first()?.split('.').next()?;
+    Some(arch_of(class))
+}
+
 fn arch_of(class: &str) -> &'static str {
     let after_generation = class.trim_start_matches(|c: char| c.is_ascii_lowercase());
     let attributes = after_generation.trim_start_matches(|c: char| c.is_ascii_digit());

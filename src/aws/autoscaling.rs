@@ -1,0 +1,684 @@
+//! The Auto Scaling adapter: the web fleet's group (mixed instances policy, capacity
+//! rebalancing, target groups, termination lifecycle hook), its target-tracking policies and
+//! scheduled actions. Groups are found with one tag-filtered, paginated describe; policies,
+//! hooks and scheduled actions are read per group (their only form). A changed launch
+//! template version is rolled out with an instance refresh.
+
+use super::Aws;
+use super::ec2::resolve;
+use super::errors::is_code;
+use super::launch_templates;
+use super::wait::{self, Poll};
+use crate::executor::{Ids, Operation, Step};
+use crate::model::{
+    AutoScalingGroupProps, Kind, Props, Ref, ResourceKey, ScalingPolicyProps, ScheduledActionProps,
+};
+use crate::observed::ObservedResource;
+use anyhow::{Context, bail};
+use aws_sdk_autoscaling::types::{
+    Filter, InstancesDistribution, LaunchTemplate, LaunchTemplateOverrides,
+    LaunchTemplateSpecification, LifecycleHookSpecification, MetricType, MixedInstancesPolicy,
+    PredefinedMetricSpecification, RefreshPreferences, Tag, TargetTrackingConfiguration,
+};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Name of the termination lifecycle hook that lets a node drain.
+pub const DRAIN_HOOK: &str = "moodle-ha-drain";
+
+fn text(s: Option<&str>) -> String {
+    s.unwrap_or_default().to_string()
+}
+
+fn count(n: Option<i32>) -> u32 {
+    n.and_then(|n| u32::try_from(n).ok()).unwrap_or(0)
+}
+
+/// The stack's groups with their policies and scheduled actions.
+pub async fn observe(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
+    let groups: Vec<_> = aws
+        .autoscaling
+        .describe_auto_scaling_groups()
+        .filters(
+            Filter::builder()
+                .name(format!("tag:{}", super::tags::STACK_TAG))
+                .values(&aws.tags.stack)
+                .build(),
+        )
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .context("DescribeAutoScalingGroups")?;
+    let mut out = Vec::new();
+    for g in groups {
+        let Some(key) = aws.tags.owned_key(
+            g.tags()
+                .iter()
+                .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default())),
+        ) else {
+            continue;
+        };
+        if g.status().is_some_and(|s| s.starts_with("Delete")) {
+            continue;
+        }
+        let name = text(g.auto_scaling_group_name());
+        let policy = g.mixed_instances_policy();
+        let spec = policy
+            .and_then(|p| p.launch_template())
+            .and_then(|t| t.launch_template_specification());
+        let template_id = text(spec.and_then(|s| s.launch_template_id()));
+        let version = text(spec.and_then(|s| s.version()));
+        let (fingerprint, hooks, policies, actions) = tokio::try_join!(
+            launch_templates::version_description(aws, &template_id, &version),
+            async {
+                aws.autoscaling
+                    .describe_lifecycle_hooks()
+                    .auto_scaling_group_name(&name)
+                    .send()
+                    .await
+                    .context("DescribeLifecycleHooks")
+            },
+            async {
+                let all: Vec<_> = aws
+                    .autoscaling
+                    .describe_policies()
+                    .auto_scaling_group_name(&name)
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .try_collect()
+                    .await
+                    .context("DescribePolicies")?;
+                Ok::<_, anyhow::Error>(all)
+            },
+            async {
+                let all: Vec<_> = aws
+                    .autoscaling
+                    .describe_scheduled_actions()
+                    .auto_scaling_group_name(&name)
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .try_collect()
+                    .await
+                    .context("DescribeScheduledActions")?;
+                Ok::<_, anyhow::Error>(all)
+            },
+        )?;
+        let drain = hooks
+            .lifecycle_hooks()
+            .iter()
+            .find(|h| h.lifecycle_hook_name() == Some(DRAIN_HOOK))
+            .map(|h| count(h.heartbeat_timeout()))
+            .unwrap_or(0);
+        let distribution = policy.and_then(|p| p.instances_distribution());
+        let mut props = Props::AutoScalingGroup(AutoScalingGroupProps {
+            name: name.clone(),
+            launch_template: Ref::External(template_id),
+            launch_template_version: fingerprint,
+            min_size: count(g.min_size()),
+            max_size: count(g.max_size()),
+            desired_capacity: g.desired_capacity().and_then(|n| u32::try_from(n).ok()),
+            subnets: g
+                .vpc_zone_identifier()
+                .unwrap_or_default()
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(|s| Ref::External(s.trim().to_string()))
+                .collect(),
+            instance_types: policy
+                .and_then(|p| p.launch_template())
+                .map(|t| {
+                    t.overrides()
+                        .iter()
+                        .filter_map(|o| o.instance_type().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            on_demand_base_capacity: count(distribution.and_then(|d| d.on_demand_base_capacity())),
+            // AWS's default when unset is 100 (all on-demand).
+            on_demand_percentage_above_base: distribution
+                .and_then(|d| d.on_demand_percentage_above_base_capacity())
+                .and_then(|n| u32::try_from(n).ok())
+                .unwrap_or(100),
+            spot_allocation_strategy: distribution
+                .and_then(|d| d.spot_allocation_strategy())
+                .unwrap_or("lowest-price")
+                .to_string(),
+            capacity_rebalance: g.capacity_rebalance().unwrap_or(false),
+            target_groups: g
+                .target_group_arns()
+                .iter()
+                .map(|a| Ref::External(a.clone()))
+                .collect(),
+            health_check_type: text(g.health_check_type()),
+            health_check_grace_seconds: count(g.health_check_grace_period()),
+            termination_drain_seconds: drain,
+            refresh_min_healthy_percent: 0,
+        });
+        props.normalize();
+        out.push(ObservedResource {
+            key,
+            id: name.clone(),
+            props,
+            outputs: BTreeMap::new(),
+        });
+        for p in policies {
+            let Some(policy_name) = p.policy_name() else {
+                continue;
+            };
+            let Some(suffix) = policy_name.strip_prefix(&format!("{}-web-", aws.tags.stack)) else {
+                continue;
+            };
+            let tracking = p.target_tracking_configuration();
+            let metric = tracking.and_then(|t| t.predefined_metric_specification());
+            // `app/<lb>/<id>/targetgroup/<tg>/<id>`: the target group part is the end of its ARN.
+            let target_group = metric
+                .and_then(|m| m.resource_label())
+                .and_then(|l| l.find("targetgroup/").map(|i| l[i..].to_string()))
+                .map(Ref::External);
+            out.push(ObservedResource {
+                key: ResourceKey::new(Kind::ScalingPolicy, suffix),
+                id: text(p.policy_arn()),
+                props: Props::ScalingPolicy(ScalingPolicyProps {
+                    group: Ref::External(name.clone()),
+                    name: policy_name.to_string(),
+                    metric: metric
+                        .and_then(|m| m.predefined_metric_type())
+                        .map(|m| m.as_str().to_string())
+                        .unwrap_or_default(),
+                    target_value: tracking.and_then(|t| t.target_value()).unwrap_or_default(),
+                    target_group,
+                }),
+                outputs: BTreeMap::new(),
+            });
+        }
+        for a in actions {
+            let Some(action_name) = a.scheduled_action_name() else {
+                continue;
+            };
+            let Some(suffix) = action_name.strip_prefix(&format!("{}-", aws.tags.stack)) else {
+                continue;
+            };
+            out.push(ObservedResource {
+                key: ResourceKey::new(Kind::ScheduledAction, suffix),
+                id: action_name.to_string(),
+                props: Props::ScheduledAction(ScheduledActionProps {
+                    group: Ref::External(name.clone()),
+                    name: action_name.to_string(),
+                    recurrence: text(a.recurrence()),
+                    time_zone: a.time_zone().unwrap_or("UTC").to_string(),
+                    min_size: a.min_size().and_then(|n| u32::try_from(n).ok()),
+                    max_size: a.max_size().and_then(|n| u32::try_from(n).ok()),
+                    desired_capacity: a.desired_capacity().and_then(|n| u32::try_from(n).ok()),
+                }),
+                outputs: BTreeMap::new(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Carries out one planned step on the group, a policy or a scheduled action.
+pub async fn execute(aws: &Aws, op: &Operation, ids: &Ids) -> anyhow::Result<Option<String>> {
+    let change = &op.change;
+    let id = change.id.clone().unwrap_or_default();
+    match (op.step, change.desired.as_ref()) {
+        (Step::Delete, _) => {
+            delete(aws, change.key.kind, &id, change.observed.as_ref(), ids).await?;
+            Ok(None)
+        }
+        (Step::Create, Some(Props::AutoScalingGroup(p))) => {
+            create_group(aws, &change.key, p, ids).await.map(Some)
+        }
+        (Step::Update, Some(Props::AutoScalingGroup(p))) => {
+            let before = match change.observed.as_ref() {
+                Some(Props::AutoScalingGroup(b)) => Some(b),
+                _ => None,
+            };
+            update_group(aws, p, before, ids).await?;
+            Ok(None)
+        }
+        (Step::Create | Step::Update, Some(Props::ScalingPolicy(p))) => {
+            put_policy(aws, p, ids).await.map(Some)
+        }
+        (Step::Create | Step::Update, Some(Props::ScheduledAction(p))) => {
+            put_scheduled_action(aws, p, ids).await.map(Some)
+        }
+        (step, _) => bail!("{}: cannot {step:?} with these attributes", change.key),
+    }
+}
+
+/// The mixed instances policy: the template at an explicit version, the instance types in
+/// priority order, the on-demand floor and Spot for the rest.
+async fn mixed_policy(
+    aws: &Aws,
+    p: &AutoScalingGroupProps,
+    ids: &Ids,
+) -> anyhow::Result<MixedInstancesPolicy> {
+    let template_id = resolve(&p.launch_template, ids)?;
+    let version =
+        launch_templates::version_number(aws, &template_id, &p.launch_template_version).await?;
+    Ok(MixedInstancesPolicy::builder()
+        .launch_template(
+            LaunchTemplate::builder()
+                .launch_template_specification(
+                    LaunchTemplateSpecification::builder()
+                        .launch_template_id(template_id)
+                        .version(version)
+                        .build(),
+                )
+                .set_overrides(Some(
+                    p.instance_types
+                        .iter()
+                        .map(|t| LaunchTemplateOverrides::builder().instance_type(t).build())
+                        .collect(),
+                ))
+                .build(),
+        )
+        .instances_distribution(
+            InstancesDistribution::builder()
+                .on_demand_base_capacity(i32::try_from(p.on_demand_base_capacity)?)
+                .on_demand_percentage_above_base_capacity(i32::try_from(
+                    p.on_demand_percentage_above_base,
+                )?)
+                .spot_allocation_strategy(&p.spot_allocation_strategy)
+                .build(),
+        )
+        .build())
+}
+
+fn subnets(p: &AutoScalingGroupProps, ids: &Ids) -> anyhow::Result<String> {
+    Ok(p.subnets
+        .iter()
+        .map(|s| resolve(s, ids))
+        .collect::<anyhow::Result<Vec<_>>>()?
+        .join(","))
+}
+
+async fn create_group(
+    aws: &Aws,
+    key: &ResourceKey,
+    p: &AutoScalingGroupProps,
+    ids: &Ids,
+) -> anyhow::Result<String> {
+    let tags: Vec<Tag> = aws
+        .tags
+        .for_resource(key)
+        .into_iter()
+        .map(|(k, v)| {
+            Tag::builder()
+                .key(k)
+                .value(v)
+                .propagate_at_launch(true)
+                .build()
+        })
+        .collect();
+    let target_groups = p
+        .target_groups
+        .iter()
+        .map(|t| resolve(t, ids))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let created = aws
+        .autoscaling
+        .create_auto_scaling_group()
+        .auto_scaling_group_name(&p.name)
+        .mixed_instances_policy(mixed_policy(aws, p, ids).await?)
+        .min_size(i32::try_from(p.min_size)?)
+        .max_size(i32::try_from(p.max_size)?)
+        .set_desired_capacity(p.desired_capacity.map(i32::try_from).transpose()?)
+        .vpc_zone_identifier(subnets(p, ids)?)
+        .set_target_group_arns(Some(target_groups))
+        .health_check_type(&p.health_check_type)
+        .health_check_grace_period(i32::try_from(p.health_check_grace_seconds)?)
+        .capacity_rebalance(p.capacity_rebalance)
+        .lifecycle_hook_specification_list(
+            LifecycleHookSpecification::builder()
+                .lifecycle_hook_name(DRAIN_HOOK)
+                .lifecycle_transition("autoscaling:EC2_INSTANCE_TERMINATING")
+                .heartbeat_timeout(i32::try_from(p.termination_drain_seconds)?)
+                .default_result("CONTINUE")
+                .build(),
+        )
+        .set_tags(Some(tags))
+        .send()
+        .await;
+    match created {
+        Ok(_) => Ok(p.name.clone()),
+        // A resumed run: the group exists. Adopt it only if it is this stack's.
+        Err(e) if is_code(&e, "AlreadyExists") => {
+            let mine = observe(aws).await?;
+            if mine.iter().any(|r| &r.key == key && r.id == p.name) {
+                Ok(p.name.clone())
+            } else {
+                Err(e).context(format!(
+                    "Auto Scaling group `{}` exists and is not tagged as {key} of this stack",
+                    p.name
+                ))
+            }
+        }
+        Err(e) => Err(e).context("CreateAutoScalingGroup"),
+    }
+}
+
+/// Changes only what differs. A new launch template version is rolled out with an instance
+/// refresh; `desired` is sent only when the spec manages it.
+async fn update_group(
+    aws: &Aws,
+    p: &AutoScalingGroupProps,
+    before: Option<&AutoScalingGroupProps>,
+    ids: &Ids,
+) -> anyhow::Result<()> {
+    let differs =
+        |f: &dyn Fn(&AutoScalingGroupProps) -> String| before.is_none_or(|b| f(b) != f(p));
+    let mut call = aws
+        .autoscaling
+        .update_auto_scaling_group()
+        .auto_scaling_group_name(&p.name);
+    let mut any = false;
+    let policy_changed = differs(&|x| {
+        format!(
+            "{:?}{}{:?}{}{}{}",
+            x.launch_template,
+            x.launch_template_version,
+            x.instance_types,
+            x.on_demand_base_capacity,
+            x.on_demand_percentage_above_base,
+            x.spot_allocation_strategy
+        )
+    });
+    if policy_changed {
+        call = call.mixed_instances_policy(mixed_policy(aws, p, ids).await?);
+        any = true;
+    }
+    if differs(&|x| x.min_size.to_string()) {
+        call = call.min_size(i32::try_from(p.min_size)?);
+        any = true;
+    }
+    if differs(&|x| x.max_size.to_string()) {
+        call = call.max_size(i32::try_from(p.max_size)?);
+        any = true;
+    }
+    if let Some(desired) = p.desired_capacity {
+        if differs(&|x| format!("{:?}", x.desired_capacity)) {
+            call = call.desired_capacity(i32::try_from(desired)?);
+            any = true;
+        }
+    }
+    if differs(&|x| format!("{:?}", x.subnets)) {
+        call = call.vpc_zone_identifier(subnets(p, ids)?);
+        any = true;
+    }
+    if differs(&|x| x.health_check_type.clone()) {
+        call = call.health_check_type(&p.health_check_type);
+        any = true;
+    }
+    if differs(&|x| x.health_check_grace_seconds.to_string()) {
+        call = call.health_check_grace_period(i32::try_from(p.health_check_grace_seconds)?);
+        any = true;
+    }
+    if differs(&|x| x.capacity_rebalance.to_string()) {
+        call = call.capacity_rebalance(p.capacity_rebalance);
+        any = true;
+    }
+    if any {
+        call.send().await.context("UpdateAutoScalingGroup")?;
+    }
+    if differs(&|x| format!("{:?}", x.target_groups)) {
+        let want = p
+            .target_groups
+            .iter()
+            .map(|t| resolve(t, ids))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let have: Vec<String> = before
+            .map(|b| {
+                b.target_groups
+                    .iter()
+                    .filter_map(|t| resolve(t, ids).ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let attach: Vec<String> = want.iter().filter(|t| !have.contains(t)).cloned().collect();
+        let detach: Vec<String> = have.iter().filter(|t| !want.contains(t)).cloned().collect();
+        if !attach.is_empty() {
+            aws.autoscaling
+                .attach_load_balancer_target_groups()
+                .auto_scaling_group_name(&p.name)
+                .set_target_group_arns(Some(attach))
+                .send()
+                .await
+                .context("AttachLoadBalancerTargetGroups")?;
+        }
+        if !detach.is_empty() {
+            aws.autoscaling
+                .detach_load_balancer_target_groups()
+                .auto_scaling_group_name(&p.name)
+                .set_target_group_arns(Some(detach))
+                .send()
+                .await
+                .context("DetachLoadBalancerTargetGroups")?;
+        }
+    }
+    if differs(&|x| x.termination_drain_seconds.to_string()) {
+        aws.autoscaling
+            .put_lifecycle_hook()
+            .auto_scaling_group_name(&p.name)
+            .lifecycle_hook_name(DRAIN_HOOK)
+            .lifecycle_transition("autoscaling:EC2_INSTANCE_TERMINATING")
+            .heartbeat_timeout(i32::try_from(p.termination_drain_seconds)?)
+            .default_result("CONTINUE")
+            .send()
+            .await
+            .context("PutLifecycleHook")?;
+    }
+    if before.is_some_and(|b| b.launch_template_version != p.launch_template_version) {
+        refresh(aws, p).await?;
+    }
+    Ok(())
+}
+
+/// Rolls the fleet onto the group's template version, keeping `refresh_min_healthy_percent`
+/// of it in service; nodes already on it are skipped.
+async fn refresh(aws: &Aws, p: &AutoScalingGroupProps) -> anyhow::Result<()> {
+    let started = aws
+        .autoscaling
+        .start_instance_refresh()
+        .auto_scaling_group_name(&p.name)
+        .preferences(
+            RefreshPreferences::builder()
+                .min_healthy_percentage(i32::try_from(p.refresh_min_healthy_percent)?)
+                .instance_warmup(i32::try_from(p.health_check_grace_seconds)?)
+                .skip_matching(true)
+                .build(),
+        )
+        .send()
+        .await
+        .context("StartInstanceRefresh")?;
+    let refresh_id = text(started.instance_refresh_id());
+    wait::until(
+        &aws.progress,
+        &format!("instance refresh of {}", p.name),
+        aws.wait_max(Duration::from_secs(2 * 60 * 60)),
+        || async {
+            let out = aws
+                .autoscaling
+                .describe_instance_refreshes()
+                .auto_scaling_group_name(&p.name)
+                .instance_refresh_ids(&refresh_id)
+                .send()
+                .await
+                .context("DescribeInstanceRefreshes")?;
+            let Some(r) = out.instance_refreshes().first() else {
+                return Ok(Poll::Failed("the refresh disappeared".into()));
+            };
+            let status = r.status().map(|s| s.as_str()).unwrap_or_default();
+            Ok(match status {
+                "Successful" => Poll::Ready,
+                "Failed" | "Cancelled" | "RollbackFailed" | "RollbackSuccessful" => {
+                    Poll::Failed(format!("{status}: {}", text(r.status_reason())))
+                }
+                _ => Poll::Pending(format!(
+                    "{status} {}%",
+                    r.percentage_complete().unwrap_or(0)
+                )),
+            })
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+async fn put_policy(aws: &Aws, p: &ScalingPolicyProps, ids: &Ids) -> anyhow::Result<String> {
+    let group = resolve(&p.group, ids)?;
+    let mut metric = PredefinedMetricSpecification::builder()
+        .predefined_metric_type(MetricType::from(p.metric.as_str()));
+    if let Some(tg) = &p.target_group {
+        metric = metric.resource_label(resource_label(aws, &resolve(tg, ids)?).await?);
+    }
+    let out = aws
+        .autoscaling
+        .put_scaling_policy()
+        .auto_scaling_group_name(&group)
+        .policy_name(&p.name)
+        .policy_type("TargetTrackingScaling")
+        .target_tracking_configuration(
+            TargetTrackingConfiguration::builder()
+                .predefined_metric_specification(metric.build())
+                .target_value(p.target_value)
+                .disable_scale_in(false)
+                .build(),
+        )
+        .send()
+        .await
+        .context("PutScalingPolicy")?;
+    Ok(text(out.policy_arn()))
+}
+
+/// `app/<lb-name>/<lb-id>/targetgroup/<tg-name>/<tg-id>` for a target group ARN.
+async fn resource_label(aws: &Aws, target_group_arn: &str) -> anyhow::Result<String> {
+    let out = aws
+        .elbv2
+        .describe_target_groups()
+        .target_group_arns(target_group_arn)
+        .send()
+        .await
+        .context("DescribeTargetGroups")?;
+    let lb_arn = out
+        .target_groups()
+        .first()
+        .and_then(|t| t.load_balancer_arns().first())
+        .context("the target group is not attached to a load balancer yet")?;
+    let lb_part = lb_arn
+        .split_once(":loadbalancer/")
+        .map(|(_, p)| p)
+        .context("unexpected load balancer ARN")?;
+    let tg_part = target_group_arn
+        .split_once(":targetgroup/")
+        .map(|(_, p)| p)
+        .context("unexpected target group ARN")?;
+    Ok(format!("{lb_part}/targetgroup/{tg_part}"))
+}
+
+async fn put_scheduled_action(
+    aws: &Aws,
+    p: &ScheduledActionProps,
+    ids: &Ids,
+) -> anyhow::Result<String> {
+    let to_i32 = |n: Option<u32>| n.map(i32::try_from).transpose();
+    aws.autoscaling
+        .put_scheduled_update_group_action()
+        .auto_scaling_group_name(resolve(&p.group, ids)?)
+        .scheduled_action_name(&p.name)
+        .recurrence(&p.recurrence)
+        .time_zone(&p.time_zone)
+        .set_min_size(to_i32(p.min_size)?)
+        .set_max_size(to_i32(p.max_size)?)
+        .set_desired_capacity(to_i32(p.desired_capacity)?)
+        .send()
+        .await
+        .context("PutScheduledUpdateGroupAction")?;
+    Ok(p.name.clone())
+}
+
+async fn delete(
+    aws: &Aws,
+    kind: Kind,
+    id: &str,
+    observed: Option<&Props>,
+    ids: &Ids,
+) -> anyhow::Result<()> {
+    let gone = |e: &dyn aws_smithy_types::error::metadata::ProvideErrorMetadata| {
+        e.code() == Some("ValidationError")
+            && e.message()
+                .is_some_and(|m| m.contains("not found") || m.contains("does not exist"))
+    };
+    match (kind, observed) {
+        (Kind::AutoScalingGroup, _) => {
+            match aws
+                .autoscaling
+                .delete_auto_scaling_group()
+                .auto_scaling_group_name(id)
+                .force_delete(true)
+                .send()
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if gone(&e) => return Ok(()),
+                Err(e) => return Err(e).context("DeleteAutoScalingGroup"),
+            }
+            wait::until(
+                &aws.progress,
+                &format!("auto-scaling-group {id} deletion"),
+                aws.wait_max(Duration::from_secs(30 * 60)),
+                || async {
+                    let out = aws
+                        .autoscaling
+                        .describe_auto_scaling_groups()
+                        .auto_scaling_group_names(id)
+                        .send()
+                        .await
+                        .context("DescribeAutoScalingGroups")?;
+                    Ok(match out.auto_scaling_groups().first() {
+                        None => Poll::Ready,
+                        Some(g) => Poll::Pending(g.status().unwrap_or("deleting").to_string()),
+                    })
+                },
+            )
+            .await?;
+            Ok(())
+        }
+        (Kind::ScalingPolicy, Some(Props::ScalingPolicy(p))) => {
+            let group = resolve(&p.group, ids).unwrap_or_default();
+            match aws
+                .autoscaling
+                .delete_policy()
+                .auto_scaling_group_name(group)
+                .policy_name(&p.name)
+                .send()
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(e) if gone(&e) => Ok(()),
+                Err(e) => Err(e).context("DeletePolicy"),
+            }
+        }
+        (Kind::ScheduledAction, Some(Props::ScheduledAction(p))) => {
+            let group = resolve(&p.group, ids).unwrap_or_default();
+            match aws
+                .autoscaling
+                .delete_scheduled_action()
+                .auto_scaling_group_name(group)
+                .scheduled_action_name(&p.name)
+                .send()
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(e) if gone(&e) => Ok(()),
+                Err(e) => Err(e).context("DeleteScheduledAction"),
+            }
+        }
+        (other, _) => bail!("{other} is not an Auto Scaling resource"),
+    }
+}

@@ -1,0 +1,645 @@
+//! The Elastic Load Balancing v2 adapter: the application load balancer, the web target group
+//! and the two listeners. Describes have no tag filter: names carrying the stack's prefix are
+//! confirmed with one DescribeTags per 20 ARNs. Attributes (idle timeout, deregistration
+//! delay, stickiness) have no batch form and are read per resource.
+
+use super::Aws;
+use super::ec2::resolve;
+use super::errors::is_code;
+use super::wait::{self, Poll};
+use crate::executor::{Ids, Operation, Step};
+use crate::model::{
+    Kind, ListenerAction, ListenerProps, LoadBalancerProps, Props, Ref, ResourceKey,
+    TargetGroupProps,
+};
+use crate::observed::ObservedResource;
+use anyhow::{Context, bail};
+use aws_sdk_elasticloadbalancingv2::types::{
+    Action, ActionTypeEnum, Certificate, IpAddressType, LoadBalancerAttribute,
+    LoadBalancerSchemeEnum, LoadBalancerTypeEnum, Matcher, ProtocolEnum, RedirectActionConfig,
+    RedirectActionStatusCodeEnum, Tag, TargetGroupAttribute, TargetTypeEnum,
+};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+fn text(s: Option<&str>) -> String {
+    s.unwrap_or_default().to_string()
+}
+
+fn tags(aws: &Aws, key: &ResourceKey) -> Vec<Tag> {
+    aws.tags
+        .for_resource(key)
+        .into_iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+/// The stack's keys of `arns`, from their tags (one call per 20 ARNs).
+async fn owned(aws: &Aws, arns: Vec<String>) -> anyhow::Result<BTreeMap<String, ResourceKey>> {
+    let mut out = BTreeMap::new();
+    for chunk in arns.chunks(20) {
+        let answer = aws
+            .elbv2
+            .describe_tags()
+            .set_resource_arns(Some(chunk.to_vec()))
+            .send()
+            .await
+            .context("DescribeTags")?;
+        for d in answer.tag_descriptions() {
+            let key = aws.tags.owned_key(
+                d.tags()
+                    .iter()
+                    .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default())),
+            );
+            if let (Some(arn), Some(key)) = (d.resource_arn(), key) {
+                out.insert(arn.to_string(), key);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn prefixed(aws: &Aws, name: Option<&str>) -> bool {
+    name.is_some_and(|n| n.starts_with(&format!("{}-", aws.tags.stack)))
+}
+
+/// The stack's load balancers (with their listeners) and target groups.
+pub async fn observe(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
+    let (balancers, groups) = tokio::try_join!(observe_balancers(aws), observe_target_groups(aws))?;
+    Ok(balancers.into_iter().chain(groups).collect())
+}
+
+async fn observe_balancers(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
+    let all: Vec<_> = aws
+        .elbv2
+        .describe_load_balancers()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .context("DescribeLoadBalancers")?;
+    let candidates: Vec<_> = all
+        .into_iter()
+        .filter(|lb| prefixed(aws, lb.load_balancer_name()))
+        .collect();
+    let keys = owned(
+        aws,
+        candidates
+            .iter()
+            .filter_map(|lb| lb.load_balancer_arn().map(str::to_string))
+            .collect(),
+    )
+    .await?;
+    let mut out = Vec::new();
+    for lb in candidates {
+        let arn = text(lb.load_balancer_arn());
+        let Some(key) = keys.get(&arn).cloned() else {
+            continue;
+        };
+        let attributes = aws
+            .elbv2
+            .describe_load_balancer_attributes()
+            .load_balancer_arn(&arn)
+            .send()
+            .await
+            .context("DescribeLoadBalancerAttributes")?;
+        let idle = attributes
+            .attributes()
+            .iter()
+            .find(|a| a.key() == Some("idle_timeout.timeout_seconds"))
+            .and_then(|a| a.value())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(60);
+        let mut props = Props::LoadBalancer(LoadBalancerProps {
+            name: text(lb.load_balancer_name()),
+            scheme: lb
+                .scheme()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default(),
+            subnets: lb
+                .availability_zones()
+                .iter()
+                .filter_map(|z| z.subnet_id())
+                .map(|s| Ref::External(s.to_string()))
+                .collect(),
+            security_groups: lb
+                .security_groups()
+                .iter()
+                .map(|g| Ref::External(g.clone()))
+                .collect(),
+            idle_timeout_seconds: idle,
+        });
+        props.normalize();
+        let mut outputs = BTreeMap::new();
+        outputs.insert("load_balancer.dns_name".into(), text(lb.dns_name()));
+        outputs.insert(
+            "load_balancer.zone_id".into(),
+            text(lb.canonical_hosted_zone_id()),
+        );
+        out.push(ObservedResource {
+            key,
+            id: arn.clone(),
+            props,
+            outputs,
+        });
+        out.extend(observe_listeners(aws, &arn).await?);
+    }
+    Ok(out)
+}
+
+async fn observe_listeners(aws: &Aws, lb_arn: &str) -> anyhow::Result<Vec<ObservedResource>> {
+    let listeners: Vec<_> = aws
+        .elbv2
+        .describe_listeners()
+        .load_balancer_arn(lb_arn)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .context("DescribeListeners")?;
+    let keys = owned(
+        aws,
+        listeners
+            .iter()
+            .filter_map(|l| l.listener_arn().map(str::to_string))
+            .collect(),
+    )
+    .await?;
+    let mut out = Vec::new();
+    for l in listeners {
+        let arn = text(l.listener_arn());
+        let Some(key) = keys.get(&arn).cloned() else {
+            continue;
+        };
+        let action = l.default_actions().first();
+        let action = match action.and_then(|a| a.r#type()) {
+            Some(ActionTypeEnum::Redirect) => {
+                let r = action.and_then(|a| a.redirect_config());
+                ListenerAction::Redirect {
+                    protocol: text(r.and_then(|r| r.protocol())),
+                    port: text(r.and_then(|r| r.port())),
+                    status_code: r
+                        .and_then(|r| r.status_code())
+                        .map(|c| c.as_str().to_string())
+                        .unwrap_or_default(),
+                }
+            }
+            _ => ListenerAction::Forward {
+                target_group: Ref::External(text(action.and_then(|a| a.target_group_arn()))),
+            },
+        };
+        out.push(ObservedResource {
+            key,
+            id: arn,
+            props: Props::Listener(ListenerProps {
+                load_balancer: Ref::External(lb_arn.to_string()),
+                protocol: l
+                    .protocol()
+                    .map(|p| p.as_str().to_string())
+                    .unwrap_or_default(),
+                port: l.port().and_then(|p| u32::try_from(p).ok()).unwrap_or(0),
+                certificate_arn: l
+                    .certificates()
+                    .first()
+                    .and_then(|c| c.certificate_arn())
+                    .map(str::to_string),
+                ssl_policy: l.ssl_policy().map(str::to_string),
+                action,
+            }),
+            outputs: BTreeMap::new(),
+        });
+    }
+    Ok(out)
+}
+
+async fn observe_target_groups(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
+    let all: Vec<_> = aws
+        .elbv2
+        .describe_target_groups()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .context("DescribeTargetGroups")?;
+    let candidates: Vec<_> = all
+        .into_iter()
+        .filter(|tg| prefixed(aws, tg.target_group_name()))
+        .collect();
+    let keys = owned(
+        aws,
+        candidates
+            .iter()
+            .filter_map(|tg| tg.target_group_arn().map(str::to_string))
+            .collect(),
+    )
+    .await?;
+    let mut out = Vec::new();
+    for tg in candidates {
+        let arn = text(tg.target_group_arn());
+        let Some(key) = keys.get(&arn).cloned() else {
+            continue;
+        };
+        let attributes = aws
+            .elbv2
+            .describe_target_group_attributes()
+            .target_group_arn(&arn)
+            .send()
+            .await
+            .context("DescribeTargetGroupAttributes")?;
+        let attribute = |name: &str| {
+            attributes
+                .attributes()
+                .iter()
+                .find(|a| a.key() == Some(name))
+                .and_then(|a| a.value())
+                .unwrap_or_default()
+                .to_string()
+        };
+        let number = |v: Option<i32>| v.and_then(|n| u32::try_from(n).ok()).unwrap_or(0);
+        out.push(ObservedResource {
+            key,
+            id: arn.clone(),
+            props: Props::TargetGroup(TargetGroupProps {
+                name: text(tg.target_group_name()),
+                protocol: tg
+                    .protocol()
+                    .map(|p| p.as_str().to_string())
+                    .unwrap_or_default(),
+                port: number(tg.port()),
+                vpc: Ref::External(text(tg.vpc_id())),
+                target_type: tg
+                    .target_type()
+                    .map(|t| t.as_str().to_string())
+                    .unwrap_or_default(),
+                health_check_path: text(tg.health_check_path()),
+                health_check_interval_seconds: number(tg.health_check_interval_seconds()),
+                health_check_timeout_seconds: number(tg.health_check_timeout_seconds()),
+                healthy_threshold: number(tg.healthy_threshold_count()),
+                unhealthy_threshold: number(tg.unhealthy_threshold_count()),
+                matcher: text(tg.matcher().and_then(|m| m.http_code())),
+                // AWS answers attribute values as strings.
+                deregistration_delay_seconds: attribute("deregistration_delay.timeout_seconds")
+                    .parse()
+                    .unwrap_or(300),
+                stickiness_enabled: attribute("stickiness.enabled") == "true",
+                stickiness_duration_seconds: attribute("stickiness.lb_cookie.duration_seconds")
+                    .parse()
+                    .unwrap_or(86_400),
+            }),
+            outputs: BTreeMap::from([("target_group.arn".to_string(), arn)]),
+        });
+    }
+    Ok(out)
+}
+
+/// Carries out one planned step on a load balancer, target group or listener.
+pub async fn execute(aws: &Aws, op: &Operation, ids: &Ids) -> anyhow::Result<Option<String>> {
+    let change = &op.change;
+    let id = change.id.clone().unwrap_or_default();
+    match (op.step, change.desired.as_ref()) {
+        (Step::Delete, _) => {
+            delete(aws, change.key.kind, &id).await?;
+            Ok(None)
+        }
+        (Step::Create, Some(Props::LoadBalancer(p))) => {
+            create_balancer(aws, &change.key, p, ids).await.map(Some)
+        }
+        (Step::Update, Some(Props::LoadBalancer(p))) => {
+            update_balancer(aws, &id, p, ids).await?;
+            Ok(None)
+        }
+        (Step::Create, Some(Props::TargetGroup(p))) => {
+            create_target_group(aws, &change.key, p, ids)
+                .await
+                .map(Some)
+        }
+        (Step::Update, Some(Props::TargetGroup(p))) => {
+            update_target_group(aws, &id, p).await?;
+            Ok(None)
+        }
+        (Step::Create, Some(Props::Listener(p))) => {
+            create_listener(aws, &change.key, p, ids).await.map(Some)
+        }
+        (Step::Update, Some(Props::Listener(p))) => {
+            aws.elbv2
+                .modify_listener()
+                .listener_arn(&id)
+                .port(i32::try_from(p.port)?)
+                .protocol(ProtocolEnum::from(p.protocol.as_str()))
+                .set_certificates(certificates(p))
+                .set_ssl_policy(p.ssl_policy.clone())
+                .default_actions(action(p, ids)?)
+                .send()
+                .await
+                .context("ModifyListener")?;
+            Ok(None)
+        }
+        (step, _) => bail!("{}: cannot {step:?} with these attributes", change.key),
+    }
+}
+
+fn refs(list: &[Ref], ids: &Ids) -> anyhow::Result<Vec<String>> {
+    list.iter().map(|r| resolve(r, ids)).collect()
+}
+
+async fn create_balancer(
+    aws: &Aws,
+    key: &ResourceKey,
+    p: &LoadBalancerProps,
+    ids: &Ids,
+) -> anyhow::Result<String> {
+    // Creating a load balancer that exists with the same settings returns it (AWS documents
+    // CreateLoadBalancer as idempotent by name), so a resumed run gets the one it made.
+    let out = aws
+        .elbv2
+        .create_load_balancer()
+        .name(&p.name)
+        .r#type(LoadBalancerTypeEnum::Application)
+        .scheme(LoadBalancerSchemeEnum::from(p.scheme.as_str()))
+        .ip_address_type(IpAddressType::Ipv4)
+        .set_subnets(Some(refs(&p.subnets, ids)?))
+        .set_security_groups(Some(refs(&p.security_groups, ids)?))
+        .set_tags(Some(tags(aws, key)))
+        .send()
+        .await
+        .context("CreateLoadBalancer")?;
+    let arn = out
+        .load_balancers()
+        .first()
+        .and_then(|lb| lb.load_balancer_arn())
+        .context("CreateLoadBalancer returned no load balancer")?
+        .to_string();
+    set_idle_timeout(aws, &arn, p.idle_timeout_seconds).await?;
+    wait::until(
+        &aws.progress,
+        &format!("{key} {}", p.name),
+        aws.wait_max(Duration::from_secs(15 * 60)),
+        || async {
+            let out = aws
+                .elbv2
+                .describe_load_balancers()
+                .load_balancer_arns(&arn)
+                .send()
+                .await
+                .context("DescribeLoadBalancers")?;
+            let state = out
+                .load_balancers()
+                .first()
+                .and_then(|lb| lb.state())
+                .and_then(|s| s.code())
+                .map(|c| c.as_str().to_string())
+                .unwrap_or_else(|| "active".into());
+            Ok(match state.as_str() {
+                "active" => Poll::Ready,
+                "failed" => Poll::Failed("AWS reports state `failed`".into()),
+                _ => Poll::Pending(state),
+            })
+        },
+    )
+    .await?;
+    Ok(arn)
+}
+
+async fn set_idle_timeout(aws: &Aws, arn: &str, seconds: u32) -> anyhow::Result<()> {
+    aws.elbv2
+        .modify_load_balancer_attributes()
+        .load_balancer_arn(arn)
+        .attributes(
+            LoadBalancerAttribute::builder()
+                .key("idle_timeout.timeout_seconds")
+                .value(seconds.to_string())
+                .build(),
+        )
+        .send()
+        .await
+        .context("ModifyLoadBalancerAttributes")?;
+    Ok(())
+}
+
+async fn update_balancer(
+    aws: &Aws,
+    arn: &str,
+    p: &LoadBalancerProps,
+    ids: &Ids,
+) -> anyhow::Result<()> {
+    aws.elbv2
+        .set_subnets()
+        .load_balancer_arn(arn)
+        .set_subnets(Some(refs(&p.subnets, ids)?))
+        .send()
+        .await
+        .context("SetSubnets")?;
+    aws.elbv2
+        .set_security_groups()
+        .load_balancer_arn(arn)
+        .set_security_groups(Some(refs(&p.security_groups, ids)?))
+        .send()
+        .await
+        .context("SetSecurityGroups")?;
+    set_idle_timeout(aws, arn, p.idle_timeout_seconds).await
+}
+
+async fn create_target_group(
+    aws: &Aws,
+    key: &ResourceKey,
+    p: &TargetGroupProps,
+    ids: &Ids,
+) -> anyhow::Result<String> {
+    // Idempotent by name with the same settings, like CreateLoadBalancer.
+    let out = aws
+        .elbv2
+        .create_target_group()
+        .name(&p.name)
+        .protocol(ProtocolEnum::from(p.protocol.as_str()))
+        .port(i32::try_from(p.port)?)
+        .vpc_id(resolve(&p.vpc, ids)?)
+        .target_type(TargetTypeEnum::from(p.target_type.as_str()))
+        .health_check_protocol(ProtocolEnum::Http)
+        .health_check_path(&p.health_check_path)
+        .health_check_interval_seconds(i32::try_from(p.health_check_interval_seconds)?)
+        .health_check_timeout_seconds(i32::try_from(p.health_check_timeout_seconds)?)
+        .healthy_threshold_count(i32::try_from(p.healthy_threshold)?)
+        .unhealthy_threshold_count(i32::try_from(p.unhealthy_threshold)?)
+        .matcher(Matcher::builder().http_code(&p.matcher).build())
+        .set_tags(Some(tags(aws, key)))
+        .send()
+        .await
+        .context("CreateTargetGroup")?;
+    let arn = out
+        .target_groups()
+        .first()
+        .and_then(|tg| tg.target_group_arn())
+        .context("CreateTargetGroup returned no target group")?
+        .to_string();
+    set_target_group_attributes(aws, &arn, p).await?;
+    Ok(arn)
+}
+
+async fn set_target_group_attributes(
+    aws: &Aws,
+    arn: &str,
+    p: &TargetGroupProps,
+) -> anyhow::Result<()> {
+    let attribute = |k: &str, v: String| TargetGroupAttribute::builder().key(k).value(v).build();
+    aws.elbv2
+        .modify_target_group_attributes()
+        .target_group_arn(arn)
+        .attributes(attribute(
+            "deregistration_delay.timeout_seconds",
+            p.deregistration_delay_seconds.to_string(),
+        ))
+        .attributes(attribute(
+            "stickiness.enabled",
+            p.stickiness_enabled.to_string(),
+        ))
+        .attributes(attribute("stickiness.type", "lb_cookie".into()))
+        .attributes(attribute(
+            "stickiness.lb_cookie.duration_seconds",
+            p.stickiness_duration_seconds.to_string(),
+        ))
+        .send()
+        .await
+        .context("ModifyTargetGroupAttributes")?;
+    Ok(())
+}
+
+async fn update_target_group(aws: &Aws, arn: &str, p: &TargetGroupProps) -> anyhow::Result<()> {
+    aws.elbv2
+        .modify_target_group()
+        .target_group_arn(arn)
+        .health_check_protocol(ProtocolEnum::Http)
+        .health_check_path(&p.health_check_path)
+        .health_check_interval_seconds(i32::try_from(p.health_check_interval_seconds)?)
+        .health_check_timeout_seconds(i32::try_from(p.health_check_timeout_seconds)?)
+        .healthy_threshold_count(i32::try_from(p.healthy_threshold)?)
+        .unhealthy_threshold_count(i32::try_from(p.unhealthy_threshold)?)
+        .matcher(Matcher::builder().http_code(&p.matcher).build())
+        .send()
+        .await
+        .context("ModifyTargetGroup")?;
+    set_target_group_attributes(aws, arn, p).await
+}
+
+fn certificates(p: &ListenerProps) -> Option<Vec<Certificate>> {
+    p.certificate_arn
+        .as_ref()
+        .map(|arn| vec![Certificate::builder().certificate_arn(arn).build()])
+}
+
+fn action(p: &ListenerProps, ids: &Ids) -> anyhow::Result<Action> {
+    Ok(match &p.action {
+        ListenerAction::Forward { target_group } => Action::builder()
+            .r#type(ActionTypeEnum::Forward)
+            .target_group_arn(resolve(target_group, ids)?)
+            .build(),
+        ListenerAction::Redirect {
+            protocol,
+            port,
+            status_code,
+        } => Action::builder()
+            .r#type(ActionTypeEnum::Redirect)
+            .redirect_config(
+                RedirectActionConfig::builder()
+                    .protocol(protocol)
+                    .port(port)
+                    .status_code(RedirectActionStatusCodeEnum::from(status_code.as_str()))
+                    .build(),
+            )
+            .build(),
+    })
+}
+
+async fn create_listener(
+    aws: &Aws,
+    key: &ResourceKey,
+    p: &ListenerProps,
+    ids: &Ids,
+) -> anyhow::Result<String> {
+    let lb = resolve(&p.load_balancer, ids)?;
+    let created = aws
+        .elbv2
+        .create_listener()
+        .load_balancer_arn(&lb)
+        .protocol(ProtocolEnum::from(p.protocol.as_str()))
+        .port(i32::try_from(p.port)?)
+        .set_certificates(certificates(p))
+        .set_ssl_policy(p.ssl_policy.clone())
+        .default_actions(action(p, ids)?)
+        .set_tags(Some(tags(aws, key)))
+        .send()
+        .await;
+    match created {
+        Ok(out) => Ok(out
+            .listeners()
+            .first()
+            .and_then(|l| l.listener_arn())
+            .context("CreateListener returned no listener")?
+            .to_string()),
+        // A resumed run: the port is taken by the listener it made before, if it is ours.
+        Err(e) if is_code(&e, "DuplicateListener") => {
+            let mine = observe_listeners(aws, &lb).await?;
+            mine.into_iter()
+                .find(|l| &l.key == key)
+                .map(|l| l.id)
+                .with_context(|| {
+                    format!(
+                        "port {} of the load balancer is taken by a listener that is not {key}",
+                        p.port
+                    )
+                })
+        }
+        Err(e) => Err(e).context("CreateListener"),
+    }
+}
+
+async fn delete(aws: &Aws, kind: Kind, arn: &str) -> anyhow::Result<()> {
+    let result = match kind {
+        Kind::Listener => aws
+            .elbv2
+            .delete_listener()
+            .listener_arn(arn)
+            .send()
+            .await
+            .map(|_| ())
+            .or_else(|e| {
+                if is_code(&e, "ListenerNotFound") {
+                    Ok(())
+                } else {
+                    Err(e).context("DeleteListener")
+                }
+            }),
+        Kind::TargetGroup => aws
+            .elbv2
+            .delete_target_group()
+            .target_group_arn(arn)
+            .send()
+            .await
+            .map(|_| ())
+            .or_else(|e| {
+                if is_code(&e, "TargetGroupNotFound") {
+                    Ok(())
+                } else {
+                    Err(e).context("DeleteTargetGroup")
+                }
+            }),
+        Kind::LoadBalancer => aws
+            .elbv2
+            .delete_load_balancer()
+            .load_balancer_arn(arn)
+            .send()
+            .await
+            .map(|_| ())
+            .or_else(|e| {
+                if is_code(&e, "LoadBalancerNotFound") {
+                    Ok(())
+                } else {
+                    Err(e).context("DeleteLoadBalancer")
+                }
+            }),
+        other => bail!("{other} is not a load balancing resource"),
+    };
+    result
+}

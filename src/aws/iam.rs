@@ -1,0 +1,424 @@
+//! The IAM adapter: the web nodes' role (trust policy, AWS managed policies, one inline
+//! policy) and instance profile. Both live under the path `/moodle-ha/<stack>/`, listed with
+//! one paginated call each; their tags, attached policies and inline policy have no batch
+//! form. IAM answers policy documents URL-encoded; they are decoded and compared as JSON.
+
+use super::Aws;
+use super::ec2::resolve;
+use super::errors::is_code;
+use crate::executor::{Ids, Operation, Step};
+use crate::model::{IamRoleProps, InstanceProfileProps, Kind, Props, Ref, ResourceKey};
+use crate::observed::ObservedResource;
+use anyhow::{Context, bail};
+use aws_sdk_iam::types::Tag;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// The name of the role's one inline policy.
+pub const INLINE_POLICY: &str = "moodle-ha";
+
+fn path(aws: &Aws) -> String {
+    format!("/moodle-ha/{}/", aws.tags.stack)
+}
+
+fn tags(aws: &Aws, key: &ResourceKey) -> anyhow::Result<Vec<Tag>> {
+    aws.tags
+        .for_resource(key)
+        .into_iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build().context("tag"))
+        .collect()
+}
+
+fn owned(aws: &Aws, tags: &[Tag]) -> Option<ResourceKey> {
+    aws.tags
+        .owned_key(tags.iter().map(|t| (t.key(), t.value())))
+}
+
+/// A policy document as IAM returns it (URL-encoded JSON) or as sent (JSON).
+fn document(text: &str) -> Value {
+    let decoded = percent_encoding::percent_decode_str(text).decode_utf8_lossy();
+    serde_json::from_str(&decoded)
+        .or_else(|_| serde_json::from_str(text))
+        .unwrap_or(Value::Null)
+}
+
+/// The stack's role and instance profile.
+pub async fn observe(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
+    let prefix = path(aws);
+    let (roles, profiles) = tokio::try_join!(
+        async {
+            let all: Vec<_> = aws
+                .iam
+                .list_roles()
+                .path_prefix(&prefix)
+                .into_paginator()
+                .items()
+                .send()
+                .try_collect()
+                .await
+                .context("ListRoles")?;
+            Ok::<_, anyhow::Error>(all)
+        },
+        async {
+            let all: Vec<_> = aws
+                .iam
+                .list_instance_profiles()
+                .path_prefix(&prefix)
+                .into_paginator()
+                .items()
+                .send()
+                .try_collect()
+                .await
+                .context("ListInstanceProfiles")?;
+            Ok::<_, anyhow::Error>(all)
+        }
+    )?;
+    let mut out = Vec::new();
+    for role in roles {
+        let name = role.role_name().to_string();
+        let role_tags = aws
+            .iam
+            .list_role_tags()
+            .role_name(&name)
+            .send()
+            .await
+            .context("ListRoleTags")?;
+        let Some(key) = owned(aws, role_tags.tags()) else {
+            continue;
+        };
+        let (attached, inline) = tokio::try_join!(
+            async {
+                let all: Vec<_> = aws
+                    .iam
+                    .list_attached_role_policies()
+                    .role_name(&name)
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .try_collect()
+                    .await
+                    .context("ListAttachedRolePolicies")?;
+                Ok::<_, anyhow::Error>(all)
+            },
+            async {
+                match aws
+                    .iam
+                    .get_role_policy()
+                    .role_name(&name)
+                    .policy_name(INLINE_POLICY)
+                    .send()
+                    .await
+                {
+                    Ok(p) => Ok(document(p.policy_document())),
+                    Err(e) if is_code(&e, "NoSuchEntity") => Ok(Value::Null),
+                    Err(e) => Err(e).context("GetRolePolicy"),
+                }
+            }
+        )?;
+        let mut props = Props::IamRole(IamRoleProps {
+            name: name.clone(),
+            path: role.path().to_string(),
+            description: role.description().unwrap_or_default().to_string(),
+            assume_role_policy: role
+                .assume_role_policy_document()
+                .map(document)
+                .unwrap_or(Value::Null),
+            managed_policies: attached
+                .iter()
+                .filter_map(|p| p.policy_arn().map(str::to_string))
+                .collect(),
+            inline_policy: inline,
+        });
+        props.normalize();
+        out.push(ObservedResource {
+            key,
+            id: name,
+            props,
+            outputs: BTreeMap::new(),
+        });
+    }
+    for profile in profiles {
+        let name = profile.instance_profile_name().to_string();
+        let profile_tags = aws
+            .iam
+            .list_instance_profile_tags()
+            .instance_profile_name(&name)
+            .send()
+            .await
+            .context("ListInstanceProfileTags")?;
+        let Some(key) = owned(aws, profile_tags.tags()) else {
+            continue;
+        };
+        out.push(ObservedResource {
+            key,
+            id: name.clone(),
+            props: Props::InstanceProfile(InstanceProfileProps {
+                name,
+                path: profile.path().to_string(),
+                role: Ref::External(
+                    profile
+                        .roles()
+                        .first()
+                        .map(|r| r.role_name().to_string())
+                        .unwrap_or_default(),
+                ),
+            }),
+            outputs: BTreeMap::new(),
+        });
+    }
+    Ok(out)
+}
+
+/// Carries out one planned step on the role or the instance profile.
+pub async fn execute(aws: &Aws, op: &Operation, ids: &Ids) -> anyhow::Result<Option<String>> {
+    let change = &op.change;
+    let id = change.id.clone().unwrap_or_default();
+    match (op.step, change.desired.as_ref()) {
+        (Step::Delete, _) => {
+            delete(aws, change.key.kind, &id, change.observed.as_ref(), ids).await?;
+            Ok(None)
+        }
+        (Step::Create, Some(Props::IamRole(p))) => {
+            let created = aws
+                .iam
+                .create_role()
+                .role_name(&p.name)
+                .path(&p.path)
+                .description(&p.description)
+                .assume_role_policy_document(p.assume_role_policy.to_string())
+                .set_tags(Some(tags(aws, &change.key)?))
+                .send()
+                .await;
+            match created {
+                Ok(_) => {}
+                Err(e) if is_code(&e, "EntityAlreadyExists") => {
+                    let found = aws
+                        .iam
+                        .list_role_tags()
+                        .role_name(&p.name)
+                        .send()
+                        .await
+                        .context("ListRoleTags")?;
+                    if owned(aws, found.tags()).as_ref() != Some(&change.key) {
+                        return Err(e).context(format!(
+                            "role `{}` exists and is not tagged as {} of this stack",
+                            p.name, change.key
+                        ));
+                    }
+                }
+                Err(e) => return Err(e).context("CreateRole"),
+            }
+            sync_role(aws, p, None).await?;
+            Ok(Some(p.name.clone()))
+        }
+        (Step::Update, Some(Props::IamRole(p))) => {
+            let before = match change.observed.as_ref() {
+                Some(Props::IamRole(b)) => Some(b),
+                _ => None,
+            };
+            if before.is_some_and(|b| b.assume_role_policy != p.assume_role_policy) {
+                aws.iam
+                    .update_assume_role_policy()
+                    .role_name(&p.name)
+                    .policy_document(p.assume_role_policy.to_string())
+                    .send()
+                    .await
+                    .context("UpdateAssumeRolePolicy")?;
+            }
+            if before.is_some_and(|b| b.description != p.description) {
+                aws.iam
+                    .update_role()
+                    .role_name(&p.name)
+                    .description(&p.description)
+                    .send()
+                    .await
+                    .context("UpdateRole")?;
+            }
+            sync_role(aws, p, before).await?;
+            Ok(None)
+        }
+        (Step::Create, Some(Props::InstanceProfile(p))) => {
+            let created = aws
+                .iam
+                .create_instance_profile()
+                .instance_profile_name(&p.name)
+                .path(&p.path)
+                .set_tags(Some(tags(aws, &change.key)?))
+                .send()
+                .await;
+            let has_role = match created {
+                Ok(_) => None,
+                Err(e) if is_code(&e, "EntityAlreadyExists") => {
+                    let found = aws
+                        .iam
+                        .get_instance_profile()
+                        .instance_profile_name(&p.name)
+                        .send()
+                        .await
+                        .context("GetInstanceProfile")?;
+                    let profile = found.instance_profile();
+                    if profile.map(|i| owned(aws, i.tags())) != Some(Some(change.key.clone())) {
+                        return Err(e).context(format!(
+                            "instance profile `{}` exists and is not tagged as {} of this stack",
+                            p.name, change.key
+                        ));
+                    }
+                    profile
+                        .and_then(|i| i.roles().first())
+                        .map(|r| r.role_name().to_string())
+                }
+                Err(e) => return Err(e).context("CreateInstanceProfile"),
+            };
+            let role = resolve(&p.role, ids)?;
+            if has_role.as_deref() != Some(role.as_str()) {
+                aws.iam
+                    .add_role_to_instance_profile()
+                    .instance_profile_name(&p.name)
+                    .role_name(&role)
+                    .send()
+                    .await
+                    .context("AddRoleToInstanceProfile")?;
+            }
+            Ok(Some(p.name.clone()))
+        }
+        (Step::Update, Some(Props::InstanceProfile(p))) => {
+            if let Some(Props::InstanceProfile(b)) = change.observed.as_ref() {
+                if let Ok(old) = resolve(&b.role, ids) {
+                    if !old.is_empty() {
+                        aws.iam
+                            .remove_role_from_instance_profile()
+                            .instance_profile_name(&p.name)
+                            .role_name(old)
+                            .send()
+                            .await
+                            .context("RemoveRoleFromInstanceProfile")?;
+                    }
+                }
+            }
+            aws.iam
+                .add_role_to_instance_profile()
+                .instance_profile_name(&p.name)
+                .role_name(resolve(&p.role, ids)?)
+                .send()
+                .await
+                .context("AddRoleToInstanceProfile")?;
+            Ok(None)
+        }
+        (step, _) => bail!("{}: cannot {step:?} with these attributes", change.key),
+    }
+}
+
+/// Puts the inline policy and attaches / detaches managed policies to match.
+async fn sync_role(
+    aws: &Aws,
+    p: &IamRoleProps,
+    before: Option<&IamRoleProps>,
+) -> anyhow::Result<()> {
+    if before.is_none_or(|b| b.inline_policy != p.inline_policy) {
+        aws.iam
+            .put_role_policy()
+            .role_name(&p.name)
+            .policy_name(INLINE_POLICY)
+            .policy_document(p.inline_policy.to_string())
+            .send()
+            .await
+            .context("PutRolePolicy")?;
+    }
+    let have: Vec<String> = before
+        .map(|b| b.managed_policies.clone())
+        .unwrap_or_default();
+    for arn in p.managed_policies.iter().filter(|a| !have.contains(a)) {
+        aws.iam
+            .attach_role_policy()
+            .role_name(&p.name)
+            .policy_arn(arn)
+            .send()
+            .await
+            .context("AttachRolePolicy")?;
+    }
+    for arn in have.iter().filter(|a| !p.managed_policies.contains(a)) {
+        aws.iam
+            .detach_role_policy()
+            .role_name(&p.name)
+            .policy_arn(arn)
+            .send()
+            .await
+            .context("DetachRolePolicy")?;
+    }
+    Ok(())
+}
+
+async fn delete(
+    aws: &Aws,
+    kind: Kind,
+    name: &str,
+    observed: Option<&Props>,
+    ids: &Ids,
+) -> anyhow::Result<()> {
+    match (kind, observed) {
+        (Kind::InstanceProfile, Some(Props::InstanceProfile(p))) => {
+            let role = resolve(&p.role, ids).unwrap_or_default();
+            if !role.is_empty() {
+                match aws
+                    .iam
+                    .remove_role_from_instance_profile()
+                    .instance_profile_name(name)
+                    .role_name(&role)
+                    .send()
+                    .await
+                {
+                    Ok(_) => {}
+                    Err(e) if is_code(&e, "NoSuchEntity") => {}
+                    Err(e) => return Err(e).context("RemoveRoleFromInstanceProfile"),
+                }
+            }
+            match aws
+                .iam
+                .delete_instance_profile()
+                .instance_profile_name(name)
+                .send()
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(e) if is_code(&e, "NoSuchEntity") => Ok(()),
+                Err(e) => Err(e).context("DeleteInstanceProfile"),
+            }
+        }
+        (Kind::IamRole, observed) => {
+            if let Some(Props::IamRole(p)) = observed {
+                for arn in &p.managed_policies {
+                    match aws
+                        .iam
+                        .detach_role_policy()
+                        .role_name(name)
+                        .policy_arn(arn)
+                        .send()
+                        .await
+                    {
+                        Ok(_) => {}
+                        Err(e) if is_code(&e, "NoSuchEntity") => {}
+                        Err(e) => return Err(e).context("DetachRolePolicy"),
+                    }
+                }
+            }
+            match aws
+                .iam
+                .delete_role_policy()
+                .role_name(name)
+                .policy_name(INLINE_POLICY)
+                .send()
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if is_code(&e, "NoSuchEntity") => {}
+                Err(e) => return Err(e).context("DeleteRolePolicy"),
+            }
+            match aws.iam.delete_role().role_name(name).send().await {
+                Ok(_) => Ok(()),
+                Err(e) if is_code(&e, "NoSuchEntity") => Ok(()),
+                Err(e) => Err(e).context("DeleteRole"),
+            }
+        }
+        (other, _) => bail!("{other} is not an IAM resource"),
+    }
+}
