@@ -139,14 +139,15 @@ pub async fn observe(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
     }
     for profile in profiles {
         let name = profile.instance_profile_name().to_string();
-        let profile_tags = aws
+        // ListInstanceProfiles leaves tags out; GetInstanceProfile has them.
+        let full = aws
             .iam
-            .list_instance_profile_tags()
+            .get_instance_profile()
             .instance_profile_name(&name)
             .send()
             .await
-            .context("ListInstanceProfileTags")?;
-        let Some(key) = owned(aws, profile_tags.tags()) else {
+            .context("GetInstanceProfile")?;
+        let Some(key) = full.instance_profile().and_then(|p| owned(aws, p.tags())) else {
             continue;
         };
         out.push(ObservedResource {

@@ -88,9 +88,11 @@ async fn an_adopted_vpc_gets_groups_and_mount_targets_and_survives_destroy() {
     let stack = example_spec(&unique("it-adopt"), |t| adopt(t, &vpc, &public, &private));
     let spec = stack.path.to_str().expect("path");
     let out = ok(moodle_ha(&["apply", "--yes", spec]));
-    // Six groups with their rules, the file system, one mount target per private AZ, and the
-    // data tier (DB subnet group, parameter group, instance, cache subnet group, secret, Redis).
-    assert!(out.contains("21 to add"), "{out}");
+    // Six groups with their rules, the file system, one mount target per private AZ, the data
+    // tier (DB subnet and parameter groups, instance, cache subnet group, secret, Redis) and the
+    // web tier (role, profile, load balancer, target group, two listeners, launch template,
+    // group, two scaling policies).
+    assert!(out.contains("31 to add"), "{out}");
 
     let groups = ec2
         .describe_security_groups()

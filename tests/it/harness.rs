@@ -104,7 +104,7 @@ pub fn ok(o: Output) -> String {
     stdout(&o)
 }
 
-async fn config() -> aws_config::SdkConfig {
+pub async fn config_for_tests() -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new(REGION))
         .endpoint_url(endpoint())
@@ -116,11 +116,11 @@ async fn config() -> aws_config::SdkConfig {
 }
 
 pub async fn ec2() -> aws_sdk_ec2::Client {
-    aws_sdk_ec2::Client::new(&config().await)
+    aws_sdk_ec2::Client::new(&config_for_tests().await)
 }
 
 pub async fn efs() -> aws_sdk_efs::Client {
-    aws_sdk_efs::Client::new(&config().await)
+    aws_sdk_efs::Client::new(&config_for_tests().await)
 }
 
 /// The stack-tag filter, as the tool itself uses it.
@@ -226,15 +226,15 @@ pub async fn stack_file_systems(stack: &str) -> Vec<aws_sdk_efs::types::FileSyst
 }
 
 pub async fn rds() -> aws_sdk_rds::Client {
-    aws_sdk_rds::Client::new(&config().await)
+    aws_sdk_rds::Client::new(&config_for_tests().await)
 }
 
 pub async fn elasticache() -> aws_sdk_elasticache::Client {
-    aws_sdk_elasticache::Client::new(&config().await)
+    aws_sdk_elasticache::Client::new(&config_for_tests().await)
 }
 
 pub async fn secrets() -> aws_sdk_secretsmanager::Client {
-    aws_sdk_secretsmanager::Client::new(&config().await)
+    aws_sdk_secretsmanager::Client::new(&config_for_tests().await)
 }
 
 /// The JSON document a `--output json` command printed.

@@ -6,3 +6,4 @@ mod bad_input;
 mod data_tier;
 mod harness;
 mod network_efs;
+mod web_tier;
