@@ -167,6 +167,15 @@ impl Kind {
         }
     }
 
+    /// Directives too long to show in a plan's field list (the launch template's user data,
+    /// shown by its description instead). They stay in the plan's desired attributes.
+    pub fn hidden_fields(self) -> &'static [&'static str] {
+        match self {
+            Kind::LaunchTemplate => &["user_data_text"],
+            _ => &[],
+        }
+    }
+
     /// Kinds whose replacement or deletion destroys user data: refused unless explicitly allowed.
     pub fn holds_data(self) -> bool {
         matches!(self, Kind::FileSystem | Kind::DbCluster | Kind::DbInstance)

@@ -281,10 +281,11 @@ fn mentions(value: &Value, key: &ResourceKey) -> bool {
 }
 
 fn create(key: &ResourceKey, want: &Props) -> Change {
+    let hidden = key.kind.hidden_fields();
     let fields = want
         .fields()
         .into_iter()
-        .filter(|(_, v)| !v.is_null())
+        .filter(|(k, v)| !v.is_null() && !hidden.contains(&k.as_str()))
         .map(|(field, after)| FieldChange {
             field,
             before: Value::Null,
@@ -307,10 +308,11 @@ fn create(key: &ResourceKey, want: &Props) -> Change {
 }
 
 fn delete(key: &ResourceKey, id: &str, props: &Props, reason: Option<String>) -> Change {
+    let hidden = key.kind.hidden_fields();
     let fields = props
         .fields()
         .into_iter()
-        .filter(|(_, v)| !v.is_null())
+        .filter(|(k, v)| !v.is_null() && !hidden.contains(&k.as_str()))
         .map(|(field, before)| FieldChange {
             field,
             before,

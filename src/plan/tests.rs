@@ -643,3 +643,113 @@ fn removing_an_aurora_reader_loses_no_data() {
     assert_eq!((c.action, c.destroys_data), (Action::Delete, false));
     assert_eq!(p.check_allowed(false, false), Ok(()));
 }
+
+fn example_with(edit: impl Fn(String) -> String) -> DesiredState {
+    let text = edit(include_str!("../../stacks/example.yaml").to_string());
+    let spec = match crate::spec::load_str(&text) {
+        Ok(l) => l.spec,
+        Err(e) => panic!("{e}"),
+    };
+    desired_state(&spec, &Facts::default())
+}
+
+#[test]
+fn scaling_edits_touch_only_the_changed_fields_of_the_group_and_policy() {
+    let before = desired();
+    let after = example_with(|t| {
+        t.replace("cpu_target_percent: 60", "cpu_target_percent: 50")
+            .replace("  max: 8\n", "  max: 10\n")
+    });
+    let p = plan(&after, &observed_as(&before), &opts());
+    let got: Vec<(String, Action, Vec<&str>)> = p
+        .changes
+        .iter()
+        .map(|c| (c.key.to_string(), c.action, fields_of(c)))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (
+                "auto-scaling-group/web".to_string(),
+                Action::Update,
+                vec!["max_size"]
+            ),
+            (
+                "scaling-policy/cpu".to_string(),
+                Action::Update,
+                vec!["target_value"]
+            ),
+        ]
+    );
+    // The same group and load balancer: nothing replaced, nothing in the data tier touched.
+    assert!(p.changes.iter().all(|c| c.action == Action::Update));
+}
+
+#[test]
+fn a_template_change_is_a_new_version_that_the_group_rolls_onto() {
+    let before = desired();
+    let after = example_with(|t| t.replace("  max: 8\n", "  max: 8\n  root_volume_gib: 30\n"));
+    let p = plan(&after, &observed_as(&before), &opts());
+    let template = p
+        .changes
+        .iter()
+        .find(|c| c.key == key(Kind::LaunchTemplate, "web"))
+        .expect("template changes");
+    assert_eq!(
+        (template.action, fields_of(template)),
+        (Action::Update, vec!["root_volume_gib"])
+    );
+    let group = p
+        .changes
+        .iter()
+        .find(|c| c.key == key(Kind::AutoScalingGroup, "web"))
+        .expect("group follows");
+    assert_eq!(
+        (group.action, fields_of(group)),
+        (Action::Update, vec!["launch_template_version"])
+    );
+    assert_eq!(
+        group.fields[0].applies,
+        Some(Applies::InstanceRefresh {
+            min_healthy_percent: 90
+        })
+    );
+    assert!(
+        render::render_plan(&p).contains("rolls the fleet (instance refresh, 90% kept in service)")
+    );
+}
+
+#[test]
+fn an_unset_desired_capacity_is_never_fought_over() {
+    let d = example_with(|t| t.replace("  desired: 4\n", ""));
+    let o = drifted(&d, Kind::AutoScalingGroup, |p| {
+        if let Props::AutoScalingGroup(g) = p {
+            g.desired_capacity = Some(7); // the scaling policies moved it
+        }
+    });
+    assert!(plan(&d, &o, &opts()).is_empty());
+    // When the spec sets it, it is managed.
+    let d = desired();
+    let o = drifted(&d, Kind::AutoScalingGroup, |p| {
+        if let Props::AutoScalingGroup(g) = p {
+            g.desired_capacity = Some(7);
+        }
+    });
+    let p = plan(&d, &o, &opts());
+    assert_eq!(fields_of(only_change(&p)), ["desired_capacity"]);
+}
+
+#[test]
+fn the_plan_shows_the_placeholder_user_data_by_description_only() {
+    let d = desired();
+    let p = plan(&d, &ObservedState::default(), &opts());
+    let text = render::render_plan(&p);
+    assert!(
+        text.contains("user_data: web node, placeholder (Spot interruption watcher only) sha256:"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("#cloud-config"),
+        "the user data itself is not printed"
+    );
+}
