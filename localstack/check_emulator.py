@@ -8,16 +8,32 @@ Usage: python check_emulator.py [--host 127.0.0.1] [--port 4566] [--region eu-we
 """
 
 import argparse
+import base64
+import copy
 import datetime
+import json
 import os
 import string
 import sys
 import traceback
+import urllib.parse
 import uuid
 
 import boto3
 import botocore.config
 import botocore.exceptions
+
+
+# The launcher's fixtures (see its Fixtures section): the certificate stacks/example.yaml names, and
+# AWS's public AMI parameters with the architecture of the AMI each names.
+EXAMPLE_CERTIFICATE_ARN = "arn:aws:acm:eu-west-1:123456789012:certificate/8f3c2d1e-0a4b-4c5d-9e6f-7a8b9c0d1e2f"
+UBUNTU_AMD64 = "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id"
+AMI_PARAMETERS = {
+    UBUNTU_AMD64: "x86_64",
+    "/aws/service/canonical/ubuntu/server/24.04/stable/current/arm64/hvm/ebs-gp3/ami-id": "arm64",
+    "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64": "x86_64",
+    "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64": "arm64",
+}
 
 
 class Mismatch(Exception):
@@ -59,8 +75,9 @@ class Checker:
     def __init__(self, endpoint, region):
         config = botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"})
         self.clients = {}
-        for service in ("ec2", "elasticache", "rds", "secretsmanager", "autoscaling", "sts"):
+        for service in ("ec2", "elasticache", "rds", "secretsmanager", "autoscaling", "sts", "acm", "ssm", "elbv2", "iam"):
             self.clients[service] = boto3.client(service, endpoint_url=endpoint, region_name=region, config=config)
+        self.endpoint, self.config = endpoint, config
         self.region = region
         self.run = uuid.uuid4().hex[:8]
         self.account = self.sts.get_caller_identity()["Account"]
@@ -86,6 +103,10 @@ class Checker:
         self.sgs = [
             self.ec2.create_security_group(GroupName=self.name(f"sg{i}"), Description="check", VpcId=vpc)["GroupId"]
             for i in range(2)
+        ]
+        self.private_subnets = [
+            self.ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.231.{10 + i}.0/24", AvailabilityZone=f"{self.region}{az}")["Subnet"]["SubnetId"]
+            for i, az in enumerate("abc")
         ]
 
     # -- ElastiCache ---------------------------------------------------------------------------
@@ -571,10 +592,403 @@ class Checker:
         asg.delete_auto_scaling_group(AutoScalingGroupName=group, ForceDelete=True)
         ec2.delete_launch_template(LaunchTemplateId=template_id)
 
+    # -- Fixtures (not gaps: what a real account has, see the launcher's Fixtures section) -----
+
+    def check_fixtures(self):
+        for region in sorted({self.region, "eu-west-1", "us-east-1"}):
+            acm = boto3.client("acm", endpoint_url=self.endpoint, region_name=region, config=self.config)
+            ssm = boto3.client("ssm", endpoint_url=self.endpoint, region_name=region, config=self.config)
+            ec2 = boto3.client("ec2", endpoint_url=self.endpoint, region_name=region, config=self.config)
+            cert = acm.describe_certificate(CertificateArn=EXAMPLE_CERTIFICATE_ARN)["Certificate"]
+            expect_equal((cert["DomainName"], cert["Status"]), ("moodle.example.edu", "ISSUED"), f"{region} DescribeCertificate(example certificate)")
+            listed = [c["CertificateArn"] for c in acm.list_certificates(CertificateStatuses=["ISSUED"])["CertificateSummaryList"]]
+            expect(EXAMPLE_CERTIFICATE_ARN in listed, f"{region} ListCertificates misses the example certificate:", listed)
+            answer = ssm.get_parameters(Names=list(AMI_PARAMETERS))
+            expect_equal(answer["InvalidParameters"], [], f"{region} GetParameters(public AMI parameters) InvalidParameters")
+            for parameter in answer["Parameters"]:
+                image = ec2.describe_images(ImageIds=[parameter["Value"]])["Images"]
+                expect(len(image) == 1, f"{region} {parameter['Name']} names an AMI DescribeImages does not know:", parameter["Value"])
+                expect_equal(image[0]["Architecture"], AMI_PARAMETERS[parameter["Name"]], f"{region} {parameter['Name']} AMI Architecture")
+                expect(image[0].get("RootDeviceName"), f"{region} {parameter['Name']} AMI has no RootDeviceName:", image[0])
+            single = ssm.get_parameter(Name=UBUNTU_AMD64)["Parameter"]
+            expect_equal((single["Type"], single["Value"].startswith("ami-")), ("String", True), f"{region} GetParameter({UBUNTU_AMD64})")
+
+    # -- ELBv2 ---------------------------------------------------------------------------------
+
+    def check_elbv2(self):
+        elb = self.elbv2
+        tags = [{"Key": "moodle-ha:stack", "Value": self.run}]
+        lbs = [
+            elb.create_load_balancer(
+                Name=self.name(f"lb{i}"), Subnets=self.subnets, SecurityGroups=[self.sgs[0]], Scheme="internet-facing",
+                Type="application", IpAddressType="ipv4", Tags=tags,
+            )["LoadBalancers"][0]
+            for i in range(2)
+        ]
+        lb = lbs[0]["LoadBalancerArn"]
+        self.web_lb, self.web_lb_extra = lb, lbs[1]["LoadBalancerArn"]
+        expect_equal(sorted(z["SubnetId"] for z in lbs[0]["AvailabilityZones"]), sorted(self.subnets), "CreateLoadBalancer AvailabilityZones")
+        described, pages = paginate(elb, "describe_load_balancers", "LoadBalancers", 1)
+        expect({lb, self.web_lb_extra} <= {d["LoadBalancerArn"] for d in described} and pages >= 2, "DescribeLoadBalancers (PageSize=1) pages/LBs:", pages)
+
+        attributes = {a["Key"]: a["Value"] for a in elb.describe_load_balancer_attributes(LoadBalancerArn=lb)["Attributes"]}
+        for key, wanted in [("idle_timeout.timeout_seconds", "60"), ("routing.http2.enabled", "true"), ("deletion_protection.enabled", "false"),
+                            ("access_logs.s3.enabled", "false"), ("load_balancing.cross_zone.enabled", "true")]:
+            expect_equal(attributes.get(key), wanted, f"DescribeLoadBalancerAttributes default {key}")
+        answer = elb.modify_load_balancer_attributes(LoadBalancerArn=lb, Attributes=[{"Key": "idle_timeout.timeout_seconds", "Value": "120"}])
+        expect_equal({a["Key"]: a["Value"] for a in answer["Attributes"]}, dict(attributes, **{"idle_timeout.timeout_seconds": "120"}), "ModifyLoadBalancerAttributes answers every attribute")
+        attributes = {a["Key"]: a["Value"] for a in elb.describe_load_balancer_attributes(LoadBalancerArn=lb)["Attributes"]}
+        expect_equal(attributes["idle_timeout.timeout_seconds"], "120", "ModifyLoadBalancerAttributes idle_timeout.timeout_seconds")
+        elb.set_security_groups(LoadBalancerArn=lb, SecurityGroups=self.sgs)
+        elb.set_subnets(LoadBalancerArn=lb, Subnets=self.private_subnets)
+        got = elb.describe_load_balancers(LoadBalancerArns=[lb])["LoadBalancers"][0]
+        expect_equal(sorted(got["SecurityGroups"]), sorted(self.sgs), "SetSecurityGroups then SecurityGroups")
+        expect_equal(sorted(z["SubnetId"] for z in got["AvailabilityZones"]), sorted(self.private_subnets), "SetSubnets then AvailabilityZones")
+        elb.set_subnets(LoadBalancerArn=lb, Subnets=self.subnets)
+
+        health = dict(
+            HealthCheckProtocol="HTTP", HealthCheckPath="/login/index.php", HealthCheckIntervalSeconds=30, HealthyThresholdCount=2,
+            UnhealthyThresholdCount=3, HealthCheckTimeoutSeconds=10, Matcher={"HttpCode": "200"},
+        )
+        tgs = [
+            elb.create_target_group(Name=self.name(f"tg{i}"), Protocol="HTTP", Port=80, VpcId=self.vpc, TargetType="instance", Tags=tags, **health)["TargetGroups"][0]
+            for i in range(2)
+        ]
+        tg = tgs[0]["TargetGroupArn"]
+        self.web_tg, self.web_tg_extra = tg, tgs[1]["TargetGroupArn"]
+        for field, wanted in health.items():
+            expect_equal(tgs[0].get(field), wanted, f"CreateTargetGroup {field}")
+        attributes = {a["Key"]: a["Value"] for a in elb.describe_target_group_attributes(TargetGroupArn=tg)["Attributes"]}
+        for key, wanted in [("deregistration_delay.timeout_seconds", "300"), ("stickiness.enabled", "false"),
+                            ("stickiness.type", "lb_cookie"), ("stickiness.lb_cookie.duration_seconds", "86400")]:
+            expect_equal(attributes.get(key), wanted, f"DescribeTargetGroupAttributes default {key}")
+        sent = {"deregistration_delay.timeout_seconds": "120", "stickiness.enabled": "true", "stickiness.type": "lb_cookie",
+                "stickiness.lb_cookie.duration_seconds": "86400"}
+        answer = elb.modify_target_group_attributes(TargetGroupArn=tg, Attributes=[{"Key": k, "Value": v} for k, v in sent.items()])
+        expect_equal({a["Key"]: a["Value"] for a in answer["Attributes"]}, dict(attributes, **sent), "ModifyTargetGroupAttributes answers every attribute")
+        attributes = {a["Key"]: a["Value"] for a in elb.describe_target_group_attributes(TargetGroupArn=tg)["Attributes"]}
+        expect_equal({k: attributes.get(k) for k in sent}, sent, "ModifyTargetGroupAttributes then DescribeTargetGroupAttributes")
+        elb.modify_target_group_attributes(TargetGroupArn=tg, Attributes=[{"Key": "stickiness.enabled", "Value": "false"}])
+        modified = elb.modify_target_group(TargetGroupArn=tg, HealthCheckPath="/health.php", HealthCheckIntervalSeconds=15, HealthyThresholdCount=3)["TargetGroups"][0]
+        expect_equal((modified["HealthCheckPath"], modified["HealthCheckIntervalSeconds"], modified["HealthyThresholdCount"], modified["UnhealthyThresholdCount"]),
+                     ("/health.php", 15, 3, 3), "ModifyTargetGroup health check (omitted fields unchanged)")
+        elb.modify_target_group(TargetGroupArn=tg, **{k: v for k, v in health.items() if k != "HealthCheckProtocol"})
+
+        https = elb.create_listener(
+            LoadBalancerArn=lb, Protocol="HTTPS", Port=443, Certificates=[{"CertificateArn": EXAMPLE_CERTIFICATE_ARN}],
+            SslPolicy="ELBSecurityPolicy-TLS13-1-2-2021-06", DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}], Tags=tags,
+        )["Listeners"][0]
+        http = elb.create_listener(
+            LoadBalancerArn=lb, Protocol="HTTP", Port=80, Tags=tags,
+            DefaultActions=[{"Type": "redirect", "RedirectConfig": {"Protocol": "HTTPS", "Port": "443", "StatusCode": "HTTP_301"}}],
+        )["Listeners"][0]
+        self.web_listeners = [https["ListenerArn"], http["ListenerArn"]]
+        listeners, pages = paginate(elb, "describe_listeners", "Listeners", 1, LoadBalancerArn=lb)
+        expect_equal(sorted(x["ListenerArn"] for x in listeners), sorted(self.web_listeners), "DescribeListeners (PageSize=1) listeners")
+        expect(pages >= 2, "DescribeListeners: 2 listeners with PageSize=1 must take 2 pages:", pages)
+        by_port = {x["Port"]: x for x in listeners}
+        expect_equal(by_port[443].get("SslPolicy"), "ELBSecurityPolicy-TLS13-1-2-2021-06", "DescribeListeners HTTPS SslPolicy")
+        expect_equal(by_port[443].get("Certificates"), [{"CertificateArn": EXAMPLE_CERTIFICATE_ARN}], "DescribeListeners HTTPS Certificates")
+        expect_equal(by_port[443]["DefaultActions"], [{
+            "Type": "forward", "TargetGroupArn": tg,
+            "ForwardConfig": {"TargetGroups": [{"TargetGroupArn": tg, "Weight": 1}], "TargetGroupStickinessConfig": {"Enabled": False}},
+        }], "DescribeListeners forward action (AWS adds ForwardConfig)")
+        expect("SslPolicy" not in by_port[80], "DescribeListeners: an HTTP listener has no SslPolicy:", by_port[80].get("SslPolicy"))
+        expect_equal(by_port[80]["DefaultActions"], [{"Type": "redirect", "RedirectConfig": {
+            "Protocol": "HTTPS", "Port": "443", "Host": "#{host}", "Path": "/#{path}", "Query": "#{query}", "StatusCode": "HTTP_301",
+        }}], "DescribeListeners redirect action (AWS fills Host/Path/Query)")
+        modified = elb.modify_listener(
+            ListenerArn=https["ListenerArn"], Certificates=[{"CertificateArn": EXAMPLE_CERTIFICATE_ARN}],
+            SslPolicy="ELBSecurityPolicy-TLS13-1-3-2021-06", DefaultActions=[{"Type": "forward", "TargetGroupArn": self.web_tg_extra}],
+        )["Listeners"][0]
+        expect_equal((modified["SslPolicy"], modified["DefaultActions"][0]["TargetGroupArn"]), ("ELBSecurityPolicy-TLS13-1-3-2021-06", self.web_tg_extra), "ModifyListener")
+
+        def behind(arn):
+            return elb.describe_target_groups(TargetGroupArns=[arn])["TargetGroups"][0]["LoadBalancerArns"]
+
+        expect_equal((behind(tg), behind(self.web_tg_extra)), ([], [lb]), "ModifyListener to another target group: DescribeTargetGroups LoadBalancerArns")
+        elb.modify_listener(ListenerArn=https["ListenerArn"], SslPolicy="ELBSecurityPolicy-TLS13-1-2-2021-06", DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}])
+        expect_equal((behind(tg), behind(self.web_tg_extra)), ([lb], []), "ModifyListener back: DescribeTargetGroups LoadBalancerArns")
+
+        groups, pages = paginate(elb, "describe_target_groups", "TargetGroups", 1)
+        by_arn = {g["TargetGroupArn"]: g for g in groups}
+        expect({tg, self.web_tg_extra} <= set(by_arn) and pages >= 2, "DescribeTargetGroups (PageSize=1) pages/groups:", pages)
+        expect_equal(by_arn[tg].get("LoadBalancerArns"), [lb], "DescribeTargetGroups LoadBalancerArns")
+        arns = [lb, self.web_lb_extra, tg, self.web_tg_extra] + self.web_listeners
+        described = {d["ResourceArn"]: d["Tags"] for d in elb.describe_tags(ResourceArns=arns)["TagDescriptions"]}
+        expect_equal(described, {arn: tags for arn in arns}, "DescribeTags (load balancers, target groups, listeners)")
+        expect_error("ResourceInUse", elb.delete_target_group, TargetGroupArn=tg)
+        elb.delete_load_balancer(LoadBalancerArn=self.web_lb_extra)
+        elb.delete_target_group(TargetGroupArn=self.web_tg_extra)
+        expect_error("LoadBalancerNotFound", elb.describe_load_balancers, LoadBalancerArns=[self.web_lb_extra])
+        expect_error("TargetGroupNotFound", elb.describe_target_groups, TargetGroupArns=[self.web_tg_extra])
+
+    # -- Launch templates ----------------------------------------------------------------------
+
+    def check_launch_templates(self):
+        ec2 = self.ec2
+        image = ec2.describe_images(ImageIds=[self.ssm.get_parameter(Name=UBUNTU_AMD64)["Parameter"]["Value"]])["Images"][0]
+        stack_tag = [{"Key": "moodle-ha:stack", "Value": self.run}]
+
+        def data(volume_size, user_data):
+            return {
+                "ImageId": image["ImageId"], "IamInstanceProfile": {"Name": self.name("web")}, "SecurityGroupIds": [self.sgs[0]],
+                "UserData": base64.b64encode(user_data.encode()).decode(),
+                "MetadataOptions": {"HttpTokens": "required", "HttpPutResponseHopLimit": 1, "HttpEndpoint": "enabled", "InstanceMetadataTags": "enabled"},
+                "BlockDeviceMappings": [{"DeviceName": image["RootDeviceName"], "Ebs": {"VolumeSize": volume_size, "VolumeType": "gp3", "Encrypted": True, "DeleteOnTermination": True}}],
+                "TagSpecifications": [{"ResourceType": kind, "Tags": stack_tag} for kind in ("instance", "volume")],
+            }
+
+        token = str(uuid.uuid4())
+        create = dict(
+            ClientToken=token, LaunchTemplateName=self.name("web-lt"), VersionDescription="v1", LaunchTemplateData=data(20, "#!/bin/bash\necho 1\n"),
+            TagSpecifications=[{"ResourceType": "launch-template", "Tags": stack_tag}],
+        )
+        first = ec2.create_launch_template(**create)["LaunchTemplate"]
+        again = ec2.create_launch_template(**create)["LaunchTemplate"]
+        expect_equal(again["LaunchTemplateId"], first["LaunchTemplateId"], "CreateLaunchTemplate retried with the same ClientToken answers the first template")
+        template = self.web_template = first["LaunchTemplateId"]
+        versions = {}
+        for number in (2, 3):
+            sent = data(20 + number, f"#!/bin/bash\necho {number}\n")
+            args = dict(LaunchTemplateId=template, VersionDescription=f"v{number}", LaunchTemplateData=sent, ClientToken=str(uuid.uuid4()))
+            answer = ec2.create_launch_template_version(**args)["LaunchTemplateVersion"]
+            retried = ec2.create_launch_template_version(**args)["LaunchTemplateVersion"]
+            expect_equal((answer["VersionNumber"], retried["VersionNumber"]), (number, number), "CreateLaunchTemplateVersion (and its retry with the same ClientToken) VersionNumber")
+            versions[number] = sent
+        listed = ec2.describe_launch_templates(Filters=[{"Name": "tag:moodle-ha:stack", "Values": [self.run]}])["LaunchTemplates"]
+        expect_equal([(t["LaunchTemplateId"], t["LatestVersionNumber"], t["DefaultVersionNumber"]) for t in listed], [(template, 3, 1)], "DescribeLaunchTemplates tag filter")
+        expect_equal(listed[0].get("Tags"), stack_tag, "DescribeLaunchTemplates Tags")
+        ec2.modify_launch_template(LaunchTemplateId=template, DefaultVersion="3")
+        for asked in ("$Default", "3"):
+            version = ec2.describe_launch_template_versions(LaunchTemplateId=template, Versions=[asked])["LaunchTemplateVersions"]
+            expect_equal([(v["VersionNumber"], v["DefaultVersion"], v["VersionDescription"]) for v in version], [(3, True, "v3")], f"DescribeLaunchTemplateVersions {asked}")
+            expect_equal(version[0]["LaunchTemplateData"], versions[3], f"DescribeLaunchTemplateVersions {asked} LaunchTemplateData as sent (types included)")
+        version = ec2.describe_launch_template_versions(LaunchTemplateId=template, Versions=["1"])["LaunchTemplateVersions"][0]
+        expect_equal((version["DefaultVersion"], version["LaunchTemplateData"]), (False, create["LaunchTemplateData"]), "DescribeLaunchTemplateVersions 1")
+        all_versions, pages = [], 0
+        for page in ec2.get_paginator("describe_launch_template_versions").paginate(LaunchTemplateId=template, PaginationConfig={"PageSize": 2}):
+            all_versions += [v["VersionNumber"] for v in page["LaunchTemplateVersions"]]
+            pages += 1
+        expect_equal((sorted(all_versions), pages), ([1, 2, 3], 2), "DescribeLaunchTemplateVersions (MaxResults=2) versions/pages")
+
+    # -- Auto Scaling: the web tier's group ----------------------------------------------------
+
+    def check_web_autoscaling(self):
+        asg = self.autoscaling
+        stack = self.name("web")
+        group, other = self.name("web-asg"), self.name("web-asg-2")
+        types = ["t3.medium", "t3a.medium", "m6i.large", "m6a.large", "m7i.large"]
+        policy = {
+            "LaunchTemplate": {
+                "LaunchTemplateSpecification": {"LaunchTemplateId": self.web_template, "Version": "2"},
+                "Overrides": [{"InstanceType": t} for t in types],
+            },
+            "InstancesDistribution": {"OnDemandBaseCapacity": 1, "OnDemandPercentageAboveBaseCapacity": 0, "SpotAllocationStrategy": "price-capacity-optimized"},
+        }
+        tags = [{"Key": "moodle-ha:stack", "Value": stack, "PropagateAtLaunch": True}, {"Key": "Name", "Value": stack, "PropagateAtLaunch": False}]
+        hook = {"LifecycleHookName": "drain", "LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING", "HeartbeatTimeout": 150, "DefaultResult": "CONTINUE"}
+        create = dict(
+            MixedInstancesPolicy=policy, MinSize=2, MaxSize=8, DesiredCapacity=4, VPCZoneIdentifier=",".join(self.private_subnets),
+            TargetGroupARNs=[self.web_tg], HealthCheckType="ELB", HealthCheckGracePeriod=300, CapacityRebalance=True, Tags=tags,
+            LifecycleHookSpecificationList=[hook],
+        )
+        asg.create_auto_scaling_group(AutoScalingGroupName=group, **create)
+        asg.create_auto_scaling_group(AutoScalingGroupName=other, **dict(create, MinSize=0, DesiredCapacity=1, TargetGroupARNs=[], LifecycleHookSpecificationList=[]))
+        asg.create_auto_scaling_group(
+            AutoScalingGroupName=self.name("not-web"), MinSize=0, MaxSize=1, VPCZoneIdentifier=self.private_subnets[0],
+            LaunchTemplate={"LaunchTemplateId": self.web_template, "Version": "1"}, Tags=[{"Key": "moodle-ha:stack", "Value": "another", "PropagateAtLaunch": True}],
+        )
+        found, pages = paginate(asg, "describe_auto_scaling_groups", "AutoScalingGroups", 1, Filters=[{"Name": "tag:moodle-ha:stack", "Values": [stack]}])
+        expect_equal(sorted(g["AutoScalingGroupName"] for g in found), sorted([group, other]), "DescribeAutoScalingGroups tag:moodle-ha:stack filter")
+        expect(pages >= 2, "DescribeAutoScalingGroups (MaxRecords=1): 2 groups must take 2 pages:", pages)
+
+        def describe(name=group):
+            return asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
+
+        wanted_policy = copy.deepcopy(policy)
+        wanted_policy["LaunchTemplate"]["LaunchTemplateSpecification"]["LaunchTemplateName"] = self.name("web-lt")
+        wanted_policy["InstancesDistribution"]["OnDemandAllocationStrategy"] = "prioritized"
+        g = describe()
+        expect_equal(g.get("MixedInstancesPolicy"), wanted_policy, "DescribeAutoScalingGroups MixedInstancesPolicy (AWS fills OnDemandAllocationStrategy)")
+        for field in ("MinSize", "MaxSize", "DesiredCapacity", "VPCZoneIdentifier", "TargetGroupARNs", "HealthCheckType", "HealthCheckGracePeriod", "CapacityRebalance"):
+            expect_equal(g.get(field), create[field], f"DescribeAutoScalingGroups {field}")
+        expect_equal([{k: t[k] for k in ("Key", "Value", "PropagateAtLaunch")} for t in g["Tags"]], tags, "DescribeAutoScalingGroups Tags")
+        hooks = asg.describe_lifecycle_hooks(AutoScalingGroupName=group)["LifecycleHooks"]
+        expect_equal(hooks, [dict(hook, AutoScalingGroupName=group, GlobalTimeout=15000)], "CreateAutoScalingGroup LifecycleHookSpecificationList, then DescribeLifecycleHooks")
+        expect_equal(asg.describe_lifecycle_hooks(AutoScalingGroupName=other)["LifecycleHooks"], [], "DescribeLifecycleHooks of a group without hooks")
+
+        # UpdateAutoScalingGroup: one field at a time; nothing else moves (F7 and the rest).
+        compared = ("MixedInstancesPolicy", "MinSize", "MaxSize", "DesiredCapacity", "VPCZoneIdentifier", "TargetGroupARNs",
+                    "HealthCheckType", "HealthCheckGracePeriod", "CapacityRebalance", "Tags")
+        new_policy = {"LaunchTemplate": {"LaunchTemplateSpecification": {"LaunchTemplateId": self.web_template, "Version": "3"}}}
+        changes = [
+            ({"MaxSize": 9}, {"MaxSize": 9}), ({"MinSize": 3}, {"MinSize": 3}), ({"DesiredCapacity": 5}, {"DesiredCapacity": 5}),
+            ({"HealthCheckGracePeriod": 200}, {"HealthCheckGracePeriod": 200}), ({"HealthCheckType": "EC2"}, {"HealthCheckType": "EC2"}),
+            ({"CapacityRebalance": False}, {"CapacityRebalance": False}),
+            ({"VPCZoneIdentifier": ",".join(self.subnets)}, {"VPCZoneIdentifier": ",".join(self.subnets)}),
+        ]
+        version3 = copy.deepcopy(wanted_policy)
+        version3["LaunchTemplate"]["LaunchTemplateSpecification"]["Version"] = "3"
+        changes.append(({"MixedInstancesPolicy": new_policy}, {"MixedInstancesPolicy": version3}))
+        fewer = copy.deepcopy(version3)
+        fewer["LaunchTemplate"]["Overrides"] = fewer["LaunchTemplate"]["Overrides"][:3]
+        changes.append(({"MixedInstancesPolicy": {"LaunchTemplate": {"Overrides": fewer["LaunchTemplate"]["Overrides"]}}}, {"MixedInstancesPolicy": fewer}))
+        spot = copy.deepcopy(fewer)
+        spot["InstancesDistribution"]["OnDemandBaseCapacity"] = 2
+        changes.append(({"MixedInstancesPolicy": {"InstancesDistribution": {"OnDemandBaseCapacity": 2}}}, {"MixedInstancesPolicy": spot}))
+        for sent, wanted in changes:
+            before = describe()
+            asg.update_auto_scaling_group(AutoScalingGroupName=group, **sent)
+            after = describe()
+            expect_equal({f: after.get(f) for f in compared}, dict({f: before.get(f) for f in compared}, **wanted), f"UpdateAutoScalingGroup with only {sorted(sent)}")
+        asg.update_auto_scaling_group(
+            AutoScalingGroupName=group, **{k: create[k] for k in ("MinSize", "MaxSize", "DesiredCapacity", "VPCZoneIdentifier", "HealthCheckType", "HealthCheckGracePeriod", "CapacityRebalance")},
+            MixedInstancesPolicy=policy,
+        )
+        expect_equal(describe().get("MixedInstancesPolicy"), wanted_policy, "UpdateAutoScalingGroup with the whole MixedInstancesPolicy")
+
+        # Target groups and lifecycle hooks.
+        asg.detach_load_balancer_target_groups(AutoScalingGroupName=group, TargetGroupARNs=[self.web_tg])
+        expect_equal(describe()["TargetGroupARNs"], [], "DetachLoadBalancerTargetGroups")
+        label = self.web_lb.split(":loadbalancer/")[1] + "/" + self.web_tg.split(":")[-1]
+        requests = {"PredefinedMetricSpecification": {"PredefinedMetricType": "ALBRequestCountPerTarget", "ResourceLabel": label}, "TargetValue": 500.0}
+        expect_error("ValidationError", asg.put_scaling_policy, AutoScalingGroupName=group, PolicyName=f"{stack}-web-requests",
+                     PolicyType="TargetTrackingScaling", TargetTrackingConfiguration=requests)
+        asg.attach_load_balancer_target_groups(AutoScalingGroupName=group, TargetGroupARNs=[self.web_tg])
+        expect_equal(describe()["TargetGroupARNs"], [self.web_tg], "AttachLoadBalancerTargetGroups")
+        asg.put_lifecycle_hook(AutoScalingGroupName=group, LifecycleHookName="launch", LifecycleTransition="autoscaling:EC2_INSTANCE_LAUNCHING", HeartbeatTimeout=300, DefaultResult="ABANDON")
+        asg.put_lifecycle_hook(AutoScalingGroupName=group, LifecycleHookName="drain", HeartbeatTimeout=120)
+        hooks = {h["LifecycleHookName"]: h for h in asg.describe_lifecycle_hooks(AutoScalingGroupName=group)["LifecycleHooks"]}
+        expect_equal(hooks.get("drain"), dict(hook, AutoScalingGroupName=group, HeartbeatTimeout=120, GlobalTimeout=12000), "PutLifecycleHook on an existing hook changes only HeartbeatTimeout")
+        expect_equal(set(hooks), {"drain", "launch"}, "PutLifecycleHook then DescribeLifecycleHooks")
+        asg.delete_lifecycle_hook(AutoScalingGroupName=group, LifecycleHookName="launch")
+        expect_equal([h["LifecycleHookName"] for h in asg.describe_lifecycle_hooks(AutoScalingGroupName=group)["LifecycleHooks"]], ["drain"], "DeleteLifecycleHook")
+
+        # Scaling policies (F6; names per group; the request-count policy's label).
+        cpu = {"PredefinedMetricSpecification": {"PredefinedMetricType": "ASGAverageCPUUtilization"}, "TargetValue": 60.0, "DisableScaleIn": False}
+        for name in (group, other):
+            asg.put_scaling_policy(AutoScalingGroupName=name, PolicyName=f"{stack}-web-cpu", PolicyType="TargetTrackingScaling", TargetTrackingConfiguration=cpu)
+        asg.put_scaling_policy(AutoScalingGroupName=group, PolicyName=f"{stack}-web-requests", PolicyType="TargetTrackingScaling", TargetTrackingConfiguration=requests)
+        for bad in ("app/other/0123456789abcdef/targetgroup/other/0123456789abcdef", None):
+            spec = {"PredefinedMetricType": "ALBRequestCountPerTarget", **({"ResourceLabel": bad} if bad else {})}
+            expect_error("ValidationError", asg.put_scaling_policy, AutoScalingGroupName=group, PolicyName=f"{stack}-bad", PolicyType="TargetTrackingScaling",
+                         TargetTrackingConfiguration={"PredefinedMetricSpecification": spec, "TargetValue": 1.0})
+        policies = {p["PolicyName"]: p for p in asg.describe_policies(AutoScalingGroupName=group)["ScalingPolicies"]}
+        expect_equal(sorted(policies), [f"{stack}-web-cpu", f"{stack}-web-requests"], "DescribePolicies(AutoScalingGroupName)")
+        for name, config in ((f"{stack}-web-cpu", cpu), (f"{stack}-web-requests", requests)):
+            p = policies[name]
+            expect_equal((p["PolicyType"], p["TargetTrackingConfiguration"], p.get("Enabled")), ("TargetTrackingScaling", config, True), f"DescribePolicies {name}")
+            expect("PredictiveScalingConfiguration" not in p, f"DescribePolicies {name}: no PredictiveScalingConfiguration (F6)")
+        expect_equal(len(asg.describe_policies(AutoScalingGroupName=other)["ScalingPolicies"]), 1, "a policy of the same name in another group stays that group's")
+        changed = dict(cpu, TargetValue=70.0, DisableScaleIn=True)
+        asg.put_scaling_policy(AutoScalingGroupName=group, PolicyName=f"{stack}-web-cpu", PolicyType="TargetTrackingScaling", TargetTrackingConfiguration=changed)
+        p = asg.describe_policies(AutoScalingGroupName=group, PolicyNames=[f"{stack}-web-cpu"])["ScalingPolicies"]
+        expect_equal([x["TargetTrackingConfiguration"] for x in p], [changed], "PutScalingPolicy again replaces the configuration")
+        asg.delete_policy(AutoScalingGroupName=group, PolicyName=f"{stack}-web-requests")
+        expect_equal([x["PolicyName"] for x in asg.describe_policies(AutoScalingGroupName=group)["ScalingPolicies"]], [f"{stack}-web-cpu"], "DeletePolicy")
+        expect_equal([x["PolicyName"] for x in asg.describe_policies(AutoScalingGroupName=other)["ScalingPolicies"]], [f"{stack}-web-cpu"], "DeletePolicy leaves other groups' policies")
+
+        # Scheduled actions (names per group too).
+        night = dict(ScheduledActionName="night", Recurrence="0 22 * * *", MinSize=1, MaxSize=4, DesiredCapacity=2, TimeZone="Europe/Dublin")
+        for name in (group, other):
+            asg.put_scheduled_update_group_action(AutoScalingGroupName=name, **night)
+        actions = asg.describe_scheduled_actions(AutoScalingGroupName=group)["ScheduledUpdateGroupActions"]
+        expect_equal([{k: a.get(k) for k in night} for a in actions], [night], "DescribeScheduledActions(AutoScalingGroupName)")
+        expect(actions[0].get("ScheduledActionARN", "").startswith("arn:aws:autoscaling:"), "DescribeScheduledActions ScheduledActionARN:", actions[0].get("ScheduledActionARN"))
+        asg.delete_scheduled_action(AutoScalingGroupName=group, ScheduledActionName="night")
+        expect_equal(asg.describe_scheduled_actions(AutoScalingGroupName=group)["ScheduledUpdateGroupActions"], [], "DeleteScheduledAction")
+        expect_equal(len(asg.describe_scheduled_actions(AutoScalingGroupName=other)["ScheduledUpdateGroupActions"]), 1, "DeleteScheduledAction leaves other groups' actions")
+
+        # Instance refresh.
+        preferences = {"MinHealthyPercentage": 90, "InstanceWarmup": 300, "SkipMatching": True}
+        refresh = asg.start_instance_refresh(AutoScalingGroupName=group, Strategy="Rolling", Preferences=preferences)["InstanceRefreshId"]
+        refreshes = asg.describe_instance_refreshes(AutoScalingGroupName=group)["InstanceRefreshes"]
+        expect_equal([(r["InstanceRefreshId"], r["Status"], r["PercentageComplete"]) for r in refreshes], [(refresh, "Successful", 100)], "DescribeInstanceRefreshes")
+        expect_equal({k: refreshes[0]["Preferences"].get(k) for k in preferences}, preferences, "DescribeInstanceRefreshes Preferences")
+        expect_error("ActiveInstanceRefreshNotFound", asg.cancel_instance_refresh, AutoScalingGroupName=group)
+
+        # Deletion.
+        expect_error("ResourceInUse", asg.delete_auto_scaling_group, AutoScalingGroupName=other)
+        for name in (group, other, self.name("not-web")):
+            asg.delete_auto_scaling_group(AutoScalingGroupName=name, ForceDelete=True)
+        expect_equal(asg.describe_auto_scaling_groups(AutoScalingGroupNames=[group, other])["AutoScalingGroups"], [], "DeleteAutoScalingGroup ForceDelete: the group is gone")
+        expect_equal(asg.describe_policies(AutoScalingGroupName=other)["ScalingPolicies"], [], "DeleteAutoScalingGroup deletes the group's policies")
+        expect_equal(asg.describe_scheduled_actions(AutoScalingGroupName=other)["ScheduledUpdateGroupActions"], [], "DeleteAutoScalingGroup deletes the group's scheduled actions")
+        expect_equal(asg.describe_lifecycle_hooks(AutoScalingGroupName=group)["LifecycleHooks"], [], "DeleteAutoScalingGroup deletes the group's lifecycle hooks")
+
+        # The web tier's ELB and launch template go last.
+        self.ec2.delete_launch_template(LaunchTemplateId=self.web_template)
+        expect_equal(self.ec2.describe_launch_templates(Filters=[{"Name": "tag:moodle-ha:stack", "Values": [self.run]}])["LaunchTemplates"], [], "DeleteLaunchTemplate")
+        for listener in self.web_listeners:
+            self.elbv2.delete_listener(ListenerArn=listener)
+        expect_equal(self.elbv2.describe_listeners(LoadBalancerArn=self.web_lb)["Listeners"], [], "DeleteListener")
+        target_group = self.elbv2.describe_target_groups(TargetGroupArns=[self.web_tg])["TargetGroups"][0]
+        expect_equal(target_group["LoadBalancerArns"], [], "DeleteListener: the target group is behind no load balancer any more")
+        self.elbv2.delete_load_balancer(LoadBalancerArn=self.web_lb)
+        self.elbv2.delete_target_group(TargetGroupArn=self.web_tg)
+        expect_error("LoadBalancerNotFound", self.elbv2.describe_load_balancers, LoadBalancerArns=[self.web_lb])
+
+    # -- IAM -----------------------------------------------------------------------------------
+
+    def check_iam(self):
+        iam = self.iam
+        raw = {}
+        iam.meta.events.register("after-call.iam", lambda http_response, model, **_: raw.__setitem__(model.name, http_response.text))
+        stack = self.name("iam")
+        path, other_path = f"/moodle-ha/{stack}/", f"/moodle-ha/{stack}-other/"
+        trust = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+        tags = [{"Key": "moodle-ha:stack", "Value": stack}]
+        role = f"{stack}-web"
+        created = iam.create_role(RoleName=role, Path=path, AssumeRolePolicyDocument=trust, Tags=tags, Description="web")["Role"]
+        iam.create_role(RoleName=f"{stack}-web2", Path=path, AssumeRolePolicyDocument=trust)
+        iam.create_role(RoleName=f"{stack}-elsewhere", Path=other_path, AssumeRolePolicyDocument=trust)
+        expect_equal((created["Path"], created["Arn"].endswith(f":role{path}{role}")), (path, True), "CreateRole Path/Arn")
+        roles, pages = [], 0
+        for page in iam.get_paginator("list_roles").paginate(PathPrefix=path, PaginationConfig={"PageSize": 1}):
+            roles += page["Roles"]
+            pages += 1
+        expect_equal((sorted(r["RoleName"] for r in roles), pages), (sorted([role, f"{stack}-web2"]), 2), "ListRoles PathPrefix (MaxItems=1) roles/pages")
+        encoded = urllib.parse.quote(trust)
+        got = iam.get_role(RoleName=role)["Role"]
+        expect_equal((got["Description"], got.get("Tags"), got["AssumeRolePolicyDocument"]), ("web", tags, json.loads(trust)), "GetRole")
+        for operation in ("CreateRole", "GetRole", "ListRoles"):
+            expect(f"<AssumeRolePolicyDocument>{encoded}</AssumeRolePolicyDocument>" in raw[operation], f"{operation}: AssumeRolePolicyDocument must be URL-encoded:", raw[operation][:400])
+        document = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::moodle/*"}]})
+        iam.put_role_policy(RoleName=role, PolicyName="moodledata", PolicyDocument=document)
+        expect_equal(iam.get_role_policy(RoleName=role, PolicyName="moodledata")["PolicyDocument"], json.loads(document), "GetRolePolicy")
+        expect(f"<PolicyDocument>{urllib.parse.quote(document)}</PolicyDocument>" in raw["GetRolePolicy"], "GetRolePolicy: PolicyDocument must be URL-encoded:", raw["GetRolePolicy"][:400])
+        managed = ["arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore", "arn:aws:iam::aws:policy/CloudWatchAgentServerPolicy"]
+        for arn in managed:
+            iam.attach_role_policy(RoleName=role, PolicyArn=arn)
+        attached = iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]
+        expect_equal(sorted(p["PolicyArn"] for p in attached), managed, "AttachRolePolicy (AWS managed policies), then ListAttachedRolePolicies")
+
+        profile = f"{stack}-web"
+        iam.create_instance_profile(InstanceProfileName=profile, Path=path, Tags=tags)
+        iam.create_instance_profile(InstanceProfileName=f"{stack}-elsewhere", Path=other_path)
+        iam.add_role_to_instance_profile(InstanceProfileName=profile, RoleName=role)
+        profiles = iam.list_instance_profiles(PathPrefix=path)["InstanceProfiles"]
+        expect_equal([(p["InstanceProfileName"], [r["RoleName"] for r in p["Roles"]]) for p in profiles], [(profile, [role])], "ListInstanceProfiles PathPrefix, with Roles")
+        expect(f"<AssumeRolePolicyDocument>{encoded}</AssumeRolePolicyDocument>" in raw["ListInstanceProfiles"], "ListInstanceProfiles: Roles' AssumeRolePolicyDocument must be URL-encoded:", raw["ListInstanceProfiles"][:400])
+        expect_error("DeleteConflict", iam.delete_role, RoleName=role)
+        iam.remove_role_from_instance_profile(InstanceProfileName=profile, RoleName=role)
+        expect_error("DeleteConflict", iam.delete_role, RoleName=role)
+        for arn in managed:
+            iam.detach_role_policy(RoleName=role, PolicyArn=arn)
+        expect_error("DeleteConflict", iam.delete_role, RoleName=role)
+        iam.delete_role_policy(RoleName=role, PolicyName="moodledata")
+        for name in (profile, f"{stack}-elsewhere"):
+            iam.delete_instance_profile(InstanceProfileName=name)
+        for name in (role, f"{stack}-web2", f"{stack}-elsewhere"):
+            iam.delete_role(RoleName=name)
+        expect_error("NoSuchEntity", iam.get_role, RoleName=role)
+        expect_equal(iam.list_instance_profiles(PathPrefix=path)["InstanceProfiles"], [], "DeleteInstanceProfile")
+
     def check_cleanup_network(self):
         for sg in self.sgs:
             self.ec2.delete_security_group(GroupId=sg)
-        for subnet in self.subnets:
+        for subnet in self.subnets + self.private_subnets:
             self.ec2.delete_subnet(SubnetId=subnet)
         self.ec2.delete_vpc(VpcId=self.vpc)
 
@@ -595,6 +1009,11 @@ def main():
         ("RDS", checker.check_rds),
         ("Secrets Manager", checker.check_secrets),
         ("Auto Scaling / EC2", checker.check_autoscaling_ec2),
+        ("fixtures", checker.check_fixtures),
+        ("ELBv2", checker.check_elbv2),
+        ("launch templates", checker.check_launch_templates),
+        ("Auto Scaling (web tier)", checker.check_web_autoscaling),
+        ("IAM", checker.check_iam),
         ("cleanup", checker.check_cleanup_network),
     ]
     for title, section in sections:

@@ -2,8 +2,11 @@
 
 Each patch restores one documented AWS behaviour and names the test that needs it. The fixes
 live here, in the emulator launcher, so that moodle-ha's product code stays faithful to AWS and
-never special-cases the emulator. `check_emulator.py` (next to this file) checks the ElastiCache,
-RDS, Secrets Manager, Auto Scaling and launch template behaviour against a running launcher.
+never special-cases the emulator. The fixtures (last section) are not gaps: they put into every
+region what a real account has and moto cannot (the example stack's ACM certificate, AWS's
+public Ubuntu AMI parameters). `check_emulator.py` (next to this file) checks the ElastiCache,
+RDS, Secrets Manager, ELBv2, IAM, Auto Scaling and launch template behaviour, and the fixtures,
+against a running launcher.
 
 Usage: python moto_launcher.py [-H HOST] [-p PORT]   (the arguments of moto_server)
 """
@@ -797,6 +800,216 @@ def secretsmanager_create_secret_scheduled_for_deletion():
     SecretsManagerBackend.create_secret = create_secret
 
 
+# ELBv2 -----------------------------------------------------------------------------------------
+
+
+@patch
+def elbv2_default_attributes():
+    """ELBv2 `DescribeLoadBalancerAttributes` / `DescribeTargetGroupAttributes` / `ModifyTargetGroupAttributes`.
+
+    AWS: an Application Load Balancer has idle_timeout.timeout_seconds "60",
+    routing.http2.enabled "true", access_logs.s3.enabled "false",
+    routing.http.drop_invalid_header_fields.enabled "false" and load_balancing.cross_zone.enabled
+    "true" (always, for an ALB) from the start; an HTTP/HTTPS target group has
+    stickiness.lb_cookie.duration_seconds "86400" next to stickiness.type "lb_cookie"; and
+    ModifyTargetGroupAttributes answers every attribute of the group, not only the modified
+    ones. moto 5.2.5: no idle timeout, HTTP/2 or access log flag, cross-zone "false", no cookie
+    duration, and ModifyTargetGroupAttributes answers only what was sent. Needed by: moodle-ha's
+    ALB and target group observe/drift check (a default must read as the default, not as
+    missing) and attribute repair.
+    """
+    from moto.core.responses import ActionResult
+    from moto.elbv2.models import FakeLoadBalancer, FakeTargetGroup
+    from moto.elbv2.responses import ELBV2Response
+
+    original_lb = FakeLoadBalancer.__init__
+    original_tg = FakeTargetGroup.__init__
+    original_modify = ELBV2Response.modify_target_group_attributes
+
+    def lb_init(self, *args, **kwargs):
+        original_lb(self, *args, **kwargs)
+        if self.type == "application":
+            self.attrs.update({
+                "access_logs.s3.enabled": "false",
+                "idle_timeout.timeout_seconds": "60",
+                "routing.http2.enabled": "true",
+                "routing.http.drop_invalid_header_fields.enabled": "false",
+                "load_balancing.cross_zone.enabled": "true",
+            })
+
+    def tg_init(self, *args, **kwargs):
+        original_tg(self, *args, **kwargs)
+        if self.attributes.get("stickiness.type") == "lb_cookie":
+            self.attributes["stickiness.lb_cookie.duration_seconds"] = "86400"
+
+    def modify_target_group_attributes(self):
+        original_modify(self)
+        group = self.elbv2_backend.target_groups[self._get_param("TargetGroupArn")]
+        return ActionResult({"Attributes": group.attributes})
+
+    FakeLoadBalancer.__init__ = lb_init
+    FakeTargetGroup.__init__ = tg_init
+    ELBV2Response.modify_target_group_attributes = modify_target_group_attributes
+
+
+@patch
+def elbv2_describe_pagination():
+    """ELBv2 `DescribeTargetGroups` / `DescribeListeners` with PageSize (and Marker).
+
+    AWS: answers at most PageSize items (default 400) and a NextMarker for the next page.
+    moto 5.2.5: ignores PageSize and Marker and answers everything in one page (only
+    DescribeLoadBalancers pages), so a client's paging is never exercised. Needed by: moodle-ha
+    observe, which lists all target groups of the region and all listeners of a load balancer.
+    """
+    from moto.elbv2.responses import ELBV2Response
+
+    def paginated(method, key):
+        original = getattr(ELBV2Response, method)
+
+        def describe(self):
+            result = original(self)
+            items = result.result[key]
+            marker = self._get_param("Marker")
+            arns = [item.arn for item in items]
+            start = arns.index(marker) + 1 if marker in arns else 0
+            size = self._get_int_param("PageSize", 400)
+            result.result[key] = items[start:start + size]
+            if start + size < len(items):
+                result.result["NextMarker"] = arns[start + size - 1]
+            return result
+
+        setattr(ELBV2Response, method, describe)
+
+    paginated("describe_target_groups", "TargetGroups")
+    paginated("describe_listeners", "Listeners")
+
+
+@patch
+def elbv2_listener_actions_and_ssl_policy():
+    """ELBv2 `CreateListener` / `ModifyListener` / `DescribeListeners`: DefaultActions and SslPolicy.
+
+    AWS: a redirect action answers its RedirectConfig with every component, the ones not sent
+    filled with the keywords that keep them: Protocol "#{protocol}", Port "#{port}", Host
+    "#{host}", Path "/#{path}", Query "#{query}" (an HTTP→HTTPS redirect sent as {Protocol HTTPS,
+    Port "443", StatusCode HTTP_301} comes back with Host "#{host}", Path "/#{path}", Query
+    "#{query}"); a forward action sent with TargetGroupArn alone also answers ForwardConfig
+    {TargetGroups [{TargetGroupArn, Weight 1}], TargetGroupStickinessConfig {Enabled false}};
+    an HTTP listener has no SslPolicy. moto 5.2.5: answers the RedirectConfig as sent, no
+    ForwardConfig, and SslPolicy "ELBSecurityPolicy-2016-08" on HTTP listeners. Needed by:
+    moodle-ha's listener observe/drift check, which must compare what AWS answers.
+    """
+    from moto.elbv2.models import FakeAction, FakeListener
+
+    original_action = FakeAction.__init__
+    original_listener = FakeListener.__init__
+    redirect_defaults = {"Protocol": "#{protocol}", "Port": "#{port}", "Host": "#{host}", "Path": "/#{path}", "Query": "#{query}"}
+
+    def action_init(self, data):
+        if data.get("Type") == "redirect" and isinstance(data.get("RedirectConfig"), dict):
+            data["RedirectConfig"] = {**redirect_defaults, **data["RedirectConfig"]}
+        if data.get("Type") == "forward" and data.get("TargetGroupArn") and not data.get("ForwardConfig"):
+            data["ForwardConfig"] = {"TargetGroups": [{"TargetGroupArn": data["TargetGroupArn"], "Weight": 1}]}
+        original_action(self, data)
+
+    def listener_init(self, load_balancer_arn, arn, protocol, port, ssl_policy, *args, **kwargs):
+        if (protocol or "").upper() not in ("HTTPS", "TLS"):
+            ssl_policy = None
+        original_listener(self, load_balancer_arn, arn, protocol, port, ssl_policy, *args, **kwargs)
+
+    FakeAction.__init__ = action_init
+    FakeListener.__init__ = listener_init
+
+
+@patch
+def elbv2_target_group_load_balancer_arns():
+    """ELBv2 `DescribeTargetGroups` LoadBalancerArns after ModifyListener / DeleteListener / DeleteLoadBalancer.
+
+    AWS: LoadBalancerArns lists, once each, the load balancers whose listeners (or rules)
+    forward to the target group now. moto 5.2.5: appends the load balancer at each
+    CreateListener / CreateRule and never removes it: it stays after the listener or the load
+    balancer is deleted, appears twice after a second listener, and a ModifyListener that
+    forwards to another group does not show there. Needed by: moodle-ha observe (which load
+    balancer a target group is behind; the request-count policy's ResourceLabel) and destroy.
+    """
+    from moto.elbv2.models import FakeTargetGroup, elbv2_backends
+
+    def load_balancer_arns(self):
+        backend = elbv2_backends[self.account_id][self.region_name]
+        found = []
+        for balancer in backend.load_balancers.values():
+            for listener in balancer.listeners.values():
+                actions = [a for rule in listener.rules.values() for a in rule.actions]
+                if any(self.arn in backend._get_target_group_arns_from(action_data=a.data) for a in actions if a.type == "forward"):
+                    found.append(balancer.arn)
+                    break
+        return found
+
+    FakeTargetGroup.load_balancer_arns = property(load_balancer_arns, lambda self, value: None)
+
+
+# IAM -------------------------------------------------------------------------------------------
+
+
+@patch
+def iam_aws_managed_policies():
+    """IAM `AttachRolePolicy` / `DetachRolePolicy` / `GetPolicy` with an AWS managed policy ARN.
+
+    AWS: every AWS managed policy exists in every account (e.g.
+    arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore, …/CloudWatchAgentServerPolicy).
+    moto 5.2.5: knows none unless MOTO_IAM_LOAD_MANAGED_POLICIES=true (NoSuchEntity "Policy …
+    does not exist or is not attachable"). Loading moto's copy of them costs about 50 ms per
+    account. Needed by: moodle-ha's web role (SSM and CloudWatch agent policies).
+    """
+    import os
+
+    os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
+
+
+@patch
+def iam_list_url_encoded_documents():
+    """IAM `ListRoles` / `ListInstanceProfiles` / `GetInstanceProfile` / `ListInstanceProfilesForRole`: AssumeRolePolicyDocument.
+
+    AWS: every policy document in an IAM answer is URL-encoded (RFC 3986), in lists as in
+    GetRole / GetRolePolicy. moto 5.2.5: URL-encodes it in CreateRole, GetRole and
+    GetRolePolicy, but answers plain JSON in ListRoles and in the Roles of instance profiles.
+    (boto3 decodes these documents itself, so only a raw answer shows the difference; the
+    Rust SDK hands the string over as received.) Needed by: moodle-ha's role observe, which
+    decodes the document it lists.
+    """
+    from moto.core.serialize import url_encode
+    from moto.iam.responses import IamResponse
+
+    IamResponse.RESPONSE_KEY_PATH_TO_TRANSFORMER.update({
+        "ListRolesResponse.Roles.Role.AssumeRolePolicyDocument": url_encode,
+        "Roles.Role.AssumeRolePolicyDocument": url_encode,  # the Roles of an instance profile
+    })
+
+
+@patch
+def iam_list_instance_profiles_path_prefix():
+    """IAM `ListInstanceProfiles` with PathPrefix (and MaxItems / Marker).
+
+    AWS: answers only the instance profiles whose path starts with PathPrefix, MaxItems at a
+    time (default 100) with IsTruncated and Marker. moto 5.2.5: ignores PathPrefix, MaxItems
+    and Marker and answers every instance profile of the account. Needed by: moodle-ha observe
+    and adopt, which find a stack's instance profiles by path (/moodle-ha/<stack>/).
+    """
+    from moto.core.responses import ActionResult
+    from moto.iam.responses import IamResponse
+
+    def list_instance_profiles(self):
+        prefix = self._get_param("PathPrefix") or "/"
+        profiles = [p for p in self.backend.get_instance_profiles() if p.path.startswith(prefix)]
+        start = int(self._get_param("Marker") or 0)
+        size = int(self._get_param("MaxItems") or 100)
+        result = {"InstanceProfiles": profiles[start:start + size], "IsTruncated": start + size < len(profiles)}
+        if result["IsTruncated"]:
+            result["Marker"] = str(start + size)
+        return ActionResult(result)
+
+    IamResponse.list_instance_profiles = list_instance_profiles
+
+
 # Auto Scaling / EC2 ---------------------------------------------------------------------------
 
 
@@ -825,7 +1038,10 @@ def autoscaling_policy_enabled_no_predictive():
         result = original_put(self)
         enabled = self._get_bool_param("Enabled")
         if enabled is not None:
-            self.autoscaling_backend.policies[self._get_param("PolicyName")].enabled = enabled
+            group, name = self._get_param("AutoScalingGroupName"), self._get_param("PolicyName")
+            for policy in self.autoscaling_backend.policies.values():
+                if (policy.auto_scaling_group_name, policy.name) == (group, name):
+                    policy.enabled = enabled
         return result
 
     FakeScalingPolicy.__init__ = __init__
@@ -889,8 +1105,551 @@ def ec2_launch_template_own_tags():
     LaunchTemplateBackend.create_launch_template = create_launch_template
 
 
+@patch
+def ec2_launch_template_client_token():
+    """EC2 `CreateLaunchTemplate` / `CreateLaunchTemplateVersion` retried with the same ClientToken.
+
+    AWS: the token makes the call idempotent: a retry with the same token and parameters answers
+    the template (or version) the first call created and creates nothing; the same token with
+    other parameters answers IdempotentParameterMismatch. moto 5.2.5: ignores ClientToken, so a
+    retried CreateLaunchTemplate answers InvalidLaunchTemplateName.AlreadyExistsException and a
+    retried CreateLaunchTemplateVersion creates a second version. Needed by: moodle-ha's launch
+    template create/update, which retries with the same token after a timeout.
+    """
+    from moto.core.responses import ActionResult
+    from moto.ec2.exceptions import EC2ClientError
+    from moto.ec2.responses.launch_templates import LaunchTemplates
+
+    original_create = LaunchTemplates.create_launch_template
+    original_version = LaunchTemplates.create_launch_template_version
+
+    def idempotent(self, original, scope):
+        token = self._get_param("ClientToken")
+        if not token:
+            return original(self)
+        tokens = self.ec2_backend.__dict__.setdefault("_client_tokens", {})
+        request = sorted((k, v) for k, v in self.querystring.items() if k not in ("ClientToken", "Action", "Version"))
+        key = (scope, token)
+        if key in tokens:
+            seen, answer = tokens[key]
+            if seen != request:
+                raise EC2ClientError("IdempotentParameterMismatch", "The client token you have provided is associated with a resource that is already deleted or has different parameters.")
+            return ActionResult(copy.deepcopy(answer))
+        result = original(self)
+        tokens[key] = (request, copy.deepcopy(result.result))
+        return result
+
+    def create_launch_template(self):
+        return idempotent(self, original_create, "template")
+
+    def create_launch_template_version(self):
+        template = self._get_param("LaunchTemplateId") or self._get_param("LaunchTemplateName")
+        return idempotent(self, original_version, ("version", template))
+
+    LaunchTemplates.create_launch_template = create_launch_template
+    LaunchTemplates.create_launch_template_version = create_launch_template_version
+
+
+@patch
+def ec2_launch_template_version_user_data():
+    """EC2 `CreateLaunchTemplateVersion` with LaunchTemplateData.UserData, then an ASG launching from it.
+
+    AWS: a version's UserData is base64 like the first version's, and an Auto Scaling group
+    launches instances from any version. moto 5.2.5: keeps the UserData of versions 2+ as a
+    plain string, so a CreateAutoScalingGroup / UpdateAutoScalingGroup / SetDesiredCapacity that
+    launches an instance from such a version answers HTTP 500 (AssertionError in
+    LaunchTemplateVersion.user_data). Needed by: moodle-ha's web tier, whose ASG runs the
+    latest launch template version (user data in every version).
+    """
+    from moto.ec2.models.launch_templates import LaunchTemplate
+    from moto.ec2.utils import parse_user_data
+
+    original = LaunchTemplate.create_version
+
+    def create_version(self, data, description):
+        if isinstance(data, dict) and isinstance(data.get("UserData"), str):
+            data["UserData"] = parse_user_data(data["UserData"])
+        return original(self, data, description)
+
+    LaunchTemplate.create_version = create_version
+
+@patch
+def ec2_launch_template_pagination():
+    """EC2 `DescribeLaunchTemplates` / `DescribeLaunchTemplateVersions` with more results than one page.
+
+    AWS: answers every match when MaxResults is omitted, or MaxResults of them and a NextToken for
+    the rest. moto 5.2.5: answers at most MaxResults (15 when omitted) and never a NextToken, so
+    the 16th template (or version) silently disappears. Needed by: moodle-ha observe (all
+    templates of a stack; all versions of a template that has been updated often).
+    """
+    from moto.ec2.responses.launch_templates import LaunchTemplates
+
+    def paginated(method, key):
+        original = getattr(LaunchTemplates, method)
+
+        def describe(self):
+            limit = self._get_int_param("MaxResults")
+            start = int(self._get_param("NextToken") or 0)
+            get_int = self._get_int_param
+            self._get_int_param = lambda name, default=None: 1 << 30 if name == "MaxResults" else get_int(name, default)
+            try:
+                result = original(self)
+            finally:
+                del self._get_int_param
+            items = result.result[key]
+            end = len(items) if limit is None else start + limit
+            result.result[key] = items[start:end]
+            if end < len(items):
+                result.result["NextToken"] = str(end)
+            return result
+
+        setattr(LaunchTemplates, method, describe)
+
+    paginated("describe_launch_templates", "LaunchTemplates")
+    paginated("describe_launch_template_versions", "LaunchTemplateVersions")
+
+
+def _mixed_instances_policy_defaults(policy):
+    """Fill InstancesDistribution with the defaults AWS answers (see the patch below)."""
+    if not policy:
+        return policy
+    overrides = (policy.get("LaunchTemplate") or {}).get("Overrides") or []
+    distribution = policy.setdefault("InstancesDistribution", {})
+    with_requirements = any("InstanceRequirements" in o for o in overrides)
+    distribution.setdefault("OnDemandAllocationStrategy", "lowest-price" if with_requirements else "prioritized")
+    distribution.setdefault("OnDemandBaseCapacity", 0)
+    distribution.setdefault("OnDemandPercentageAboveBaseCapacity", 100)
+    distribution.setdefault("SpotAllocationStrategy", "lowest-price")
+    if distribution["SpotAllocationStrategy"] == "lowest-price":
+        distribution.setdefault("SpotInstancePools", 2)
+    return policy
+
+
+@patch
+def autoscaling_mixed_instances_policy_defaults_and_partial_update():
+    """Auto Scaling `CreateAutoScalingGroup` / `UpdateAutoScalingGroup` with a MixedInstancesPolicy.
+
+    AWS: DescribeAutoScalingGroups answers the InstancesDistribution with every default filled
+    in (OnDemandAllocationStrategy "prioritized" — "lowest-price" when the overrides use
+    InstanceRequirements —, OnDemandBaseCapacity 0, OnDemandPercentageAboveBaseCapacity 100,
+    SpotAllocationStrategy "lowest-price", SpotInstancePools 2 with lowest-price only). An update
+    changes only what its MixedInstancesPolicy names ("Any parameters that you don't specify are
+    not changed"; LaunchTemplate is "not required when updating the group"): a policy with only
+    a new LaunchTemplateSpecification keeps the Overrides and the InstancesDistribution, and an
+    InstancesDistribution with one field keeps the others. moto 5.2.5: fills the defaults only
+    when InstancesDistribution is absent, and an update replaces the whole policy (no
+    Overrides, no InstancesDistribution left). Needed by: moodle-ha's ASG observe/drift check
+    and its launch template version roll-out (UpdateAutoScalingGroup with the new version).
+    """
+    from moto.autoscaling.models import FakeAutoScalingGroup
+
+    original_init = FakeAutoScalingGroup.__init__
+    original_update = FakeAutoScalingGroup.update
+
+    def __init__(self, *args, **kwargs):
+        _mixed_instances_policy_defaults(kwargs.get("mixed_instances_policy"))
+        original_init(self, *args, **kwargs)
+
+    def update(self, *args, **kwargs):
+        sent = kwargs.get("mixed_instances_policy")
+        if sent and self.mixed_instances_policy:
+            merged = copy.deepcopy(self.mixed_instances_policy)
+            spec = merged["LaunchTemplate"]["LaunchTemplateSpecification"]
+            if spec.get("LaunchTemplateId"):  # moto stores id and name; a request names only one
+                spec.pop("LaunchTemplateName", None)
+            merged["LaunchTemplate"].update(sent.get("LaunchTemplate") or {})
+            merged.setdefault("InstancesDistribution", {}).update(sent.get("InstancesDistribution") or {})
+            kwargs["mixed_instances_policy"] = _mixed_instances_policy_defaults(merged)
+        else:
+            _mixed_instances_policy_defaults(sent)
+        return original_update(self, *args, **kwargs)
+
+    FakeAutoScalingGroup.__init__ = __init__
+    FakeAutoScalingGroup.update = update
+
+
+@patch
+def autoscaling_update_capacity_rebalance():
+    """Auto Scaling `UpdateAutoScalingGroup` with CapacityRebalance.
+
+    AWS: turns capacity rebalancing on or off (DescribeAutoScalingGroups CapacityRebalance).
+    moto 5.2.5: ignores the parameter. Needed by: moodle-ha's ASG drift repair.
+    """
+    from moto.autoscaling.responses import AutoScalingResponse
+
+    original = AutoScalingResponse.update_auto_scaling_group
+
+    def update_auto_scaling_group(self):
+        result = original(self)
+        rebalance = self._get_bool_param("CapacityRebalance")
+        if rebalance is not None:
+            self.autoscaling_backend.autoscaling_groups[self._get_param("AutoScalingGroupName")].capacity_rebalance = rebalance
+        return result
+
+    AutoScalingResponse.update_auto_scaling_group = update_auto_scaling_group
+
+
+@patch
+def autoscaling_lifecycle_hooks():
+    """Auto Scaling lifecycle hooks: `CreateAutoScalingGroup` LifecycleHookSpecificationList, `PutLifecycleHook`.
+
+    AWS: CreateAutoScalingGroup creates the hooks of LifecycleHookSpecificationList with the
+    group; DescribeLifecycleHooks answers RoleARN, NotificationTargetARN and NotificationMetadata
+    only when they were set, and GlobalTimeout = min(100 × HeartbeatTimeout, 172800). moto 5.2.5:
+    ignores LifecycleHookSpecificationList (the group has no hooks), ignores the three optional
+    fields of PutLifecycleHook and answers made-up ones ("arn:aws:sqs:us-east-1:123456789012:
+    my-queue", "arn:aws:iam::1234567890:role/my-auto-scaling-role"), and GlobalTimeout 172800.
+    Needed by: moodle-ha's ASG create (drain hook) and its hook observe/drift check.
+    """
+    from moto.autoscaling.models import LifecycleHook
+    from moto.autoscaling.responses import AutoScalingResponse
+    from moto.core.responses import EmptyResult
+
+    original_init = LifecycleHook.__init__
+    original_create = AutoScalingResponse.create_auto_scaling_group
+
+    def __init__(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        self.role_arn = self.notification_target_arn = self.notification_metadata = None
+        self.global_timeout = min(100 * self.heartbeat_timeout, 172800)
+
+    fields = {
+        "LifecycleTransition": "lifecycle_transition", "HeartbeatTimeout": "heartbeat_timeout",
+        "DefaultResult": "default_result", "RoleARN": "role_arn",
+        "NotificationTargetARN": "notification_target_arn", "NotificationMetadata": "notification_metadata",
+    }
+
+    def put_hook(backend, group, spec):
+        # PutLifecycleHook on an existing hook changes only the fields it names.
+        hook = backend.lifecycle_hooks.get(f"{group}_{spec.get('LifecycleHookName')}")
+        if hook is None:
+            hook = backend.create_lifecycle_hook(
+                name=spec.get("LifecycleHookName"), as_name=group, transition=spec.get("LifecycleTransition"),
+                timeout=spec.get("HeartbeatTimeout"), result=spec.get("DefaultResult"),
+            )
+        for field, attribute in fields.items():
+            if spec.get(field) is not None:
+                setattr(hook, attribute, spec[field])
+        hook.global_timeout = min(100 * hook.heartbeat_timeout, 172800)
+
+    def create_auto_scaling_group(self):
+        result = original_create(self)
+        for spec in self._get_params().get("LifecycleHookSpecificationList") or []:
+            put_hook(self.autoscaling_backend, self._get_param("AutoScalingGroupName"), spec)
+        return result
+
+    def put_lifecycle_hook(self):
+        put_hook(self.autoscaling_backend, self._get_param("AutoScalingGroupName"), self._get_params())
+        return EmptyResult()
+
+    LifecycleHook.__init__ = __init__
+    AutoScalingResponse.create_auto_scaling_group = create_auto_scaling_group
+    AutoScalingResponse.put_lifecycle_hook = put_lifecycle_hook
+
+
+@patch
+def autoscaling_policies_and_scheduled_actions_per_group():
+    """Auto Scaling scaling policies and scheduled actions: names are unique per group, not per region.
+
+    AWS: two groups can each have a policy (or scheduled action) named "cpu"; DeletePolicy and
+    DeleteScheduledAction (AutoScalingGroupName, name) delete only that group's; scheduled
+    actions carry a ScheduledActionARN. moto 5.2.5: keys both by name alone, so a second group's
+    PutScalingPolicy "cpu" replaces the first group's policy, DeletePolicy ignores
+    AutoScalingGroupName (and deletes another group's policy of that name), and no
+    ScheduledActionARN. Needed by: moodle-ha tests that run several stacks in one emulator
+    (policy names are `<stack>-web-cpu`, but scheduled action names are not prefixed).
+    """
+    import uuid
+
+    from moto.autoscaling.exceptions import ValidationError
+    from moto.autoscaling.models import AutoScalingBackend
+    from moto.autoscaling.responses import AutoScalingResponse
+    from moto.core.responses import EmptyResult
+
+    original_put_policy = AutoScalingBackend.put_scaling_policy
+    original_put_action = AutoScalingBackend.put_scheduled_update_group_action
+
+    def put_scaling_policy(self, name, *args, **kwargs):
+        policy = original_put_policy(self, name, *args, **kwargs)
+        del self.policies[name]
+        self.policies[(policy.auto_scaling_group_name, name)] = policy
+        return policy
+
+    def policy_key(response):
+        name = response._get_param("PolicyName")
+        group = response._get_param("AutoScalingGroupName")
+        if name.startswith("arn:"):  # PolicyName may be the policy's ARN
+            group = name.split(":autoScalingGroupName/")[1].split(":policyName/")[0]
+            name = name.split(":policyName/")[1]
+        return group, name
+
+    def delete_policy(self):
+        self.autoscaling_backend.policies.pop(policy_key(self), None)
+        return EmptyResult()
+
+    def execute_policy(self):
+        self.autoscaling_backend.policies[policy_key(self)].execute()
+        return EmptyResult()
+
+    def put_scheduled_update_group_action(self, name, *args, **kwargs):
+        action = original_put_action(self, name, *args, **kwargs)
+        del self.scheduled_actions[action.scheduled_action_name]
+        key = (name, action.scheduled_action_name)
+        old = self.scheduled_actions.get(key)
+        action.scheduled_action_arn = getattr(old, "scheduled_action_arn", None) or (
+            f"arn:aws:autoscaling:{self.region_name}:{self.account_id}:scheduledUpdateGroupAction:{uuid.uuid4()}"
+            f":autoScalingGroupName/{name}:scheduledActionName/{action.scheduled_action_name}"
+        )
+        self.scheduled_actions[key] = action
+        return action
+
+    def delete_scheduled_action(self, auto_scaling_group_name, scheduled_action_name):
+        if self.scheduled_actions.pop((auto_scaling_group_name, scheduled_action_name), None) is None:
+            raise ValidationError("Scheduled action name not found")
+
+    AutoScalingBackend.put_scaling_policy = put_scaling_policy
+    AutoScalingResponse.delete_policy = delete_policy
+    AutoScalingResponse.execute_policy = execute_policy
+    AutoScalingBackend.put_scheduled_update_group_action = put_scheduled_update_group_action
+    AutoScalingBackend.delete_scheduled_action = delete_scheduled_action
+
+
+@patch
+def autoscaling_alb_request_count_resource_label():
+    """Auto Scaling `PutScalingPolicy` with PredefinedMetricType ALBRequestCountPerTarget.
+
+    AWS: the ResourceLabel (`app/<lb-name>/<lb-id>/targetgroup/<tg-name>/<tg-id>`) is required
+    and must name a target group attached to the group, behind that load balancer; otherwise
+    ValidationError ("Target group not attached to the Auto Scaling group"). moto 5.2.5: accepts
+    any label, or none. Needed by: moodle-ha's request-count policy, which must be put after
+    the target group is attached (and its label built from the real ARNs).
+    """
+    from moto.autoscaling.exceptions import ValidationError
+    from moto.autoscaling.models import AutoScalingBackend
+
+    original = AutoScalingBackend.put_scaling_policy
+
+    def put_scaling_policy(self, name, policy_type, *args, **kwargs):
+        config = kwargs.get("target_tracking_config") or {}
+        spec = config.get("PredefinedMetricSpecification") or {}
+        if spec.get("PredefinedMetricType") == "ALBRequestCountPerTarget":
+            label = spec.get("ResourceLabel")
+            if not label:
+                raise ValidationError("ResourceLabel must be specified for the predefined metric type ALBRequestCountPerTarget.")
+            group = self.autoscaling_groups.get(kwargs.get("as_name"))
+            labels = set()
+            for tg_arn in group.target_group_arns if group else []:
+                target_group = self.elbv2_backend.target_groups.get(tg_arn)
+                for lb_arn in target_group.load_balancer_arns if target_group else []:
+                    labels.add(lb_arn.split(":loadbalancer/", 1)[1] + "/" + tg_arn.split(":", 5)[5])
+            if label not in labels:
+                raise ValidationError("Target group not attached to the Auto Scaling group")
+        return original(self, name, policy_type, *args, **kwargs)
+
+    AutoScalingBackend.put_scaling_policy = put_scaling_policy
+
+
+@patch
+def autoscaling_delete_group():
+    """Auto Scaling `DeleteAutoScalingGroup`.
+
+    AWS: deletes the group's scaling policies, lifecycle hooks and scheduled actions with it;
+    without ForceDelete, a group that still has instances answers ResourceInUse ("You cannot
+    delete an AutoScalingGroup while there are instances or pending Spot instance request(s)
+    still in the group."). moto 5.2.5: leaves the policies, hooks and scheduled actions behind
+    (DescribePolicies of a re-created group of that name lists them) and deletes a group with
+    instances without ForceDelete. Needed by: moodle-ha destroy and tests that re-create a stack.
+    """
+    from moto.autoscaling.exceptions import AutoscalingClientError
+    from moto.autoscaling.models import AutoScalingBackend
+    from moto.autoscaling.responses import AutoScalingResponse
+
+    original_backend = AutoScalingBackend.delete_auto_scaling_group
+    original_response = AutoScalingResponse.delete_auto_scaling_group
+
+    def delete_auto_scaling_group(self, group_name):
+        original_backend(self, group_name)
+        for store, group_of in (
+            (self.policies, lambda p: p.auto_scaling_group_name),
+            (self.lifecycle_hooks, lambda h: h.auto_scaling_group_name),
+            (self.scheduled_actions, lambda a: a.auto_scaling_group_name),
+        ):
+            for key in [k for k, v in store.items() if group_of(v) == group_name]:
+                del store[key]
+        getattr(self, "_instance_refreshes", {}).pop(group_name, None)
+
+    def delete_response(self):
+        group = self.autoscaling_backend.autoscaling_groups.get(self._get_param("AutoScalingGroupName"))
+        if group is not None and group.instance_states and not self._get_bool_param("ForceDelete"):
+            raise AutoscalingClientError(
+                "ResourceInUse",
+                "You cannot delete an AutoScalingGroup while there are instances or pending Spot instance request(s) still in the group.",
+            )
+        return original_response(self)
+
+    AutoScalingBackend.delete_auto_scaling_group = delete_auto_scaling_group
+    AutoScalingResponse.delete_auto_scaling_group = delete_response
+
+
+@patch
+def autoscaling_instance_refresh():
+    """Auto Scaling `StartInstanceRefresh` / `DescribeInstanceRefreshes` / `CancelInstanceRefresh`.
+
+    AWS: StartInstanceRefresh answers an InstanceRefreshId; DescribeInstanceRefreshes (newest
+    first) answers each refresh with its Status (Pending, InProgress, … Successful),
+    PercentageComplete, InstancesToUpdate, StartTime/EndTime, Strategy and the Preferences with
+    AWS's defaults filled in (MinHealthyPercentage 90, SkipMatching false, AutoRollback false,
+    ScaleInProtectedInstances and StandbyInstances "Ignore"); CancelInstanceRefresh without an
+    active refresh answers ActiveInstanceRefreshNotFound. moto 5.2.5: HTTP 500, actions not
+    implemented. Here a refresh is Successful (100 %, nothing left to update) as soon as it
+    starts, as moto replaces nothing. Needed by: moodle-ha's launch template roll-out.
+    """
+    import datetime
+    import uuid
+
+    from moto.autoscaling.exceptions import AutoscalingClientError, ValidationError
+    from moto.autoscaling.responses import AutoScalingResponse
+    from moto.core.responses import ActionResult
+
+    def refreshes(response):
+        backend = response.autoscaling_backend
+        name = response._get_param("AutoScalingGroupName")
+        if name not in backend.autoscaling_groups:
+            raise ValidationError(f"AutoScalingGroup name not found - AutoScalingGroup {name} not found")
+        return backend.__dict__.setdefault("_instance_refreshes", {}).setdefault(name, [])
+
+    def start_instance_refresh(self):
+        started = refreshes(self)
+        params = self._get_params()
+        preferences = dict(params.get("Preferences") or {})
+        for key, value in (("MinHealthyPercentage", 90), ("SkipMatching", False), ("AutoRollback", False),
+                           ("ScaleInProtectedInstances", "Ignore"), ("StandbyInstances", "Ignore")):
+            preferences.setdefault(key, value)
+        now = datetime.datetime.now(datetime.timezone.utc)
+        refresh = {
+            "InstanceRefreshId": str(uuid.uuid4()),
+            "AutoScalingGroupName": self._get_param("AutoScalingGroupName"),
+            "Status": "Successful",
+            "StartTime": now,
+            "EndTime": now,
+            "PercentageComplete": 100,
+            "InstancesToUpdate": 0,
+            "Preferences": preferences,
+            "Strategy": params.get("Strategy") or "Rolling",
+        }
+        if params.get("DesiredConfiguration"):
+            refresh["DesiredConfiguration"] = params["DesiredConfiguration"]
+        started.insert(0, refresh)
+        return ActionResult({"InstanceRefreshId": refresh["InstanceRefreshId"]})
+
+    def describe_instance_refreshes(self):
+        ids = self._get_param("InstanceRefreshIds") or []
+        found = [r for r in refreshes(self) if not ids or r["InstanceRefreshId"] in ids]
+        start = int(self._get_param("NextToken") or 0)
+        limit = self._get_int_param("MaxRecords") or 50
+        result = {"InstanceRefreshes": found[start:start + limit]}
+        if start + limit < len(found):
+            result["NextToken"] = str(start + limit)
+        return ActionResult(result)
+
+    def cancel_instance_refresh(self):
+        active = [r for r in refreshes(self) if r["Status"] in ("Pending", "InProgress")]
+        if not active:
+            raise AutoscalingClientError("ActiveInstanceRefreshNotFound", "No in progress or pending Instance Refresh found for Auto Scaling group " + self._get_param("AutoScalingGroupName"))
+        active[0]["Status"] = "Cancelled"
+        return ActionResult({"InstanceRefreshId": active[0]["InstanceRefreshId"]})
+
+    AutoScalingResponse.start_instance_refresh = start_instance_refresh
+    AutoScalingResponse.describe_instance_refreshes = describe_instance_refreshes
+    AutoScalingResponse.cancel_instance_refresh = cancel_instance_refresh
+
+
+# Fixtures --------------------------------------------------------------------------------------
+# Not gaps: resources that exist in a real AWS account (or that the example stack names) and that
+# moto cannot have. Each is put into every region's backend as moto creates it (at the first
+# request for that region, and again after POST /moto-api/reset), so it is there before any
+# request can look for it.
+
+FIXTURES = []
+
+
+def fixture(func):
+    """Register a fixture; the launcher applies every registered fixture before serving."""
+    FIXTURES.append(func)
+    return func
+
+
+# The certificate that stacks/example.yaml names (tls.certificate_arn).
+FIXTURE_CERTIFICATE_ARN = "arn:aws:acm:eu-west-1:123456789012:certificate/8f3c2d1e-0a4b-4c5d-9e6f-7a8b9c0d1e2f"
+FIXTURE_CERTIFICATE_DOMAIN = "moodle.example.edu"
+
+
+@fixture
+def acm_example_certificate():
+    """ACM: an ISSUED certificate for moodle.example.edu with the exact ARN stacks/example.yaml names.
+
+    moto's CreateListener (HTTPS) and ModifyListener answer CertificateNotFound for a
+    certificate ACM does not know, and ACM makes up its own ARNs, so the example stack could not
+    be applied. The certificate (AMAZON_ISSUED, ISSUED, RSA 2048, one year) is in every region
+    under that ARN, so the example also applies in us-east-1; DescribeCertificate and
+    ListCertificates answer it. Needed by: tests/it web tier (HTTPS listener) and the example.
+    """
+    from moto.acm.models import AWSCertificateManagerBackend, CertBundle
+
+    original = AWSCertificateManagerBackend.__init__
+    pem = {}
+
+    def __init__(self, region_name, account_id):
+        original(self, region_name, account_id)
+        if not pem:  # one key for every region: generating an RSA key takes a while
+            generated = CertBundle.generate_cert(FIXTURE_CERTIFICATE_DOMAIN, account_id, region_name)
+            pem.update(certificate=generated.cert, private_key=generated.key)
+        self._certificates[FIXTURE_CERTIFICATE_ARN] = CertBundle(
+            account_id, pem["certificate"], pem["private_key"], region=region_name,
+            arn=FIXTURE_CERTIFICATE_ARN, cert_type="AMAZON_ISSUED", cert_status="ISSUED",
+        )
+
+    AWSCertificateManagerBackend.__init__ = __init__
+
+
+# AWS public parameters for Ubuntu 24.04 and the built-in moto AMI each stands for (same in every
+# region: amis.json is loaded everywhere). amd64: Canonical's Ubuntu 16.04 image (x86_64, root
+# /dev/sda1, as Ubuntu's); arm64: moto has no arm64 Ubuntu, so Amazon Linux 2022 arm64 (root
+# /dev/xvda). A client must read Architecture and RootDeviceName from DescribeImages.
+FIXTURE_UBUNTU_PARAMETERS = {
+    "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id": "ami-785db401",
+    "/aws/service/canonical/ubuntu/server/24.04/stable/current/arm64/hvm/ebs-gp3/ami-id": "ami-0e9271c829888680e",
+}
+
+
+@fixture
+def ssm_ubuntu_ami_parameters():
+    """SSM: the public parameters Canonical publishes for Ubuntu 24.04 AMIs (amd64 and arm64, ebs-gp3).
+
+    AWS: GetParameter(s) answers them in every region (String, DataType text). moto 5.2.5 has
+    only the Amazon Linux ones (/aws/service/ami-amazon-linux-latest/…, which point at AMIs its
+    DescribeImages knows) and answers ParameterNotFound. These point at moto built-in AMIs (see
+    above). Needed by: stacks/example.yaml (ami: ssm:/aws/service/canonical/…) and the web tier
+    tests that resolve it.
+    """
+    from moto.ssm.models import Parameter, SimpleSystemManagerBackend
+
+    original = SimpleSystemManagerBackend.__init__
+
+    def __init__(self, region_name, account_id):
+        original(self, region_name, account_id)
+        for name, ami in FIXTURE_UBUNTU_PARAMETERS.items():
+            # defaultdict's own __getitem__: ParameterDict's would try to lazy-load AWS's trees
+            dict.setdefault(self._parameters, name, []).append(Parameter(
+                account_id=account_id, name=name, value=ami, parameter_type="String", description=None,
+                allowed_pattern=None, keyid=None, last_modified_date=1735689600.0, version=1, data_type="text",
+            ))
+
+    SimpleSystemManagerBackend.__init__ = __init__
+
+
 def main(argv):
-    for apply_patch in PATCHES:
+    for apply_patch in PATCHES + FIXTURES:
         apply_patch()
     from moto.server import main as moto_main
 
