@@ -60,11 +60,26 @@ pub enum Command {
         /// Exit 2 when there are changes, 0 when none, 1 on error.
         #[arg(long)]
         detailed_exitcode: bool,
+        /// Also write the plan to this file, for `apply FILE` to carry out exactly.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Limit the plan to one part of the spec (e.g. `web.scaling`).
+        #[arg(long)]
+        only: Option<String>,
+    },
+    /// Compare AWS with the spec: exit 0 when they match, 2 when they differ, 1 on error.
+    Drift {
+        /// The stack spec.
+        file: PathBuf,
     },
     /// Converge AWS to the spec: print the plan, then carry it out.
     Apply {
-        /// The stack spec.
+        /// The stack spec, or a plan saved with `plan --out` (applied only while AWS still
+        /// matches what it was planned against).
         file: PathBuf,
+        /// Limit the changes to one part of the spec (e.g. `web.scaling`).
+        #[arg(long)]
+        only: Option<String>,
         /// Do not ask for confirmation.
         #[arg(long, short = 'y')]
         yes: bool,
@@ -91,8 +106,23 @@ pub enum Command {
         #[command(flatten)]
         run: RunArgs,
     },
-    /// Print the spec's JSON Schema.
-    Schema,
+    /// Print a JSON Schema: of the spec (default), the plan document or the drift report.
+    Schema {
+        /// Which document.
+        #[arg(value_enum, default_value_t = SchemaKind::Spec)]
+        which: SchemaKind,
+    },
+}
+
+/// The documents with a published JSON Schema.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SchemaKind {
+    /// The stack spec (`stacks/schema.json`).
+    Spec,
+    /// `plan`/`apply --output json` and saved plans (`stacks/plan.schema.json`).
+    Plan,
+    /// `drift --output json` (`stacks/drift.schema.json`).
+    Drift,
 }
 
 /// Settings of a run that changes AWS.
@@ -150,13 +180,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let output = cli.output;
     match cli.command {
         Command::Validate { file } => validate(&file, output),
-        Command::Schema => {
-            print!("{}", crate::spec::json_schema());
+        Command::Schema { which } => {
+            print!(
+                "{}",
+                match which {
+                    SchemaKind::Spec => crate::spec::json_schema(),
+                    SchemaKind::Plan => crate::report::schema_of::<crate::report::PlanDocument>(),
+                    SchemaKind::Drift => crate::report::schema_of::<crate::report::DriftDocument>(),
+                }
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Plan {
             file,
             detailed_exitcode,
+            out,
+            only,
         } => {
             let Some((loaded, aws)) = open(&file, output, cli.endpoint_url, None).await? else {
                 return Ok(ExitCode::from(1));
@@ -164,8 +203,45 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let Some((plan, _)) = make_plan(&aws, &file, &loaded, output).await? else {
                 return Ok(ExitCode::from(1));
             };
+            let plan = limit(plan, only.as_deref())?;
+            if let Some(path) = &out {
+                let text = serde_json::to_string_pretty(&plan)?;
+                std::fs::write(path, text + "\n")
+                    .with_context(|| format!("writing the plan to {}", path.display()))?;
+            }
             print_plan(&plan, &aws, output);
+            if let (Some(path), Output::Text) = (&out, output) {
+                println!(
+                    "Saved to {}; `moodle-ha apply {}` carries out exactly this plan.",
+                    path.display(),
+                    path.display()
+                );
+            }
             Ok(if detailed_exitcode && !plan.is_empty() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Drift { file } => {
+            let Some((loaded, aws)) = open(&file, output, cli.endpoint_url, None).await? else {
+                return Ok(ExitCode::from(1));
+            };
+            let Some((plan, _)) = make_plan(&aws, &file, &loaded, output).await? else {
+                return Ok(ExitCode::from(1));
+            };
+            let report = crate::plan::drift::report(&plan);
+            match output {
+                Output::Json => {
+                    let doc = crate::report::DriftDocument {
+                        report: report.clone(),
+                        api_calls: crate::report::ApiCallCounts::from_counts(aws.calls.counts()),
+                    };
+                    println!("{}", serde_json::to_string_pretty(&doc)?);
+                }
+                Output::Text => print!("{}", crate::plan::drift::render(&report)),
+            }
+            Ok(if report.drift {
                 ExitCode::from(2)
             } else {
                 ExitCode::SUCCESS
@@ -173,17 +249,47 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Apply {
             file,
+            only,
             yes,
             allow_data_loss,
             disable_deletion_protection,
             run,
         } => {
-            let Some((loaded, aws)) = open(&file, output, cli.endpoint_url, run.max_wait).await?
-            else {
-                return Ok(ExitCode::from(1));
-            };
-            let Some((plan, ids)) = make_plan(&aws, &file, &loaded, output).await? else {
-                return Ok(ExitCode::from(1));
+            let (aws, plan, ids) = if let Some(saved) = saved_plan(&file)? {
+                let aws = Aws::connect_to(
+                    &saved.stack,
+                    &saved.region,
+                    &saved.tags,
+                    &Connect {
+                        endpoint_url: cli.endpoint_url,
+                        max_wait: run.max_wait.map(Duration::from_secs),
+                    },
+                    Progress::new(),
+                )
+                .await;
+                let observed = aws.observe().await.context("reading the stack from AWS")?;
+                if !saved.still_matches(&observed) {
+                    bail!(
+                        "stale plan: the stack changed in AWS since {} was planned; nothing was changed. Run `moodle-ha plan --out` again and review the new plan",
+                        file.display()
+                    );
+                }
+                if only.is_some() {
+                    bail!(
+                        "`--only` applies to a spec; a saved plan is applied exactly as it was made"
+                    );
+                }
+                (aws, saved, observed.ids())
+            } else {
+                let Some((loaded, aws)) =
+                    open(&file, output, cli.endpoint_url, run.max_wait).await?
+                else {
+                    return Ok(ExitCode::from(1));
+                };
+                let Some((plan, ids)) = make_plan(&aws, &file, &loaded, output).await? else {
+                    return Ok(ExitCode::from(1));
+                };
+                (aws, limit(plan, only.as_deref())?, ids)
             };
             let approval = Approval {
                 yes,
@@ -208,6 +314,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let observed = aws.observe().await.context("reading the stack from AWS")?;
             let nothing = DesiredState {
                 stack: loaded.spec.name.clone(),
+                region: loaded.spec.region.clone(),
                 tags: loaded.spec.tags.clone(),
                 resources: BTreeMap::new(),
             };
@@ -232,6 +339,35 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             run_plan(&aws, &plan, observed.ids(), &run, output, &approval).await
         }
     }
+}
+
+/// The plan limited to one part of the spec, when asked.
+fn limit(plan: Plan, only: Option<&str>) -> anyhow::Result<Plan> {
+    match only {
+        None => Ok(plan),
+        Some(part) => crate::plan::select::select(&plan, part).map_err(anyhow::Error::msg),
+    }
+}
+
+/// A plan saved with `plan --out`, when `file` is one (a spec is YAML, a saved plan JSON with
+/// a `plan_id`).
+fn saved_plan(file: &std::path::Path) -> anyhow::Result<Option<Plan>> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    if !text.trim_start().starts_with('{') {
+        return Ok(None);
+    }
+    let plan: Plan = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a saved plan", file.display()))?;
+    if plan.format_version != crate::plan::PLAN_FORMAT_VERSION {
+        bail!(
+            "{} is a plan of format {}; this moodle-ha reads format {}",
+            file.display(),
+            plan.format_version,
+            crate::plan::PLAN_FORMAT_VERSION
+        );
+    }
+    Ok(Some(plan))
 }
 
 /// Loads the spec and connects to AWS. `None` when the spec has errors (already printed);
@@ -406,25 +542,11 @@ fn print_plan(plan: &Plan, aws: &Aws, output: Output) {
 }
 
 fn print_json(plan: &Plan, aws: &Aws, report: Option<&ApplyReport>) {
-    let calls: Vec<_> = aws
-        .calls
-        .counts()
-        .into_iter()
-        .map(|((service, operation), count)| json!({"service": service, "operation": operation, "count": count}))
-        .collect();
-    let mut doc = json!({
-        "format_version": plan.format_version,
-        "stack": plan.stack,
-        "plan_id": plan.plan_id,
-        "summary": plan.summary(),
-        "changes": plan.changes,
-        "unchanged": plan.unchanged,
-        "outputs": plan.outputs,
-        "api_calls": {"total": aws.calls.total(), "by_operation": calls},
-    });
-    if let Some(report) = report {
-        doc["apply"] = json!({"succeeded": report.succeeded(), "steps": report.steps});
-    }
+    let doc = crate::report::PlanDocument::new(
+        plan,
+        crate::report::ApiCallCounts::from_counts(aws.calls.counts()),
+        report,
+    );
     println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
 }
 

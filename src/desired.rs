@@ -49,6 +49,8 @@ pub struct SubnetFacts {
 pub struct DesiredState {
     /// Stack name (the value of the `moodle-ha:stack` tag).
     pub stack: String,
+    /// Its region.
+    pub region: String,
     /// Extra tags from the spec.
     pub tags: BTreeMap<String, String>,
     /// The resources.
@@ -391,6 +393,7 @@ pub fn desired_state(spec: &Spec, facts: &Facts) -> DesiredState {
 
     DesiredState {
         stack: spec.name.clone(),
+        region: spec.region.clone(),
         tags: spec.tags.clone(),
         resources,
     }

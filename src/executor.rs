@@ -5,6 +5,7 @@
 use crate::model::{Props, ResourceKey};
 use crate::plan::{Action, Change, Plan};
 use futures::stream::{FuturesUnordered, StreamExt};
+use schemars::JsonSchema;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, VecDeque};
@@ -12,7 +13,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 /// One thing the backend does to one resource.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Step {
     /// Create (also the second half of a replacement).
@@ -48,7 +49,7 @@ pub trait Backend: Sync {
 }
 
 /// How a step ended.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Outcome {
     /// It worked.
@@ -72,7 +73,7 @@ pub enum Outcome {
 }
 
 /// One step and its outcome.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
 pub struct StepReport {
     /// The resource.
     pub key: ResourceKey,
@@ -83,7 +84,7 @@ pub struct StepReport {
 }
 
 /// What apply did, also when it failed.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, JsonSchema)]
 pub struct ApplyReport {
     /// Every step, in the order they finished.
     pub steps: Vec<StepReport>,

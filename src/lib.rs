@@ -13,4 +13,5 @@ pub mod observed;
 pub mod plan;
 pub mod progress;
 pub mod render;
+pub mod report;
 pub mod spec;

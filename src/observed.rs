@@ -73,6 +73,18 @@ impl ObservedState {
         out
     }
 
+    /// A digest of everything observed (IDs, attributes, outputs), to tell whether AWS
+    /// changed between a plan and its apply.
+    pub fn digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let text = serde_json::to_string(&self.resources).unwrap_or_default();
+        Sha256::digest(text.as_bytes())
+            .iter()
+            .take(16)
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
     /// AWS ID of each key (the first one found, when duplicated).
     pub fn ids(&self) -> BTreeMap<ResourceKey, String> {
         let mut ids = BTreeMap::new();

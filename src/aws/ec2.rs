@@ -414,7 +414,14 @@ async fn observe_security_groups(aws: &Aws) -> anyhow::Result<Vec<ObservedResour
         .context("DescribeSecurityGroups")?;
     let mut out = Vec::new();
     for g in &groups {
-        let (Some(key), Some(id)) = (owned(aws, g.tags()), g.group_id()) else {
+        let Some(id) = g.group_id() else { continue };
+        let Some(key) = aws.tags.owned_or_stray(
+            Kind::SecurityGroup,
+            id,
+            g.tags()
+                .iter()
+                .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default())),
+        ) else {
             continue;
         };
         out.push(ObservedResource {
@@ -437,6 +444,9 @@ async fn observe_security_groups(aws: &Aws) -> anyhow::Result<Vec<ObservedResour
                 .collect(),
         });
         rules.normalize();
+        if key.name.starts_with("stray-") {
+            continue; // deleting the group deletes its rules
+        }
         out.push(ObservedResource {
             key: ResourceKey::new(Kind::SecurityGroupRules, key.name),
             id: id.to_string(),

@@ -70,8 +70,19 @@ pub struct Aws {
 impl Aws {
     /// Loads the standard AWS configuration for the spec's region and builds the clients.
     pub async fn connect(spec: &Spec, connect: &Connect, progress: Progress) -> Self {
+        Self::connect_to(&spec.name, &spec.region, &spec.tags, connect, progress).await
+    }
+
+    /// The same for a stack known by name, region and tags (a saved plan).
+    pub async fn connect_to(
+        stack: &str,
+        region: &str,
+        tags: &std::collections::BTreeMap<String, String>,
+        connect: &Connect,
+        progress: Progress,
+    ) -> Self {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .region(aws_config::Region::new(spec.region.clone()))
+            .region(aws_config::Region::new(region.to_string()))
             .retry_config(RetryConfig::standard().with_max_attempts(6));
         if let Some(url) = &connect.endpoint_url {
             loader = loader.endpoint_url(url);
@@ -98,8 +109,8 @@ impl Aws {
             autoscaling: client!(aws_sdk_autoscaling),
             iam: client!(aws_sdk_iam),
             tags: StackTags {
-                stack: spec.name.clone(),
-                extra: spec.tags.clone(),
+                stack: stack.to_string(),
+                extra: tags.clone(),
             },
             progress,
             calls,

@@ -28,6 +28,28 @@ impl StackTags {
         tags.into_iter().collect()
     }
 
+    /// The key of a resource of `kind` carrying the stack's tag: its `moodle-ha:resource` key,
+    /// or `kind/stray-<id>` when that tag is missing or names another kind (made by hand and
+    /// tagged for the stack: the stack owns it, and the plan deletes it as not in the spec).
+    pub fn owned_or_stray<'a>(
+        &self,
+        kind: crate::model::Kind,
+        id: &str,
+        tags: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Option<ResourceKey> {
+        let map: BTreeMap<&str, &str> = tags.into_iter().collect();
+        if map.get(STACK_TAG) != Some(&self.stack.as_str()) {
+            return None;
+        }
+        match map
+            .get(RESOURCE_TAG)
+            .and_then(|k| k.parse::<ResourceKey>().ok())
+        {
+            Some(key) if key.kind == kind => Some(key),
+            _ => Some(ResourceKey::new(kind, format!("stray-{id}"))),
+        }
+    }
+
     /// The key of a resource carrying these tags, when it belongs to this stack.
     pub fn owned_key<'a>(
         &self,

@@ -246,6 +246,20 @@ impl Serialize for ResourceKey {
     }
 }
 
+impl schemars::JsonSchema for ResourceKey {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ResourceKey".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^[a-z-]+/.+$",
+            "description": "A resource's identity, `kind/name` (e.g. `security-group/web`)."
+        })
+    }
+}
+
 impl<'de> Deserialize<'de> for ResourceKey {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;

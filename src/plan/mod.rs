@@ -1,12 +1,15 @@
 //! The plan: a closed set of actions on resources, each with field-level before/after,
 //! computed by the pure [`planner`] and printed by [`render`].
 
+pub mod drift;
 pub mod planner;
 pub mod render;
+pub mod select;
 
 pub use planner::{PlanOptions, STATIC_DB_PARAMETERS, plan};
 
 use crate::model::{Props, ResourceKey};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -15,7 +18,9 @@ use std::collections::BTreeMap;
 pub const PLAN_FORMAT_VERSION: u32 = 1;
 
 /// What happens to one resource.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     /// Nothing to do.
@@ -31,7 +36,7 @@ pub enum Action {
 }
 
 /// When AWS makes an in-place change take effect.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "when", rename_all = "snake_case")]
 pub enum Applies {
     /// As soon as apply makes the call.
@@ -52,7 +57,7 @@ pub enum Applies {
 }
 
 /// One attribute that differs.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct FieldChange {
     /// Attribute name.
     pub field: String,
@@ -68,9 +73,10 @@ pub struct FieldChange {
 }
 
 /// A change to one resource.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Change {
-    /// The resource.
+    /// The resource, `kind/name`.
+    #[schemars(with = "String")]
     pub key: ResourceKey,
     /// What happens to it.
     pub action: Action,
@@ -87,16 +93,18 @@ pub struct Change {
     /// The final snapshot taken before a database is deleted (`None`: no snapshot).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub final_snapshot: Option<String>,
-    /// Desired attributes (create, update, replace).
+    /// Desired attributes (create, update, replace), with `kind`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<serde_json::Map<String, Value>>")]
     pub desired: Option<Props>,
-    /// Observed attributes (update, replace, delete).
+    /// Observed attributes (update, replace, delete), with `kind`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<serde_json::Map<String, Value>>")]
     pub observed: Option<Props>,
 }
 
 /// Counts of a plan's actions.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Summary {
     /// Resources to create.
     pub create: usize,
@@ -111,17 +119,35 @@ pub struct Summary {
 }
 
 /// Everything apply will do to a stack, in key order. No choices are left for apply to make.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Plan {
-    /// [`PLAN_FORMAT_VERSION`].
+    /// Version of the plan format (`PLAN_FORMAT_VERSION`, now 1); bumped on any incompatible change.
     pub format_version: u32,
     /// The stack.
     pub stack: String,
+    /// Its region.
+    #[serde(default)]
+    pub region: String,
+    /// The spec's extra tags (applied in every create call).
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
     /// Random ID of this plan; client tokens of its creates derive from it.
     pub plan_id: String,
+    /// A digest of everything observed when planning: a saved plan is applied only while AWS
+    /// still matches it.
+    #[serde(default)]
+    pub observed_digest: String,
+    /// Attributes the spec leaves to AWS, by resource (left out of the digest).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(with = "BTreeMap<String, Vec<String>>")]
+    pub unmanaged_fields: BTreeMap<ResourceKey, Vec<String>>,
+    /// The part of the spec this plan is limited to (`--only`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub only: Option<String>,
     /// Changes other than no-ops.
     pub changes: Vec<Change>,
     /// Resources already as desired.
+    #[schemars(with = "Vec<String>")]
     pub unchanged: Vec<ResourceKey>,
     /// Values other resources and the rendered files need (endpoints, secret ARNs; never a
     /// secret value), as AWS reported them when planning.
@@ -151,6 +177,12 @@ impl Plan {
             }
         }
         s
+    }
+
+    /// True while AWS still holds what this plan was computed from (a saved plan may be
+    /// applied), judged by the attributes the plan's desired state manages.
+    pub fn still_matches(&self, observed: &crate::observed::ObservedState) -> bool {
+        planner::digest(&self.unmanaged_fields, observed) == self.observed_digest
     }
 
     /// Changes that destroy data (replacements or deletions of a file system or database).

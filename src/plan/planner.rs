@@ -109,11 +109,63 @@ pub fn plan(desired: &DesiredState, observed: &ObservedState, options: &PlanOpti
     Plan {
         format_version: PLAN_FORMAT_VERSION,
         stack: desired.stack.clone(),
+        region: desired.region.clone(),
+        tags: desired.tags.clone(),
         plan_id: options.plan_id.clone(),
+        observed_digest: digest(&unmanaged_fields(desired), observed),
+        unmanaged_fields: unmanaged_fields(desired),
+        only: None,
         changes,
         unchanged: unchanged.into_iter().collect(),
         outputs: observed.outputs(),
     }
+}
+
+/// Fields each desired resource leaves to AWS (`null` in the desired state), by key.
+pub(crate) fn unmanaged_fields(desired: &DesiredState) -> BTreeMap<ResourceKey, Vec<String>> {
+    desired
+        .resources
+        .iter()
+        .map(|(key, want)| {
+            let nulls: Vec<String> = want
+                .fields()
+                .into_iter()
+                .filter(|(_, v)| v.is_null())
+                .map(|(k, _)| k)
+                .collect();
+            (key.clone(), nulls)
+        })
+        .filter(|(_, nulls)| !nulls.is_empty())
+        .collect()
+}
+
+/// A digest of what a plan was computed from: each observed resource's key, ID and
+/// attributes, except those the spec leaves to AWS (like a desired capacity the scaling
+/// policies own, which may change without making a saved plan stale).
+pub(crate) fn digest(
+    unmanaged: &BTreeMap<ResourceKey, Vec<String>>,
+    observed: &ObservedState,
+) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for r in &observed.resources {
+        let skip = unmanaged.get(&r.key).cloned().unwrap_or_default();
+        let fields: BTreeMap<String, Value> = r
+            .props
+            .fields()
+            .into_iter()
+            .filter(|(k, _)| !skip.contains(k))
+            .collect();
+        hasher.update(format!("{}\n{}\n", r.key, r.id));
+        hasher.update(serde_json::to_string(&fields).unwrap_or_default());
+        hasher.update("\n");
+    }
+    hasher
+        .finalize()
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The snapshot to take before a database holding data goes (deleted or replaced).

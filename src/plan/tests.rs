@@ -595,6 +595,7 @@ fn destroying_the_stack_snapshots_the_database_unless_the_spec_says_not_to() {
     let o = observed_as(&d);
     let empty = DesiredState {
         stack: d.stack.clone(),
+        region: d.region.clone(),
         tags: d.tags.clone(),
         resources: Default::default(),
     };
@@ -752,4 +753,138 @@ fn the_plan_shows_the_placeholder_user_data_by_description_only() {
         !text.contains("#cloud-config"),
         "the user data itself is not printed"
     );
+}
+
+#[test]
+fn drift_reads_the_plan_backwards() {
+    let d = desired();
+    let mut o = drifted(&d, Kind::TargetGroup, |p| {
+        if let Props::TargetGroup(t) = p {
+            t.deregistration_delay_seconds = 300;
+        }
+    });
+    o.resources
+        .retain(|r| r.key != key(Kind::MountTarget, "eu-west-1a"));
+    o.resources.push(ObservedResource {
+        key: key(Kind::SecurityGroup, "stray-sg-1"),
+        id: "sg-1".into(),
+        props: Props::SecurityGroup(crate::model::SecurityGroupProps {
+            vpc: Ref::to(Kind::Vpc, "main"),
+            group_name: "by-hand".into(),
+            description: "made in the console".into(),
+        }),
+        outputs: Default::default(),
+    });
+    let report = drift::report(&plan(&d, &o, &opts()));
+    assert!(report.drift);
+    let got: Vec<(String, drift::DriftStatus)> = report
+        .resources
+        .iter()
+        .map(|r| (r.key.to_string(), r.status))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (
+                "security-group/stray-sg-1".to_string(),
+                drift::DriftStatus::Unmanaged
+            ),
+            (
+                "mount-target/eu-west-1a".to_string(),
+                drift::DriftStatus::Missing
+            ),
+            ("target-group/web".to_string(), drift::DriftStatus::Drifted),
+        ]
+    );
+    let tg = &report.resources[2];
+    assert_eq!(tg.fields.len(), 1);
+    assert_eq!(tg.fields[0].field, "deregistration_delay_seconds");
+    assert_eq!(
+        (&tg.fields[0].expected, &tg.fields[0].actual),
+        (&serde_json::json!(120), &serde_json::json!(300))
+    );
+    assert_eq!(
+        (
+            report.summary.drifted,
+            report.summary.missing,
+            report.summary.unmanaged
+        ),
+        (1, 1, 1)
+    );
+    let text = drift::render(&report);
+    assert!(
+        text.contains("deregistration_delay_seconds: expected 120, actual 300"),
+        "{text}"
+    );
+    let none = drift::report(&plan(&d, &observed_as(&d), &opts()));
+    assert!(!none.drift && none.resources.is_empty());
+}
+
+#[test]
+fn only_web_scaling_keeps_the_group_size_and_policies_and_nothing_else() {
+    let before = desired();
+    let after = example_with(|t| {
+        t.replace("cpu_target_percent: 60", "cpu_target_percent: 50")
+            .replace("  max: 8\n", "  max: 10\n  root_volume_gib: 30\n")
+            .replace(
+                "instance_class: db.r6g.large",
+                "instance_class: db.r6g.xlarge",
+            )
+    });
+    let full = plan(&after, &observed_as(&before), &opts());
+    assert!(full.changes.iter().any(|c| c.key.kind == Kind::DbInstance));
+    let limited = select::select(&full, "web.scaling").expect("a part");
+    let got: Vec<(String, Vec<&str>)> = limited
+        .changes
+        .iter()
+        .map(|c| (c.key.to_string(), fields_of(c)))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("auto-scaling-group/web".to_string(), vec!["max_size"]),
+            ("scaling-policy/cpu".to_string(), vec!["target_value"]),
+        ]
+    );
+    // What apply sends for the group: AWS's current state with only the new size.
+    let Some(Props::AutoScalingGroup(g)) = &limited.changes[0].desired else {
+        panic!("group attributes");
+    };
+    let Some(Props::AutoScalingGroup(was)) = &limited.changes[0].observed else {
+        panic!("observed group");
+    };
+    assert_eq!(g.max_size, 10);
+    assert_eq!(g.launch_template_version, was.launch_template_version);
+    assert_eq!(limited.only.as_deref(), Some("web.scaling"));
+    let err = select::select(&full, "everything").expect_err("unknown part");
+    assert!(
+        err.contains("web.scaling") && err.contains("database"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_saved_plan_is_stale_once_a_managed_attribute_changes_in_aws() {
+    let d = example_with(|t| t.replace("  desired: 4\n", ""));
+    let o = observed_as(&d);
+    let p = plan(&d, &o, &opts());
+    assert!(p.still_matches(&o));
+    // The scaling policies move the desired capacity: the spec leaves it to them.
+    let scaled = drifted(&d, Kind::AutoScalingGroup, |p| {
+        if let Props::AutoScalingGroup(g) = p {
+            g.desired_capacity = Some(6);
+        }
+    });
+    assert!(p.still_matches(&scaled));
+    // Someone changes the maximum: the plan no longer describes AWS.
+    let edited = drifted(&d, Kind::AutoScalingGroup, |p| {
+        if let Props::AutoScalingGroup(g) = p {
+            g.max_size = 20;
+        }
+    });
+    assert!(!p.still_matches(&edited));
+    // A saved plan round-trips through its JSON form.
+    let text = serde_json::to_string(&p).expect("serialize");
+    let back: Plan = serde_json::from_str(&text).expect("parse");
+    assert_eq!(back, p);
 }
