@@ -89,12 +89,12 @@ pub fn plan(desired: &DesiredState, observed: &ObservedState, options: &PlanOpti
     }
     for r in &observed.resources {
         if !desired.resources.contains_key(&r.key) {
-            extra_deletes.push(delete(
-                &r.key,
-                &r.id,
-                &r.props,
-                Some("no longer in the spec".into()),
-            ));
+            let reason = if r.key.name.starts_with("stray-") {
+                "carries the stack's tag but was not made by moodle-ha; not in the spec"
+            } else {
+                "no longer in the spec"
+            };
+            extra_deletes.push(delete(&r.key, &r.id, &r.props, Some(reason.into())));
         }
     }
 

@@ -4,6 +4,7 @@
 mod adopt;
 mod bad_input;
 mod data_tier;
+mod drift;
 mod harness;
 mod network_efs;
 mod web_tier;
