@@ -53,10 +53,14 @@ pub enum Command {
         /// The stack spec.
         file: PathBuf,
     },
-    /// Show what apply would change.
+    /// Show what apply would change (for a directory: every `*.yaml` stack in it, read
+    /// concurrently, one summary line each).
     Plan {
-        /// The stack spec.
+        /// The stack spec, or a directory of specs.
         file: PathBuf,
+        /// With a directory: stacks planned at once.
+        #[arg(long, default_value_t = 8)]
+        parallel: usize,
         /// Exit 2 when there are changes, 0 when none, 1 on error.
         #[arg(long)]
         detailed_exitcode: bool,
@@ -193,10 +197,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Plan {
             file,
+            parallel,
             detailed_exitcode,
             out,
             only,
         } => {
+            if file.is_dir() {
+                return plan_many(&file, parallel, cli.endpoint_url, output, detailed_exitcode)
+                    .await;
+            }
             let Some((loaded, aws)) = open(&file, output, cli.endpoint_url, None).await? else {
                 return Ok(ExitCode::from(1));
             };
@@ -339,6 +348,115 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             run_plan(&aws, &plan, observed.ids(), &run, output, &approval).await
         }
     }
+}
+
+/// Plans every stack spec in a directory, at most `parallel` at once; prints one line (or one
+/// JSON document) per stack. Exit 1 if any failed, else 2 with `--detailed-exitcode` if any
+/// has changes.
+async fn plan_many(
+    dir: &std::path::Path,
+    parallel: usize,
+    endpoint_url: Option<String>,
+    output: Output,
+    detailed_exitcode: bool,
+) -> anyhow::Result<ExitCode> {
+    use futures::stream::{self, StreamExt};
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+        .collect();
+    files.sort();
+    let started = std::time::Instant::now();
+    let results: Vec<(
+        PathBuf,
+        anyhow::Result<Option<(Plan, crate::report::ApiCallCounts)>>,
+    )> = stream::iter(files)
+        .map(|file| {
+            let endpoint_url = endpoint_url.clone();
+            async move {
+                let result = async {
+                    let Some((loaded, aws)) = open(&file, output, endpoint_url, None).await? else {
+                        return Ok(None);
+                    };
+                    let planned = make_plan(&aws, &file, &loaded, output).await?;
+                    let calls = crate::report::ApiCallCounts::from_counts(aws.calls.counts());
+                    Ok(planned.map(|(plan, _)| (plan, calls)))
+                }
+                .await;
+                (file, result)
+            }
+        })
+        .buffer_unordered(parallel.max(1))
+        .collect()
+        .await;
+    let mut results = results;
+    results.sort_by(|a, b| a.0.cmp(&b.0));
+    let (mut failed, mut changed) = (0, 0);
+    let mut documents = Vec::new();
+    for (file, result) in &results {
+        match result {
+            Ok(Some((plan, calls))) => {
+                if !plan.is_empty() {
+                    changed += 1;
+                }
+                if output == Output::Text {
+                    let s = plan.summary();
+                    println!(
+                        "{}: {} ({} to add, {} to change, {} to replace, {} to destroy; {} AWS requests)",
+                        plan.stack,
+                        if plan.is_empty() {
+                            "no changes"
+                        } else {
+                            "changes"
+                        },
+                        s.create,
+                        s.update,
+                        s.replace,
+                        s.delete,
+                        calls.total
+                    );
+                } else {
+                    documents.push(serde_json::to_value(crate::report::PlanDocument::new(
+                        plan,
+                        calls.clone(),
+                        None,
+                    ))?);
+                }
+            }
+            Ok(None) => failed += 1,
+            Err(e) => {
+                failed += 1;
+                eprintln!("error: {}: {e:#}", file.display());
+            }
+        }
+    }
+    let elapsed = started.elapsed();
+    if output == Output::Json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "format_version": crate::plan::PLAN_FORMAT_VERSION,
+                "stacks": documents,
+                "failed": failed,
+                "seconds": elapsed.as_secs_f64(),
+            }))?
+        );
+    } else {
+        println!(
+            "{} stacks planned in {:.2}s ({} at once): {changed} with changes, {failed} failed.",
+            results.len(),
+            elapsed.as_secs_f64(),
+            parallel.max(1)
+        );
+    }
+    Ok(if failed > 0 {
+        ExitCode::from(1)
+    } else if detailed_exitcode && changed > 0 {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// The plan limited to one part of the spec, when asked.
