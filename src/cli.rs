@@ -244,7 +244,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Output::Json => {
                     let doc = crate::report::DriftDocument {
                         report: report.clone(),
-                        api_calls: crate::report::ApiCallCounts::from_counts(aws.calls.counts()),
+                        api_calls: crate::report::ApiCallCounts::from_calls(&aws.calls),
                     };
                     println!("{}", serde_json::to_string_pretty(&doc)?);
                 }
@@ -380,7 +380,7 @@ async fn plan_many(
                         return Ok(None);
                     };
                     let planned = make_plan(&aws, &file, &loaded, output).await?;
-                    let calls = crate::report::ApiCallCounts::from_counts(aws.calls.counts());
+                    let calls = crate::report::ApiCallCounts::from_calls(&aws.calls);
                     Ok(planned.map(|(plan, _)| (plan, calls)))
                 }
                 .await;
@@ -662,7 +662,7 @@ fn print_plan(plan: &Plan, aws: &Aws, output: Output) {
 fn print_json(plan: &Plan, aws: &Aws, report: Option<&ApplyReport>) {
     let doc = crate::report::PlanDocument::new(
         plan,
-        crate::report::ApiCallCounts::from_counts(aws.calls.counts()),
+        crate::report::ApiCallCounts::from_calls(&aws.calls),
         report,
     );
     println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
@@ -769,9 +769,10 @@ fn finish(
             .filter(|s| matches!(s.outcome, Outcome::Skipped { .. }))
             .count();
         println!(
-            "\nDone: {done} step{} succeeded, {failed} failed, {skipped} skipped ({} AWS requests).",
+            "\nDone: {done} step{} succeeded, {failed} failed, {skipped} skipped ({} AWS requests, {} of them retries).",
             if done == 1 { "" } else { "s" },
-            aws.calls.total()
+            aws.calls.total(),
+            aws.calls.retries()
         );
     }
     Ok(if report.succeeded() {

@@ -25,12 +25,22 @@ pub struct OperationCount {
 pub struct ApiCallCounts {
     /// All requests.
     pub total: u64,
+    /// Requests that repeated an earlier attempt (throttling, 5xx, dropped connections).
+    pub retries: u64,
     /// By service and operation.
     pub by_operation: Vec<OperationCount>,
 }
 
 impl ApiCallCounts {
     /// From the interceptor's counts.
+    pub fn from_calls(calls: &crate::aws::api_log::ApiCalls) -> Self {
+        Self {
+            retries: calls.retries(),
+            ..Self::from_counts(calls.counts())
+        }
+    }
+
+    /// From counts per operation (no retries known).
     pub fn from_counts(counts: BTreeMap<(String, String), u64>) -> Self {
         let by_operation: Vec<OperationCount> = counts
             .into_iter()
@@ -42,6 +52,7 @@ impl ApiCallCounts {
             .collect();
         Self {
             total: by_operation.iter().map(|o| o.count).sum(),
+            retries: 0,
             by_operation,
         }
     }
