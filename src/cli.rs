@@ -2,7 +2,7 @@
 //! (text for people, `--output json` for machines) and exit codes (0 ok, 1 error, 2 changes
 //! present with `plan --detailed-exitcode`).
 
-use crate::aws::{Aws, Connect};
+use crate::aws::{Aws, Connect, lock};
 use crate::desired::{DesiredState, check_facts, desired_state};
 use crate::executor::{self, ApplyReport, Event, Outcome, Step};
 use crate::plan::render::render_plan;
@@ -138,6 +138,9 @@ pub struct RunArgs {
     /// Cap on every wait, in seconds (default: each resource's own maximum).
     #[arg(long)]
     pub max_wait: Option<u64>,
+    /// Take the stack's lock even though another run holds it (only when that run is dead).
+    #[arg(long)]
+    pub force_unlock: bool,
 }
 
 /// Parses the arguments, runs the command and returns the exit code.
@@ -264,7 +267,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             disable_deletion_protection,
             run,
         } => {
-            let (aws, plan, ids) = if let Some(saved) = saved_plan(&file)? {
+            let approval = Approval {
+                yes,
+                allow_data_loss,
+                disable_deletion_protection,
+                prompt: "Apply these changes? Type `yes`: ".into(),
+                expected: "yes".into(),
+                cancelled: "apply cancelled; nothing was changed",
+            };
+            if let Some(saved) = saved_plan(&file)? {
+                if only.is_some() {
+                    bail!(
+                        "`--only` applies to a spec; a saved plan is applied exactly as it was made"
+                    );
+                }
                 let aws = Aws::connect_to(
                     &saved.stack,
                     &saved.region,
@@ -276,39 +292,38 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Progress::new(),
                 )
                 .await;
-                let observed = aws.observe().await.context("reading the stack from AWS")?;
-                if !saved.still_matches(&observed) {
-                    bail!(
-                        "stale plan: the stack changed in AWS since {} was planned; nothing was changed. Run `moodle-ha plan --out` again and review the new plan",
-                        file.display()
-                    );
+                let lock = lock::acquire(&aws, "apply", run.force_unlock).await?;
+                let result = async {
+                    let observed = aws.observe().await.context("reading the stack from AWS")?;
+                    if !saved.still_matches(&observed) {
+                        bail!(
+                            "stale plan: the stack changed in AWS since {} was planned; nothing was changed. Run `moodle-ha plan --out` again and review the new plan",
+                            file.display()
+                        );
+                    }
+                    run_plan(&aws, &saved, observed.ids(), &run, output, &approval).await
                 }
-                if only.is_some() {
-                    bail!(
-                        "`--only` applies to a spec; a saved plan is applied exactly as it was made"
-                    );
-                }
-                (aws, saved, observed.ids())
+                .await;
+                lock.release(&aws).await;
+                result
             } else {
                 let Some((loaded, aws)) =
                     open(&file, output, cli.endpoint_url, run.max_wait).await?
                 else {
                     return Ok(ExitCode::from(1));
                 };
-                let Some((plan, ids)) = make_plan(&aws, &file, &loaded, output).await? else {
-                    return Ok(ExitCode::from(1));
-                };
-                (aws, limit(plan, only.as_deref())?, ids)
-            };
-            let approval = Approval {
-                yes,
-                allow_data_loss,
-                disable_deletion_protection,
-                prompt: "Apply these changes? Type `yes`: ".into(),
-                expected: "yes".into(),
-                cancelled: "apply cancelled; nothing was changed",
-            };
-            run_plan(&aws, &plan, ids, &run, output, &approval).await
+                let lock = lock::acquire(&aws, "apply", run.force_unlock).await?;
+                let result = async {
+                    let Some((plan, ids)) = make_plan(&aws, &file, &loaded, output).await? else {
+                        return Ok(ExitCode::from(1));
+                    };
+                    let plan = limit(plan, only.as_deref())?;
+                    run_plan(&aws, &plan, ids, &run, output, &approval).await
+                }
+                .await;
+                lock.release(&aws).await;
+                result
+            }
         }
         Command::Destroy {
             file,
@@ -320,7 +335,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             else {
                 return Ok(ExitCode::from(1));
             };
-            let observed = aws.observe().await.context("reading the stack from AWS")?;
+            let lock = lock::acquire(&aws, "destroy", run.force_unlock).await?;
+            let observed = match aws.observe().await {
+                Ok(o) => o,
+                Err(e) => {
+                    lock.release(&aws).await;
+                    return Err(e.context("reading the stack from AWS"));
+                }
+            };
             let nothing = DesiredState {
                 stack: loaded.spec.name.clone(),
                 region: loaded.spec.region.clone(),
@@ -345,7 +367,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 expected: name,
                 cancelled: "destroy cancelled; nothing was deleted",
             };
-            run_plan(&aws, &plan, observed.ids(), &run, output, &approval).await
+            let result = run_plan(&aws, &plan, observed.ids(), &run, output, &approval).await;
+            lock.release(&aws).await;
+            result
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod elbv2;
 pub mod errors;
 pub mod iam;
 pub mod launch_templates;
+pub mod lock;
 pub mod rds;
 pub mod secrets;
 pub mod tags;
