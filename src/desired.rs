@@ -22,6 +22,9 @@ pub struct Facts {
     /// AMIs, by the spec's value (an `ami-…` ID or an `ssm:` parameter); absent when it
     /// names nothing.
     pub images: BTreeMap<String, ImageFacts>,
+    /// Status of the load balancer's ACM certificate (`ISSUED`, `EXPIRED` …); `None` when
+    /// ACM does not know it.
+    pub certificate_status: Option<String>,
 }
 
 /// An AMI the spec names.
@@ -105,6 +108,20 @@ pub fn check_facts(spec: &Spec, facts: &Facts, source: &SourceMap) -> Vec<Proble
                 }
             }
         }
+    }
+    match facts.certificate_status.as_deref() {
+        None => push(
+            "load_balancer.certificate_arn".into(),
+            format!(
+                "`{}` is not a certificate in ACM in `{}`",
+                spec.load_balancer.certificate_arn, spec.region
+            ),
+        ),
+        Some("ISSUED") => {}
+        Some(status) => push(
+            "load_balancer.certificate_arn".into(),
+            format!("the certificate is `{status}`; an HTTPS listener needs an issued certificate"),
+        ),
     }
     let Some(net) = &spec.network.existing else {
         return problems;

@@ -59,6 +59,8 @@ pub struct Aws {
     pub autoscaling: aws_sdk_autoscaling::Client,
     /// IAM.
     pub iam: aws_sdk_iam::Client,
+    /// ACM (the load balancer's certificate is checked at plan time).
+    pub acm: aws_sdk_acm::Client,
     /// The stack's ownership tags.
     pub tags: StackTags,
     /// Where waits report.
@@ -109,6 +111,7 @@ impl Aws {
             elbv2: client!(aws_sdk_elasticloadbalancingv2),
             autoscaling: client!(aws_sdk_autoscaling),
             iam: client!(aws_sdk_iam),
+            acm: client!(aws_sdk_acm),
             tags: StackTags {
                 stack: stack.to_string(),
                 extra: tags.clone(),
@@ -144,8 +147,33 @@ impl Aws {
         names.extend(spec.cron.ami.clone());
         names.sort();
         names.dedup();
-        let (mut facts, images) = tokio::try_join!(network, ec2::images(self, &names))?;
+        let certificate = async {
+            match self
+                .acm
+                .describe_certificate()
+                .certificate_arn(&spec.load_balancer.certificate_arn)
+                .send()
+                .await
+            {
+                Ok(out) => Ok(Some(
+                    out.certificate()
+                        .and_then(|c| c.status())
+                        .map(|s| s.as_str().to_string())
+                        .unwrap_or_default(),
+                )),
+                Err(e)
+                    if errors::is_code(&e, "ResourceNotFoundException")
+                        || errors::is_code(&e, "InvalidArnException") =>
+                {
+                    Ok(None)
+                }
+                Err(e) => Err(anyhow::Error::new(e).context("DescribeCertificate")),
+            }
+        };
+        let (mut facts, images, certificate_status) =
+            tokio::try_join!(network, ec2::images(self, &names), certificate)?;
         facts.images = images;
+        facts.certificate_status = certificate_status;
         Ok(facts)
     }
 

@@ -195,3 +195,40 @@ async fn a_missing_subnet_is_named_at_plan_time_and_nothing_changes() {
         "nothing was created"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unknown_certificate_or_ami_is_named_at_plan_time_and_nothing_changes() {
+    let stack = example_spec(&unique("it-refs"), |t| {
+        t.replace(
+            "certificate/8f3c2d1e-0a4b-4c5d-9e6f-7a8b9c0d1e2f",
+            "certificate/00000000-0000-0000-0000-000000000000",
+        )
+        .replace(
+            "ami: ssm:/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id",
+            "ami: ami-0123456789abcdef0",
+        )
+    });
+    let spec = stack.path.to_str().expect("path");
+    for args in [vec!["plan", spec], vec!["apply", "--yes", spec]] {
+        let command = args[0];
+        let out = moodle_ha(&args);
+        assert_eq!(out.status.code(), Some(1), "{command}");
+        let err = stderr(&out);
+        assert!(
+            err.contains("load_balancer.certificate_arn: `arn:aws:acm:eu-west-1:123456789012:certificate/00000000-0000-0000-0000-000000000000` is not a certificate in ACM"),
+            "{command}: {err}"
+        );
+        assert!(
+            err.contains("web.ami: `ami-0123456789abcdef0` names no AMI"),
+            "{command}: {err}"
+        );
+        assert!(err.contains("(line "), "{command}: lines named: {err}");
+    }
+    assert!(
+        tagged_counts(&stack.name)
+            .await
+            .iter()
+            .all(|(_, n)| *n == 0),
+        "nothing was created"
+    );
+}
