@@ -45,12 +45,17 @@ async fn a_held_lock_stops_apply_and_destroy_but_not_plan_or_drift() {
     assert_eq!(refused.status.code(), Some(1));
     let err = stderr(&refused);
     assert!(
-        err.contains("locked by ci@runner-7 (pid 4242, running `apply`) since 2026-11-25T01:00:00Z"),
+        err.contains(
+            "locked by ci@runner-7 (pid 4242, running `apply`) since 2026-11-25T01:00:00Z"
+        ),
         "{err}"
     );
     assert!(err.contains("--force-unlock"), "{err}");
     assert!(
-        tagged_counts(&stack.name).await.iter().all(|(_, n)| *n == 0),
+        tagged_counts(&stack.name)
+            .await
+            .iter()
+            .all(|(_, n)| *n == 0),
         "nothing was created"
     );
     let refused = moodle_ha(&["destroy", "--yes", spec]);

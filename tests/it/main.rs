@@ -6,5 +6,7 @@ mod bad_input;
 mod data_tier;
 mod drift;
 mod harness;
+mod lock;
 mod network_efs;
+mod secrets;
 mod web_tier;
