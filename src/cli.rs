@@ -392,10 +392,8 @@ async fn plan_many(
         .collect();
     files.sort();
     let started = std::time::Instant::now();
-    let results: Vec<(
-        PathBuf,
-        anyhow::Result<Option<(Plan, crate::report::ApiCallCounts)>>,
-    )> = stream::iter(files)
+    type Planned = anyhow::Result<Option<(Plan, crate::report::ApiCallCounts)>>;
+    let results: Vec<(PathBuf, Planned)> = stream::iter(files)
         .map(|file| {
             let endpoint_url = endpoint_url.clone();
             async move {

@@ -166,10 +166,8 @@ pub async fn execute<B: Backend>(
                     (Step::Create, Some(id)) => {
                         ids.insert(key.clone(), id.clone());
                     }
-                    (Step::Delete, _) => {
-                        if ids.get(&key) == plan.changes[node.change].id.as_ref() {
-                            ids.remove(&key);
-                        }
+                    (Step::Delete, _) if ids.get(&key) == plan.changes[node.change].id.as_ref() => {
+                        ids.remove(&key);
                     }
                     _ => {}
                 }

@@ -596,7 +596,7 @@ async fn create_listener(
 }
 
 async fn delete(aws: &Aws, kind: Kind, arn: &str) -> anyhow::Result<()> {
-    let result = match kind {
+    match kind {
         Kind::Listener => aws
             .elbv2
             .delete_listener()
@@ -640,6 +640,5 @@ async fn delete(aws: &Aws, kind: Kind, arn: &str) -> anyhow::Result<()> {
                 }
             }),
         other => bail!("{other} is not a load balancing resource"),
-    };
-    result
+    }
 }

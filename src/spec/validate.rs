@@ -623,7 +623,7 @@ impl Checker<'_> {
     fn load_balancer(&mut self, spec: &Spec) {
         let lb = &spec.load_balancer;
         if let Some(caps) = ACM_ARN.captures(&lb.certificate_arn) {
-            if &caps[1] != spec.region {
+            if caps[1] != spec.region {
                 self.err(
                     "load_balancer.certificate_arn",
                     format!(
