@@ -11,6 +11,7 @@ pub mod elasticache;
 pub mod elbv2;
 pub mod errors;
 pub mod iam;
+pub mod instances;
 pub mod launch_templates;
 pub mod lock;
 pub mod rds;
@@ -179,7 +180,18 @@ impl Aws {
 
     /// Everything that carries the stack's tag, one describe per kind, services in parallel.
     pub async fn observe(&self) -> anyhow::Result<ObservedState> {
-        let (network, files, databases, caches, secrets, roles, balancers, templates, groups) = tokio::try_join!(
+        let (
+            network,
+            files,
+            databases,
+            caches,
+            secrets,
+            roles,
+            balancers,
+            templates,
+            groups,
+            machines,
+        ) = tokio::try_join!(
             ec2::observe(self),
             efs::observe(self),
             rds::observe(self),
@@ -189,6 +201,7 @@ impl Aws {
             elbv2::observe(self),
             launch_templates::observe(self),
             autoscaling::observe(self),
+            instances::observe(self),
         )?;
         let mut state = ObservedState {
             resources: network
@@ -201,6 +214,7 @@ impl Aws {
                 .chain(balancers)
                 .chain(templates)
                 .chain(groups)
+                .chain(machines)
                 .collect(),
         };
         state.symbolize();
@@ -224,6 +238,7 @@ impl Backend for Aws {
                 elbv2::execute(self, op, ids).await
             }
             Kind::LaunchTemplate => launch_templates::execute(self, op, ids).await,
+            Kind::Instance => instances::execute(self, op, ids).await,
             Kind::AutoScalingGroup | Kind::ScalingPolicy | Kind::ScheduledAction => {
                 autoscaling::execute(self, op, ids).await
             }

@@ -60,6 +60,8 @@ pub enum Kind {
     ScalingPolicy,
     /// A scheduled action of the web fleet.
     ScheduledAction,
+    /// The stable, on-demand cron instance.
+    Instance,
 }
 
 const KINDS: &[(Kind, &str)] = &[
@@ -89,6 +91,7 @@ const KINDS: &[(Kind, &str)] = &[
     (Kind::AutoScalingGroup, "auto-scaling-group"),
     (Kind::ScalingPolicy, "scaling-policy"),
     (Kind::ScheduledAction, "scheduled-action"),
+    (Kind::Instance, "instance"),
 ];
 
 impl Kind {
@@ -152,6 +155,18 @@ impl Kind {
             Kind::AutoScalingGroup => &["name"],
             Kind::ScalingPolicy => &["group", "name"],
             Kind::ScheduledAction => &["group", "name"],
+            // A new image, subnet, root volume or user data means a new instance; its type,
+            // groups and metadata options change in place (the type by stop, modify, start).
+            Kind::Instance => &[
+                "image_id",
+                "subnet",
+                "instance_profile",
+                "root_device_name",
+                "root_volume_gib",
+                "root_volume_type",
+                "root_volume_encrypted",
+                "user_data",
+            ],
         }
     }
 
@@ -161,7 +176,7 @@ impl Kind {
         match self {
             Kind::DbCluster | Kind::DbInstance => &["apply_immediately"],
             Kind::ReplicationGroup => &["apply_immediately", "auth_secret"],
-            Kind::LaunchTemplate => &["user_data_text"],
+            Kind::LaunchTemplate | Kind::Instance => &["user_data_text"],
             Kind::AutoScalingGroup => &["refresh_min_healthy_percent"],
             _ => &[],
         }
@@ -171,7 +186,7 @@ impl Kind {
     /// shown by its description instead). They stay in the plan's desired attributes.
     pub fn hidden_fields(self) -> &'static [&'static str] {
         match self {
-            Kind::LaunchTemplate => &["user_data_text"],
+            Kind::LaunchTemplate | Kind::Instance => &["user_data_text"],
             _ => &[],
         }
     }

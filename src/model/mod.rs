@@ -8,8 +8,8 @@ mod props;
 pub use key::{Kind, ResourceKey};
 pub use props::{
     AutoScalingGroupProps, DbClusterProps, DbInstanceProps, DbParameterGroupProps, FileSystemProps,
-    IamRoleProps, InstanceProfileProps, InternetGatewayProps, LaunchTemplateProps, ListenerAction,
-    ListenerProps, LoadBalancerProps, MountTargetProps, NatGatewayProps, Props,
+    IamRoleProps, InstanceProfileProps, InstanceProps, InternetGatewayProps, LaunchTemplateProps,
+    ListenerAction, ListenerProps, LoadBalancerProps, MountTargetProps, NatGatewayProps, Props,
     ReplicationGroupProps, Route, RouteTableProps, Rule, RuleSource, ScalingPolicyProps,
     ScheduledActionProps, SecretProps, SecurityGroupProps, SecurityGroupRulesProps,
     SubnetGroupProps, SubnetProps, TargetGroupProps, VpcProps,

@@ -64,6 +64,8 @@ pub enum Props {
     ScalingPolicy(ScalingPolicyProps),
     /// See [`ScheduledActionProps`].
     ScheduledAction(ScheduledActionProps),
+    /// See [`InstanceProps`].
+    Instance(InstanceProps),
 }
 
 /// A VPC the stack created.
@@ -589,6 +591,37 @@ pub struct ScheduledActionProps {
     pub desired_capacity: Option<u32>,
 }
 
+/// An EC2 instance (the cron instance): on-demand, IMDSv2 only, encrypted root volume.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InstanceProps {
+    /// AMI ID.
+    pub image_id: String,
+    /// Instance type.
+    pub instance_type: String,
+    /// Its private subnet.
+    pub subnet: Ref,
+    /// Security groups, sorted.
+    pub security_groups: Vec<Ref>,
+    /// Instance profile, by name.
+    pub instance_profile: Ref,
+    /// `required`: IMDSv2 only.
+    pub http_tokens: String,
+    /// IMDS hop limit.
+    pub http_put_response_hop_limit: u32,
+    /// The AMI's root device.
+    pub root_device_name: String,
+    /// Root volume size, GiB.
+    pub root_volume_gib: u32,
+    /// `gp3`.
+    pub root_volume_type: String,
+    /// Root volume encrypted.
+    pub root_volume_encrypted: bool,
+    /// What the user data is, with a hash of it.
+    pub user_data: String,
+    /// Directive: the user data itself (not compared; its description is).
+    pub user_data_text: Option<String>,
+}
+
 impl Props {
     /// The kind of resource these attributes describe.
     pub fn kind(&self) -> Kind {
@@ -619,6 +652,7 @@ impl Props {
             Props::AutoScalingGroup(_) => Kind::AutoScalingGroup,
             Props::ScalingPolicy(_) => Kind::ScalingPolicy,
             Props::ScheduledAction(_) => Kind::ScheduledAction,
+            Props::Instance(_) => Kind::Instance,
         }
     }
 
@@ -706,6 +740,11 @@ impl Props {
                 refs
             }
             Props::ScheduledAction(p) => vec![&mut p.group],
+            Props::Instance(p) => {
+                let mut refs = vec![&mut p.subnet, &mut p.instance_profile];
+                refs.extend(p.security_groups.iter_mut());
+                refs
+            }
             Props::DbSubnetGroup(p) | Props::CacheSubnetGroup(p) => p.subnets.iter_mut().collect(),
             Props::DbCluster(p) => {
                 let mut refs = vec![&mut p.subnet_group];
@@ -826,6 +865,10 @@ impl Props {
                 p.security_groups.dedup();
             }
             Props::LaunchTemplate(p) => {
+                p.security_groups.sort();
+                p.security_groups.dedup();
+            }
+            Props::Instance(p) => {
                 p.security_groups.sort();
                 p.security_groups.dedup();
             }

@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 /// The Spot interruption watcher installed on every web node.
 pub const SPOT_WATCHER: &str = include_str!("../../userdata/spot-watcher.sh");
 const WEB_USER_DATA: &str = include_str!("../../userdata/web-user-data.yaml.j2");
+const CRON_USER_DATA: &str = include_str!("../../userdata/cron-user-data.yaml.j2");
 
 /// The first-line marker of every user data moodle-ha renders: `# moodle-ha user-data: …`.
 const MARKER: &str = "# moodle-ha user-data: ";
@@ -35,6 +36,19 @@ pub fn web_user_data(spec: &Spec) -> Result<String, RenderError> {
         "userdata/web-user-data.yaml.j2",
         WEB_USER_DATA,
         context! { stack => spec.name, spot_watcher => SPOT_WATCHER.trim_end() },
+    )
+}
+
+/// The cron instance's cloud-init user data.
+pub fn cron_user_data(spec: &Spec) -> Result<String, RenderError> {
+    render(
+        "userdata/cron-user-data.yaml.j2",
+        CRON_USER_DATA,
+        context! {
+            stack => spec.name,
+            web_user => "www-data",
+            code_path => spec.moodle.code_path.trim_end_matches('/'),
+        },
     )
 }
 

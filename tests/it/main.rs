@@ -3,6 +3,7 @@
 
 mod adopt;
 mod bad_input;
+mod cron;
 mod data_tier;
 mod drift;
 mod harness;

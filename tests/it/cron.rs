@@ -1,0 +1,177 @@
+//! The cron instance: exactly one, on-demand, in a private subnet with the cron group,
+//! IMDSv2 only, its user data holding exactly one cron entry; a second apply keeps exactly
+//! one; a new type is an in-place stop/modify/start, new user data a planned replacement.
+
+use crate::harness::*;
+use aws_sdk_ec2::types::Filter;
+
+async fn cron_instances(stack: &str) -> Vec<aws_sdk_ec2::types::Instance> {
+    let out = ec2()
+        .await
+        .describe_instances()
+        .filters(stack_filter(stack))
+        .filters(
+            Filter::builder()
+                .name("tag:moodle-ha:resource")
+                .values("instance/cron")
+                .build(),
+        )
+        .filters(
+            Filter::builder()
+                .name("instance-state-name")
+                .values("pending")
+                .values("running")
+                .values("stopping")
+                .values("stopped")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("instances");
+    out.reservations()
+        .iter()
+        .flat_map(|r| r.instances().iter().cloned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exactly_one_cron_instance_with_its_settings_and_one_cron_entry() {
+    let stack = example_spec(&unique("cron"), |t| t);
+    let spec = stack.path.to_str().expect("path");
+    let name = stack.name.clone();
+    ok(moodle_ha(&["apply", "--yes", spec]));
+    ok(moodle_ha(&["apply", "--yes", spec]));
+    let found = cron_instances(&name).await;
+    assert_eq!(
+        found.len(),
+        1,
+        "exactly one cron instance after two applies"
+    );
+    let cron = &found[0];
+    let id = cron.instance_id().expect("id").to_string();
+    assert_eq!(
+        cron.instance_type().map(|t| t.as_str()),
+        Some("t3.large"),
+        "on-demand, the spec's type"
+    );
+    assert!(cron.instance_lifecycle().is_none(), "not Spot");
+    let ec2 = ec2().await;
+    let subnet = ec2
+        .describe_subnets()
+        .subnet_ids(cron.subnet_id().expect("subnet"))
+        .send()
+        .await
+        .expect("subnet");
+    let tag = subnet.subnets()[0]
+        .tags()
+        .iter()
+        .find(|t| t.key() == Some("moodle-ha:resource"))
+        .and_then(|t| t.value())
+        .map(str::to_string);
+    assert_eq!(
+        tag.as_deref(),
+        Some("subnet/private-eu-west-1a"),
+        "a private subnet"
+    );
+    let groups: Vec<String> = cron
+        .security_groups()
+        .iter()
+        .filter_map(|g| g.group_name().map(str::to_string))
+        .collect();
+    assert_eq!(groups, [format!("{name}-cron")]);
+    assert_eq!(
+        cron.metadata_options()
+            .and_then(|m| m.http_tokens())
+            .map(|t| t.as_str()),
+        Some("required")
+    );
+    let user_data = ec2
+        .describe_instance_attribute()
+        .instance_id(&id)
+        .attribute(aws_sdk_ec2::types::InstanceAttributeName::UserData)
+        .send()
+        .await
+        .expect("user data");
+    let text = user_data
+        .user_data()
+        .and_then(|u| u.value())
+        .and_then(|v| aws_smithy_types::base64::decode(v).ok())
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .expect("user data set");
+    assert_eq!(
+        text.matches("admin/cli/cron.php").count(),
+        1,
+        "exactly one cron entry:\n{text}"
+    );
+    assert!(
+        text.contains("path: /etc/cron.d/moodle"),
+        "a file, never appended"
+    );
+
+    // The generated secrets exist once each.
+    let sm = secrets().await;
+    for secret in ["db-user", "admin"] {
+        let listed = sm
+            .list_secrets()
+            .filters(
+                aws_sdk_secretsmanager::types::Filter::builder()
+                    .key(aws_sdk_secretsmanager::types::FilterNameStringType::Name)
+                    .values(format!("moodle-ha/{name}/{secret}"))
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("list");
+        assert_eq!(listed.secret_list().len(), 1, "{secret}");
+    }
+
+    // A new type: an update of that field, done in place on the same instance.
+    let bigger = example_spec(&name, |t| {
+        t.replace("  instance_type: t3.large", "  instance_type: t3.xlarge")
+    });
+    let bigger_path = bigger.path.to_str().expect("path");
+    let doc = json(moodle_ha(&["plan", "--output", "json", bigger_path]));
+    assert_eq!(doc["changes"][0]["key"], "instance/cron");
+    assert_eq!(doc["changes"][0]["action"], "update");
+    ok(moodle_ha(&["apply", "--yes", bigger_path]));
+    let found = cron_instances(&name).await;
+    assert_eq!(found.len(), 1);
+    assert_eq!(
+        found[0].instance_id(),
+        Some(id.as_str()),
+        "the same instance"
+    );
+    assert_eq!(
+        found[0].instance_type().map(|t| t.as_str()),
+        Some("t3.xlarge")
+    );
+
+    // New user data (the code path changes): a planned replacement, and still exactly one.
+    let moved = example_spec(&name, |t| {
+        t.replace("  instance_type: t3.large", "  instance_type: t3.xlarge")
+            .replace(
+                "  web_server: nginx\n",
+                "  web_server: nginx\n  code_path: /srv/moodle\n",
+            )
+    });
+    let moved_path = moved.path.to_str().expect("path");
+    let doc = json(moodle_ha(&["plan", "--output", "json", moved_path]));
+    let cron_change = doc["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .find(|c| c["key"] == "instance/cron")
+        .expect("cron changes");
+    assert_eq!(cron_change["action"], "replace");
+    ok(moodle_ha(&["apply", "--yes", moved_path]));
+    let found = cron_instances(&name).await;
+    assert_eq!(found.len(), 1, "exactly one after the replacement");
+    assert_ne!(found[0].instance_id(), Some(id.as_str()), "a new instance");
+    ok(moodle_ha(&[
+        "destroy",
+        "--yes",
+        "--disable-deletion-protection",
+        moved_path,
+    ]));
+    assert!(cron_instances(&name).await.is_empty(), "terminated");
+}
