@@ -732,18 +732,26 @@ async fn carry_out(
                 }
                 Outcome::Failed { error } => format!(
                     "  FAILED to {} {}: {error}",
-                    verb(report.step, false).to_lowercase(),
+                    infinitive(report.step),
                     report.key
                 ),
                 Outcome::Skipped { because } => format!(
-                    "  skipped {} {}: {because} failed",
-                    verb(report.step, false).to_lowercase(),
+                    "  skipped: {} {}, because {because} failed",
+                    infinitive(report.step),
                     report.key
                 ),
             }),
         }
     };
     executor::execute(plan, aws, ids, concurrency, &on_event).await
+}
+
+fn infinitive(step: Step) -> &'static str {
+    match step {
+        Step::Create => "create",
+        Step::Update => "update",
+        Step::Delete => "delete",
+    }
 }
 
 fn verb(step: Step, done: bool) -> &'static str {

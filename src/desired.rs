@@ -774,6 +774,7 @@ fn web_tier(
                 metric: "ASGAverageCPUUtilization".into(),
                 target_value: f64::from(cpu),
                 target_group: None,
+                listener: None,
             }),
         );
     }
@@ -787,6 +788,7 @@ fn web_tier(
                 metric: "ALBRequestCountPerTarget".into(),
                 target_value: f64::from(requests),
                 target_group: Some(target_group),
+                listener: Some(Ref::to(Kind::Listener, "https")),
             }),
         );
     }

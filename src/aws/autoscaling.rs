@@ -191,6 +191,7 @@ pub async fn observe(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
                         .unwrap_or_default(),
                     target_value: tracking.and_then(|t| t.target_value()).unwrap_or_default(),
                     target_group,
+                    listener: None,
                 }),
                 outputs: BTreeMap::new(),
             });

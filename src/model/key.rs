@@ -178,6 +178,7 @@ impl Kind {
             Kind::ReplicationGroup => &["apply_immediately", "auth_secret"],
             Kind::LaunchTemplate | Kind::Instance => &["user_data_text"],
             Kind::AutoScalingGroup => &["refresh_min_healthy_percent"],
+            Kind::ScalingPolicy => &["listener"],
             _ => &[],
         }
     }

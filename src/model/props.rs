@@ -570,6 +570,10 @@ pub struct ScalingPolicyProps {
     pub target_value: f64,
     /// For requests per target: the target group measured.
     pub target_group: Option<Ref>,
+    /// Directive: the listener that attaches the target group to the load balancer, which
+    /// the requests metric needs before the policy can be made (ordering only).
+    #[serde(default)]
+    pub listener: Option<Ref>,
 }
 
 /// A scheduled change of the fleet's size.
@@ -737,6 +741,7 @@ impl Props {
             Props::ScalingPolicy(p) => {
                 let mut refs = vec![&mut p.group];
                 refs.extend(p.target_group.iter_mut());
+                refs.extend(p.listener.iter_mut());
                 refs
             }
             Props::ScheduledAction(p) => vec![&mut p.group],

@@ -888,3 +888,18 @@ fn a_saved_plan_is_stale_once_a_managed_attribute_changes_in_aws() {
     let back: Plan = serde_json::from_str(&text).expect("parse");
     assert_eq!(back, p);
 }
+
+#[test]
+fn the_requests_policy_waits_for_the_listener_that_attaches_its_target_group() {
+    let d = desired();
+    let policy = &d.resources[&key(Kind::ScalingPolicy, "requests")];
+    let deps = policy.dependencies();
+    assert!(deps.contains(&key(Kind::Listener, "https")), "{deps:?}");
+    // The listener is an ordering directive, never a difference with AWS.
+    let o = drifted(&d, Kind::ScalingPolicy, |p| {
+        if let Props::ScalingPolicy(s) = p {
+            s.listener = None;
+        }
+    });
+    assert!(plan(&d, &o, &opts()).is_empty());
+}
