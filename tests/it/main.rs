@@ -3,9 +3,11 @@
 
 mod adopt;
 mod bad_input;
+mod corpus;
 mod cron;
 mod data_tier;
 mod drift;
+mod fuzz;
 mod harness;
 mod lock;
 mod network_efs;
