@@ -208,14 +208,16 @@ pub async fn tagged_counts(stack: &str) -> Vec<(&'static str, usize)> {
 
 /// The file systems carrying the stack's tag (EFS has no tag filter: all are listed).
 pub async fn stack_file_systems(stack: &str) -> Vec<aws_sdk_efs::types::FileSystemDescription> {
-    efs()
+    let all: Vec<_> = efs()
         .await
         .describe_file_systems()
+        .into_paginator()
+        .items()
         .send()
+        .try_collect()
         .await
-        .expect("describe file systems")
-        .file_systems()
-        .iter()
+        .expect("describe file systems");
+    all.iter()
         .filter(|fs| {
             fs.tags()
                 .iter()

@@ -11,5 +11,7 @@ mod fuzz;
 mod harness;
 mod lock;
 mod network_efs;
+mod proxy;
+mod resilience;
 mod secrets;
 mod web_tier;
