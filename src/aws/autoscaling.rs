@@ -53,11 +53,7 @@ pub async fn observe(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
         .context("DescribeAutoScalingGroups")?;
     let mut out = Vec::new();
     for g in groups {
-        let Some(key) = aws.tags.owned_key(
-            g.tags()
-                .iter()
-                .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default())),
-        ) else {
+        let Some(key) = aws.tags.owner(g.tags()) else {
             continue;
         };
         if g.status().is_some_and(|s| s.starts_with("Delete")) {

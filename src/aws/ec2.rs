@@ -39,13 +39,6 @@ fn tag_spec(aws: &Aws, kind: ResourceType, key: &ResourceKey) -> TagSpecificatio
         .build()
 }
 
-fn owned(aws: &Aws, tags: &[Tag]) -> Option<ResourceKey> {
-    aws.tags.owned_key(
-        tags.iter()
-            .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default())),
-    )
-}
-
 fn text(s: Option<&str>) -> String {
     s.unwrap_or_default().to_string()
 }
@@ -193,7 +186,7 @@ async fn observe_vpcs(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
         .context("DescribeVpcs")?;
     let mut out = Vec::new();
     for v in vpcs {
-        let (Some(key), Some(id)) = (owned(aws, v.tags()), v.vpc_id()) else {
+        let (Some(key), Some(id)) = (aws.tags.owner(v.tags()), v.vpc_id()) else {
             continue;
         };
         // The DNS attributes have no batch form: one call each per VPC (there is one VPC).
@@ -250,7 +243,7 @@ async fn observe_subnets(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
         .iter()
         .filter_map(|s| {
             Some(ObservedResource {
-                key: owned(aws, s.tags())?,
+                key: aws.tags.owner(s.tags())?,
                 id: s.subnet_id()?.to_string(),
                 props: Props::Subnet(SubnetProps {
                     vpc: Ref::External(text(s.vpc_id())),
@@ -283,7 +276,7 @@ async fn observe_internet_gateways(aws: &Aws) -> anyhow::Result<Vec<ObservedReso
                 .find_map(|a| a.vpc_id())
                 .map(|v| Ref::External(v.to_string()));
             Some(ObservedResource {
-                key: owned(aws, g.tags())?,
+                key: aws.tags.owner(g.tags())?,
                 id: g.internet_gateway_id()?.to_string(),
                 props: Props::InternetGateway(InternetGatewayProps { vpc }),
                 outputs: Default::default(),
@@ -306,7 +299,7 @@ async fn observe_addresses(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
         .iter()
         .filter_map(|a| {
             Some(ObservedResource {
-                key: owned(aws, a.tags())?,
+                key: aws.tags.owner(a.tags())?,
                 id: a.allocation_id()?.to_string(),
                 props: Props::ElasticIp {},
                 outputs: Default::default(),
@@ -342,7 +335,7 @@ async fn observe_nat_gateways(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>
                 .find_map(|a| a.allocation_id())
                 .unwrap_or_default();
             Some(ObservedResource {
-                key: owned(aws, n.tags())?,
+                key: aws.tags.owner(n.tags())?,
                 id: n.nat_gateway_id()?.to_string(),
                 props: Props::NatGateway(NatGatewayProps {
                     subnet: Ref::External(text(n.subnet_id())),
@@ -393,7 +386,7 @@ async fn observe_route_tables(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>
             });
             props.normalize();
             Some(ObservedResource {
-                key: owned(aws, t.tags())?,
+                key: aws.tags.owner(t.tags())?,
                 id: t.route_table_id()?.to_string(),
                 props,
                 outputs: Default::default(),
@@ -419,9 +412,7 @@ async fn observe_security_groups(aws: &Aws) -> anyhow::Result<Vec<ObservedResour
         let Some(key) = aws.tags.owned_or_stray(
             Kind::SecurityGroup,
             id,
-            g.tags()
-                .iter()
-                .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default())),
+            g.tags().iter().map(super::tags::SdkTag::pair),
         ) else {
             continue;
         };
@@ -731,7 +722,7 @@ async fn adopt_group(
         .security_groups()
         .first()
         .ok_or_else(|| anyhow!("security group `{name}` vanished"))?;
-    if owned(aws, group.tags()).as_ref() != Some(key) {
+    if aws.tags.owner(group.tags()).as_ref() != Some(key) {
         bail!(
             "a security group named `{name}` already exists in {vpc_id} and is not {key} of this stack; rename or remove it"
         );

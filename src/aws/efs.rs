@@ -41,10 +41,7 @@ pub async fn observe(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
         .context("DescribeFileSystems")?;
     let mut out = Vec::new();
     for fs in all {
-        let Some(key) = aws
-            .tags
-            .owned_key(fs.tags().iter().map(|t| (t.key(), t.value())))
-        else {
+        let Some(key) = aws.tags.owner(fs.tags()) else {
             continue;
         };
         let state = fs.life_cycle_state().as_str();

@@ -47,11 +47,7 @@ async fn owned_by_arn(aws: &Aws, name: &str, arn: &str) -> anyhow::Result<Option
         .send()
         .await
         .context("ListTagsForResource")?;
-    Ok(aws.tags.owned_key(
-        out.tag_list()
-            .iter()
-            .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default())),
-    ))
+    Ok(aws.tags.owner(out.tag_list()))
 }
 
 /// The stack's cache subnet groups and replication groups.

@@ -46,11 +46,7 @@ async fn owned(aws: &Aws, arns: Vec<String>) -> anyhow::Result<BTreeMap<String, 
             .await
             .context("DescribeTags")?;
         for d in answer.tag_descriptions() {
-            let key = aws.tags.owned_key(
-                d.tags()
-                    .iter()
-                    .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default())),
-            );
+            let key = aws.tags.owner(d.tags());
             if let (Some(arn), Some(key)) = (d.resource_arn(), key) {
                 out.insert(arn.to_string(), key);
             }

@@ -29,11 +29,6 @@ fn tags(aws: &Aws, key: &ResourceKey) -> anyhow::Result<Vec<Tag>> {
         .collect()
 }
 
-fn owned(aws: &Aws, tags: &[Tag]) -> Option<ResourceKey> {
-    aws.tags
-        .owned_key(tags.iter().map(|t| (t.key(), t.value())))
-}
-
 /// A policy document as IAM returns it (URL-encoded JSON) or as sent (JSON).
 fn document(text: &str) -> Value {
     let decoded = percent_encoding::percent_decode_str(text).decode_utf8_lossy();
@@ -83,7 +78,7 @@ pub async fn observe(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
             .send()
             .await
             .context("ListRoleTags")?;
-        let Some(key) = owned(aws, role_tags.tags()) else {
+        let Some(key) = aws.tags.owner(role_tags.tags()) else {
             continue;
         };
         let (attached, inline) = tokio::try_join!(
@@ -147,7 +142,10 @@ pub async fn observe(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
             .send()
             .await
             .context("GetInstanceProfile")?;
-        let Some(key) = full.instance_profile().and_then(|p| owned(aws, p.tags())) else {
+        let Some(key) = full
+            .instance_profile()
+            .and_then(|p| aws.tags.owner(p.tags()))
+        else {
             continue;
         };
         out.push(ObservedResource {
@@ -200,7 +198,7 @@ pub async fn execute(aws: &Aws, op: &Operation, ids: &Ids) -> anyhow::Result<Opt
                         .send()
                         .await
                         .context("ListRoleTags")?;
-                    if owned(aws, found.tags()).as_ref() != Some(&change.key) {
+                    if aws.tags.owner(found.tags()).as_ref() != Some(&change.key) {
                         return Err(e).context(format!(
                             "role `{}` exists and is not tagged as {} of this stack",
                             p.name, change.key
@@ -258,7 +256,7 @@ pub async fn execute(aws: &Aws, op: &Operation, ids: &Ids) -> anyhow::Result<Opt
                         .await
                         .context("GetInstanceProfile")?;
                     let profile = found.instance_profile();
-                    if profile.map(|i| owned(aws, i.tags())) != Some(Some(change.key.clone())) {
+                    if profile.map(|i| aws.tags.owner(i.tags())) != Some(Some(change.key.clone())) {
                         return Err(e).context(format!(
                             "instance profile `{}` exists and is not tagged as {} of this stack",
                             p.name, change.key

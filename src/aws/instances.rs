@@ -59,11 +59,7 @@ pub async fn observe(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
     let owned: Vec<(ResourceKey, _)> = instances
         .into_iter()
         .filter_map(|i| {
-            let key = aws.tags.owned_key(
-                i.tags()
-                    .iter()
-                    .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default())),
-            )?;
+            let key = aws.tags.owner(i.tags())?;
             (key.kind == crate::model::Kind::Instance).then_some((key, i))
         })
         .collect();

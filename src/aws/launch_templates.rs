@@ -43,11 +43,7 @@ pub async fn observe(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
         .context("DescribeLaunchTemplates")?;
     let mut out = Vec::new();
     for t in templates {
-        let Some(key) = aws.tags.owned_key(
-            t.tags()
-                .iter()
-                .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default())),
-        ) else {
+        let Some(key) = aws.tags.owner(t.tags()) else {
             continue;
         };
         let id = text(t.launch_template_id());

@@ -29,13 +29,6 @@ fn tags(aws: &Aws, key: &ResourceKey) -> Vec<Tag> {
         .collect()
 }
 
-fn owned(aws: &Aws, tags: &[Tag]) -> Option<ResourceKey> {
-    aws.tags.owned_key(
-        tags.iter()
-            .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default())),
-    )
-}
-
 fn text(s: Option<&str>) -> String {
     s.unwrap_or_default().to_string()
 }
@@ -99,7 +92,7 @@ async fn owned_by_arn(aws: &Aws, name: &str, arn: &str) -> anyhow::Result<Option
         .send()
         .await
         .context("ListTagsForResource")?;
-    Ok(owned(aws, out.tag_list()))
+    Ok(aws.tags.owner(out.tag_list()))
 }
 
 async fn observe_subnet_groups(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
@@ -210,7 +203,7 @@ async fn observe_clusters(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
         .context("DescribeDBClusters")?;
     let mut out = Vec::new();
     for c in clusters {
-        let Some(key) = owned(aws, c.tag_list()) else {
+        let Some(key) = aws.tags.owner(c.tag_list()) else {
             continue;
         };
         if c.status() == Some("deleting") {
@@ -276,7 +269,7 @@ async fn observe_instances(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
         .context("DescribeDBInstances")?;
     let mut out = Vec::new();
     for i in instances {
-        let Some(key) = owned(aws, i.tag_list()) else {
+        let Some(key) = aws.tags.owner(i.tag_list()) else {
             continue;
         };
         if i.db_instance_status() == Some("deleting") {
@@ -649,7 +642,7 @@ async fn create_cluster(
             let found = out
                 .db_clusters()
                 .first()
-                .and_then(|c| owned(aws, c.tag_list()));
+                .and_then(|c| aws.tags.owner(c.tag_list()));
             if found.as_ref() != Some(key) {
                 bail!(
                     "DB cluster `{}` already exists and is not tagged as {key} of this stack; it was left alone",
@@ -659,8 +652,66 @@ async fn create_cluster(
         }
         Err(e) => return Err(e).context("CreateDBCluster"),
     }
-    wait_cluster(aws, &p.identifier).await?;
+    wait_available(aws, Db::Cluster, &p.identifier).await?;
     Ok(p.identifier.clone())
+}
+
+/// A database or cluster, for the waits they share.
+#[derive(Clone, Copy)]
+enum Db {
+    Cluster,
+    Instance,
+}
+
+impl Db {
+    fn label(self) -> &'static str {
+        match self {
+            Db::Cluster => "db-cluster",
+            Db::Instance => "db-instance",
+        }
+    }
+
+    /// Its status, `None` once AWS no longer knows it.
+    async fn status(self, aws: &Aws, identifier: &str) -> anyhow::Result<Option<String>> {
+        match self {
+            Db::Cluster => cluster_status(aws, identifier).await,
+            Db::Instance => instance_status(aws, identifier).await,
+        }
+    }
+}
+
+/// Waits until the database is `available` (a failed status stops the wait).
+async fn wait_available(aws: &Aws, db: Db, identifier: &str) -> anyhow::Result<()> {
+    wait::until(
+        &aws.progress,
+        &format!("{} {identifier}", db.label()),
+        aws.wait_max(WAIT_MAX),
+        || async {
+            Ok(match db.status(aws, identifier).await? {
+                Some(s) => settled(&s),
+                None => Poll::Failed(format!("the {} disappeared", db.label())),
+            })
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// Waits until AWS no longer knows the database.
+async fn wait_gone(aws: &Aws, db: Db, identifier: &str) -> anyhow::Result<()> {
+    wait::until(
+        &aws.progress,
+        &format!("{} {identifier} deletion", db.label()),
+        aws.wait_max(WAIT_MAX),
+        || async {
+            Ok(match db.status(aws, identifier).await? {
+                None => Poll::Ready,
+                Some(s) => Poll::Pending(s),
+            })
+        },
+    )
+    .await?;
+    Ok(())
 }
 
 async fn cluster_status(aws: &Aws, identifier: &str) -> anyhow::Result<Option<String>> {
@@ -675,22 +726,6 @@ async fn cluster_status(aws: &Aws, identifier: &str) -> anyhow::Result<Option<St
         Err(e) if is_code(&e, "DBClusterNotFoundFault") => Ok(None),
         Err(e) => Err(e).context("DescribeDBClusters"),
     }
-}
-
-async fn wait_cluster(aws: &Aws, identifier: &str) -> anyhow::Result<()> {
-    wait::until(
-        &aws.progress,
-        &format!("db-cluster {identifier}"),
-        aws.wait_max(WAIT_MAX),
-        || async {
-            Ok(match cluster_status(aws, identifier).await? {
-                Some(s) => settled(&s),
-                None => Poll::Failed("the cluster disappeared".into()),
-            })
-        },
-    )
-    .await?;
-    Ok(())
 }
 
 async fn modify_cluster(
@@ -727,7 +762,7 @@ async fn modify_cluster(
         call = call.manage_master_user_password(p.managed_master_password);
     }
     call.send().await.context("ModifyDBCluster")?;
-    wait_cluster(aws, &p.identifier).await
+    wait_available(aws, Db::Cluster, &p.identifier).await
 }
 
 async fn create_instance(
@@ -784,7 +819,7 @@ async fn create_instance(
             let found = out
                 .db_instances()
                 .first()
-                .and_then(|i| owned(aws, i.tag_list()));
+                .and_then(|i| aws.tags.owner(i.tag_list()));
             if found.as_ref() != Some(key) {
                 bail!(
                     "DB instance `{}` already exists and is not tagged as {key} of this stack; it was left alone",
@@ -794,7 +829,7 @@ async fn create_instance(
         }
         Err(e) => return Err(e).context("CreateDBInstance"),
     }
-    wait_instance(aws, &p.identifier).await?;
+    wait_available(aws, Db::Instance, &p.identifier).await?;
     Ok(p.identifier.clone())
 }
 
@@ -813,22 +848,6 @@ async fn instance_status(aws: &Aws, identifier: &str) -> anyhow::Result<Option<S
         Err(e) if is_code(&e, "DBInstanceNotFound") => Ok(None),
         Err(e) => Err(e).context("DescribeDBInstances"),
     }
-}
-
-async fn wait_instance(aws: &Aws, identifier: &str) -> anyhow::Result<()> {
-    wait::until(
-        &aws.progress,
-        &format!("db-instance {identifier}"),
-        aws.wait_max(WAIT_MAX),
-        || async {
-            Ok(match instance_status(aws, identifier).await? {
-                Some(s) => settled(&s),
-                None => Poll::Failed("the instance disappeared".into()),
-            })
-        },
-    )
-    .await?;
-    Ok(())
 }
 
 async fn modify_instance(
@@ -886,7 +905,7 @@ async fn modify_instance(
     optional!(managed_master_password, set_manage_master_user_password);
     call.send().await.context("ModifyDBInstance")?;
     if p.apply_immediately {
-        wait_instance(aws, &p.identifier).await?;
+        wait_available(aws, Db::Instance, &p.identifier).await?;
     }
     Ok(())
 }
@@ -954,19 +973,7 @@ async fn delete(
                 Err(e) if is_code(&e, "DBInstanceNotFound") => return Ok(()),
                 Err(e) => return Err(e).context("DeleteDBInstance"),
             }
-            wait::until(
-                &aws.progress,
-                &format!("db-instance {id} deletion"),
-                aws.wait_max(WAIT_MAX),
-                || async {
-                    Ok(match instance_status(aws, id).await? {
-                        None => Poll::Ready,
-                        Some(s) => Poll::Pending(s),
-                    })
-                },
-            )
-            .await?;
-            Ok(())
+            wait_gone(aws, Db::Instance, id).await
         }
         Kind::DbCluster => {
             if protected {
@@ -991,19 +998,7 @@ async fn delete(
                 Err(e) if is_code(&e, "DBClusterNotFoundFault") => return Ok(()),
                 Err(e) => return Err(e).context("DeleteDBCluster"),
             }
-            wait::until(
-                &aws.progress,
-                &format!("db-cluster {id} deletion"),
-                aws.wait_max(WAIT_MAX),
-                || async {
-                    Ok(match cluster_status(aws, id).await? {
-                        None => Poll::Ready,
-                        Some(s) => Poll::Pending(s),
-                    })
-                },
-            )
-            .await?;
-            Ok(())
+            wait_gone(aws, Db::Cluster, id).await
         }
         other => bail!("{other} is not an RDS resource"),
     }

@@ -44,11 +44,7 @@ pub async fn observe(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
         if s.owning_service().is_some() || s.deleted_date().is_some() {
             continue;
         }
-        let Some(key) = aws.tags.owned_key(
-            s.tags()
-                .iter()
-                .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default())),
-        ) else {
+        let Some(key) = aws.tags.owner(s.tags()) else {
             continue;
         };
         if key.kind != Kind::Secret {
@@ -153,12 +149,7 @@ async fn create(
                 .send()
                 .await
                 .context("DescribeSecret")?;
-            let owner = aws.tags.owned_key(
-                found
-                    .tags()
-                    .iter()
-                    .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default())),
-            );
+            let owner = aws.tags.owner(found.tags());
             if owner.as_ref() != Some(key) {
                 return Err(e).context(format!(
                     "secret `{}` exists and is not tagged as {key} of this stack; it was left alone",

@@ -9,6 +9,41 @@ pub const STACK_TAG: &str = "moodle-ha:stack";
 /// Tag whose value is the resource's key (`kind/name`).
 pub const RESOURCE_TAG: &str = "moodle-ha:resource";
 
+/// One AWS tag, whichever SDK's type holds it (each service has its own `Tag`).
+pub trait SdkTag {
+    /// `(key, value)`.
+    fn pair(&self) -> (&str, &str);
+}
+
+macro_rules! optional_tag {
+    ($($ty:ty),*) => {$(
+        impl SdkTag for $ty {
+            fn pair(&self) -> (&str, &str) {
+                (self.key().unwrap_or_default(), self.value().unwrap_or_default())
+            }
+        }
+    )*};
+}
+optional_tag!(
+    aws_sdk_ec2::types::Tag,
+    aws_sdk_rds::types::Tag,
+    aws_sdk_elasticache::types::Tag,
+    aws_sdk_elasticloadbalancingv2::types::Tag,
+    aws_sdk_secretsmanager::types::Tag,
+    aws_sdk_autoscaling::types::TagDescription
+);
+
+macro_rules! required_tag {
+    ($($ty:ty),*) => {$(
+        impl SdkTag for $ty {
+            fn pair(&self) -> (&str, &str) {
+                (self.key(), self.value())
+            }
+        }
+    )*};
+}
+required_tag!(aws_sdk_iam::types::Tag, aws_sdk_efs::types::Tag);
+
 /// The tags of one stack.
 #[derive(Clone, Debug)]
 pub struct StackTags {
@@ -48,6 +83,11 @@ impl StackTags {
             Some(key) if key.kind == kind => Some(key),
             _ => Some(ResourceKey::new(kind, format!("stray-{id}"))),
         }
+    }
+
+    /// The key of a resource carrying these SDK tags, when it belongs to this stack.
+    pub fn owner<T: SdkTag>(&self, tags: &[T]) -> Option<ResourceKey> {
+        self.owned_key(tags.iter().map(SdkTag::pair))
     }
 
     /// The key of a resource carrying these tags, when it belongs to this stack.
