@@ -2,7 +2,7 @@
 //! validated. Every failure names the field and its line; nothing here touches AWS.
 
 use super::Spec;
-use super::source_map::SourceMap;
+use super::source_map::{SourceMap, join_key};
 use super::validate::{Problem, Severity, validate};
 use std::path::{Path, PathBuf};
 
@@ -87,7 +87,7 @@ pub fn load_str(text: &str) -> Result<LoadedSpec, LoadError> {
     let source = SourceMap::from_yaml(text);
     let options = serde_saphyr::options! { with_snippet: false };
     let spec: Spec = serde_saphyr::from_str_with_options(text, options)
-        .map_err(|e| syntax_problem(&e, &source))?;
+        .map_err(|e| syntax_problem(&e, text, &source))?;
     let problems = validate(&spec, &source);
     if problems.iter().any(|p| p.severity == Severity::Error) {
         return Err(LoadError::Invalid { problems });
@@ -99,28 +99,79 @@ pub fn load_str(text: &str) -> Result<LoadedSpec, LoadError> {
     })
 }
 
-/// Turns a parser error into `path: message (line N)`, naming the deepest field on its line.
-fn syntax_problem(error: &serde_saphyr::Error, source: &SourceMap) -> LoadError {
-    let line = error
+/// Turns a parser error into `path: message (line N)`. A missing field is named by its path in
+/// the mapping that lacks it, at that mapping's line; a repeated key by its path, at the line
+/// of the repeat; anything else by the deepest field on its line. A line is always one of
+/// `text`'s.
+fn syntax_problem(error: &serde_saphyr::Error, text: &str, source: &SourceMap) -> LoadError {
+    let error = error.without_snippet();
+    let last_line = yaml_lines(text);
+    let position = error
         .location()
-        .map(|l| l.line() as usize)
-        .filter(|l| *l > 0);
-    let path = line
-        .and_then(|l| source.path_at_line(l))
+        .map(|l| (l.line() as usize, l.column() as usize))
+        .filter(|(l, _)| *l > 0);
+    // The parser may place an error at the end of input, past the last line: it is reported
+    // at the last line, but names no field there.
+    let line = position.map(|(l, _)| l.min(last_line));
+    let at_line = |path: String, message: String, line: Option<usize>| LoadError::Syntax {
+        problems: vec![Problem {
+            severity: Severity::Error,
+            path,
+            message,
+            line: line.filter(|l| (1..=last_line).contains(l)),
+        }],
+    };
+    match (error, position) {
+        (serde_saphyr::Error::SerdeMissingField { field, .. }, Some((l, c))) => {
+            if let Some(mapping) = source.mapping_at(l, c) {
+                let place = if mapping.is_empty() {
+                    "the top-level mapping".to_string()
+                } else {
+                    format!("the `{mapping}` mapping")
+                };
+                return at_line(
+                    join_key(mapping, field),
+                    format!("missing field `{field}` in {place}"),
+                    source.line_of(mapping).or(line),
+                );
+            }
+        }
+        (serde_saphyr::Error::SerdeMissingField { field, .. }, None) => {
+            // No position (e.g. an empty document): only the top level can lack a field.
+            return at_line(
+                field.to_string(),
+                format!("missing field `{field}` in the top-level mapping"),
+                None,
+            );
+        }
+        (serde_saphyr::Error::DuplicateMappingKey { key, .. }, Some((l, c))) => {
+            if let Some((path, first)) = source.duplicate_at(l, c) {
+                let key = key.as_deref().unwrap_or(path);
+                return at_line(
+                    path.to_string(),
+                    format!("duplicate mapping key `{key}`, first at line {first}"),
+                    line,
+                );
+            }
+        }
+        _ => {}
+    }
+    let path = position
+        .and_then(|(l, _)| source.path_at_line(l))
         .unwrap_or("")
         .to_string();
-    let message = error.without_snippet().to_string();
+    let message = error.to_string();
     // The parser appends its own position; the problem carries the line separately.
     let message = match message.find(" at line ") {
         Some(i) => message[..i].to_string(),
         None => message,
     };
-    LoadError::Syntax {
-        problems: vec![Problem {
-            severity: Severity::Error,
-            path,
-            message,
-            line,
-        }],
-    }
+    at_line(path, message, line)
+}
+
+/// How many lines `text` has as YAML counts them (`\n`, `\r\n` and a lone `\r` end a line),
+/// not counting the empty one after a final line break.
+fn yaml_lines(text: &str) -> usize {
+    let breaks = text.replace("\r\n", "\n").matches(['\n', '\r']).count();
+    breaks + usize::from(!text.is_empty() && !text.ends_with(['\n', '\r']))
 }

@@ -1,5 +1,7 @@
 //! Where each value of a YAML document sits: a map from spec paths (`web.instance_types[3]`)
 //! to 1-based line numbers, so validation errors can name the line of the field they are about.
+//! It also keeps where every node starts (line and column), so a parser error that only has a
+//! position can be turned back into the field or mapping it is about, and every repeated key.
 
 use serde_saphyr::granit_parser::{Event, Parser};
 use std::collections::BTreeMap;
@@ -8,11 +10,41 @@ use std::collections::BTreeMap;
 #[derive(Clone, Debug, Default)]
 pub struct SourceMap {
     lines: BTreeMap<String, usize>,
+    /// Every key and value node in document order, with its 1-based line and column.
+    nodes: Vec<Node>,
+}
+
+#[derive(Clone, Debug)]
+struct Node {
+    line: usize,
+    column: usize,
+    /// The path the node names (a key) or is (a value).
+    path: String,
+    kind: NodeKind,
+}
+
+#[derive(Clone, Debug)]
+enum NodeKind {
+    Value,
+    /// A key of the mapping at `mapping`; `first_line` is set when the key repeats an earlier
+    /// key of the same mapping.
+    Key {
+        mapping: String,
+        first_line: Option<usize>,
+    },
 }
 
 enum Frame {
-    Mapping { path: String, key: Option<String> },
-    Sequence { path: String, index: usize },
+    Mapping {
+        path: String,
+        key: Option<String>,
+        /// Key → line of its first occurrence in this mapping.
+        seen: BTreeMap<String, usize>,
+    },
+    Sequence {
+        path: String,
+        index: usize,
+    },
 }
 
 impl SourceMap {
@@ -20,10 +52,13 @@ impl SourceMap {
     /// was recorded before it (the parse error itself is reported by the deserializer).
     pub fn from_yaml(text: &str) -> Self {
         let mut lines = BTreeMap::new();
+        let mut nodes = Vec::new();
         let mut stack: Vec<Frame> = Vec::new();
         for item in Parser::new_from_str(text) {
             let Ok((event, span)) = item else { break };
             let line = span.start.line();
+            // 1-based, as the deserializer's locations.
+            let column = span.start.col() + 1;
             let is_node = matches!(
                 event,
                 Event::Scalar(..)
@@ -33,14 +68,27 @@ impl SourceMap {
             );
             if is_node {
                 // A scalar in key position names the next value; it is not a value itself.
-                if let Some(Frame::Mapping { path, key }) = stack.last_mut() {
+                if let Some(Frame::Mapping { path, key, seen }) = stack.last_mut() {
                     if key.is_none() {
                         let name = match &event {
                             Event::Scalar(value, ..) => value.to_string(),
                             _ => "?".to_string(),
                         };
                         let child = join_key(path, &name);
-                        lines.entry(child).or_insert(line);
+                        lines.entry(child.clone()).or_insert(line);
+                        let first_line = seen.get(&name).copied();
+                        if first_line.is_none() {
+                            seen.insert(name.clone(), line);
+                        }
+                        nodes.push(Node {
+                            line,
+                            column,
+                            path: child,
+                            kind: NodeKind::Key {
+                                mapping: path.clone(),
+                                first_line,
+                            },
+                        });
                         *key = Some(name);
                         if matches!(event, Event::Scalar(..) | Event::Alias(..)) {
                             continue;
@@ -49,7 +97,7 @@ impl SourceMap {
                 }
                 let path = match stack.last_mut() {
                     None => String::new(),
-                    Some(Frame::Mapping { path, key }) => {
+                    Some(Frame::Mapping { path, key, .. }) => {
                         let name = key.take().unwrap_or_default();
                         join_key(path, &name)
                     }
@@ -60,8 +108,18 @@ impl SourceMap {
                     }
                 };
                 lines.entry(path.clone()).or_insert(line);
+                nodes.push(Node {
+                    line,
+                    column,
+                    path: path.clone(),
+                    kind: NodeKind::Value,
+                });
                 match event {
-                    Event::MappingStart(..) => stack.push(Frame::Mapping { path, key: None }),
+                    Event::MappingStart(..) => stack.push(Frame::Mapping {
+                        path,
+                        key: None,
+                        seen: BTreeMap::new(),
+                    }),
                     Event::SequenceStart(..) => stack.push(Frame::Sequence { path, index: 0 }),
                     _ => {}
                 }
@@ -69,7 +127,7 @@ impl SourceMap {
                 stack.pop();
             }
         }
-        Self { lines }
+        Self { lines, nodes }
     }
 
     /// The line of `path`, or of its nearest ancestor present in the file (a defaulted field
@@ -95,9 +153,49 @@ impl SourceMap {
             .map(|(p, _)| p.as_str())
             .max_by_key(|p| p.len())
     }
+
+    /// The mapping a parser position is about: the mapping that holds the key at
+    /// `line`:`column`, or else the mapping (or value meant to be one) that starts there. The
+    /// deserializer reports a missing field at the last key it read of the mapping lacking it,
+    /// or at the mapping itself when it has no keys. `None` when nothing starts there.
+    pub fn mapping_at(&self, line: usize, column: usize) -> Option<&str> {
+        let at = |n: &&Node| n.line == line && n.column == column;
+        self.nodes
+            .iter()
+            .filter(at)
+            .find_map(|n| match &n.kind {
+                NodeKind::Key { mapping, .. } => Some(mapping.as_str()),
+                NodeKind::Value => None,
+            })
+            .or_else(|| {
+                self.nodes
+                    .iter()
+                    .find(|n| at(n) && matches!(n.kind, NodeKind::Value))
+                    .map(|n| n.path.as_str())
+            })
+    }
+
+    /// A key that repeats an earlier key of its mapping, at `line`:`column` (or, failing an
+    /// exact position, the first such key on `line`): its path and the line of the first one.
+    pub fn duplicate_at(&self, line: usize, column: usize) -> Option<(&str, usize)> {
+        let duplicates = || {
+            self.nodes.iter().filter_map(|n| match n.kind {
+                NodeKind::Key {
+                    first_line: Some(first),
+                    ..
+                } if n.line == line => Some((n, first)),
+                _ => None,
+            })
+        };
+        duplicates()
+            .find(|(n, _)| n.column == column)
+            .or_else(|| duplicates().next())
+            .map(|(n, first)| (n.path.as_str(), first))
+    }
 }
 
-fn join_key(parent: &str, key: &str) -> String {
+/// `parent.key`, or `key` at the top level.
+pub(super) fn join_key(parent: &str, key: &str) -> String {
     if parent.is_empty() {
         key.to_string()
     } else {

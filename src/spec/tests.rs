@@ -124,6 +124,270 @@ fn unknown_fields_and_bad_yaml_name_the_field_and_line() {
     }
 }
 
+/// The one syntax problem of `text`, as (path, message, line).
+fn syntax_problem(text: &str) -> (String, String, Option<usize>) {
+    match load_str(text) {
+        Err(LoadError::Syntax { problems }) if problems.len() == 1 => {
+            let p = &problems[0];
+            (p.path.clone(), p.message.clone(), p.line)
+        }
+        Err(e) => panic!("{text:?}: expected one syntax problem, got {e}"),
+        Ok(_) => panic!("{text:?}: expected a syntax problem, it loaded"),
+    }
+}
+
+/// The 1-based line of the first line of `text` that starts with `prefix`.
+fn line_starting(text: &str, prefix: &str) -> Option<usize> {
+    text.lines()
+        .position(|l| l.starts_with(prefix))
+        .map(|i| i + 1)
+}
+
+const SCHEDULED: &str = "  scheduled_actions:\n    - name: mornings\n      recurrence: \"0 7 * * 1-5\"\n      min: 4\n    - name: evenings\n      min: 2\n  scaling:\n";
+
+#[test]
+fn a_missing_field_is_named_in_the_mapping_that_lacks_it_at_that_mappings_line() {
+    // (text, path, the mapping as the message names it, a prefix of the mapping's line)
+    let cases = [
+        (
+            EXAMPLE.replace("name: moodle-example\n", ""),
+            "name",
+            "the top-level mapping",
+            "region:",
+        ),
+        (
+            EXAMPLE.replace("  instance_class: db.r6g.large\n", ""),
+            "database.instance_class",
+            "the `database` mapping",
+            "database:",
+        ),
+        (
+            EXAMPLE.replace("    cidr: 10.40.0.0/16\n", ""),
+            "network.create.cidr",
+            "the `network.create` mapping",
+            "  create:",
+        ),
+        (
+            // The last key of the mapping is itself a mapping.
+            EXAMPLE.replace("  certificate_arn: arn:aws:acm:", "  ssl_policy: arn:aws:acm:"),
+            "load_balancer.certificate_arn",
+            "the `load_balancer` mapping",
+            "load_balancer:",
+        ),
+        (
+            EXAMPLE.replace("  scaling:\n", SCHEDULED),
+            "web.scheduled_actions[1].recurrence",
+            "the `web.scheduled_actions[1]` mapping",
+            "    - name: evenings",
+        ),
+        (
+            EXAMPLE.replace(
+                "  scaling:\n",
+                "  scheduled_actions: [{ name: a, recurrence: \"0 7 * * *\", min: 1 }, { name: b, min: 2 }]\n  scaling:\n",
+            ),
+            "web.scheduled_actions[1].recurrence",
+            "the `web.scheduled_actions[1]` mapping",
+            "  scheduled_actions:",
+        ),
+        (
+            EXAMPLE.replace("  instance_type: t3.large\n", "  root_volume_gib: 30\n"),
+            "cron.instance_type",
+            "the `cron` mapping",
+            "cron:",
+        ),
+        (
+            EXAMPLE.replace("cron:\n  instance_type: t3.large\n", "cron: { root_volume_gib: 30 }\n"),
+            "cron.instance_type",
+            "the `cron` mapping",
+            "cron:",
+        ),
+        (
+            EXAMPLE.replace("cron:\n  instance_type: t3.large\n", "cron: {}\n"),
+            "cron.instance_type",
+            "the `cron` mapping",
+            "cron:",
+        ),
+    ];
+    for (text, path, mapping, line) in cases {
+        let field = path.rsplit('.').next().unwrap_or_default();
+        assert_eq!(
+            syntax_problem(&text),
+            (
+                path.to_string(),
+                format!("missing field `{field}` in {mapping}"),
+                line_starting(&text, line)
+            ),
+            "{path}"
+        );
+    }
+    // Small documents: the only mapping, and nothing at all.
+    assert_eq!(
+        syntax_problem("region: eu-west-1\n"),
+        (
+            "name".into(),
+            "missing field `name` in the top-level mapping".into(),
+            Some(1)
+        )
+    );
+    let (path, message, line) = syntax_problem("");
+    assert!(line.is_none(), "{path}: {message} (line {line:?})");
+}
+
+#[test]
+fn a_repeated_key_is_named_by_its_path_at_its_line_with_the_first_ones() {
+    // (text, path, key, the repeat's line prefix, the first one's line prefix)
+    let cases = [
+        (
+            EXAMPLE.replace(
+                "region: eu-west-1\n",
+                "region: eu-west-1\nregion: eu-west-2\n",
+            ),
+            "region",
+            "region",
+            "region: eu-west-2",
+            "region: eu-west-1",
+        ),
+        (
+            EXAMPLE.replace("  min: 2\n", "  min: 2\n  min: 3\n"),
+            "web.min",
+            "min",
+            "  min: 3",
+            "  min: 2",
+        ),
+        (
+            EXAMPLE.replace(
+                "    healthy_threshold: 2\n",
+                "    healthy_threshold: 2\n    path: /\n",
+            ),
+            "load_balancer.health_check.path",
+            "path",
+            "    path: /\n",
+            "    path: /login",
+        ),
+        (
+            EXAMPLE.replace(
+                "  owner: platform-team\n",
+                "  owner: platform-team\n  owner: someone\n",
+            ),
+            "tags.owner",
+            "owner",
+            "  owner: someone",
+            "  owner: platform-team",
+        ),
+        (
+            EXAMPLE.replace(
+                "  scaling:\n",
+                &SCHEDULED.replace("      min: 2\n", "      min: 2\n      name: late\n"),
+            ),
+            "web.scheduled_actions[1].name",
+            "name",
+            "      name: late",
+            "    - name: evenings",
+        ),
+        (
+            // A whole section twice: the second `web` is the error, not the keys inside it.
+            format!("{EXAMPLE}web:\n  min: 2\n"),
+            "web",
+            "web",
+            "web:\n  min: 2",
+            "web:",
+        ),
+    ];
+    for (text, path, key, repeat, first) in cases {
+        // The repeat's line: the first line starting with `repeat` after the first one's.
+        let first_line = line_starting(&text, first);
+        let repeat_line = text
+            .match_indices(repeat)
+            .map(|(i, _)| text[..i].lines().count() + 1)
+            .find(|l| Some(*l) > first_line);
+        let Some(first_line) = first_line else {
+            panic!("{path}: no line starts with {first:?}")
+        };
+        assert_eq!(
+            syntax_problem(&text),
+            (
+                path.to_string(),
+                format!("duplicate mapping key `{key}`, first at line {first_line}"),
+                repeat_line
+            ),
+            "{path}"
+        );
+    }
+    // Lines end at a lone `\r` too.
+    assert_eq!(
+        syntax_problem("name: a\rregion: b\rregion: c\r"),
+        (
+            "region".into(),
+            "duplicate mapping key `region`, first at line 2".into(),
+            Some(3)
+        )
+    );
+    // In a flow mapping both are on one line.
+    let text = EXAMPLE.replace(
+        "cron:\n  instance_type: t3.large\n",
+        "cron: { instance_type: t3.large, instance_type: t3.small }\n",
+    );
+    let line = line_starting(&text, "cron:");
+    assert_eq!(
+        syntax_problem(&text),
+        (
+            "cron.instance_type".into(),
+            format!(
+                "duplicate mapping key `instance_type`, first at line {}",
+                line.unwrap_or_default()
+            ),
+            line
+        )
+    );
+}
+
+#[test]
+fn broken_specs_never_panic_and_only_name_lines_of_the_input() {
+    let lines: Vec<&str> = EXAMPLE.lines().collect();
+    let mut texts: Vec<String> = vec![
+        String::new(),
+        "\n".into(),
+        "---\n".into(),
+        "~\n".into(),
+        "[]\n".into(),
+        "name\n".into(),
+        "name:\n".into(),
+        "database:\n".into(),
+        "database: ~\n".into(),
+        "database: []\n".into(),
+        "web: {min: 1, min: 1".into(),
+        "name: [\n".into(),
+        "a: &x {b: 1}\nc: *x\nc: *x\n".into(),
+        "? [a, b]\n: 1\n? [a, b]\n: 2\n".into(),
+        EXAMPLE.replace("cron:\n  instance_type: t3.large\n", "cron:\n"),
+        EXAMPLE.trim_end().to_string(),
+    ];
+    for i in 0..lines.len() {
+        // Each line deleted, and each line repeated.
+        let mut deleted = lines.clone();
+        deleted.remove(i);
+        texts.push(deleted.join("\n") + "\n");
+        let mut repeated = lines.clone();
+        repeated.insert(i, lines[i]);
+        texts.push(repeated.join("\n") + "\n");
+    }
+    for text in &texts {
+        let count = text.lines().count();
+        let problems = match load_str(text) {
+            Ok(loaded) => loaded.warnings,
+            Err(e) => e.problems().to_vec(),
+        };
+        for p in problems {
+            if let Some(line) = p.line {
+                assert!(
+                    (1..=count).contains(&line),
+                    "{p} is outside the {count} lines of {text:?}"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn every_error_is_reported_at_once_with_lines() {
     let text = EXAMPLE
