@@ -110,6 +110,19 @@ pub enum Command {
         #[command(flatten)]
         run: RunArgs,
     },
+    /// Write the rendered files for inspection: `web-user-data.yaml`, `cron-user-data.yaml`,
+    /// `config.php` and the web server's site config. Values of resources that do not exist
+    /// yet are marked `<known after apply: …>`.
+    Render {
+        /// The stack spec.
+        file: PathBuf,
+        /// Directory to write to (created when missing).
+        #[arg(long)]
+        out: PathBuf,
+        /// Do not read AWS: every value of another resource is a marked placeholder.
+        #[arg(long)]
+        offline: bool,
+    },
     /// Print a JSON Schema: of the spec (default), the plan document or the drift report.
     Schema {
         /// Which document.
@@ -187,6 +200,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let output = cli.output;
     match cli.command {
         Command::Validate { file } => validate(&file, output),
+        Command::Render { file, out, offline } => {
+            render_files(&file, &out, offline, cli.endpoint_url, output).await
+        }
         Command::Schema { which } => {
             print!(
                 "{}",
@@ -579,12 +595,16 @@ async fn run_plan(
 }
 
 /// Loads and validates; prints problems. `None` when the spec has errors (already printed).
+/// A valid spec's files must render (a template bug, or user data over EC2's limit, stops
+/// here, before any AWS call).
 fn load(file: &std::path::Path, output: Output) -> anyhow::Result<Option<LoadedSpec>> {
     match load_file(file) {
         Ok(loaded) => {
             for w in &loaded.warnings {
                 eprintln!("warning: {}: {w}", file.display());
             }
+            crate::render::all_files(&loaded.spec, &crate::render::Outputs::default())
+                .with_context(|| format!("{}: rendering the site's files", file.display()))?;
             Ok(Some(loaded))
         }
         Err(LoadError::Io { path, source }) => bail!("cannot read {}: {source}", path.display()),
@@ -634,6 +654,65 @@ fn validate(file: &std::path::Path, output: Output) -> anyhow::Result<ExitCode> 
             loaded.warnings.len(),
             if loaded.warnings.len() == 1 { "" } else { "s" }
         );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `render`: the files a node gets, written to `out` for inspection.
+async fn render_files(
+    file: &std::path::Path,
+    out: &std::path::Path,
+    offline: bool,
+    endpoint_url: Option<String>,
+    output: Output,
+) -> anyhow::Result<ExitCode> {
+    let Some(loaded) = load(file, output)? else {
+        return Ok(ExitCode::from(1));
+    };
+    let outputs = if offline {
+        crate::render::Outputs::default()
+    } else {
+        let connect = Connect {
+            endpoint_url,
+            max_wait: None,
+        };
+        let aws = Aws::connect(&loaded.spec, &connect, Progress::new()).await;
+        let observed = aws
+            .observe()
+            .await
+            .context("reading the stack's resources (use `--offline` to render without AWS)")?;
+        crate::render::Outputs::from_map(&observed.outputs())
+    };
+    let files = crate::render::all_files(&loaded.spec, &outputs)?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let mut written = Vec::new();
+    for (name, text) in &files {
+        let path = out.join(name);
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        written.push(json!({"file": path.display().to_string(), "bytes": text.len()}));
+    }
+    let missing = outputs.missing();
+    match output {
+        Output::Json => {
+            let doc = json!({"format_version": 1, "files": written, "known_after_apply": missing});
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+        }
+        Output::Text => {
+            for (name, text) in &files {
+                println!("wrote {} ({} bytes)", out.join(name).display(), text.len());
+            }
+            if !missing.is_empty() {
+                println!(
+                    "config.php marks {} as `<known after apply: …>`: {}; each node fills them in at boot",
+                    if missing.len() == 1 {
+                        "one value"
+                    } else {
+                        "values"
+                    },
+                    missing.join(", ")
+                );
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

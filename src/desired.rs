@@ -439,6 +439,17 @@ pub fn web_node_policy(stack: &str) -> serde_json::Value {
                 "Condition": {"StringEquals": {"secretsmanager:ResourceTag/moodle-ha:stack": stack}}
             },
             {
+                "Sid": "FindTheStacksDatabaseCacheAndFiles",
+                "Effect": "Allow",
+                "Action": [
+                    "rds:DescribeDBInstances",
+                    "rds:DescribeDBClusters",
+                    "elasticache:DescribeReplicationGroups",
+                    "elasticfilesystem:DescribeFileSystems"
+                ],
+                "Resource": "*"
+            },
+            {
                 "Sid": "MountMoodledata",
                 "Effect": "Allow",
                 "Action": ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"],
@@ -464,7 +475,8 @@ pub fn web_node_policy(stack: &str) -> serde_json::Value {
 
 /// The inline policy of the cron instance's role: the stack's own secrets (tagged), the RDS
 /// managed master secret of the stack's database (tagged by RDS with the database's ARN), the
-/// file system.
+/// describes that find the database, Redis and the file system by name, and the file system
+/// with root access (the cron instance gives moodledata to the web user).
 pub fn cron_node_policy(stack: &str, region: &str) -> serde_json::Value {
     serde_json::json!({
         "Version": "2012-10-17",
@@ -495,9 +507,24 @@ pub fn cron_node_policy(stack: &str, region: &str) -> serde_json::Value {
                 }}
             },
             {
-                "Sid": "MountMoodledata",
+                "Sid": "FindTheStacksDatabaseCacheAndFiles",
                 "Effect": "Allow",
-                "Action": ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"],
+                "Action": [
+                    "rds:DescribeDBInstances",
+                    "rds:DescribeDBClusters",
+                    "elasticache:DescribeReplicationGroups",
+                    "elasticfilesystem:DescribeFileSystems"
+                ],
+                "Resource": "*"
+            },
+            {
+                "Sid": "MountMoodledataAndOwnIt",
+                "Effect": "Allow",
+                "Action": [
+                    "elasticfilesystem:ClientMount",
+                    "elasticfilesystem:ClientWrite",
+                    "elasticfilesystem:ClientRootAccess"
+                ],
                 "Resource": "*",
                 "Condition": {"StringEquals": {"aws:ResourceTag/moodle-ha:stack": stack}}
             }

@@ -101,7 +101,7 @@ pub async fn observe(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
             .user_data()
             .and_then(|u| u.value())
             .and_then(|v| base64::decode(v).ok())
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .map(|b| crate::render::decode_user_data(&b))
             .unwrap_or_default();
         let root = i.root_device_name();
         let volume = i
@@ -263,7 +263,7 @@ async fn create(
                 )
                 .build(),
         )
-        .user_data(base64::encode(user_data.as_bytes()))
+        .user_data(base64::encode(crate::render::encode_user_data(user_data)))
         .tag_specifications(tag_spec(ResourceType::Instance))
         .tag_specifications(tag_spec(ResourceType::Volume))
         .send()

@@ -64,7 +64,7 @@ pub async fn observe(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
         let user_data = data
             .user_data()
             .and_then(|u| base64::decode(u).ok())
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .map(|b| crate::render::decode_user_data(&b))
             .unwrap_or_default();
         let metadata = data.metadata_options();
         let root = data.block_device_mappings().first();
@@ -230,7 +230,7 @@ fn data(p: &LaunchTemplateProps, ids: &Ids) -> anyhow::Result<RequestLaunchTempl
                 )
                 .build(),
         )
-        .user_data(base64::encode(user_data.as_bytes()))
+        .user_data(base64::encode(crate::render::encode_user_data(user_data)))
         .build())
 }
 

@@ -511,7 +511,7 @@ pub struct LaunchTemplateProps {
     pub root_volume_type: String,
     /// Root volume encrypted.
     pub root_volume_encrypted: bool,
-    /// What the user data is, with a hash of it (e.g. `web node, placeholder … sha256:…`).
+    /// What the user data is, with a hash of it (e.g. `web node, Moodle 4.5, … sha256:…`).
     pub user_data: String,
     /// Directive: the user data itself (not compared; its description is).
     pub user_data_text: Option<String>,

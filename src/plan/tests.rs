@@ -741,12 +741,15 @@ fn an_unset_desired_capacity_is_never_fought_over() {
 }
 
 #[test]
-fn the_plan_shows_the_placeholder_user_data_by_description_only() {
+fn the_plan_shows_user_data_by_description_only() {
     let d = desired();
     let p = plan(&d, &ObservedState::default(), &opts());
     let text = render::render_plan(&p);
     assert!(
-        text.contains("user_data: web node, placeholder (Spot interruption watcher only) sha256:"),
+        text.contains("user_data: web node, Moodle 4.5, nginx, ubuntu-24.04, PHP 8.3 sha256:")
+            && text.contains(
+                "user_data: cron instance, Moodle 4.5, nginx, ubuntu-24.04, PHP 8.3 sha256:"
+            ),
         "{text}"
     );
     assert!(

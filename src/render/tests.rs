@@ -5,15 +5,9 @@ use super::*;
 use std::path::Path;
 use std::process::Command;
 
-fn example() -> Spec {
-    match crate::spec::load_str(include_str!("../../stacks/example.yaml")) {
-        Ok(l) => l.spec,
-        Err(e) => panic!("{e}"),
-    }
-}
-
 #[derive(serde::Deserialize)]
 struct CloudConfig {
+    packages: Vec<String>,
     write_files: Vec<WriteFile>,
     runcmd: Vec<Vec<String>>,
 }
@@ -22,37 +16,391 @@ struct CloudConfig {
 struct WriteFile {
     path: String,
     content: String,
+    #[serde(default)]
+    defer: bool,
 }
 
-#[test]
-fn web_user_data_is_cloud_config_that_installs_the_watcher_verbatim_and_no_cron() {
-    let text = web_user_data(&example()).expect("renders");
+fn parse(text: &str) -> CloudConfig {
     assert!(text.starts_with("#cloud-config\n"));
-    let doc: CloudConfig = serde_saphyr::from_str(&text).expect("valid YAML");
-    let watcher = doc
-        .write_files
-        .iter()
-        .find(|f| f.path == "/usr/local/sbin/moodle-ha-spot-watcher")
-        .expect("watcher written");
-    assert_eq!(watcher.content.trim_end(), SPOT_WATCHER.trim_end());
-    assert!(
-        doc.runcmd
-            .iter()
-            .any(|c| c.join(" ") == "systemctl enable --now moodle-ha-spot-watcher.service")
-    );
-    for needle in ["cron.php", "crontab", "/etc/cron.d", ".timer"] {
-        assert!(!text.contains(needle), "web user data mentions {needle}");
+    match serde_saphyr::from_str(text) {
+        Ok(doc) => doc,
+        Err(e) => panic!("not valid YAML: {e}\n{text}"),
     }
-    assert!(describe_user_data(&text).starts_with("web node, placeholder"));
+}
+
+fn file<'a>(doc: &'a CloudConfig, path: &str) -> &'a WriteFile {
+    match doc.write_files.iter().find(|f| f.path == path) {
+        Some(f) => f,
+        None => panic!("{path} is not written"),
+    }
+}
+
+/// The rendered variants: the example and one spec per combination the issue names.
+const VARIANTS: &[&str] = &[
+    "example",
+    "aurora-nginx-al2023",
+    "mysql84-apache-ubuntu-moodle51",
+    "mysql80-moodle45",
+];
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn variant(name: &str) -> Spec {
+    let path = if name == "example" {
+        root().join("stacks/example.yaml")
+    } else {
+        root().join(format!("tests/render/{name}.yaml"))
+    };
+    match crate::spec::load_file(&path) {
+        Ok(l) => l.spec,
+        Err(e) => panic!("{}: {e}", path.display()),
+    }
+}
+
+/// Endpoints shaped like AWS's, for the snapshots.
+fn fake_outputs(spec: &Spec) -> Outputs {
+    let site = Site::new(spec);
+    let db = if site.db_kind == "cluster" {
+        format!(
+            "{}.cluster-c9akciq32lx1.{}.rds.amazonaws.com",
+            site.db_id, spec.region
+        )
+    } else {
+        format!(
+            "{}.c9akciq32lx1.{}.rds.amazonaws.com",
+            site.db_id, spec.region
+        )
+    };
+    Outputs {
+        database_endpoint: Some(db),
+        cache_primary_endpoint: Some(format!(
+            "master.{}.x1ab2c.euw1.cache.amazonaws.com",
+            site.redis_group
+        )),
+    }
+}
+
+/// What the CI validators (`tests/render-check/`) compare the rendered files against.
+fn expectations(spec: &Spec, outputs: &Outputs) -> String {
+    let s = Site::new(spec);
+    let doc = serde_json::json!({
+        "wwwroot": s.wwwroot,
+        "host": s.host,
+        "dbtype": s.dbtype,
+        "dbhost": outputs.database_endpoint,
+        "dbname": s.db_name,
+        "dbuser": s.db_user,
+        "prefix": s.db_prefix,
+        "dataroot": s.dataroot,
+        "session_redis_host": outputs.cache_primary_endpoint,
+        "session_redis_port": 6379,
+        "ca_bundle": s.ca_bundle,
+        "code_root": s.code_root,
+        "document_root": s.document_root,
+        "web_server": s.web_server,
+        "fpm_socket": s.fpm_socket,
+        "health_path": s.health_path,
+        "web_user": s.web_user,
+        "php_bin": s.php_bin,
+        "secrets_file": s.secrets_file,
+    });
+    serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n"
+}
+
+/// Snapshots of every rendered file, in `tests/render/<variant>/`; `UPDATE_SNAPSHOTS=1`
+/// rewrites them (review the diff).
+#[test]
+fn rendered_files_match_their_snapshots() {
+    let update = std::env::var_os("UPDATE_SNAPSHOTS").is_some();
+    let mut stale = Vec::new();
+    for name in VARIANTS {
+        let spec = variant(name);
+        let outputs = fake_outputs(&spec);
+        let mut files = all_files(&spec, &outputs).expect("renders");
+        files.push(("expect.json".into(), expectations(&spec, &outputs)));
+        let dir = root().join("tests/render").join(name);
+        if update {
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).expect("snapshot dir");
+        }
+        let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        for (file, text) in &files {
+            let path = dir.join(file);
+            if update {
+                std::fs::write(&path, text).expect("write snapshot");
+                continue;
+            }
+            on_disk.retain(|f| f != file);
+            if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+                stale.push(path.display().to_string());
+            }
+        }
+        if !update {
+            stale.extend(
+                on_disk
+                    .iter()
+                    .map(|f| format!("{} (not rendered any more)", dir.join(f).display())),
+            );
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "rendered files differ from their snapshots (UPDATE_SNAPSHOTS=1 cargo test --lib render, then review the diff): {stale:#?}"
+    );
 }
 
 #[test]
-fn user_data_descriptions_change_with_the_text() {
-    let a = describe_user_data("#cloud-config\n# moodle-ha user-data: web node\nx: 1\n");
-    let b = describe_user_data("#cloud-config\n# moodle-ha user-data: web node\nx: 2\n");
-    assert!(a.starts_with("web node sha256:") && b.starts_with("web node sha256:"));
-    assert_ne!(a, b);
-    assert!(describe_user_data("#!/bin/sh\n").starts_with("not rendered by moodle-ha"));
+fn web_user_data_sets_up_a_node_and_never_runs_moodle_cron() {
+    for name in VARIANTS {
+        let spec = variant(name);
+        let text = web_user_data(&spec).expect("renders");
+        let doc = parse(&text);
+        assert_eq!(
+            file(&doc, "/usr/local/sbin/moodle-ha-spot-watcher")
+                .content
+                .trim_end(),
+            SPOT_WATCHER.trim_end()
+        );
+        assert_eq!(
+            file(&doc, "/usr/local/sbin/moodle-ha-bootstrap")
+                .content
+                .trim_end(),
+            BOOTSTRAP.trim_end()
+        );
+        let runcmd: Vec<String> = doc.runcmd.iter().map(|c| c.join(" ")).collect();
+        assert!(
+            runcmd.contains(&"systemctl enable --now moodle-ha-spot-watcher.service".to_string())
+        );
+        assert_eq!(
+            runcmd.last().map(String::as_str),
+            Some("/usr/local/sbin/moodle-ha-bootstrap")
+        );
+        let env = &file(&doc, "/etc/moodle-ha/node.env").content;
+        assert!(env.contains("ROLE='web'\n"), "{name}");
+        for needle in [
+            "cron.php",
+            "crontab",
+            "/etc/cron.d",
+            ".timer",
+            "install_database",
+            "upgrade.php",
+        ] {
+            assert!(
+                !text.contains(needle),
+                "{name}: web user data mentions {needle}"
+            );
+        }
+        assert!(describe_user_data(&text).starts_with("web node, Moodle "));
+        let site = Site::new(&spec);
+        assert!(doc.packages.iter().any(|p| p.contains("redis")) || site.os_family == "rhel");
+        for ini in &site.php_ini_paths {
+            let f = file(&doc, ini);
+            assert!(f.defer, "{ini} is written after the packages");
+            assert!(f.content.contains("max_input_vars = 5000\n"), "{ini}");
+        }
+        assert!(file(&doc, site.site_config_path).defer);
+    }
+}
+
+#[test]
+fn cron_user_data_has_exactly_one_moodle_cron_entry_as_a_file_and_the_first_boot_install() {
+    for name in VARIANTS {
+        let spec = variant(name);
+        let site = Site::new(&spec);
+        let text = cron_user_data(&spec).expect("renders");
+        let doc = parse(&text);
+        let entries: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("admin/cli/cron.php"))
+            .collect();
+        assert_eq!(entries.len(), 1, "{name}: {entries:?}");
+        let cron = file(&doc, "/etc/cron.d/moodle");
+        assert!(
+            cron.content.ends_with('\n'),
+            "cron.d files must end with a newline"
+        );
+        let line = format!(
+            "* * * * * {} /usr/bin/php {}/admin/cli/cron.php >/dev/null",
+            site.web_user, site.code_root
+        );
+        assert!(
+            cron.content.lines().any(|l| l == line),
+            "{name}: {}",
+            cron.content
+        );
+        let runcmd: Vec<String> = doc.runcmd.iter().map(|c| c.join(" ")).collect();
+        assert!(
+            runcmd.iter().all(|c| !c.contains("cron")),
+            "never appended: {runcmd:?}"
+        );
+        assert_eq!(
+            file(&doc, "/usr/local/sbin/moodle-ha-install-site")
+                .content
+                .trim_end(),
+            INSTALL_SITE.trim_end()
+        );
+        assert!(doc.packages.contains(&site.cron_package.to_string()));
+        assert!(
+            file(&doc, "/etc/moodle-ha/node.env")
+                .content
+                .contains("ROLE='cron'\n")
+        );
+        assert!(describe_user_data(&text).starts_with("cron instance, Moodle "));
+        // The site's own jobs sit next to Moodle's entry, with the node's PHP.
+        for job in &spec.cron.jobs {
+            let command = job.command.replacen("php ", "/usr/bin/php ", 1);
+            assert!(cron.content.contains(&command), "{}", cron.content);
+        }
+        assert!(encode_user_data(&text).len() <= MAX_USER_DATA);
+    }
+}
+
+#[test]
+fn config_php_names_every_setting_the_guide_calls_critical_and_holds_no_secret() {
+    for name in VARIANTS {
+        let spec = variant(name);
+        let text = config_php(&spec, &fake_outputs(&spec)).expect("renders");
+        let require = "require_once(__DIR__ . '/lib/setup.php');";
+        assert_eq!(text.matches(require).count(), 1, "{name}");
+        let after = text.split(require).nth(1).unwrap_or_default();
+        assert!(
+            after
+                .lines()
+                .all(|l| l.trim().is_empty() || l.trim_start().starts_with("//"))
+        );
+        for line in [
+            r"$CFG->session_handler_class = '\core\session\redis';",
+            "$CFG->sslproxy = true;",
+            "$CFG->reverseproxy = false;",
+            "$CFG->getremoteaddrconf = 1;",
+            "$CFG->enableasyncbackup = 1;",
+            r"$CFG->lock_factory = '\core\lock\db_record_lock_factory';",
+            "$CFG->directorypermissions = 02770;",
+            "$CFG->session_redis_acquire_lock_retry = 100;",
+            "$CFG->session_redis_max_retries = 3;",
+            "$CFG->dbpass    = $moodlehasecrets['dbpass'];",
+            "$CFG->session_redis_auth = $moodlehasecrets['redis_auth'];",
+            "    'ssl' => 'verify-full',",
+            "    'dbcollation' => 'utf8mb4_unicode_ci',",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{name}: no `{line}`");
+        }
+        let site = Site::new(&spec);
+        assert!(text.contains(&format!("$CFG->dbtype    = '{}';", site.dbtype)));
+        let code: String = text
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("//"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(!code.contains("session_redis_lock_retry") && !code.contains("maxretries"));
+        assert!(!code.contains("tls://") && !code.contains("'file'"));
+        let host = text
+            .lines()
+            .find_map(|l| l.strip_prefix("$CFG->session_redis_host = '"))
+            .unwrap_or_default();
+        assert!(
+            !host.contains(',') && !host.contains(':'),
+            "bare host: {host}"
+        );
+    }
+}
+
+#[test]
+fn config_php_marks_values_not_known_yet_and_fills_them_when_they_are() {
+    let spec = variant("example");
+    let text = config_php(&spec, &Outputs::default()).expect("renders");
+    assert!(text.contains("$CFG->dbhost    = '<known after apply: database.endpoint>';"));
+    assert!(
+        text.contains("$CFG->session_redis_host = '<known after apply: cache.primary_endpoint>';")
+    );
+    let filled = config_php(&spec, &fake_outputs(&spec)).expect("renders");
+    assert!(
+        !filled.contains("<known after apply: database")
+            && !filled.contains("<known after apply: cache")
+    );
+    // The user data always carries the placeholders: the node fills them in at boot, so the
+    // launch template does not depend on any endpoint.
+    let doc = parse(&web_user_data(&spec).expect("renders"));
+    assert_eq!(
+        file(&doc, "/etc/moodle-ha/config.php.in")
+            .content
+            .trim_end(),
+        text.trim_end()
+    );
+    assert!(
+        BOOTSTRAP
+            .contains(r#"config=${config//"<known after apply: database.endpoint>"/"$DB_HOST"}"#)
+    );
+    assert!(BOOTSTRAP.contains(
+        r#"config=${config//"<known after apply: cache.primary_endpoint>"/"$REDIS_HOST"}"#
+    ));
+}
+
+#[test]
+fn each_branch_and_distribution_gets_its_own_layout() {
+    let s = Site::new(&variant("mysql84-apache-ubuntu-moodle51"));
+    assert_eq!(
+        (s.code_root.as_str(), s.document_root.as_str()),
+        ("/var/www/moodle", "/var/www/moodle/public")
+    );
+    assert_eq!(
+        (s.dbtype, s.web_service, s.web_user),
+        ("mysqli", "apache2", "www-data")
+    );
+    assert_eq!(s.fpm_socket, "/run/php/php8.3-fpm.sock");
+    let s = Site::new(&variant("aurora-nginx-al2023"));
+    assert_eq!(
+        (s.dbtype, s.db_kind, s.db_id.as_str()),
+        ("auroramysql", "cluster", "moodle-aurora-db-cluster")
+    );
+    assert_eq!(
+        (s.os_family, s.web_user, s.fpm_socket.as_str()),
+        ("rhel", "apache", "/run/php-fpm/www.sock")
+    );
+    assert_eq!(s.php_version, "8.4");
+    assert!(s.packages.contains(&"php8.4-mysqlnd".to_string()));
+    assert_eq!(s.document_root, s.code_root, "5.0 serves the code root");
+    let s = Site::new(&variant("mysql80-moodle45"));
+    assert_eq!(
+        (
+            s.code_root.as_str(),
+            s.dataroot.as_str(),
+            s.db_prefix.as_str()
+        ),
+        ("/srv/moodle", "/srv/moodledata", "m45_")
+    );
+    assert!(s.deny_internal_paths);
+}
+
+#[test]
+fn spec_text_is_quoted_for_the_shell_and_for_php() {
+    let spec = variant("mysql84-apache-ubuntu-moodle51");
+    let doc = parse(&cron_user_data(&spec).expect("renders"));
+    let env = &file(&doc, "/etc/moodle-ha/node.env").content;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("node.env");
+    std::fs::write(&path, env).expect("write env");
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            ". '{}' && printf '%s|%s' \"$SITE_NAME\" \"$DB_GRANTS\"",
+            path.display()
+        ))
+        .output()
+        .expect("bash");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("O'Brien College Moodle|{DB_GRANTS}")
+    );
+    assert_eq!(php_quote(r"a'b\c".into()), r"a\'b\\c");
 }
 
 /// Writes an executable stub.

@@ -16,12 +16,14 @@ pub use database::{
     Cache, Database, DbEngine, DbParameters, FileStorage, PerformanceMode, ThroughputMode,
 };
 pub use load::{LoadError, LoadedSpec, load_file, load_str};
-pub use moodle::{Moodle, MoodleVersion, PhpSettings, WebServer};
+pub use moodle::{Moodle, MoodleVersion, Os, PhpSettings, WebServer};
 pub use network::{CreateNetwork, ExistingNetwork, NatGateways, Network};
 pub use schema::json_schema;
 pub use source_map::SourceMap;
 pub use validate::{Problem, Severity, architecture_of_types, parse_size, validate};
-pub use web::{Cron, HealthCheck, LoadBalancer, Scaling, ScheduledAction, Stickiness, Web};
+pub use web::{
+    Cron, CronJob, HealthCheck, LoadBalancer, Scaling, ScheduledAction, Stickiness, Web,
+};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -56,6 +58,38 @@ pub struct Spec {
     pub cron: Cron,
     /// Moodle itself: version, code, wwwroot, paths and PHP settings.
     pub moodle: Moodle,
+}
+
+impl Spec {
+    /// The nodes' distribution: `web.os`, or what `web.ami` names (validation makes sure one
+    /// of them says).
+    pub fn os(&self) -> Os {
+        self.web
+            .os
+            .or_else(|| Os::of_ami(&self.web.ami))
+            .unwrap_or(Os::Ubuntu2404)
+    }
+
+    /// The PHP minor version the nodes run: `moodle.php.version`, or the newest the OS ships
+    /// that the branch supports.
+    pub fn php_version(&self) -> String {
+        if let Some(v) = &self.moodle.php.version {
+            return v.clone();
+        }
+        let branch = self.moodle.version.php_versions();
+        self.os()
+            .php_versions()
+            .iter()
+            .rev()
+            .find(|v| branch.contains(v))
+            .unwrap_or(&"8.3")
+            .to_string()
+    }
+
+    /// The installer's site short name.
+    pub fn site_short_name(&self) -> &str {
+        self.moodle.site_short_name.as_deref().unwrap_or(&self.name)
+    }
 }
 
 #[cfg(test)]

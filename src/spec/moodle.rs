@@ -23,6 +23,71 @@ impl MoodleVersion {
     pub fn is_5x(self) -> bool {
         !matches!(self, MoodleVersion::V4_5)
     }
+
+    /// The branch as written in a spec, e.g. `4.5`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MoodleVersion::V4_5 => "4.5",
+            MoodleVersion::V5_0 => "5.0",
+            MoodleVersion::V5_1 => "5.1",
+        }
+    }
+
+    /// The PHP minor versions the branch supports, oldest first (from each branch's
+    /// `admin/environment.xml` and the release notes: 4.5 runs 8.1–8.3, 5.0 and 5.1 run 8.2–8.4).
+    pub fn php_versions(self) -> &'static [&'static str] {
+        match self {
+            MoodleVersion::V4_5 => &["8.1", "8.2", "8.3"],
+            MoodleVersion::V5_0 | MoodleVersion::V5_1 => &["8.2", "8.3", "8.4"],
+        }
+    }
+
+    /// True when the web server serves the code's `public/` directory (5.1 and later);
+    /// config.php and `admin/cli` stay at the code root on every branch.
+    pub fn serves_public_dir(self) -> bool {
+        matches!(self, MoodleVersion::V5_1)
+    }
+}
+
+/// The operating system of the web nodes and the cron instance (the AMI's distribution).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum Os {
+    /// Ubuntu 24.04 LTS (PHP 8.3 from the archive).
+    #[serde(rename = "ubuntu-24.04")]
+    Ubuntu2404,
+    /// Amazon Linux 2023 (PHP 8.2, 8.3 or 8.4 from the distribution's namespaced packages).
+    #[serde(rename = "amazon-linux-2023")]
+    AmazonLinux2023,
+}
+
+impl Os {
+    /// The name as written in a spec.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Os::Ubuntu2404 => "ubuntu-24.04",
+            Os::AmazonLinux2023 => "amazon-linux-2023",
+        }
+    }
+
+    /// The PHP minor versions the distribution ships, oldest first.
+    pub fn php_versions(self) -> &'static [&'static str] {
+        match self {
+            Os::Ubuntu2404 => &["8.3"],
+            Os::AmazonLinux2023 => &["8.2", "8.3", "8.4"],
+        }
+    }
+
+    /// The distribution an AMI reference names, when it says (SSM public parameters do).
+    pub fn of_ami(ami: &str) -> Option<Os> {
+        let lower = ami.to_ascii_lowercase();
+        if lower.contains("ubuntu") && lower.contains("24.04") {
+            Some(Os::Ubuntu2404)
+        } else if lower.contains("al2023") || lower.contains("amazon-linux-2023") {
+            Some(Os::AmazonLinux2023)
+        } else {
+            None
+        }
+    }
 }
 
 /// Web server on the nodes (each with PHP-FPM).
@@ -64,6 +129,16 @@ pub struct Moodle {
     pub site_name: String,
     /// Admin e-mail used by the installer.
     pub admin_email: String,
+    /// Site short name used by the installer; the stack name when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site_short_name: Option<String>,
+    /// The database user Moodle connects as (created by the cron instance with only the
+    /// privileges Moodle needs; its password is generated into Secrets Manager).
+    #[serde(default = "default_db_user")]
+    pub db_user: String,
+    /// Table prefix.
+    #[serde(default = "default_prefix")]
+    pub db_prefix: String,
     /// php.ini settings.
     #[serde(default)]
     pub php: PhpSettings,
@@ -73,6 +148,10 @@ pub struct Moodle {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PhpSettings {
+    /// PHP minor version, e.g. `8.3`; by default the newest the OS ships that the Moodle
+    /// branch supports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
     /// `memory_limit`.
     #[serde(default = "default_memory")]
     pub memory_limit: String,
@@ -90,6 +169,7 @@ pub struct PhpSettings {
 impl Default for PhpSettings {
     fn default() -> Self {
         Self {
+            version: None,
             memory_limit: default_memory(),
             upload_max_filesize: default_upload(),
             post_max_size: default_upload(),
@@ -118,4 +198,10 @@ fn default_upload() -> String {
 }
 fn default_max_input_vars() -> u32 {
     5000
+}
+fn default_db_user() -> String {
+    "moodle".into()
+}
+fn default_prefix() -> String {
+    "mdl_".into()
 }

@@ -979,3 +979,199 @@ fn adopt(s: &mut Spec) -> &mut ExistingNetwork {
         ],
     })
 }
+
+/// Problems (path, full text with lines) of the example with a Moodle section changed.
+fn moodle_problems(edit: &[(&str, &str)]) -> Vec<(Severity, String, String)> {
+    let mut text = EXAMPLE.to_string();
+    for (from, to) in edit {
+        assert!(text.contains(from), "the example has no `{from}`");
+        text = text.replacen(from, to, 1);
+    }
+    let spec: Spec = match serde_saphyr::from_str(&text) {
+        Ok(s) => s,
+        Err(e) => panic!("{e}"),
+    };
+    validate(&spec, &SourceMap::from_yaml(&text))
+        .into_iter()
+        .map(|p| (p.severity, p.path.clone(), p.to_string()))
+        .collect()
+}
+
+fn only_error(problems: &[(Severity, String, String)]) -> (String, String) {
+    let errors: Vec<_> = problems.iter().filter(|p| p.0 == Severity::Error).collect();
+    assert_eq!(errors.len(), 1, "{problems:#?}");
+    (errors[0].1.clone(), errors[0].2.clone())
+}
+
+#[test]
+fn moodle_branch_rules_refuse_impossible_pairs_naming_both_fields() {
+    // Moodle 5.x accepts mysqli only on MySQL 8.4+: RDS MySQL 8.0 is refused, both named.
+    let (path, text) = only_error(&moodle_problems(&[
+        ("engine: mysql-8.4", "engine: mysql-8.0"),
+        ("version: \"4.5\"", "version: \"5.1\""),
+    ]));
+    assert_eq!(path, "database.engine");
+    assert!(
+        text.contains("`moodle.version` 5.1 (line 74)") && text.ends_with("(line 21)"),
+        "{text}"
+    );
+    // 4.5 on MySQL 8.0, every branch on 8.4 and on Aurora MySQL 3 are fine.
+    for (engine, version) in [
+        ("mysql-8.0", "4.5"),
+        ("mysql-8.4", "5.0"),
+        ("aurora-mysql-3", "5.1"),
+    ] {
+        let problems = moodle_problems(&[
+            ("engine: mysql-8.4", &format!("engine: {engine}")),
+            ("version: \"4.5\"", &format!("version: \"{version}\"")),
+        ]);
+        assert!(
+            problems.iter().all(|p| p.0 != Severity::Error),
+            "{engine} + {version}: {problems:#?}"
+        );
+    }
+    // PHP: 4.5 needs 8.1–8.3, 5.x 8.2–8.4, and the distribution must ship it.
+    let al2023 = "ami: ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64";
+    let ubuntu = "ami: ssm:/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id";
+    let (path, text) = only_error(&moodle_problems(&[
+        (ubuntu, al2023),
+        (
+            "git_ref: v4.5.6",
+            "git_ref: v4.5.6\n  php: { version: \"8.4\" }",
+        ),
+    ]));
+    assert_eq!(path, "moodle.php.version");
+    assert!(
+        text.contains(
+            "Moodle 4.5 needs PHP 8.1, 8.2, 8.3 (`moodle.version` (line 74) gives PHP 8.4)"
+        ),
+        "{text}"
+    );
+    let (path, text) = only_error(&moodle_problems(&[(
+        "git_ref: v4.5.6",
+        "git_ref: v4.5.6\n  php: { version: \"8.2\" }",
+    )]));
+    assert_eq!(path, "moodle.php.version");
+    assert!(
+        text.contains("PHP 8.2 is not shipped by `ubuntu-24.04` (`web.ami` (line 59)); it has 8.3"),
+        "{text}"
+    );
+    let ok = moodle_problems(&[
+        (ubuntu, al2023),
+        ("engine: mysql-8.4", "engine: aurora-mysql-3"),
+        ("version: \"4.5\"", "version: \"5.1\""),
+        (
+            "git_ref: v4.5.6",
+            "git_ref: v5.1.1\n  php: { version: \"8.4\" }",
+        ),
+    ]);
+    assert!(ok.iter().all(|p| p.0 != Severity::Error), "{ok:#?}");
+    // The distribution is read from an SSM parameter; an AMI ID needs `web.os`, and the two
+    // must agree.
+    let (path, text) = only_error(&moodle_problems(&[(ubuntu, "ami: ami-0123456789abcdef0")]));
+    assert_eq!(path, "web.os");
+    assert!(
+        text.contains("`web.ami` (line 59) does not say its distribution"),
+        "{text}"
+    );
+    let (path, text) = only_error(&moodle_problems(&[(
+        ubuntu,
+        &format!("{ubuntu}\n  os: amazon-linux-2023"),
+    )]));
+    assert_eq!(path, "web.os");
+    assert!(
+        text.contains("`amazon-linux-2023` but `web.ami` (line 59) is an `ubuntu-24.04` image"),
+        "{text}"
+    );
+    let ok = moodle_problems(&[(
+        ubuntu,
+        "ami: ami-0123456789abcdef0\n  os: amazon-linux-2023",
+    )]);
+    assert!(ok.iter().all(|p| p.0 != Severity::Error), "{ok:#?}");
+}
+
+#[test]
+fn php_defaults_to_the_newest_version_both_the_distribution_and_the_branch_have() {
+    let mut spec = example();
+    assert_eq!(
+        (spec.os(), spec.php_version().as_str()),
+        (Os::Ubuntu2404, "8.3")
+    );
+    spec.web.ami =
+        "ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64".into();
+    assert_eq!(
+        (spec.os(), spec.php_version().as_str()),
+        (Os::AmazonLinux2023, "8.3")
+    );
+    spec.moodle.version = MoodleVersion::V5_1;
+    assert_eq!(spec.php_version(), "8.4");
+}
+
+#[test]
+fn moodle_user_prefix_site_names_and_cron_jobs_are_checked() {
+    let cases: &[(&[(&str, &str)], &str, &str)] = &[
+        (
+            &[("git_ref: v4.5.6", "git_ref: v4.5.6\n  db_user: admin")],
+            "moodle.db_user",
+            "reserved",
+        ),
+        (
+            &[(
+                "git_ref: v4.5.6",
+                "git_ref: v4.5.6\n  db_user: moodle\n  db_prefix: Mdl-",
+            )],
+            "moodle.db_prefix",
+            "table prefix",
+        ),
+        (
+            &[(
+                "git_ref: v4.5.6",
+                "git_ref: v4.5.6\n  site_name: \"two\\nlines\"",
+            )],
+            "moodle.site_name",
+            "one line",
+        ),
+        (
+            &[(
+                "instance_type: t3.large\n\nmoodle",
+                "instance_type: t3.large\n  jobs: [{ schedule: \"* * *\", command: php x.php }]\n\nmoodle",
+            )],
+            "cron.jobs[0].schedule",
+            "five-field",
+        ),
+        (
+            &[(
+                "instance_type: t3.large\n\nmoodle",
+                "instance_type: t3.large\n  jobs: [{ schedule: \"* * * * *\", command: php admin/cli/cron.php }]\n\nmoodle",
+            )],
+            "cron.jobs[0].command",
+            "always there, exactly once",
+        ),
+        (
+            &[(
+                "instance_type: t3.large\n\nmoodle",
+                "instance_type: t3.large\n  jobs: [{ schedule: \"* * * * *\", command: \"date +%s\" }]\n\nmoodle",
+            )],
+            "cron.jobs[0].command",
+            "`%`",
+        ),
+    ];
+    for (edit, path, needle) in cases {
+        let (got, text) = only_error(&moodle_problems(edit));
+        assert_eq!(&got, path, "{text}");
+        assert!(text.contains(needle), "{text}");
+    }
+    // The site's own user differs from the master user (RDS rotates the master's password).
+    let errors = errors_after(|s| s.moodle.db_user = s.database.master_username.clone());
+    assert!(
+        errors
+            .iter()
+            .any(|(p, m)| p == "moodle.db_user" && m.contains("master_username")),
+        "{errors:?}"
+    );
+    // A moving branch is allowed, with a warning.
+    assert_eq!(
+        warnings_after(|s| s.moodle.git_ref = "MOODLE_405_STABLE".into()),
+        ["moodle.git_ref"]
+    );
+}

@@ -2,7 +2,7 @@
 //! line. Pure: no AWS call is made here (references to things in AWS are checked at plan time).
 
 use super::source_map::SourceMap;
-use super::{DbEngine, Network, Spec, ThroughputMode};
+use super::{DbEngine, Network, Os, Spec, ThroughputMode};
 use ipnet::{IpNet, Ipv4Net};
 use regex::Regex;
 use serde::Serialize;
@@ -82,6 +82,8 @@ re!(
 );
 re!(DB_NAME, r"^[A-Za-z][A-Za-z0-9_]{0,63}$");
 re!(DB_USER, r"^[A-Za-z][A-Za-z0-9_]{0,15}$");
+re!(MOVING_BRANCH, r"^(MOODLE_[0-9]+_STABLE|main|master)$");
+re!(DB_PREFIX, r"^[a-z][a-z0-9_]{0,9}$");
 re!(DB_PARAM, r"^[a-z][a-z0-9_.]*$");
 re!(SIZE, r"^([0-9]+)([KMG]?)$");
 re!(MATCHER, r"^[0-9]{3}((-|,)[0-9]{3})*$");
@@ -152,6 +154,13 @@ impl Checker<'_> {
             message,
             line,
         });
+    }
+    /// ` (line N)` for another field named in a message, or nothing when it is not written.
+    fn at(&self, path: &str) -> String {
+        self.source
+            .line_of(path)
+            .map(|l| format!(" (line {l})"))
+            .unwrap_or_default()
     }
     fn err(&mut self, path: &str, message: impl Into<String>) {
         self.push(Severity::Error, path, message.into());
@@ -957,6 +966,7 @@ impl Checker<'_> {
             }
         }
         self.unique("cron.ssh_cidrs", &c.ssh_cidrs, "CIDR");
+        self.cron_jobs(spec);
     }
 
     fn moodle(&mut self, spec: &Spec) {
@@ -988,6 +998,11 @@ impl Checker<'_> {
                 "moodle.git_ref",
                 "must be a branch, tag or commit without spaces",
             );
+        } else if MOVING_BRANCH.is_match(&m.git_ref) {
+            self.warn(
+                "moodle.git_ref",
+                format!("`{}` is a branch that moves: nodes booted at different times run different code, and a web node with newer code than the site waits for an upgrade that only a new cron instance runs; pin a tag (e.g. `v4.5.6`) or a commit", m.git_ref),
+            );
         }
         for (path, value) in [
             ("moodle.code_path", &m.code_path),
@@ -1014,13 +1029,47 @@ impl Checker<'_> {
             );
         }
         if m.version.is_5x() && spec.database.engine == DbEngine::Mysql80 {
+            let at = self.at("moodle.version");
             self.err(
                 "database.engine",
                 format!(
-                    "`mysql-8.0` cannot run `moodle.version` {}: Moodle 5.x needs MySQL 8.4 or later; use `mysql-8.4` or `aurora-mysql-3`",
-                    serde_json::to_string(&m.version).unwrap_or_default().trim_matches('"')
+                    "`mysql-8.0` cannot run `moodle.version` {}{at}: Moodle 5.x accepts `mysqli` only on MySQL 8.4 or later; use `mysql-8.4` or `aurora-mysql-3`",
+                    m.version.as_str()
                 ),
             );
+        }
+        self.platform(spec);
+        self.pattern(
+            "moodle.db_user",
+            &m.db_user,
+            &DB_USER,
+            "a MySQL user name (a letter, then letters, digits or `_`, at most 16)",
+        );
+        if RESERVED_DB_USERS.contains(&m.db_user.to_ascii_lowercase().as_str()) {
+            self.err("moodle.db_user", format!("`{}` is reserved", m.db_user));
+        }
+        if m.db_user == spec.database.master_username {
+            let at = self.at("database.master_username");
+            self.err(
+                "moodle.db_user",
+                format!("must differ from `database.master_username`{at}: the site connects as its own user, because RDS rotates the master password"),
+            );
+        }
+        self.pattern(
+            "moodle.db_prefix",
+            &m.db_prefix,
+            &DB_PREFIX,
+            "a table prefix (a lowercase letter, then lowercase letters, digits or `_`, at most 10)",
+        );
+        for (path, value) in [
+            ("moodle.site_name", Some(&m.site_name)),
+            ("moodle.site_short_name", m.site_short_name.as_ref()),
+        ] {
+            if let Some(v) = value {
+                if v.trim().is_empty() || v.chars().any(char::is_control) {
+                    self.err(path, "must be one line of text");
+                }
+            }
         }
         let php = &m.php;
         if php.max_input_vars < 5000 {
@@ -1061,6 +1110,105 @@ impl Checker<'_> {
         if let Some(mem) = sizes.get("memory_limit") {
             if *mem < 256 << 20 {
                 self.err("moodle.php.memory_limit", "Moodle needs at least 256M");
+            }
+        }
+    }
+
+    /// The distribution, the PHP version and the Moodle branch fit together.
+    fn platform(&mut self, spec: &Spec) {
+        let named = Os::of_ami(&spec.web.ami);
+        let os = match (spec.web.os, named) {
+            (None, None) => {
+                let at = self.at("web.ami");
+                self.err(
+                    "web.os",
+                    format!("required: `web.ami`{at} does not say its distribution; `ubuntu-24.04` or `amazon-linux-2023`"),
+                );
+                return;
+            }
+            (Some(os), Some(other)) if os != other => {
+                let at = self.at("web.ami");
+                self.err(
+                    "web.os",
+                    format!(
+                        "`{}` but `web.ami`{at} is an `{}` image",
+                        os.as_str(),
+                        other.as_str()
+                    ),
+                );
+                return;
+            }
+            (Some(os), _) | (None, Some(os)) => os,
+        };
+        if let Some(ami) = &spec.cron.ami {
+            if let Some(other) = Os::of_ami(ami).filter(|o| *o != os) {
+                self.err(
+                    "cron.ami",
+                    format!("is an `{}` image but the web nodes run `{}`: the cron instance renders the same installation", other.as_str(), os.as_str()),
+                );
+            }
+        }
+        let m = &spec.moodle;
+        let php = spec.php_version();
+        let path = if m.php.version.is_some() {
+            "moodle.php.version"
+        } else {
+            "moodle.version"
+        };
+        if !os.php_versions().contains(&php.as_str()) {
+            let field = if spec.web.os.is_some() {
+                "web.os"
+            } else {
+                "web.ami"
+            };
+            let at = self.at(field);
+            self.err(
+                "moodle.php.version",
+                format!(
+                    "PHP {php} is not shipped by `{}` (`{field}`{at}); it has {}",
+                    os.as_str(),
+                    os.php_versions().join(", ")
+                ),
+            );
+        } else if !m.version.php_versions().contains(&php.as_str()) {
+            let other = if path == "moodle.version" {
+                "moodle.php.version"
+            } else {
+                "moodle.version"
+            };
+            let at = self.at(other);
+            self.err(
+                path,
+                format!(
+                    "Moodle {} needs PHP {} (`{other}`{at} gives PHP {php})",
+                    m.version.as_str(),
+                    m.version.php_versions().join(", "),
+                ),
+            );
+        }
+    }
+
+    fn cron_jobs(&mut self, spec: &Spec) {
+        for (i, job) in spec.cron.jobs.iter().enumerate() {
+            let base = format!("cron.jobs[{i}]");
+            if job.schedule.split_whitespace().count() != 5 {
+                self.err(
+                    &format!("{base}.schedule"),
+                    format!("`{}` is not a five-field cron schedule", job.schedule),
+                );
+            }
+            if job.command.trim().is_empty() || job.command.chars().any(char::is_control) {
+                self.err(&format!("{base}.command"), "must be one line");
+            } else if job.command.contains('%') {
+                self.err(
+                    &format!("{base}.command"),
+                    "must not contain `%` (cron turns it into a newline); use a script",
+                );
+            } else if job.command.contains("admin/cli/cron.php") {
+                self.err(
+                    &format!("{base}.command"),
+                    "Moodle's cron entry is always there, exactly once; do not add another",
+                );
             }
         }
     }

@@ -95,6 +95,10 @@ pub struct Web {
     /// AMI ID (`ami-…`) or an SSM public parameter (`ssm:/aws/service/…`) resolved at plan time.
     #[serde(default = "default_ami")]
     pub ami: String,
+    /// The AMI's distribution, for the web nodes and the cron instance; read from `ami` when
+    /// that is an SSM public parameter naming it, required for an `ami-…` ID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os: Option<crate::spec::Os>,
     /// 3–6 instance types across at least two of the t, m and c families.
     pub instance_types: Vec<String>,
     /// Smallest fleet size.
@@ -199,6 +203,19 @@ pub struct Cron {
     /// CIDRs allowed to SSH in; none by default (use SSM Session Manager).
     #[serde(default)]
     pub ssh_cidrs: Vec<String>,
+    /// The site's own scheduled jobs, next to Moodle's cron entry (which is always there).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub jobs: Vec<CronJob>,
+}
+
+/// One extra crontab line on the cron instance, run as the web user in the code root.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CronJob {
+    /// Five-field schedule, e.g. `*/15 * * * *`.
+    pub schedule: String,
+    /// The command, e.g. `php admin/cli/purge_caches.php`; `php` means the node's PHP binary.
+    pub command: String,
 }
 
 fn one() -> u32 {

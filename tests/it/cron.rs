@@ -96,7 +96,7 @@ async fn exactly_one_cron_instance_with_its_settings_and_one_cron_entry() {
         .user_data()
         .and_then(|u| u.value())
         .and_then(|v| aws_smithy_types::base64::decode(v).ok())
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .map(|b| moodle_ha::render::decode_user_data(&b))
         .expect("user data set");
     assert_eq!(
         text.matches("admin/cli/cron.php").count(),

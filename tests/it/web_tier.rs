@@ -220,7 +220,11 @@ async fn the_web_tier_is_created_as_specified_and_scaling_edits_are_in_place() {
     );
     let user_data =
         aws_smithy_types::base64::decode(data.user_data().expect("user data")).expect("base64");
-    let user_data = String::from_utf8(user_data).expect("utf-8");
+    assert!(
+        user_data.len() <= moodle_ha::render::MAX_USER_DATA,
+        "within EC2's limit"
+    );
+    let user_data = moodle_ha::render::decode_user_data(&user_data);
     assert!(user_data.starts_with("#cloud-config"));
     assert!(user_data.contains("moodle-ha-spot-watcher"));
     assert!(!user_data.contains("cron.php"));

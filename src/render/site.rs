@@ -1,0 +1,317 @@
+//! What the rendered files need to know about a site, worked out once from the spec: the
+//! distribution's paths and packages, the branch's layout, the names the nodes look up at
+//! boot. Pure; every template reads this, never the spec's raw fields.
+
+use crate::spec::{DbEngine, MoodleVersion, Os, Spec, WebServer};
+use serde::Serialize;
+
+/// The Moodle user's grants: enough to install, upgrade and run (tested by installing 4.5
+/// and 5.1 over TLS as a user with exactly these).
+pub const DB_GRANTS: &str =
+    "SELECT, INSERT, UPDATE, DELETE, CREATE, CREATE TEMPORARY TABLES, DROP, INDEX, ALTER";
+
+/// efs-utils release built on Ubuntu (not packaged there). The 1.x line is Python and
+/// stunnel, so it builds in seconds with no Rust or Go toolchain.
+pub const EFS_UTILS_REF: &str = "v1.36.0";
+
+/// The RDS certificate bundle every node adds to its trust store (`dboptions` `verify-full`).
+pub const RDS_CA_URL: &str = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem";
+
+/// Where the node writes the secrets it reads at boot; config.php requires it.
+pub const SECRETS_FILE: &str = "/etc/moodle-ha/secrets.php";
+
+/// Everything the templates use.
+#[derive(Clone, Debug, Serialize)]
+pub struct Site {
+    /// Stack name.
+    pub stack: String,
+    /// AWS region.
+    pub region: String,
+    /// Distribution as written in a spec.
+    pub os: &'static str,
+    /// `debian` or `rhel`: which package manager and layout.
+    pub os_family: &'static str,
+    /// Moodle branch, e.g. `4.5`.
+    pub moodle_version: &'static str,
+    /// The branch's stable git branch, cited in config.php.
+    pub moodle_branch: &'static str,
+    /// PHP minor version.
+    pub php_version: String,
+    /// The PHP binary cron and the CLI scripts use.
+    pub php_bin: &'static str,
+    /// PHP-FPM's socket.
+    pub fpm_socket: String,
+    /// PHP-FPM's systemd unit.
+    pub fpm_service: String,
+    /// php.ini drop-ins to write (FPM and CLI read different directories on Debian).
+    pub php_ini_paths: Vec<String>,
+    /// `nginx` or `apache`.
+    pub web_server: &'static str,
+    /// The web server's systemd unit.
+    pub web_service: &'static str,
+    /// Where the site config goes.
+    pub site_config_path: &'static str,
+    /// The user PHP-FPM runs as (owns moodledata).
+    pub web_user: &'static str,
+    /// Packages cloud-init installs on every node.
+    pub packages: Vec<String>,
+    /// The cron daemon's package (the cron instance only).
+    pub cron_package: &'static str,
+    /// The cron daemon's systemd unit.
+    pub cron_service: &'static str,
+    /// The system CA bundle (public CAs plus, after boot, the RDS CAs).
+    pub ca_bundle: &'static str,
+    /// Code root: config.php and `admin/cli` live here on every branch.
+    pub code_root: String,
+    /// Web server document root: the code root, or its `public/` directory from 5.1.
+    pub document_root: String,
+    /// moodledata on EFS.
+    pub dataroot: String,
+    /// Node-local cache directory.
+    pub localcachedir: &'static str,
+    /// Git repository and ref of the code.
+    pub git_url: String,
+    /// Branch, tag or commit.
+    pub git_ref: String,
+    /// wwwroot.
+    pub wwwroot: String,
+    /// wwwroot's host name, the Host the health check is given.
+    pub host: String,
+    /// The load balancer's health-check path.
+    pub health_path: String,
+    /// The PHP script behind that path, relative to the document root.
+    pub health_script: String,
+    /// Largest request body (post_max_size), for the web server.
+    pub max_body: String,
+    /// `max_input_vars`.
+    pub max_input_vars: u32,
+    /// `memory_limit`.
+    pub memory_limit: String,
+    /// `upload_max_filesize`.
+    pub upload_max_filesize: String,
+    /// `post_max_size`.
+    pub post_max_size: String,
+    /// `mysqli` or `auroramysql`.
+    pub dbtype: &'static str,
+    /// `instance` (RDS MySQL) or `cluster` (Aurora): how a node looks the endpoint up.
+    pub db_kind: &'static str,
+    /// The DB instance or cluster identifier.
+    pub db_id: String,
+    /// Database name.
+    pub db_name: String,
+    /// Moodle's own database user.
+    pub db_user: String,
+    /// Table prefix.
+    pub db_prefix: String,
+    /// The grants of Moodle's user.
+    pub db_grants: &'static str,
+    /// The Redis replication group.
+    pub redis_group: String,
+    /// The EFS creation token the node finds its file system by.
+    pub efs_token: String,
+    /// Secret names.
+    pub secret_db_user: String,
+    /// The Redis AUTH token's secret.
+    pub secret_redis_auth: String,
+    /// The admin password's secret.
+    pub secret_admin: String,
+    /// Where config.php finds the secrets on the node.
+    pub secrets_file: &'static str,
+    /// Installer settings.
+    pub site_name: String,
+    /// Installer short name.
+    pub site_short_name: String,
+    /// Installer admin e-mail.
+    pub admin_email: String,
+    /// The site's own cron lines (schedule, command with the PHP path).
+    pub jobs: Vec<(String, String)>,
+    /// efs-utils ref built on Ubuntu.
+    pub efs_utils_ref: &'static str,
+    /// The RDS CA bundle URL.
+    pub rds_ca_url: &'static str,
+    /// 4.5 and 5.0 serve the code root: deny its internal files.
+    pub deny_internal_paths: bool,
+}
+
+impl Site {
+    /// Works out the site from a validated spec.
+    pub fn new(spec: &Spec) -> Site {
+        let os = spec.os();
+        let php = spec.php_version();
+        let m = &spec.moodle;
+        let debian = os == Os::Ubuntu2404;
+        let nginx = m.web_server == WebServer::Nginx;
+        let code_root = m.code_path.trim_end_matches('/').to_string();
+        let document_root = if m.version.serves_public_dir() {
+            format!("{code_root}/public")
+        } else {
+            code_root.clone()
+        };
+        let host = m
+            .wwwroot
+            .trim_start_matches("https://")
+            .split(['/', ':'])
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let health_path = spec.load_balancer.health_check.path.clone();
+        let health_script = if health_path.ends_with('/') {
+            format!("{health_path}index.php")
+        } else {
+            health_path.clone()
+        };
+        let packages = packages(os, &php, nginx);
+        let php_bin = "/usr/bin/php";
+        let aurora = spec.database.engine == DbEngine::AuroraMysql3;
+        Site {
+            stack: spec.name.clone(),
+            region: spec.region.clone(),
+            os: os.as_str(),
+            os_family: if debian { "debian" } else { "rhel" },
+            moodle_version: m.version.as_str(),
+            moodle_branch: match m.version {
+                MoodleVersion::V4_5 => "MOODLE_405_STABLE",
+                MoodleVersion::V5_0 => "MOODLE_500_STABLE",
+                MoodleVersion::V5_1 => "MOODLE_501_STABLE",
+            },
+            fpm_socket: if debian {
+                format!("/run/php/php{php}-fpm.sock")
+            } else {
+                "/run/php-fpm/www.sock".into()
+            },
+            fpm_service: if debian {
+                format!("php{php}-fpm")
+            } else {
+                "php-fpm".into()
+            },
+            php_ini_paths: if debian {
+                vec![
+                    format!("/etc/php/{php}/fpm/conf.d/90-moodle-ha.ini"),
+                    format!("/etc/php/{php}/cli/conf.d/90-moodle-ha.ini"),
+                ]
+            } else {
+                vec!["/etc/php.d/90-moodle-ha.ini".into()]
+            },
+            php_version: php,
+            php_bin,
+            web_server: if nginx { "nginx" } else { "apache" },
+            web_service: match (nginx, debian) {
+                (true, _) => "nginx",
+                (false, true) => "apache2",
+                (false, false) => "httpd",
+            },
+            site_config_path: match (nginx, debian) {
+                (true, _) => "/etc/nginx/conf.d/moodle.conf",
+                (false, true) => "/etc/apache2/sites-available/moodle.conf",
+                (false, false) => "/etc/httpd/conf.d/moodle.conf",
+            },
+            web_user: if debian { "www-data" } else { "apache" },
+            packages,
+            cron_package: if debian { "cron" } else { "cronie" },
+            cron_service: if debian { "cron" } else { "crond" },
+            ca_bundle: if debian {
+                "/etc/ssl/certs/ca-certificates.crt"
+            } else {
+                "/etc/pki/tls/certs/ca-bundle.crt"
+            },
+            deny_internal_paths: !m.version.serves_public_dir(),
+            code_root,
+            document_root,
+            dataroot: m.dataroot.trim_end_matches('/').to_string(),
+            localcachedir: "/var/cache/moodle",
+            git_url: m.git_url.clone(),
+            git_ref: m.git_ref.clone(),
+            wwwroot: m.wwwroot.clone(),
+            host,
+            health_path,
+            health_script,
+            max_body: m.php.post_max_size.clone(),
+            max_input_vars: m.php.max_input_vars,
+            memory_limit: m.php.memory_limit.clone(),
+            upload_max_filesize: m.php.upload_max_filesize.clone(),
+            post_max_size: m.php.post_max_size.clone(),
+            dbtype: if aurora { "auroramysql" } else { "mysqli" },
+            db_kind: if aurora { "cluster" } else { "instance" },
+            db_id: if aurora {
+                format!("{}-db-cluster", spec.name)
+            } else {
+                format!("{}-db", spec.name)
+            },
+            db_name: spec.database.name.clone(),
+            db_user: m.db_user.clone(),
+            db_prefix: m.db_prefix.clone(),
+            db_grants: DB_GRANTS,
+            redis_group: format!("{}-redis", spec.name),
+            efs_token: format!("moodle-ha/{}/moodledata", spec.name),
+            secret_db_user: format!("moodle-ha/{}/db-user", spec.name),
+            secret_redis_auth: format!("moodle-ha/{}/redis-auth", spec.name),
+            secret_admin: format!("moodle-ha/{}/admin", spec.name),
+            secrets_file: SECRETS_FILE,
+            site_name: m.site_name.clone(),
+            site_short_name: spec.site_short_name().to_string(),
+            admin_email: m.admin_email.clone(),
+            jobs: spec
+                .cron
+                .jobs
+                .iter()
+                .map(|j| {
+                    let command = match j.command.strip_prefix("php ") {
+                        Some(rest) => format!("{php_bin} {rest}"),
+                        None => j.command.clone(),
+                    };
+                    (
+                        j.schedule.split_whitespace().collect::<Vec<_>>().join(" "),
+                        command,
+                    )
+                })
+                .collect(),
+            efs_utils_ref: EFS_UTILS_REF,
+            rds_ca_url: RDS_CA_URL,
+        }
+    }
+}
+
+/// The distribution's packages for the web server, PHP with every extension Moodle needs
+/// (`admin/environment.xml`: iconv mbstring curl openssl ctype zip zlib gd simplexml spl pcre
+/// dom xml xmlreader intl json hash fileinfo sodium; plus mysqli, redis, soap, opcache) and
+/// the tools the boot scripts use.
+fn packages(os: Os, php: &str, nginx: bool) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    match os {
+        Os::Ubuntu2404 => {
+            out.push(if nginx { "nginx" } else { "apache2" }.into());
+            for ext in [
+                "fpm", "cli", "mysql", "curl", "gd", "intl", "mbstring", "soap", "xml", "zip",
+                "opcache", "redis",
+            ] {
+                out.push(format!("php{php}-{ext}"));
+            }
+            // git for the code; nfs-common, stunnel4 and binutils for efs-utils (built at
+            // boot: it is not in Ubuntu's archive).
+            out.extend(
+                [
+                    "git",
+                    "nfs-common",
+                    "stunnel4",
+                    "binutils",
+                    "curl",
+                    "ca-certificates",
+                ]
+                .map(String::from),
+            );
+        }
+        Os::AmazonLinux2023 => {
+            out.push(if nginx { "nginx" } else { "httpd" }.into());
+            out.push(format!("php{php}"));
+            for ext in [
+                "fpm", "cli", "mysqlnd", "gd", "intl", "mbstring", "soap", "xml", "zip", "sodium",
+                "opcache", "devel",
+            ] {
+                out.push(format!("php{php}-{ext}"));
+            }
+            // phpredis is not packaged for AL2023: built with pecl (php-pear, gcc, make).
+            out.extend(["php-pear", "gcc", "make", "git", "amazon-efs-utils"].map(String::from));
+        }
+    }
+    out
+}

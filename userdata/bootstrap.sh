@@ -1,0 +1,221 @@
+#!/bin/bash
+# moodle-ha: first boot of a web node or of the cron instance, run once by cloud-init after
+# the packages are in. Reads /etc/moodle-ha/node.env (rendered from the spec, no secrets).
+#
+#  1. the RDS CA bundle into the system trust store (the database is reached with verify-full)
+#  2. the AWS CLI and the EFS mount helper where the distribution lacks them; phpredis on AL2023
+#  3. the stack's resources looked up by their deterministic names (DB, Redis, EFS)
+#  4. moodledata mounted from EFS through fstab, with TLS and IAM
+#  5. the code from git; config.php and the secrets file written
+#  6. cron instance: moodle-ha-install-site (DB user, install or upgrade, caches on Redis)
+#     web node: wait until the site is installed, then start PHP-FPM and the web server
+#
+# Secrets are never printed: no `set -x`, and values only go to files readable by root and
+# the web server's group.
+set -euo pipefail
+umask 022
+
+# shellcheck source=/dev/null
+. /etc/moodle-ha/node.env
+
+log() { echo "moodle-ha-bootstrap: $*" >&2; }
+fail() {
+  log "FAILED: $*"
+  exit 1
+}
+
+# Runs "$@" until it prints a non-empty value other than "None"; prints it.
+wait_for_value() {
+  local what=$1 value tries=0
+  shift
+  while :; do
+    value=$("$@" 2>/dev/null || true)
+    if [ -n "$value" ] && [ "$value" != "None" ]; then
+      printf '%s\n' "$value"
+      return 0
+    fi
+    tries=$((tries + 1))
+    if [ "$tries" -ge 360 ]; then
+      fail "$what not available after an hour"
+    fi
+    [ $((tries % 6)) -eq 1 ] && log "waiting for $what"
+    sleep 10
+  done
+}
+
+# Retries a command a few times (network blips at boot).
+retry() {
+  local tries=0
+  until "$@"; do
+    tries=$((tries + 1))
+    [ "$tries" -ge 30 ] && return 1
+    sleep 10
+  done
+}
+
+awscli() { aws --region "$REGION" --output text "$@"; }
+
+trust_rds_ca() {
+  local bundle=/run/moodle-ha-rds-ca.pem
+  retry curl -fsSL -o "$bundle" "$RDS_CA_URL" || fail "downloading the RDS CA bundle"
+  case "$OS_FAMILY" in
+    debian)
+      mkdir -p /usr/local/share/ca-certificates/rds
+      awk 'BEGIN { n = 0 } /BEGIN CERTIFICATE/ { n++ } { print > ("/usr/local/share/ca-certificates/rds/rds-" n ".crt") }' "$bundle"
+      update-ca-certificates >/dev/null
+      ;;
+    rhel)
+      cp "$bundle" /etc/pki/ca-trust/source/anchors/rds-global-bundle.pem
+      update-ca-trust
+      ;;
+  esac
+}
+
+install_missing_tools() {
+  case "$OS_FAMILY" in
+    debian)
+      command -v aws >/dev/null || retry snap install aws-cli --classic || fail "installing the AWS CLI"
+      if ! command -v mount.efs >/dev/null; then
+        # efs-utils is not in Ubuntu's archive: build its Debian package from the pinned tag.
+        rm -rf /tmp/efs-utils
+        retry git clone --quiet --depth 1 --branch "$EFS_UTILS_REF" https://github.com/aws/efs-utils /tmp/efs-utils
+        (cd /tmp/efs-utils && ./build-deb.sh >/dev/null)
+        apt-get install -y /tmp/efs-utils/build/amazon-efs-utils*deb >/dev/null
+      fi
+      ;;
+    rhel)
+      if ! php -m | grep -qx redis; then
+        # phpredis is not packaged for Amazon Linux 2023: build it with pecl.
+        printf '\n' | retry pecl install -f redis >/dev/null
+        echo 'extension=redis.so' >/etc/php.d/50-redis.ini
+      fi
+      ;;
+  esac
+}
+
+discover() {
+  if [ "$DB_KIND" = cluster ]; then
+    DB_HOST=$(wait_for_value "the database cluster's endpoint" awscli rds describe-db-clusters \
+      --db-cluster-identifier "$DB_ID" --query 'DBClusters[0].Endpoint')
+  else
+    DB_HOST=$(wait_for_value "the database's endpoint" awscli rds describe-db-instances \
+      --db-instance-identifier "$DB_ID" --query 'DBInstances[0].Endpoint.Address')
+  fi
+  REDIS_HOST=$(wait_for_value "the Redis primary endpoint" awscli elasticache describe-replication-groups \
+    --replication-group-id "$REDIS_GROUP" --query 'ReplicationGroups[0].NodeGroups[0].PrimaryEndpoint.Address')
+  EFS_ID=$(wait_for_value "the file system" awscli efs describe-file-systems \
+    --creation-token "$EFS_TOKEN" --query 'FileSystems[0].FileSystemId')
+  for name in DB_HOST REDIS_HOST EFS_ID; do
+    [[ ${!name} =~ ^[A-Za-z0-9.-]+$ ]] || fail "$name looks wrong: ${!name}"
+  done
+  cat >/etc/moodle-ha/discovered.env <<EOF
+DB_HOST='$DB_HOST'
+REDIS_HOST='$REDIS_HOST'
+EFS_ID='$EFS_ID'
+EOF
+}
+
+mount_moodledata() {
+  mkdir -p "$DATAROOT"
+  if ! grep -q "[[:space:]]${DATAROOT}[[:space:]]" /etc/fstab; then
+    echo "$EFS_ID:/ $DATAROOT efs _netdev,noresvport,tls,iam 0 0" >>/etc/fstab
+  fi
+  mountpoint -q "$DATAROOT" || retry mount "$DATAROOT" || fail "mounting $EFS_ID at $DATAROOT"
+}
+
+fetch_code() {
+  mkdir -p "$CODE_ROOT"
+  cd "$CODE_ROOT"
+  [ -d .git ] || git init --quiet
+  git remote remove origin 2>/dev/null || true
+  git remote add origin "$GIT_URL"
+  retry git fetch --quiet --depth 1 origin "$GIT_REF" || fail "fetching $GIT_REF from $GIT_URL"
+  git checkout --quiet --force FETCH_HEAD
+  cd /
+}
+
+secret() { awscli secretsmanager get-secret-value --secret-id "$1" --query SecretString; }
+
+write_config() {
+  local dbpass redis_auth config
+  dbpass=$(wait_for_value "the database user's secret" secret "$SECRET_DB_USER")
+  redis_auth=$(wait_for_value "the Redis AUTH secret" secret "$SECRET_REDIS_AUTH")
+  for value in "$dbpass" "$redis_auth"; do
+    [[ $value =~ ^[A-Za-z0-9]+$ ]] || fail "a generated secret has unexpected characters"
+  done
+  (
+    umask 027
+    printf "<?php\nreturn ['dbpass' => '%s', 'redis_auth' => '%s'];\n" "$dbpass" "$redis_auth" >"$SECRETS_FILE.new"
+    chgrp "$WEB_USER" "$SECRETS_FILE.new"
+    mv "$SECRETS_FILE.new" "$SECRETS_FILE"
+  )
+  config=$(cat /etc/moodle-ha/config.php.in)
+  config=${config//"<known after apply: database.endpoint>"/"$DB_HOST"}
+  config=${config//"<known after apply: cache.primary_endpoint>"/"$REDIS_HOST"}
+  case "$config" in *"<known after apply:"*) fail "config.php has a value nobody filled in" ;; esac
+  printf '%s\n' "$config" >"$CODE_ROOT/config.php.new"
+  chmod 0644 "$CODE_ROOT/config.php.new"
+  mv "$CODE_ROOT/config.php.new" "$CODE_ROOT/config.php"
+  mkdir -p "$LOCALCACHEDIR"
+  chown "$WEB_USER:" "$LOCALCACHEDIR"
+}
+
+enable_site() {
+  case "$WEB_SERVICE" in
+    nginx) rm -f /etc/nginx/sites-enabled/default ;;
+    apache2)
+      a2dissite -q 000-default || true
+      a2enmod -q headers proxy_fcgi
+      a2ensite -q moodle
+      ;;
+  esac
+  if [ "$OS_FAMILY" = rhel ] && [ "$WEB_SERVICE" = nginx ]; then
+    # The stock nginx.conf has a catch-all server: the site's default server takes over.
+    sed -i 's/ default_server//' /etc/nginx/nginx.conf
+  fi
+}
+
+wait_until_installed() {
+  # The cron instance installs or upgrades the site; a web node never does. Until the site's
+  # version is at least this code's, the node stays out of service and fails its health check.
+  local mine ready tries=0
+  # shellcheck disable=SC2016 # `$version` is PHP, not shell
+  mine=$(sed -n 's/^\$version *= *\([0-9.]*\);.*/\1/p' "$DOCUMENT_ROOT/version.php" | head -n 1)
+  while :; do
+    ready=$(cat "$DATAROOT/.moodle-ha/ready" 2>/dev/null || true)
+    if [ -n "$ready" ] && [ -n "$mine" ] && awk -v a="$ready" -v b="$mine" 'BEGIN { exit !(a >= b) }'; then
+      return 0
+    fi
+    [ $((tries % 20)) -eq 0 ] && log "waiting for the cron instance to install or upgrade the site (site ${ready:-not installed}, code $mine)"
+    tries=$((tries + 1))
+    sleep 15
+  done
+}
+
+# Nothing serves or runs Moodle until this script says so.
+systemctl stop "$WEB_SERVICE" 2>/dev/null || true
+if [ "$ROLE" = cron ]; then
+  systemctl stop "$CRON_SERVICE" 2>/dev/null || true
+fi
+trust_rds_ca
+install_missing_tools
+discover
+mount_moodledata
+fetch_code
+write_config
+enable_site
+case "$ROLE" in
+  cron)
+    # Not behind the load balancer: no web server here, only the CLI.
+    systemctl disable --now "$WEB_SERVICE" "$FPM_SERVICE" 2>/dev/null || true
+    /usr/local/sbin/moodle-ha-install-site
+    systemctl enable --now "$CRON_SERVICE"
+    ;;
+  web)
+    wait_until_installed
+    systemctl enable "$FPM_SERVICE" "$WEB_SERVICE"
+    systemctl restart "$FPM_SERVICE"
+    systemctl restart "$WEB_SERVICE"
+    ;;
+esac
+log "done"

@@ -1,0 +1,89 @@
+#!/bin/bash
+# moodle-ha: the cron instance only. Creates Moodle's database user, installs the site when the
+# database has no Moodle tables (exactly once: a lock on the shared disk serialises reboots and
+# a second instance racing the first), upgrades it when the code is newer, puts the caches
+# (MUC) on Redis, and then marks the site ready for the web nodes. Web nodes never run this.
+set -euo pipefail
+
+# shellcheck source=/dev/null
+. /etc/moodle-ha/node.env
+# shellcheck source=/dev/null
+. /etc/moodle-ha/discovered.env
+
+log() { echo "moodle-ha-install-site: $*" >&2; }
+fail() {
+  log "FAILED: $*"
+  exit 1
+}
+awscli() { aws --region "$REGION" --output text "$@"; }
+secret() { awscli secretsmanager get-secret-value --secret-id "$1" --query SecretString; }
+# Moodle's CLI scripts, as the web server's user, from the code root (on every branch).
+moodle_cli() { (cd "$CODE_ROOT" && runuser -u "$WEB_USER" -- "$PHP_BIN" "$@"); }
+
+state="$DATAROOT/.moodle-ha"
+mkdir -p "$state"
+if [ "$(stat -c %U "$DATAROOT")" != "$WEB_USER" ]; then
+  chown -R "$WEB_USER:" "$DATAROOT"
+  chmod -R u+rwX,g+rwX "$DATAROOT"
+fi
+chown "$WEB_USER:" "$state"
+
+exec 9>"$state/install.lock"
+flock -w 7200 9 || fail "another instance holds $state/install.lock"
+
+# 1. Moodle's own database user, with only the privileges Moodle needs. RDS rotates the master
+#    password, so the site never uses it; the user's password is the stack's db-user secret.
+if [ "$DB_KIND" = cluster ]; then
+  master_arn=$(awscli rds describe-db-clusters --db-cluster-identifier "$DB_ID" \
+    --query 'DBClusters[0].MasterUserSecret.SecretArn')
+else
+  master_arn=$(awscli rds describe-db-instances --db-instance-identifier "$DB_ID" \
+    --query 'DBInstances[0].MasterUserSecret.SecretArn')
+fi
+if [ -z "$master_arn" ] || [ "$master_arn" = None ]; then
+  fail "the database has no managed master secret"
+fi
+tables=$(
+  {
+    secret "$master_arn" | tr -d '\n'
+    printf '\n'
+    secret "$SECRET_DB_USER"
+  } | "$PHP_BIN" /usr/local/lib/moodle-ha/db-setup.php "$DB_HOST" "$DB_NAME" "$DB_USER" "$DB_PREFIX" "$DB_GRANTS"
+) || fail "setting up the database user"
+
+# 2. Install exactly once. A Moodle version means installed; no prefixed table means a new
+#    database; tables without a version are an interrupted install, never dropped automatically.
+if moodle_cli admin/cli/cfg.php --name=version >/dev/null 2>&1; then
+  log "the site is installed"
+elif [ "$tables" = 0 ]; then
+  log "installing Moodle (several minutes)"
+  adminpass=$(secret "$SECRET_ADMIN")
+  moodle_cli admin/cli/install_database.php --agree-license --lang=en --adminuser=admin \
+    --adminpass="$adminpass" --adminemail="$ADMIN_EMAIL" \
+    --fullname="$SITE_NAME" --shortname="$SITE_SHORT_NAME" >/dev/null
+  unset adminpass
+  log "installed"
+else
+  fail "the database has $tables tables with prefix $DB_PREFIX but no Moodle version: an interrupted install; drop them or restore a snapshot, then reboot this instance"
+fi
+
+# 3. Upgrade when the code is newer than the database (here only; web nodes wait for it).
+pending=0
+moodle_cli admin/cli/upgrade.php --is-pending >/dev/null 2>&1 || pending=$?
+case "$pending" in
+  0) ;;
+  2)
+    log "upgrading Moodle"
+    moodle_cli admin/cli/upgrade.php --non-interactive >/dev/null
+    ;;
+  *) fail "admin/cli/upgrade.php --is-pending exited $pending" ;;
+esac
+
+# 4. The caches (MUC) on Redis: written once to dataroot/muc, shared by every node.
+secret "$SECRET_REDIS_AUTH" | moodle_cli /usr/local/lib/moodle-ha/muc-redis.php \
+  "$CODE_ROOT" "$REDIS_HOST:6379" "${STACK}_muc_" "$CA_BUNDLE" >/dev/null
+
+# 5. Ready: the web nodes start serving once this holds at least their code's version.
+moodle_cli admin/cli/cfg.php --name=version >"$state/ready.new"
+mv "$state/ready.new" "$state/ready"
+log "the site is ready at version $(cat "$state/ready")"
