@@ -205,7 +205,7 @@ async fn an_unknown_certificate_or_ami_is_named_at_plan_time_and_nothing_changes
         )
         .replace(
             "ami: ssm:/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id",
-            "ami: ami-0123456789abcdef0",
+            "ami: ami-0123456789abcdef0\n  os: ubuntu-24.04",
         )
     });
     let spec = stack.path.to_str().expect("path");
