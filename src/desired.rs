@@ -464,6 +464,16 @@ pub fn web_node_policy(stack: &str) -> serde_json::Value {
                 "Condition": {"StringEquals": {"aws:ResourceTag/moodle-ha:stack": stack}}
             },
             {
+                "Sid": "GoInServiceWhenServing",
+                "Effect": "Allow",
+                "Action": [
+                    "autoscaling:CompleteLifecycleAction",
+                    "autoscaling:RecordLifecycleActionHeartbeat"
+                ],
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:ResourceTag/moodle-ha:stack": stack}}
+            },
+            {
                 "Sid": "FindTheGroupsTargetGroups",
                 "Effect": "Allow",
                 "Action": "autoscaling:DescribeAutoScalingGroups",

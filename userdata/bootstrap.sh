@@ -8,7 +8,8 @@
 #  4. moodledata mounted from EFS through fstab, with TLS and IAM
 #  5. the code from git; config.php and the secrets file written
 #  6. cron instance: moodle-ha-install-site (DB user, install or upgrade, caches on Redis)
-#     web node: wait until the site is installed, then start PHP-FPM and the web server
+#     web node: wait until the site is installed, then start PHP-FPM and the web server, and
+#     let the Auto Scaling group put it in service (its launch hook holds it until then)
 #
 # Secrets are never printed: no `set -x`, and values only go to files readable by root and
 # the web server's group.
@@ -54,6 +55,34 @@ retry() {
 }
 
 awscli() { aws --region "$REGION" --output text "$@"; }
+
+# The instance's ID from the metadata service (IMDSv2: a session token first).
+instance_id() {
+  local token
+  token=$(curl -fsS -m 5 -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 300' \
+    http://169.254.169.254/latest/api/token) || return 1
+  curl -fsS -m 5 -H "X-aws-ec2-metadata-token: $token" \
+    http://169.254.169.254/latest/meta-data/instance-id
+}
+
+# A web node is held out of service by the group's launch hook until it serves: a heartbeat
+# keeps the hold while the site is installed; CONTINUE puts it in service.
+launch_hook() {
+  local id
+  id=$(instance_id) || return 0
+  case "$1" in
+    heartbeat)
+      awscli autoscaling record-lifecycle-action-heartbeat --auto-scaling-group-name "$ASG_NAME" \
+        --lifecycle-hook-name "$READY_HOOK" --instance-id "$id" >/dev/null 2>&1 || true
+      ;;
+    continue)
+      awscli autoscaling complete-lifecycle-action --auto-scaling-group-name "$ASG_NAME" \
+        --lifecycle-hook-name "$READY_HOOK" --instance-id "$id" \
+        --lifecycle-action-result CONTINUE >/dev/null 2>&1 ||
+        log "no launch hook to complete (the node is already in service)"
+      ;;
+  esac
+}
 
 trust_rds_ca() {
   local bundle=/run/moodle-ha-rds-ca.pem
@@ -186,7 +215,10 @@ wait_until_installed() {
     if [ -n "$ready" ] && [ -n "$mine" ] && awk -v a="$ready" -v b="$mine" 'BEGIN { exit !(a >= b) }'; then
       return 0
     fi
-    [ $((tries % 20)) -eq 0 ] && log "waiting for the cron instance to install or upgrade the site (site ${ready:-not installed}, code $mine)"
+    if [ $((tries % 20)) -eq 0 ]; then
+      log "waiting for the cron instance to install or upgrade the site (site ${ready:-not installed}, code $mine)"
+      launch_hook heartbeat
+    fi
     tries=$((tries + 1))
     sleep 15
   done
@@ -216,6 +248,7 @@ case "$ROLE" in
     systemctl enable "$FPM_SERVICE" "$WEB_SERVICE"
     systemctl restart "$FPM_SERVICE"
     systemctl restart "$WEB_SERVICE"
+    launch_hook continue
     ;;
 esac
 log "done"

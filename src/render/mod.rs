@@ -12,7 +12,7 @@ mod encode;
 mod site;
 
 pub use encode::{MAX_USER_DATA, decode_user_data, encode_user_data};
-pub use site::{DB_GRANTS, EFS_UTILS_REF, RDS_CA_URL, SECRETS_FILE, Site};
+pub use site::{DB_GRANTS, EFS_UTILS_REF, RDS_CA_URL, READY_HOOK, SECRETS_FILE, Site};
 
 use crate::spec::{Spec, WebServer};
 use minijinja::{Environment, context};

@@ -17,6 +17,10 @@ pub const EFS_UTILS_REF: &str = "v1.36.0";
 /// The RDS certificate bundle every node adds to its trust store (`dboptions` `verify-full`).
 pub const RDS_CA_URL: &str = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem";
 
+/// The web group's launch lifecycle hook: a new node stays out of service (no load balancer
+/// traffic, no health checks) until its boot script completes it, once it serves the site.
+pub const READY_HOOK: &str = "moodle-ha-ready";
+
 /// Where the node writes the secrets it reads at boot; config.php requires it.
 pub const SECRETS_FILE: &str = "/etc/moodle-ha/secrets.php";
 
@@ -107,6 +111,10 @@ pub struct Site {
     pub db_grants: &'static str,
     /// The Redis replication group.
     pub redis_group: String,
+    /// The web nodes' Auto Scaling group.
+    pub asg_name: String,
+    /// Its launch hook.
+    pub ready_hook: &'static str,
     /// The EFS creation token the node finds its file system by.
     pub efs_token: String,
     /// Secret names.
@@ -242,6 +250,8 @@ impl Site {
             db_prefix: m.db_prefix.clone(),
             db_grants: DB_GRANTS,
             redis_group: format!("{}-redis", spec.name),
+            asg_name: format!("{}-web", spec.name),
+            ready_hook: READY_HOOK,
             efs_token: format!("moodle-ha/{}/moodledata", spec.name),
             secret_db_user: format!("moodle-ha/{}/db-user", spec.name),
             secret_redis_auth: format!("moodle-ha/{}/redis-auth", spec.name),
