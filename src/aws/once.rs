@@ -203,6 +203,8 @@ where
 }
 
 #[cfg(test)]
+// The tests hold the SDK's own error type in `Result`s, as the SDK's `send` does.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
     use aws_sdk_ec2::operation::create_vpc::CreateVpcError;
