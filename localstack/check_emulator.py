@@ -75,7 +75,7 @@ class Checker:
     def __init__(self, endpoint, region):
         config = botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"})
         self.clients = {}
-        for service in ("ec2", "elasticache", "rds", "secretsmanager", "autoscaling", "sts", "acm", "ssm", "elbv2", "iam"):
+        for service in ("ec2", "elasticache", "rds", "secretsmanager", "autoscaling", "sts", "acm", "ssm", "elbv2", "iam", "efs"):
             self.clients[service] = boto3.client(service, endpoint_url=endpoint, region_name=region, config=config)
         self.endpoint, self.config = endpoint, config
         self.region = region
@@ -723,6 +723,71 @@ class Checker:
         expect_error("LoadBalancerNotFound", elb.describe_load_balancers, LoadBalancerArns=[self.web_lb_extra])
         expect_error("TargetGroupNotFound", elb.describe_target_groups, TargetGroupArns=[self.web_tg_extra])
 
+    # -- Creates whose answer was lost: sent again, they create nothing --------------------------
+
+    def check_idempotent_creates(self):
+        ec2, elb, efs = self.ec2, self.elbv2, self.efs
+        token = f"chk-{self.run}"
+
+        def twice(what, call, pick, **kwargs):
+            first, second = pick(call(**kwargs)), pick(call(**kwargs))
+            expect_equal(second, first, f"{what} sent again (same parameters, same ClientToken if any) answers the same resource")
+            return first
+
+        def tag(kind):
+            return [{"ResourceType": kind, "Tags": [{"Key": "moodle-ha:resource", "Value": f"{kind}/{self.run}"}]}]
+
+        table = twice("CreateRouteTable", ec2.create_route_table, lambda a: a["RouteTable"]["RouteTableId"],
+                      VpcId=self.vpc, ClientToken=f"{token}-rtb", TagSpecifications=tag("route-table"))
+        tables = ec2.describe_route_tables(Filters=[{"Name": "tag:moodle-ha:resource", "Values": [f"route-table/{self.run}"]}])["RouteTables"]
+        expect_equal([t["RouteTableId"] for t in tables], [table], "CreateRouteTable twice with one ClientToken: route tables")
+        expect_error("IdempotentParameterMismatch", ec2.create_route_table, VpcId=self.vpc, ClientToken=f"{token}-rtb")
+
+        allocation = ec2.allocate_address(Domain="vpc")["AllocationId"]
+        nat = twice("CreateNatGateway", ec2.create_nat_gateway, lambda a: a["NatGateway"]["NatGatewayId"],
+                    SubnetId=self.subnets[0], AllocationId=allocation, ClientToken=f"{token}-nat")
+        nats = ec2.describe_nat_gateways(Filters=[{"Name": "subnet-id", "Values": [self.subnets[0]]}])["NatGateways"]
+        expect_equal([n["NatGatewayId"] for n in nats if n["State"] not in ("deleted", "deleting")], [nat], "CreateNatGateway twice with one ClientToken: gateways")
+
+        instance = twice("RunInstances", ec2.run_instances, lambda a: [i["InstanceId"] for i in a["Instances"]],
+                         ImageId="ami-12c6146b", MinCount=1, MaxCount=1, InstanceType="t3.small", SubnetId=self.subnets[0],
+                         ClientToken=f"{token}-i", TagSpecifications=tag("instance"))
+        running = ec2.describe_instances(Filters=[{"Name": "tag:moodle-ha:resource", "Values": [f"instance/{self.run}"]}])["Reservations"]
+        expect_equal([i["InstanceId"] for r in running for i in r["Instances"]], instance, "RunInstances twice with one ClientToken: instances")
+
+        # ELBv2: idempotent by name (load balancer, target group) and by port (listener) with the same settings.
+        name = self.name("idem")
+        lb_args = dict(Name=name, Subnets=self.subnets, SecurityGroups=[self.sgs[0]], Scheme="internet-facing", Type="application")
+        lb = twice("CreateLoadBalancer", elb.create_load_balancer, lambda a: a["LoadBalancers"][0]["LoadBalancerArn"], **lb_args)
+        expect_equal([x["LoadBalancerArn"] for x in elb.describe_load_balancers(Names=[name])["LoadBalancers"]], [lb], "CreateLoadBalancer twice: load balancers of that name")
+        expect_error("DuplicateLoadBalancerName", elb.create_load_balancer, **dict(lb_args, Scheme="internal"))
+        tg_args = dict(Name=name, Protocol="HTTP", Port=80, VpcId=self.vpc, TargetType="instance")
+        tg = twice("CreateTargetGroup", elb.create_target_group, lambda a: a["TargetGroups"][0]["TargetGroupArn"], **tg_args)
+        expect_error("DuplicateTargetGroupName", elb.create_target_group, **dict(tg_args, Port=8080))
+        listener_args = dict(LoadBalancerArn=lb, Protocol="HTTP", Port=80, DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}])
+        listener = twice("CreateListener", elb.create_listener, lambda a: a["Listeners"][0]["ListenerArn"], **listener_args)
+        expect_equal([x["ListenerArn"] for x in elb.describe_listeners(LoadBalancerArn=lb)["Listeners"]], [listener], "CreateListener twice: listeners on the port")
+        redirect = [{"Type": "redirect", "RedirectConfig": {"Protocol": "HTTPS", "Port": "443", "StatusCode": "HTTP_301"}}]
+        expect_error("DuplicateListener", elb.create_listener, **dict(listener_args, DefaultActions=redirect))
+
+        # EFS: a creation token used before answers FileSystemAlreadyExists with the file system's ID.
+        fs = efs.create_file_system(CreationToken=f"{token}-fs")["FileSystemId"]
+        try:
+            efs.create_file_system(CreationToken=f"{token}-fs")
+            raise Mismatch("CreateFileSystem with a used CreationToken: expected FileSystemAlreadyExists, got success")
+        except botocore.exceptions.ClientError as error:
+            expect_equal(error.response["Error"]["Code"], "FileSystemAlreadyExists", "CreateFileSystem with a used CreationToken: error")
+            expect_equal(error.response.get("FileSystemId"), fs, "FileSystemAlreadyExists FileSystemId")
+
+        efs.delete_file_system(FileSystemId=fs)
+        elb.delete_listener(ListenerArn=listener)
+        elb.delete_load_balancer(LoadBalancerArn=lb)
+        elb.delete_target_group(TargetGroupArn=tg)
+        ec2.terminate_instances(InstanceIds=instance)
+        ec2.delete_nat_gateway(NatGatewayId=nat)
+        ec2.release_address(AllocationId=allocation)
+        ec2.delete_route_table(RouteTableId=table)
+
     # -- Launch templates ----------------------------------------------------------------------
 
     def check_launch_templates(self):
@@ -1011,6 +1076,7 @@ def main():
         ("Auto Scaling / EC2", checker.check_autoscaling_ec2),
         ("fixtures", checker.check_fixtures),
         ("ELBv2", checker.check_elbv2),
+        ("creates sent again", checker.check_idempotent_creates),
         ("launch templates", checker.check_launch_templates),
         ("Auto Scaling (web tier)", checker.check_web_autoscaling),
         ("IAM", checker.check_iam),

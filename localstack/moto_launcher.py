@@ -5,8 +5,8 @@ live here, in the emulator launcher, so that moodle-ha's product code stays fait
 never special-cases the emulator. The fixtures (last section) are not gaps: they put into every
 region what a real account has and moto cannot (the example stack's ACM certificate, AWS's
 public Ubuntu AMI parameters). `check_emulator.py` (next to this file) checks the ElastiCache,
-RDS, Secrets Manager, ELBv2, IAM, Auto Scaling and launch template behaviour, and the fixtures,
-against a running launcher.
+RDS, Secrets Manager, ELBv2, IAM, Auto Scaling and launch template behaviour, creates sent again
+(client tokens, ELBv2 and EFS idempotency), and the fixtures, against a running launcher.
 
 Usage: python moto_launcher.py [-H HOST] [-p PORT]   (the arguments of moto_server)
 """
@@ -86,6 +86,37 @@ def efs_put_backup_policy():
 
     FileSystem.backup_policy = property(backup_policy)
     EFSResponse.put_backup_policy = response_put
+
+
+@patch
+def efs_file_system_already_exists_id():
+    """EFS `CreateFileSystem` with a CreationToken already used (a retry whose answer was lost).
+
+    AWS: HTTP 409 `FileSystemAlreadyExists` whose body carries the existing file system's
+    `FileSystemId` (and `ErrorCode`), so the caller can adopt it. moto 5.2.5: the same error
+    with a message only, no `FileSystemId`. Needed by: tests/it/resilience.rs
+    (apply_converges_when_answers_are_lost) and every resumed create of a file system.
+    """
+    from moto.efs.exceptions import FileSystemAlreadyExists
+    from moto.efs.models import EFSBackend
+
+    original = EFSBackend.create_file_system
+
+    def create_file_system(self, creation_token, *args, **kwargs):
+        if creation_token and creation_token in self.creation_tokens:
+            existing = next(fs for fs in self.file_systems_by_id.values() if fs.creation_token == creation_token)
+            error = FileSystemAlreadyExists(creation_token)
+            error.description = json.dumps({
+                "__type": "FileSystemAlreadyExists",
+                "ErrorCode": "FileSystemAlreadyExists",
+                "Message": error.message,
+                "message": error.message,
+                "FileSystemId": existing.file_system_id,
+            })
+            raise error
+        return original(self, creation_token, *args, **kwargs)
+
+    EFSBackend.create_file_system = create_file_system
 
 
 @patch
@@ -947,6 +978,74 @@ def elbv2_target_group_load_balancer_arns():
     FakeTargetGroup.load_balancer_arns = property(load_balancer_arns, lambda self, value: None)
 
 
+@patch
+def elbv2_create_idempotent():
+    """ELBv2 `CreateLoadBalancer` / `CreateTargetGroup` with the name of one that exists, and
+    `CreateListener` on a port of the load balancer that has a listener.
+
+    AWS: all three are idempotent: a create with the same settings as the existing load balancer
+    (target group, listener on that port) answers it and creates nothing; other settings answer
+    DuplicateLoadBalancerName (DuplicateTargetGroupName, DuplicateListener). moto 5.2.5: a second
+    CreateLoadBalancer makes a second load balancer of the same name, a second CreateListener a
+    second listener on the same port (its port check looks among listener ARNs), and a second
+    CreateTargetGroup answers DuplicateTargetGroupName, so an SDK retry whose first answer was
+    lost duplicates or fails. Here "the same settings" means the same request parameters as the
+    create that made it (tags included). Needed by: tests/it/resilience.rs
+    (apply_converges_when_answers_are_lost).
+    """
+    from moto.core.responses import ActionResult
+    from moto.elbv2.exceptions import DuplicateListenerError, DuplicateLoadBalancerName, DuplicateTargetGroupName
+    from moto.elbv2.responses import ELBV2Response
+
+    def idempotent(self, original, key, existing, answer_key, duplicate):
+        requests = self.elbv2_backend.__dict__.setdefault("_create_requests", {})
+        request = sorted((k, v) for k, v in self.querystring.items() if k not in ("Action", "Version"))
+        found = existing(self.elbv2_backend)
+        if found:
+            if requests.get(key) != request:
+                raise duplicate()
+            return ActionResult({answer_key: found[:1]})
+        result = original(self)
+        requests[key] = request
+        return result
+
+    def listeners_on_port(backend, arn, port):
+        balancer = backend.load_balancers.get(arn)
+        return [l for l in (balancer.listeners.values() if balancer else []) if str(l.port) == str(port)]
+
+    original_lb = ELBV2Response.create_load_balancer
+    original_tg = ELBV2Response.create_target_group
+    original_listener = ELBV2Response.create_listener
+
+    def create_load_balancer(self):
+        name = self._get_param("Name")
+        return idempotent(
+            self, original_lb, ("lb", name),
+            lambda b: [lb for lb in b.load_balancers.values() if lb.name == name],
+            "LoadBalancers", DuplicateLoadBalancerName,
+        )
+
+    def create_target_group(self):
+        name = self._get_param("Name")
+        return idempotent(
+            self, original_tg, ("tg", name),
+            lambda b: [tg for tg in b.target_groups.values() if tg.name == name],
+            "TargetGroups", DuplicateTargetGroupName,
+        )
+
+    def create_listener(self):
+        arn, port = self._get_param("LoadBalancerArn"), self._get_param("Port")
+        return idempotent(
+            self, original_listener, ("listener", arn, str(port)),
+            lambda b: listeners_on_port(b, arn, port),
+            "Listeners", DuplicateListenerError,
+        )
+
+    ELBV2Response.create_load_balancer = create_load_balancer
+    ELBV2Response.create_target_group = create_target_group
+    ELBV2Response.create_listener = create_listener
+
+
 # IAM -------------------------------------------------------------------------------------------
 
 
@@ -1116,38 +1215,76 @@ def ec2_launch_template_client_token():
     retried CreateLaunchTemplateVersion creates a second version. Needed by: moodle-ha's launch
     template create/update, which retries with the same token after a timeout.
     """
-    from moto.core.responses import ActionResult
-    from moto.ec2.exceptions import EC2ClientError
     from moto.ec2.responses.launch_templates import LaunchTemplates
 
     original_create = LaunchTemplates.create_launch_template
     original_version = LaunchTemplates.create_launch_template_version
 
-    def idempotent(self, original, scope):
-        token = self._get_param("ClientToken")
-        if not token:
-            return original(self)
-        tokens = self.ec2_backend.__dict__.setdefault("_client_tokens", {})
-        request = sorted((k, v) for k, v in self.querystring.items() if k not in ("ClientToken", "Action", "Version"))
-        key = (scope, token)
-        if key in tokens:
-            seen, answer = tokens[key]
-            if seen != request:
-                raise EC2ClientError("IdempotentParameterMismatch", "The client token you have provided is associated with a resource that is already deleted or has different parameters.")
-            return ActionResult(copy.deepcopy(answer))
-        result = original(self)
-        tokens[key] = (request, copy.deepcopy(result.result))
-        return result
-
     def create_launch_template(self):
-        return idempotent(self, original_create, "template")
+        return _ec2_idempotent(self, original_create, "template", snapshot=True)
 
     def create_launch_template_version(self):
         template = self._get_param("LaunchTemplateId") or self._get_param("LaunchTemplateName")
-        return idempotent(self, original_version, ("version", template))
+        return _ec2_idempotent(self, original_version, ("version", template), snapshot=True)
 
     LaunchTemplates.create_launch_template = create_launch_template
     LaunchTemplates.create_launch_template_version = create_launch_template_version
+
+
+def _ec2_idempotent(response, original, scope, snapshot):
+    """Runs an EC2 create action `original` once per ClientToken, as AWS does.
+
+    The first call with a token runs it and remembers the request and the answer; a later call
+    with the same token and the same parameters answers the same (a copy of the answer as it
+    was when `snapshot`, else the same resource as it is now) and creates nothing; the same
+    token with other parameters answers IdempotentParameterMismatch. Without a token the
+    action runs as usual.
+    """
+    from moto.core.responses import ActionResult
+    from moto.ec2.exceptions import EC2ClientError
+
+    token = response._get_param("ClientToken")
+    if not token:
+        return original(response)
+    tokens = response.ec2_backend.__dict__.setdefault("_client_tokens", {})
+    request = sorted((k, v) for k, v in response.querystring.items() if k not in ("ClientToken", "Action", "Version"))
+    key = (scope, token)
+    if key in tokens:
+        seen, answer = tokens[key]
+        if seen != request:
+            raise EC2ClientError("IdempotentParameterMismatch", "The client token you have provided is associated with a resource that is already deleted or has different parameters.")
+        return ActionResult(copy.deepcopy(answer) if snapshot else answer)
+    result = original(response)
+    tokens[key] = (request, copy.deepcopy(result.result) if snapshot else result.result)
+    return result
+
+
+@patch
+def ec2_client_token_nat_route_table_instances():
+    """EC2 `CreateNatGateway`, `CreateRouteTable` and `RunInstances` retried with the same ClientToken.
+
+    AWS: the token makes each call idempotent: a retry with the same token and parameters
+    answers the gateway, route table or reservation the first call created and creates nothing
+    (a different request with the same token: IdempotentParameterMismatch). moto 5.2.5:
+    ignores ClientToken, so a retry whose first answer was lost creates a second NAT gateway,
+    route table or instance. Needed by: tests/it/resilience.rs
+    (apply_converges_when_answers_are_lost), which loses the answer to these creates.
+    """
+    from moto.ec2.responses.instances import InstanceResponse
+    from moto.ec2.responses.nat_gateways import NatGateways
+    from moto.ec2.responses.route_tables import RouteTables
+
+    for cls, action in (
+        (NatGateways, "create_nat_gateway"),
+        (RouteTables, "create_route_table"),
+        (InstanceResponse, "run_instances"),
+    ):
+        original = getattr(cls, action)
+
+        def idempotent(self, original=original, action=action):
+            return _ec2_idempotent(self, original, action, snapshot=False)
+
+        setattr(cls, action, idempotent)
 
 
 @patch

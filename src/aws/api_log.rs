@@ -37,6 +37,16 @@ impl ApiCalls {
         self.total()
             .saturating_sub(self.operations.load(Ordering::Relaxed))
     }
+
+    /// The next operation is moodle-ha's own retry of an earlier one (a create sent again by
+    /// [`super::once`] after its answer was lost): its request counts as a retry.
+    pub fn count_next_as_retry(&self) {
+        let _ = self
+            .operations
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                Some(n.saturating_sub(1))
+            });
+    }
 }
 
 impl Intercept for ApiCalls {

@@ -479,21 +479,74 @@ async fn update_group(
 /// Rolls the fleet onto the group's template version, keeping `refresh_min_healthy_percent`
 /// of it in service; nodes already on it are skipped.
 async fn refresh(aws: &Aws, p: &AutoScalingGroupProps) -> anyhow::Result<()> {
+    let preferences = RefreshPreferences::builder()
+        .min_healthy_percentage(i32::try_from(p.refresh_min_healthy_percent)?)
+        .instance_warmup(i32::try_from(p.health_check_grace_seconds)?)
+        .skip_matching(true)
+        .build();
+    let refresh_id = match start_refresh(aws, &p.name, &preferences).await {
+        Ok(id) => id,
+        // One refresh at a time: this one's own, started by an attempt whose answer was lost
+        // (the SDK sent it again), or one a killed run left. Let it finish, then start again:
+        // nodes already on the template version are skipped, so a second refresh after our own
+        // replaces nothing.
+        Err(e) if is_code(&e, "InstanceRefreshInProgress") => {
+            let out = aws
+                .autoscaling
+                .describe_instance_refreshes()
+                .auto_scaling_group_name(&p.name)
+                .send()
+                .await
+                .context("DescribeInstanceRefreshes")?;
+            let running = out
+                .instance_refreshes()
+                .iter()
+                .find(|r| {
+                    matches!(
+                        r.status().map(|s| s.as_str()),
+                        Some("Pending" | "InProgress" | "Cancelling" | "RollbackInProgress")
+                    )
+                })
+                .and_then(|r| r.instance_refresh_id())
+                .map(str::to_string);
+            if let Some(running) = running {
+                // Its outcome is not this run's: whichever it was, ours follows.
+                let _ = wait_refresh(aws, p, &running).await;
+            }
+            start_refresh(aws, &p.name, &preferences)
+                .await
+                .context("StartInstanceRefresh")?
+        }
+        Err(e) => return Err(e).context("StartInstanceRefresh"),
+    };
+    wait_refresh(aws, p, &refresh_id).await
+}
+
+async fn start_refresh(
+    aws: &Aws,
+    group: &str,
+    preferences: &RefreshPreferences,
+) -> Result<
+    String,
+    aws_sdk_autoscaling::error::SdkError<
+        aws_sdk_autoscaling::operation::start_instance_refresh::StartInstanceRefreshError,
+    >,
+> {
     let started = aws
         .autoscaling
         .start_instance_refresh()
-        .auto_scaling_group_name(&p.name)
-        .preferences(
-            RefreshPreferences::builder()
-                .min_healthy_percentage(i32::try_from(p.refresh_min_healthy_percent)?)
-                .instance_warmup(i32::try_from(p.health_check_grace_seconds)?)
-                .skip_matching(true)
-                .build(),
-        )
+        .auto_scaling_group_name(group)
+        .preferences(preferences.clone())
         .send()
-        .await
-        .context("StartInstanceRefresh")?;
-    let refresh_id = text(started.instance_refresh_id());
+        .await?;
+    Ok(text(started.instance_refresh_id()))
+}
+
+async fn wait_refresh(
+    aws: &Aws,
+    p: &AutoScalingGroupProps,
+    refresh_id: &str,
+) -> anyhow::Result<()> {
     wait::until(
         &aws.progress,
         &format!("instance refresh of {}", p.name),
@@ -503,7 +556,7 @@ async fn refresh(aws: &Aws, p: &AutoScalingGroupProps) -> anyhow::Result<()> {
                 .autoscaling
                 .describe_instance_refreshes()
                 .auto_scaling_group_name(&p.name)
-                .instance_refresh_ids(&refresh_id)
+                .instance_refresh_ids(refresh_id)
                 .send()
                 .await
                 .context("DescribeInstanceRefreshes")?;

@@ -2,6 +2,7 @@
 //! tagged, paginated describe per kind; creates carry the stack's tags in the create call.
 
 use super::Aws;
+use super::once;
 use super::wait::{self, Poll};
 use crate::desired::{Facts, ImageFacts, SubnetFacts};
 use crate::executor::{Ids, Operation, Step};
@@ -24,6 +25,59 @@ fn stack_filter(aws: &Aws) -> Filter {
         .name(format!("tag:{}", super::tags::STACK_TAG))
         .values(&aws.tags.stack)
         .build()
+}
+
+fn resource_filter(key: &ResourceKey) -> Filter {
+    Filter::builder()
+        .name(format!("tag:{}", super::tags::RESOURCE_TAG))
+        .values(key.to_string())
+        .build()
+}
+
+/// The ID of this stack's `key`, when it exists: what a create whose answer was lost made.
+async fn find_by_key(aws: &Aws, key: &ResourceKey) -> anyhow::Result<Option<String>> {
+    let filters = Some(vec![stack_filter(aws), resource_filter(key)]);
+    let ec2 = &aws.ec2;
+    let id = match key.kind {
+        Kind::Vpc => ec2
+            .describe_vpcs()
+            .set_filters(filters)
+            .send()
+            .await
+            .context("DescribeVpcs")?
+            .vpcs()
+            .iter()
+            .find_map(|v| v.vpc_id().map(str::to_string)),
+        Kind::Subnet => ec2
+            .describe_subnets()
+            .set_filters(filters)
+            .send()
+            .await
+            .context("DescribeSubnets")?
+            .subnets()
+            .iter()
+            .find_map(|s| s.subnet_id().map(str::to_string)),
+        Kind::InternetGateway => ec2
+            .describe_internet_gateways()
+            .set_filters(filters)
+            .send()
+            .await
+            .context("DescribeInternetGateways")?
+            .internet_gateways()
+            .iter()
+            .find_map(|g| g.internet_gateway_id().map(str::to_string)),
+        Kind::ElasticIp => ec2
+            .describe_addresses()
+            .set_filters(filters)
+            .send()
+            .await
+            .context("DescribeAddresses")?
+            .addresses()
+            .iter()
+            .find_map(|a| a.allocation_id().map(str::to_string)),
+        other => bail!("no lookup by tag for {other}"),
+    };
+    Ok(id)
 }
 
 fn tag_spec(aws: &Aws, kind: ResourceType, key: &ResourceKey) -> TagSpecification {
@@ -566,57 +620,95 @@ async fn create(aws: &Aws, op: &Operation, props: &Props, ids: &Ids) -> anyhow::
     let key = &op.change.key;
     let ec2 = &aws.ec2;
     match props {
+        // No client token for these four: sent once per answer, looked up by tag when an
+        // answer is lost (see `once`).
         Props::Vpc(p) => {
-            let out = ec2
-                .create_vpc()
-                .cidr_block(&p.cidr)
-                .tag_specifications(tag_spec(aws, ResourceType::Vpc, key))
-                .send()
-                .await
-                .context("CreateVpc")?;
-            let id = text(out.vpc().and_then(|v| v.vpc_id()));
+            let id = once::create(
+                &aws.calls,
+                |attempt| async {
+                    let out = ec2
+                        .create_vpc()
+                        .cidr_block(&p.cidr)
+                        .tag_specifications(tag_spec(aws, ResourceType::Vpc, key))
+                        .customize()
+                        .interceptor(attempt)
+                        .send()
+                        .await?;
+                    Ok(text(out.vpc().and_then(|v| v.vpc_id())))
+                },
+                || find_by_key(aws, key),
+            )
+            .await?
+            .context("CreateVpc")?;
             set_vpc_dns(aws, &id, p).await?;
             Ok(id)
         }
         Props::Subnet(p) => {
-            let out = ec2
-                .create_subnet()
-                .vpc_id(resolve(&p.vpc, ids)?)
-                .cidr_block(&p.cidr)
-                .availability_zone(&p.availability_zone)
-                .tag_specifications(tag_spec(aws, ResourceType::Subnet, key))
-                .send()
-                .await
-                .context("CreateSubnet")?;
-            Ok(text(out.subnet().and_then(|s| s.subnet_id())))
+            let vpc = resolve(&p.vpc, ids)?;
+            let id = once::create(
+                &aws.calls,
+                |attempt| async {
+                    let out = ec2
+                        .create_subnet()
+                        .vpc_id(&vpc)
+                        .cidr_block(&p.cidr)
+                        .availability_zone(&p.availability_zone)
+                        .tag_specifications(tag_spec(aws, ResourceType::Subnet, key))
+                        .customize()
+                        .interceptor(attempt)
+                        .send()
+                        .await?;
+                    Ok(text(out.subnet().and_then(|s| s.subnet_id())))
+                },
+                || find_by_key(aws, key),
+            )
+            .await?
+            .context("CreateSubnet")?;
+            Ok(id)
         }
         Props::InternetGateway(p) => {
-            let out = ec2
-                .create_internet_gateway()
-                .tag_specifications(tag_spec(aws, ResourceType::InternetGateway, key))
-                .send()
-                .await
-                .context("CreateInternetGateway")?;
-            let id = text(out.internet_gateway().and_then(|g| g.internet_gateway_id()));
+            let id = once::create(
+                &aws.calls,
+                |attempt| async {
+                    let out = ec2
+                        .create_internet_gateway()
+                        .tag_specifications(tag_spec(aws, ResourceType::InternetGateway, key))
+                        .customize()
+                        .interceptor(attempt)
+                        .send()
+                        .await?;
+                    Ok(text(
+                        out.internet_gateway().and_then(|g| g.internet_gateway_id()),
+                    ))
+                },
+                || find_by_key(aws, key),
+            )
+            .await?
+            .context("CreateInternetGateway")?;
             if let Some(vpc) = &p.vpc {
-                ec2.attach_internet_gateway()
-                    .internet_gateway_id(&id)
-                    .vpc_id(resolve(vpc, ids)?)
-                    .send()
-                    .await
-                    .context("AttachInternetGateway")?;
+                attach_gateway(aws, &id, &resolve(vpc, ids)?).await?;
             }
             Ok(id)
         }
         Props::ElasticIp {} => {
-            let out = ec2
-                .allocate_address()
-                .domain(DomainType::Vpc)
-                .tag_specifications(tag_spec(aws, ResourceType::ElasticIp, key))
-                .send()
-                .await
-                .context("AllocateAddress")?;
-            Ok(text(out.allocation_id()))
+            let id = once::create(
+                &aws.calls,
+                |attempt| async {
+                    let out = ec2
+                        .allocate_address()
+                        .domain(DomainType::Vpc)
+                        .tag_specifications(tag_spec(aws, ResourceType::ElasticIp, key))
+                        .customize()
+                        .interceptor(attempt)
+                        .send()
+                        .await?;
+                    Ok(text(out.allocation_id()))
+                },
+                || find_by_key(aws, key),
+            )
+            .await?
+            .context("AllocateAddress")?;
+            Ok(id)
         }
         Props::NatGateway(p) => {
             let out = ec2
@@ -703,6 +795,133 @@ async fn create(aws: &Aws, op: &Operation, props: &Props, ids: &Ids) -> anyhow::
     }
 }
 
+/// Attaches an internet gateway to a VPC; already attached to it is success (a retry whose
+/// first answer was lost).
+async fn attach_gateway(aws: &Aws, gateway: &str, vpc: &str) -> anyhow::Result<()> {
+    let attached = aws
+        .ec2
+        .attach_internet_gateway()
+        .internet_gateway_id(gateway)
+        .vpc_id(vpc)
+        .send()
+        .await;
+    match attached {
+        Ok(_) => Ok(()),
+        Err(e) if e.code() == Some("Resource.AlreadyAssociated") => {
+            let out = aws
+                .ec2
+                .describe_internet_gateways()
+                .internet_gateway_ids(gateway)
+                .send()
+                .await
+                .context("DescribeInternetGateways")?;
+            let here = out
+                .internet_gateways()
+                .iter()
+                .flat_map(|g| g.attachments())
+                .any(|a| a.vpc_id() == Some(vpc));
+            if here {
+                Ok(())
+            } else {
+                Err(e).context("AttachInternetGateway")
+            }
+        }
+        Err(e) => Err(e).context("AttachInternetGateway"),
+    }
+}
+
+/// The route to `destination` in table `table`, and its target (gateway or NAT gateway).
+async fn route_target(aws: &Aws, table: &str, destination: &str) -> anyhow::Result<Option<String>> {
+    let out = aws
+        .ec2
+        .describe_route_tables()
+        .route_table_ids(table)
+        .send()
+        .await
+        .context("DescribeRouteTables")?;
+    Ok(out
+        .route_tables()
+        .iter()
+        .flat_map(|t| t.routes())
+        .find(|r| r.destination_cidr_block() == Some(destination))
+        .map(|r| text(r.gateway_id().or(r.nat_gateway_id()))))
+}
+
+/// Adds a route (no client token in AWS: sent once per answer, see `once`). A route to the
+/// same destination through the same target is success; through another, an error.
+async fn create_route(
+    aws: &Aws,
+    table: &str,
+    destination: &str,
+    target: &str,
+) -> anyhow::Result<()> {
+    let is_nat = target.starts_with("nat-");
+    let same = || async {
+        Ok(route_target(aws, table, destination)
+            .await?
+            .filter(|t| t == target)
+            .map(|_| ()))
+    };
+    let created = once::create(
+        &aws.calls,
+        |attempt| async move {
+            let req = aws
+                .ec2
+                .create_route()
+                .route_table_id(table)
+                .destination_cidr_block(destination);
+            let req = if is_nat {
+                req.nat_gateway_id(target)
+            } else {
+                req.gateway_id(target)
+            };
+            req.customize().interceptor(attempt).send().await?;
+            Ok(())
+        },
+        same,
+    )
+    .await?;
+    match created {
+        Ok(()) => Ok(()),
+        Err(e) if e.code() == Some("RouteAlreadyExists") && same().await?.is_some() => Ok(()),
+        Err(e) => Err(e).context("CreateRoute"),
+    }
+}
+
+/// Associates a subnet with a route table; already associated with it is success.
+async fn associate(aws: &Aws, table: &str, subnet: &str) -> anyhow::Result<()> {
+    let associated = aws
+        .ec2
+        .associate_route_table()
+        .route_table_id(table)
+        .subnet_id(subnet)
+        .send()
+        .await;
+    match associated {
+        Ok(_) => Ok(()),
+        Err(e) if e.code() == Some("Resource.AlreadyAssociated") => {
+            let out = aws
+                .ec2
+                .describe_route_tables()
+                .route_table_ids(table)
+                .send()
+                .await
+                .context("DescribeRouteTables")?;
+            let here = out
+                .route_tables()
+                .iter()
+                .flat_map(|t| t.associations())
+                .any(|a| a.subnet_id() == Some(subnet));
+            if here {
+                Ok(())
+            } else {
+                Err(e).context("AssociateRouteTable")
+            }
+        }
+        Err(e) => Err(e).context("AssociateRouteTable"),
+    }
+}
+
 /// A group of this name exists: adopt it only if it carries this stack's tags for `key`.
 async fn adopt_group(
     aws: &Aws,
@@ -770,23 +989,18 @@ async fn update(
         (Props::InternetGateway(p), Some(Props::InternetGateway(before))) => {
             if let Some(old) = &before.vpc {
                 if let Ok(vpc) = resolve(old, ids) {
-                    aws.ec2
+                    let r = aws
+                        .ec2
                         .detach_internet_gateway()
                         .internet_gateway_id(id)
                         .vpc_id(vpc)
                         .send()
-                        .await
-                        .context("DetachInternetGateway")?;
+                        .await;
+                    tolerate(r, GONE, "DetachInternetGateway")?;
                 }
             }
             if let Some(vpc) = &p.vpc {
-                aws.ec2
-                    .attach_internet_gateway()
-                    .internet_gateway_id(id)
-                    .vpc_id(resolve(vpc, ids)?)
-                    .send()
-                    .await
-                    .context("AttachInternetGateway")?;
+                attach_gateway(aws, id, &resolve(vpc, ids)?).await?;
             }
             Ok(())
         }
@@ -840,16 +1054,7 @@ async fn sync_route_table(
             };
             req.send().await.context("ReplaceRoute")?;
         } else {
-            let mut req = ec2
-                .create_route()
-                .route_table_id(id)
-                .destination_cidr_block(&route.destination);
-            req = if is_nat {
-                req.nat_gateway_id(&target)
-            } else {
-                req.gateway_id(&target)
-            };
-            req.send().await.context("CreateRoute")?;
+            create_route(aws, id, &route.destination, &target).await?;
         }
     }
     for route in &have.routes {
@@ -858,12 +1063,13 @@ async fn sync_route_table(
             .iter()
             .any(|r| r.destination == route.destination)
         {
-            ec2.delete_route()
+            let r = ec2
+                .delete_route()
                 .route_table_id(id)
                 .destination_cidr_block(&route.destination)
                 .send()
-                .await
-                .context("DeleteRoute")?;
+                .await;
+            tolerate(r, &["InvalidRoute.NotFound"], "DeleteRoute")?;
         }
     }
     let wanted: Vec<String> = want
@@ -892,11 +1098,16 @@ async fn sync_route_table(
                     .is_some_and(|s| stale_ids.iter().any(|x| x == s))
                 {
                     if let Some(assoc_id) = assoc.route_table_association_id() {
-                        ec2.disassociate_route_table()
+                        let r = ec2
+                            .disassociate_route_table()
                             .association_id(assoc_id)
                             .send()
-                            .await
-                            .context("DisassociateRouteTable")?;
+                            .await;
+                        tolerate(
+                            r,
+                            &["InvalidAssociationID.NotFound"],
+                            "DisassociateRouteTable",
+                        )?;
                     }
                 }
             }
@@ -904,12 +1115,7 @@ async fn sync_route_table(
     }
     for (subnet, subnet_id) in want.subnets.iter().zip(&wanted) {
         if !have.subnets.contains(subnet) {
-            ec2.associate_route_table()
-                .route_table_id(id)
-                .subnet_id(subnet_id)
-                .send()
-                .await
-                .context("AssociateRouteTable")?;
+            associate(aws, id, subnet_id).await?;
         }
     }
     Ok(())

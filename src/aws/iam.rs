@@ -270,13 +270,7 @@ pub async fn execute(aws: &Aws, op: &Operation, ids: &Ids) -> anyhow::Result<Opt
             };
             let role = resolve(&p.role, ids)?;
             if has_role.as_deref() != Some(role.as_str()) {
-                aws.iam
-                    .add_role_to_instance_profile()
-                    .instance_profile_name(&p.name)
-                    .role_name(&role)
-                    .send()
-                    .await
-                    .context("AddRoleToInstanceProfile")?;
+                add_role(aws, &p.name, &role).await?;
             }
             Ok(Some(p.name.clone()))
         }
@@ -294,16 +288,43 @@ pub async fn execute(aws: &Aws, op: &Operation, ids: &Ids) -> anyhow::Result<Opt
                     }
                 }
             }
-            aws.iam
-                .add_role_to_instance_profile()
-                .instance_profile_name(&p.name)
-                .role_name(resolve(&p.role, ids)?)
-                .send()
-                .await
-                .context("AddRoleToInstanceProfile")?;
+            add_role(aws, &p.name, &resolve(&p.role, ids)?).await?;
             Ok(None)
         }
         (step, _) => bail!("{}: cannot {step:?} with these attributes", change.key),
+    }
+}
+
+/// Puts `role` into the instance profile. A profile holds one role: `LimitExceeded` because it
+/// already holds this one (a retry whose first answer was lost) is success.
+async fn add_role(aws: &Aws, profile: &str, role: &str) -> anyhow::Result<()> {
+    let added = aws
+        .iam
+        .add_role_to_instance_profile()
+        .instance_profile_name(profile)
+        .role_name(role)
+        .send()
+        .await;
+    match added {
+        Ok(_) => Ok(()),
+        Err(e) if is_code(&e, "LimitExceeded") => {
+            let found = aws
+                .iam
+                .get_instance_profile()
+                .instance_profile_name(profile)
+                .send()
+                .await
+                .context("GetInstanceProfile")?;
+            let holds = found
+                .instance_profile()
+                .is_some_and(|p| p.roles().iter().any(|r| r.role_name() == role));
+            if holds {
+                Ok(())
+            } else {
+                Err(e).context("AddRoleToInstanceProfile")
+            }
+        }
+        Err(e) => Err(e).context("AddRoleToInstanceProfile"),
     }
 }
 

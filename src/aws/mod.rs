@@ -14,6 +14,7 @@ pub mod iam;
 pub mod instances;
 pub mod launch_templates;
 pub mod lock;
+pub mod once;
 pub mod rds;
 pub mod secrets;
 pub mod tags;
@@ -217,7 +218,7 @@ impl Aws {
                 .chain(machines)
                 .collect(),
         };
-        state.symbolize();
+        crate::plan::planner::symbolize(&mut state);
         Ok(state)
     }
 }

@@ -906,3 +906,142 @@ fn the_requests_policy_waits_for_the_listener_that_attaches_its_target_group() {
     });
     assert!(plan(&d, &o, &opts()).is_empty());
 }
+
+/// What AWS would report after a perfect apply of `d`, before `symbolize`: references are the
+/// made-up IDs `id-<key>` of what they refer to.
+fn raw_observed_as(d: &DesiredState) -> ObservedState {
+    ObservedState {
+        resources: d
+            .resources
+            .iter()
+            .map(|(key, props)| {
+                let mut props = props.clone();
+                props.map_refs(|r| match r {
+                    Ref::Managed { key } => Ref::External(format!("id-{key}")),
+                    other => other.clone(),
+                });
+                ObservedResource {
+                    key: key.clone(),
+                    id: format!("id-{key}"),
+                    props,
+                    outputs: Default::default(),
+                }
+            })
+            .collect(),
+    }
+}
+
+/// Adds a second resource under `k` with ID `id` (sorting before the `id-…` of the one in use), unwired: what a
+/// create whose answer was lost leaves when it is sent again.
+fn with_duplicate(mut o: ObservedState, k: &ResourceKey, id: &str, props: Props) -> ObservedState {
+    o.resources.push(ObservedResource {
+        key: k.clone(),
+        id: id.into(),
+        props,
+        outputs: Default::default(),
+    });
+    o
+}
+
+fn only_the_duplicate_goes(d: &DesiredState, mut o: ObservedState, k: &ResourceKey, dup: &str) {
+    planner::symbolize(&mut o);
+    assert_eq!(
+        o.ids().get(k).map(String::as_str),
+        Some(format!("id-{k}").as_str()),
+        "apply resolves {k} to the one in use"
+    );
+    let p = plan(d, &o, &opts());
+    let changes: Vec<_> = p
+        .changes
+        .iter()
+        .map(|c| (c.key.to_string(), c.action, c.id.clone()))
+        .collect();
+    assert_eq!(
+        changes,
+        [(k.to_string(), Action::Delete, Some(dup.to_string()))],
+        "{:?}",
+        p.changes
+    );
+    assert!(
+        p.changes[0]
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.starts_with("duplicate of")),
+        "{:?}",
+        p.changes[0].reason
+    );
+}
+
+#[test]
+fn of_two_elastic_ips_the_one_a_nat_gateway_holds_is_kept() {
+    let d = desired();
+    let eip = key(Kind::ElasticIp, "nat-eu-west-1a");
+    let o = with_duplicate(
+        raw_observed_as(&d),
+        &eip,
+        "dup-eipalloc",
+        Props::ElasticIp {},
+    );
+    only_the_duplicate_goes(&d, o, &eip, "dup-eipalloc");
+}
+
+#[test]
+fn of_two_vpcs_the_one_with_the_subnets_is_kept() {
+    let d = desired();
+    let vpc = key(Kind::Vpc, "main");
+    let props = d.resources[&vpc].clone();
+    let o = with_duplicate(raw_observed_as(&d), &vpc, "dup-vpc", props);
+    only_the_duplicate_goes(&d, o, &vpc, "dup-vpc");
+}
+
+#[test]
+fn of_two_subnets_the_one_in_use_is_kept() {
+    let d = desired();
+    let subnet = key(Kind::Subnet, "private-eu-west-1a");
+    let mut props = d.resources[&subnet].clone();
+    props.map_refs(|r| match r {
+        Ref::Managed { key } => Ref::External(format!("id-{key}")),
+        other => other.clone(),
+    });
+    let o = with_duplicate(raw_observed_as(&d), &subnet, "dup-subnet", props);
+    only_the_duplicate_goes(&d, o, &subnet, "dup-subnet");
+}
+
+#[test]
+fn of_two_internet_gateways_the_attached_one_is_kept() {
+    let d = desired();
+    let igw = key(Kind::InternetGateway, "main");
+    let o = with_duplicate(
+        raw_observed_as(&d),
+        &igw,
+        "dup-igw",
+        Props::InternetGateway(crate::model::InternetGatewayProps { vpc: None }),
+    );
+    only_the_duplicate_goes(&d, o, &igw, "dup-igw");
+}
+
+#[test]
+fn of_two_route_tables_the_one_with_routes_and_subnets_is_kept() {
+    let d = desired();
+    let table = key(Kind::RouteTable, "private-eu-west-1a");
+    let o = with_duplicate(
+        raw_observed_as(&d),
+        &table,
+        "dup-rtb",
+        Props::RouteTable(crate::model::RouteTableProps {
+            vpc: Ref::External("id-vpc/main".into()),
+            routes: vec![],
+            subnets: vec![],
+        }),
+    );
+    only_the_duplicate_goes(&d, o, &table, "dup-rtb");
+}
+
+#[test]
+fn symbolize_changes_nothing_without_duplicates() {
+    let d = desired();
+    let mut o = raw_observed_as(&d);
+    planner::symbolize(&mut o);
+    assert_eq!(o, observed_as(&d));
+    assert!(plan(&d, &o, &opts()).changes.is_empty());
+}

@@ -8,6 +8,9 @@
 //! - **faults**: `apply` through a proxy that answers one request in five with throttling, an
 //!   HTTP 500 or 503, or a connection reset must still converge, and report as retries exactly
 //!   the repeated attempts the proxy saw (each injected fault followed by one).
+//! - **lost answers**: `apply` through a proxy that lets the emulator do one request in four
+//!   and drops its answer must converge with every resource once; a create without a client
+//!   token whose answer was lost is looked up and adopted, never sent again.
 //!
 //! Every stack has a unique name and is destroyed at the end (also when the test fails).
 
@@ -1006,22 +1009,6 @@ fn check_retries(label: &str, proxy: &Proxy, total: u64, retries: u64) -> String
     )
 }
 
-/// Product bug (reported, not fixed here): `scaling-policy/requests` depends on the target
-/// group but not on the listeners that attach it to the load balancer, so when retries delay
-/// the listeners, the policy step fails with this message. `the_requests_policy_waits_for_
-/// the_listeners` reproduces it for certain. Until it is fixed, a faulted apply whose only
-/// failed step is this one is reported (`KNOWN BUG hit`) and completed by a second apply;
-/// once fixed, drop this and `only_the_known_bug`.
-const KNOWN_BUG_POLICY_BEFORE_LISTENERS: &str =
-    "the target group is not attached to a load balancer yet";
-
-fn only_the_known_bug(failed: &[String]) -> bool {
-    !failed.is_empty()
-        && failed.iter().all(|f| {
-            f.contains("scaling-policy/requests") && f.contains(KNOWN_BUG_POLICY_BEFORE_LISTENERS)
-        })
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn apply_converges_through_throttling_5xx_and_resets_and_reports_the_retries() {
     let json_stack = example_spec(&unique("faults-json"), |t| t);
@@ -1069,18 +1056,14 @@ async fn apply_converges_through_throttling_5xx_and_resets_and_reports_the_retri
         .filter(|s| s["outcome"]["status"] == "failed")
         .map(|s| format!("{}: {}", s["key"], s["outcome"]["error"]))
         .collect();
-    let mut known_bug_hits = Vec::new();
-    if !json_out.status.success() {
-        assert!(
-            only_the_known_bug(&failed),
-            "the JSON apply failed (exit {:?}) with faults {:?}:\n{}\n{}",
-            json_out.status.code(),
-            json_proxy.faults(),
-            failed.join("\n"),
-            stderr(&json_out)
-        );
-        known_bug_hits.push(format!("json apply: {}", failed.join("; ")));
-    }
+    assert!(
+        json_out.status.success(),
+        "the JSON apply failed (exit {:?}) with faults {:?}:\n{}\n{}",
+        json_out.status.code(),
+        json_proxy.faults(),
+        failed.join("\n"),
+        stderr(&json_out)
+    );
     let total = doc["api_calls"]["total"].as_u64().expect("api_calls.total");
     let retries = doc["api_calls"]["retries"]
         .as_u64()
@@ -1096,16 +1079,13 @@ async fn apply_converges_through_throttling_5xx_and_resets_and_reports_the_retri
         .filter_map(|l| l.trim().strip_prefix("FAILED to creating "))
         .map(str::to_string)
         .collect();
-    if !text_out.status.success() {
-        assert!(
-            only_the_known_bug(&failed),
-            "the text apply failed (exit {:?}) with faults {:?}:\n{done}\n{}",
-            text_out.status.code(),
-            text_proxy.faults(),
-            stderr(&text_out)
-        );
-        known_bug_hits.push(format!("text apply: {}", failed.join("; ")));
-    }
+    assert!(
+        text_out.status.success(),
+        "the text apply failed (exit {:?}) with faults {:?}:\n{done}\n{}",
+        text_out.status.code(),
+        text_proxy.faults(),
+        stderr(&text_out)
+    );
     let numbers: Vec<u64> = done
         .split(['(', ')', ',', ' '])
         .filter_map(|w| w.parse().ok())
@@ -1122,16 +1102,6 @@ async fn apply_converges_through_throttling_5xx_and_resets_and_reports_the_retri
     let text_summary = check_retries("text apply", &text_proxy, requests, retries);
     println!("{json_summary}\n{text_summary}\n{done}");
 
-    // The known bug leaves one step undone: a second apply (straight to the emulator) does it.
-    for hit in &known_bug_hits {
-        eprintln!("KNOWN BUG hit (scaling-policy/requests before the listeners): {hit}");
-    }
-    for (spec, out) in [(json_spec, &json_out), (text_spec, &text_out)] {
-        if !out.status.success() {
-            ok(moodle_ha(&["apply", "--yes", spec]));
-        }
-    }
-
     // Converged: nothing left to do, every resource exactly once, straight to the emulator.
     for (spec, name) in [(json_spec, &json_stack.name), (text_spec, &text_stack.name)] {
         plan_is_empty(spec).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -1142,12 +1112,21 @@ async fn apply_converges_through_throttling_5xx_and_resets_and_reports_the_retri
     text_cleanup.destroy();
 }
 
-/// Answers lost on the way back: the emulator did the request, the client saw a reset and
-/// the SDK sent it again. One request in four, reads and writes alike.
+/// Creates AWS makes no client token for: moodle-ha sends them once per answer, and after a
+/// lost one looks the resource up by its tag instead of sending the create again.
+const CREATES_WITHOUT_TOKEN: &[&str] = &[
+    "CreateVpc",
+    "CreateSubnet",
+    "CreateInternetGateway",
+    "AllocateAddress",
+    "CreateRoute",
+];
+
+/// Answers lost on the way back: the emulator did the request, the client saw a reset. One
+/// request in four, reads and writes alike. Idempotent calls are sent again (by the SDK, or
+/// with the same client token); a create without a token is not: the resource is looked up
+/// and adopted. Nothing may be made twice, and nothing may fail.
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "product bug: a create whose answer is lost is retried by the SDK and is not \
-            idempotent (CreateVpc, AllocateAddress, CreateSubnet, CreateRoute, \
-            CreateLoadBalancer …): duplicates and failed steps; see the report"]
 async fn apply_converges_when_answers_are_lost() {
     let stack = example_spec(&unique("lost"), |t| t);
     let spec = stack.path.to_str().expect("utf-8 path");
@@ -1180,6 +1159,38 @@ async fn apply_converges_when_answers_are_lost() {
     );
     let wrong = exactly_once(&inventory(&stack.name).await);
     assert!(wrong.is_empty(), "answers lost for {lost:?}: {wrong:#?}");
+    // A create without a token whose answer was lost was adopted, never sent again.
+    let records = proxy.records();
+    let resent: Vec<String> = records
+        .iter()
+        .filter(|r| {
+            r.outcome == Outcome::Injected(Fault::LostAnswer)
+                && CREATES_WITHOUT_TOKEN.contains(&r.operation.as_str())
+        })
+        .filter(|r| {
+            records
+                .iter()
+                .any(|next| next.invocation == r.invocation && next.n > r.n)
+        })
+        .map(|r| format!("{} (request {})", r.operation, r.n))
+        .collect();
+    assert!(
+        resent.is_empty(),
+        "sent again after its answer was lost: {resent:?}"
+    );
+    let guarded = records
+        .iter()
+        .filter(|r| {
+            r.outcome == Outcome::Injected(Fault::LostAnswer)
+                && CREATES_WITHOUT_TOKEN.contains(&r.operation.as_str())
+        })
+        .count();
+    println!(
+        "{} requests, {} answers lost ({guarded} of creates without a client token); {}",
+        records.len(),
+        lost.len(),
+        done_line(&stdout(&out))
+    );
     plan_is_empty(spec).expect("nothing left to do");
     cleanup.destroy();
 }
