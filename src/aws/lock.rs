@@ -102,6 +102,11 @@ pub async fn acquire(aws: &Aws, command: &str, force: bool) -> anyhow::Result<St
                     .parameter()
                     .and_then(|p| p.value())
                     .unwrap_or_default();
+                // Our own value: the answer to our first PutParameter was lost and the SDK's
+                // retry found the lock it had just taken. It is ours.
+                if text == value {
+                    return Ok(StackLock { name });
+                }
                 let other: Option<Holder> = serde_json::from_str(text).ok();
                 let stale = other.as_ref().is_some_and(dead_here);
                 if !(force || stale) {
