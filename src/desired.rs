@@ -419,6 +419,10 @@ pub fn desired_state(spec: &Spec, facts: &Facts) -> DesiredState {
     }
 }
 
+/// How long a new web node may stay out of service between heartbeats of its boot script
+/// (which beats every 5 minutes while the site is installed) before the group gives up on it.
+pub const LAUNCH_READY_SECONDS: u32 = 1800;
+
 /// AWS managed policies every web node gets: SSM Session Manager and the CloudWatch agent.
 pub const NODE_MANAGED_POLICIES: &[&str] = &[
     "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
@@ -798,6 +802,7 @@ fn web_tier(
             health_check_type: "ELB".into(),
             health_check_grace_seconds: web.health_check_grace_period_seconds,
             termination_drain_seconds: web.termination_drain_seconds,
+            launch_ready_seconds: LAUNCH_READY_SECONDS,
             refresh_min_healthy_percent: web.refresh_min_healthy_percent,
         }),
     );

@@ -25,6 +25,8 @@ use std::time::Duration;
 
 /// Name of the termination lifecycle hook that lets a node drain.
 pub const DRAIN_HOOK: &str = "moodle-ha-drain";
+/// Name of the launch lifecycle hook a node completes once it serves.
+pub use crate::render::READY_HOOK;
 
 fn text(s: Option<&str>) -> String {
     s.unwrap_or_default().to_string()
@@ -103,12 +105,16 @@ pub async fn observe(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
                 Ok::<_, anyhow::Error>(all)
             },
         )?;
-        let drain = hooks
-            .lifecycle_hooks()
-            .iter()
-            .find(|h| h.lifecycle_hook_name() == Some(DRAIN_HOOK))
-            .map(|h| count(h.heartbeat_timeout()))
-            .unwrap_or(0);
+        let hook = |name: &str| {
+            hooks
+                .lifecycle_hooks()
+                .iter()
+                .find(|h| h.lifecycle_hook_name() == Some(name))
+                .map(|h| count(h.heartbeat_timeout()))
+                .unwrap_or(0)
+        };
+        let drain = hook(DRAIN_HOOK);
+        let ready = hook(READY_HOOK);
         let distribution = policy.and_then(|p| p.instances_distribution());
         let mut props = Props::AutoScalingGroup(AutoScalingGroupProps {
             name: name.clone(),
@@ -152,6 +158,7 @@ pub async fn observe(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
             health_check_type: text(g.health_check_type()),
             health_check_grace_seconds: count(g.health_check_grace_period()),
             termination_drain_seconds: drain,
+            launch_ready_seconds: ready,
             refresh_min_healthy_percent: 0,
         });
         props.normalize();
@@ -339,6 +346,14 @@ async fn create_group(
                 .default_result("CONTINUE")
                 .build(),
         )
+        .lifecycle_hook_specification_list(
+            LifecycleHookSpecification::builder()
+                .lifecycle_hook_name(READY_HOOK)
+                .lifecycle_transition("autoscaling:EC2_INSTANCE_LAUNCHING")
+                .heartbeat_timeout(i32::try_from(p.launch_ready_seconds)?)
+                .default_result("ABANDON")
+                .build(),
+        )
         .set_tags(Some(tags))
         .send()
         .await;
@@ -466,6 +481,18 @@ async fn update_group(
             .lifecycle_transition("autoscaling:EC2_INSTANCE_TERMINATING")
             .heartbeat_timeout(i32::try_from(p.termination_drain_seconds)?)
             .default_result("CONTINUE")
+            .send()
+            .await
+            .context("PutLifecycleHook")?;
+    }
+    if differs(&|x| x.launch_ready_seconds.to_string()) {
+        aws.autoscaling
+            .put_lifecycle_hook()
+            .auto_scaling_group_name(&p.name)
+            .lifecycle_hook_name(READY_HOOK)
+            .lifecycle_transition("autoscaling:EC2_INSTANCE_LAUNCHING")
+            .heartbeat_timeout(i32::try_from(p.launch_ready_seconds)?)
+            .default_result("ABANDON")
             .send()
             .await
             .context("PutLifecycleHook")?;

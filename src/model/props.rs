@@ -553,6 +553,9 @@ pub struct AutoScalingGroupProps {
     pub health_check_grace_seconds: u32,
     /// Seconds a terminating node may drain (termination lifecycle hook heartbeat).
     pub termination_drain_seconds: u32,
+    /// Seconds a new node may stay out of service between heartbeats before it serves (the
+    /// launch lifecycle hook its boot script completes; abandoned, so replaced, after that).
+    pub launch_ready_seconds: u32,
     /// Directive: instance refresh minimum healthy percentage.
     pub refresh_min_healthy_percent: u32,
 }

@@ -185,6 +185,18 @@ fn web_user_data_sets_up_a_node_and_never_runs_moodle_cron() {
         );
         let env = &file(&doc, "/etc/moodle-ha/node.env").content;
         assert!(env.contains("ROLE='web'\n"), "{name}");
+        // The node completes the group's launch hook only after its web server started.
+        let hook = format!(
+            "ASG_NAME='{}'\nREADY_HOOK='{READY_HOOK}'\n",
+            spec.name.clone() + "-web"
+        );
+        assert!(env.contains(&hook), "{env}");
+        let started = BOOTSTRAP.find("systemctl restart \"$WEB_SERVICE\"");
+        let completed = BOOTSTRAP.find("launch_hook continue");
+        assert!(
+            started.is_some() && completed > started,
+            "in service only once serving"
+        );
         for needle in [
             "cron.php",
             "crontab",

@@ -295,12 +295,37 @@ async fn the_web_tier_is_created_as_specified_and_scaling_edits_are_in_place() {
         .send()
         .await
         .expect("hooks");
-    let hook = &hooks.lifecycle_hooks()[0];
+    let hook = |name: &str| {
+        hooks
+            .lifecycle_hooks()
+            .iter()
+            .find(|h| h.lifecycle_hook_name() == Some(name))
+            .map(|h| {
+                (
+                    h.lifecycle_transition().map(str::to_string),
+                    h.heartbeat_timeout(),
+                    h.default_result().map(str::to_string),
+                )
+            })
+    };
+    // Terminating nodes drain; new nodes stay out of service until their boot completes the
+    // launch hook (given up, so replaced, without a heartbeat for 30 minutes).
     assert_eq!(
-        hook.lifecycle_transition(),
-        Some("autoscaling:EC2_INSTANCE_TERMINATING")
+        hook("moodle-ha-drain"),
+        Some((
+            Some("autoscaling:EC2_INSTANCE_TERMINATING".into()),
+            Some(150),
+            Some("CONTINUE".into())
+        ))
     );
-    assert_eq!(hook.heartbeat_timeout(), Some(150));
+    assert_eq!(
+        hook("moodle-ha-ready"),
+        Some((
+            Some("autoscaling:EC2_INSTANCE_LAUNCHING".into()),
+            Some(1800),
+            Some("ABANDON".into())
+        ))
+    );
 
     // Policies: CPU and requests per target.
     let policies = asg_client
