@@ -36,6 +36,8 @@ pub struct ImageFacts {
     pub root_device_name: String,
     /// `x86_64` or `arm64`.
     pub architecture: String,
+    /// The image's name (e.g. `ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-…`).
+    pub name: String,
 }
 
 /// An existing subnet.
@@ -95,6 +97,22 @@ pub fn check_facts(spec: &Spec, facts: &Facts, source: &SourceMap) -> Vec<Proble
             ),
         ),
         Some(image) => {
+            // The rendered installation is for one distribution: the image must be it, when
+            // its name says (custom images often do not).
+            if let Some(os) = crate::spec::Os::of_ami(&image.name) {
+                if os != spec.os() {
+                    push(
+                        "web.ami".into(),
+                        format!(
+                            "`{}` is an `{}` image (`{}`), but the nodes are rendered for `{}`",
+                            image.id,
+                            os.as_str(),
+                            image.name,
+                            spec.os().as_str()
+                        ),
+                    );
+                }
+            }
             let wanted = crate::spec::architecture_of_types(&spec.web.instance_types);
             if let Some(arch) = wanted {
                 if arch != image.architecture {
@@ -1061,4 +1079,55 @@ fn json_name<T: serde::Serialize>(value: &T) -> String {
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = include_str!("../stacks/example.yaml");
+
+    fn problems_with_image(name: &str) -> Vec<String> {
+        let loaded = match crate::spec::load_str(EXAMPLE) {
+            Ok(l) => l,
+            Err(e) => panic!("{e}"),
+        };
+        let facts = Facts {
+            images: BTreeMap::from([(
+                loaded.spec.web.ami.clone(),
+                ImageFacts {
+                    id: "ami-0abc".into(),
+                    root_device_name: "/dev/sda1".into(),
+                    architecture: "x86_64".into(),
+                    name: name.into(),
+                },
+            )]),
+            certificate_status: Some("ISSUED".into()),
+            ..Facts::default()
+        };
+        check_facts(&loaded.spec, &facts, &loaded.source)
+            .iter()
+            .map(|p| p.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn an_image_of_another_distribution_than_the_rendered_one_is_refused_at_plan_time() {
+        assert_eq!(
+            problems_with_image("al2023-ami-2023.6.20241121.0-kernel-6.1-x86_64"),
+            [
+                "web.ami: `ami-0abc` is an `amazon-linux-2023` image (`al2023-ami-2023.6.20241121.0-kernel-6.1-x86_64`), but the nodes are rendered for `ubuntu-24.04` (line 59)"
+            ]
+        );
+        assert!(
+            problems_with_image(
+                "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-20241119"
+            )
+            .is_empty()
+        );
+        assert!(
+            problems_with_image("golden-moodle-2024-11").is_empty(),
+            "a name that says nothing is trusted"
+        );
+    }
 }

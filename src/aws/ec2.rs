@@ -204,6 +204,7 @@ pub async fn images(aws: &Aws, names: &[String]) -> anyhow::Result<BTreeMap<Stri
                         .architecture()
                         .map(|a| a.as_str().to_string())
                         .unwrap_or_default(),
+                    name: text(image.name()),
                 },
             ))
         })
