@@ -62,9 +62,37 @@ async fn no_command_shows_a_secret_value_at_any_log_level() {
         "real values to look for"
     );
 
+    // The generated Moodle passwords (the database user's, the admin's).
+    let mut generated = Vec::new();
+    for secret in ["db-user", "admin"] {
+        let value = sm
+            .get_secret_value()
+            .secret_id(format!("moodle-ha/{name}/{secret}"))
+            .send()
+            .await
+            .expect("generated secret")
+            .secret_string()
+            .expect("value")
+            .to_string();
+        assert!(value.len() >= 32, "{secret}: a real value to look for");
+        generated.push((secret, value));
+    }
+
     let dir = tempfile::tempdir().expect("dir");
     let saved = dir.path().join("plan.json");
     let saved = saved.to_str().expect("path");
+    let rendered = dir.path().join("rendered");
+    let rendered_s = rendered.to_str().expect("path");
+    outputs.push(("render", run(&["render", "-vv", spec, "--out", rendered_s])));
+    for file in [
+        "web-user-data.yaml",
+        "cron-user-data.yaml",
+        "config.php",
+        "nginx-site.conf",
+    ] {
+        let text = std::fs::read_to_string(rendered.join(file)).expect("rendered file");
+        outputs.push(("rendered file", text));
+    }
     outputs.extend([
         ("plan", run(&["plan", "-vv", spec])),
         ("plan json", run(&["plan", "--output", "json", spec])),
@@ -96,6 +124,9 @@ async fn no_command_shows_a_secret_value_at_any_log_level() {
             !text.contains(&password),
             "{what} shows the master password"
         );
+        for (secret, value) in &generated {
+            assert!(!text.contains(value), "{what} shows the {secret} password");
+        }
     }
     // The trace really was on: the SDK logged its requests.
     let apply = &outputs[1].1;
