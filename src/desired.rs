@@ -447,6 +447,22 @@ pub const NODE_MANAGED_POLICIES: &[&str] = &[
     "arn:aws:iam::aws:policy/CloudWatchAgentServerPolicy",
 ];
 
+/// Read-only describes a node uses at boot to find the stack's database, Redis and file
+/// system by their names (describes take no tag conditions).
+fn find_the_stacks_endpoints() -> serde_json::Value {
+    serde_json::json!({
+        "Sid": "FindTheStacksDatabaseCacheAndFiles",
+        "Effect": "Allow",
+        "Action": [
+            "rds:DescribeDBInstances",
+            "rds:DescribeDBClusters",
+            "elasticache:DescribeReplicationGroups",
+            "elasticfilesystem:DescribeFileSystems"
+        ],
+        "Resource": "*"
+    })
+}
+
 /// The inline policy of the web nodes' role: only what they need, limited to the stack's own
 /// resources by their `moodle-ha:stack` tag.
 pub fn web_node_policy(stack: &str) -> serde_json::Value {
@@ -460,17 +476,7 @@ pub fn web_node_policy(stack: &str) -> serde_json::Value {
                 "Resource": "*",
                 "Condition": {"StringEquals": {"secretsmanager:ResourceTag/moodle-ha:stack": stack}}
             },
-            {
-                "Sid": "FindTheStacksDatabaseCacheAndFiles",
-                "Effect": "Allow",
-                "Action": [
-                    "rds:DescribeDBInstances",
-                    "rds:DescribeDBClusters",
-                    "elasticache:DescribeReplicationGroups",
-                    "elasticfilesystem:DescribeFileSystems"
-                ],
-                "Resource": "*"
-            },
+            find_the_stacks_endpoints(),
             {
                 "Sid": "MountMoodledata",
                 "Effect": "Allow",
@@ -538,17 +544,7 @@ pub fn cron_node_policy(stack: &str, region: &str) -> serde_json::Value {
                     "secretsmanager:ResourceTag/aws:rds:primaryDBClusterArn": format!("arn:aws:rds:{region}:*:cluster:{stack}-db-cluster"),
                 }}
             },
-            {
-                "Sid": "FindTheStacksDatabaseCacheAndFiles",
-                "Effect": "Allow",
-                "Action": [
-                    "rds:DescribeDBInstances",
-                    "rds:DescribeDBClusters",
-                    "elasticache:DescribeReplicationGroups",
-                    "elasticfilesystem:DescribeFileSystems"
-                ],
-                "Resource": "*"
-            },
+            find_the_stacks_endpoints(),
             {
                 "Sid": "MountMoodledataAndOwnIt",
                 "Effect": "Allow",

@@ -796,19 +796,39 @@ async fn create(aws: &Aws, op: &Operation, props: &Props, ids: &Ids) -> anyhow::
     }
 }
 
-/// Attaches an internet gateway to a VPC; already attached to it is success (a retry whose
-/// first answer was lost).
+/// `sent`, or success when it failed with `code` and `done` finds the work done after all (a
+/// retry whose first answer was lost); otherwise the error, in `operation`'s name.
+async fn ok_if_done<T, E, F>(
+    sent: Result<T, E>,
+    code: &str,
+    operation: &'static str,
+    done: F,
+) -> anyhow::Result<()>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    F: std::future::Future<Output = anyhow::Result<bool>>,
+{
+    match sent {
+        Ok(_) => Ok(()),
+        Err(e) if e.code() == Some(code) && done.await? => Ok(()),
+        Err(e) => Err(anyhow::Error::new(e).context(operation)),
+    }
+}
+
+/// Attaches an internet gateway to a VPC; already attached to it is success.
 async fn attach_gateway(aws: &Aws, gateway: &str, vpc: &str) -> anyhow::Result<()> {
-    let attached = aws
+    let sent = aws
         .ec2
         .attach_internet_gateway()
         .internet_gateway_id(gateway)
         .vpc_id(vpc)
         .send()
         .await;
-    match attached {
-        Ok(_) => Ok(()),
-        Err(e) if e.code() == Some("Resource.AlreadyAssociated") => {
+    ok_if_done(
+        sent,
+        "Resource.AlreadyAssociated",
+        "AttachInternetGateway",
+        async {
             let out = aws
                 .ec2
                 .describe_internet_gateways()
@@ -816,19 +836,14 @@ async fn attach_gateway(aws: &Aws, gateway: &str, vpc: &str) -> anyhow::Result<(
                 .send()
                 .await
                 .context("DescribeInternetGateways")?;
-            let here = out
+            Ok(out
                 .internet_gateways()
                 .iter()
                 .flat_map(|g| g.attachments())
-                .any(|a| a.vpc_id() == Some(vpc));
-            if here {
-                Ok(())
-            } else {
-                Err(e).context("AttachInternetGateway")
-            }
-        }
-        Err(e) => Err(e).context("AttachInternetGateway"),
-    }
+                .any(|a| a.vpc_id() == Some(vpc)))
+        },
+    )
+    .await
 }
 
 /// The route to `destination` in table `table`, and its target (gateway or NAT gateway).
@@ -891,16 +906,18 @@ async fn create_route(
 
 /// Associates a subnet with a route table; already associated with it is success.
 async fn associate(aws: &Aws, table: &str, subnet: &str) -> anyhow::Result<()> {
-    let associated = aws
+    let sent = aws
         .ec2
         .associate_route_table()
         .route_table_id(table)
         .subnet_id(subnet)
         .send()
         .await;
-    match associated {
-        Ok(_) => Ok(()),
-        Err(e) if e.code() == Some("Resource.AlreadyAssociated") => {
+    ok_if_done(
+        sent,
+        "Resource.AlreadyAssociated",
+        "AssociateRouteTable",
+        async {
             let out = aws
                 .ec2
                 .describe_route_tables()
@@ -908,19 +925,14 @@ async fn associate(aws: &Aws, table: &str, subnet: &str) -> anyhow::Result<()> {
                 .send()
                 .await
                 .context("DescribeRouteTables")?;
-            let here = out
+            Ok(out
                 .route_tables()
                 .iter()
                 .flat_map(|t| t.associations())
-                .any(|a| a.subnet_id() == Some(subnet));
-            if here {
-                Ok(())
-            } else {
-                Err(e).context("AssociateRouteTable")
-            }
-        }
-        Err(e) => Err(e).context("AssociateRouteTable"),
-    }
+                .any(|a| a.subnet_id() == Some(subnet)))
+        },
+    )
+    .await
 }
 
 /// A group of this name exists: adopt it only if it carries this stack's tags for `key`.
