@@ -43,13 +43,22 @@ fi
 if [ -z "$master_arn" ] || [ "$master_arn" = None ]; then
   fail "the database has no managed master secret"
 fi
-tables=$(
+db_setup() {
   {
     secret "$master_arn" | tr -d '\n'
     printf '\n'
     secret "$SECRET_DB_USER"
   } | "$PHP_BIN" /usr/local/lib/moodle-ha/db-setup.php "$DB_HOST" "$DB_NAME" "$DB_USER" "$DB_PREFIX" "$DB_GRANTS"
-) || fail "setting up the database user"
+}
+# The endpoint can exist before the database takes connections (an Aurora cluster's does):
+# try for up to an hour.
+tries=0
+until tables=$(db_setup); do
+  tries=$((tries + 1))
+  [ "$tries" -ge 120 ] && fail "setting up the database user"
+  [ $((tries % 10)) -eq 1 ] && log "waiting for the database to take connections"
+  sleep 30
+done
 
 # 2. Install exactly once. A Moodle version means installed; no prefixed table means a new
 #    database; tables without a version are an interrupted install, never dropped automatically.
