@@ -240,7 +240,10 @@ case "$ROLE" in
   cron)
     # Not behind the load balancer: no web server here, only the CLI.
     systemctl disable --now "$WEB_SERVICE" "$FPM_SERVICE" 2>/dev/null || true
-    /usr/local/sbin/moodle-ha-install-site
+    # Every boot checks again (install once, upgrade, caches), under the lock on moodledata.
+    systemctl daemon-reload
+    systemctl enable moodle-ha-install-site.service
+    systemctl start moodle-ha-install-site.service
     systemctl enable --now "$CRON_SERVICE"
     ;;
   web)
