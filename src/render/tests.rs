@@ -333,6 +333,13 @@ fn config_php_marks_values_not_known_yet_and_fills_them_when_they_are() {
     assert!(
         text.contains("$CFG->session_redis_host = '<known after apply: cache.primary_endpoint>';")
     );
+    // The boot script refuses a config.php with any `<known after apply:` left: after its two
+    // substitutions there must be none, comments included.
+    let at_boot = text
+        .replace("<known after apply: database.endpoint>", "db.example")
+        .replace("<known after apply: cache.primary_endpoint>", "redis.example");
+    assert!(!at_boot.contains("<known after apply:"), "{at_boot}");
+    assert!(BOOTSTRAP.contains(r#"*"<known after apply:"*) fail"#));
     let filled = config_php(&spec, &fake_outputs(&spec)).expect("renders");
     assert!(
         !filled.contains("<known after apply: database")

@@ -5,7 +5,7 @@
 //
 // No secret is written here. The database password and the Redis AUTH token are read from
 // /etc/moodle-ha/secrets.php, which the node writes at boot from Secrets Manager with its instance role.
-// Values shown as <known after apply: …> are filled in on the node at boot from the stack's resources.
+// Values marked "known after apply" are filled in on the node at boot from the stack's resources.
 
 unset($CFG);
 global $CFG;
