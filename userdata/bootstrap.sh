@@ -212,7 +212,7 @@ wait_until_installed() {
   mine=$(sed -n 's/^\$version *= *\([0-9.]*\);.*/\1/p' "$DOCUMENT_ROOT/version.php" | head -n 1)
   while :; do
     ready=$(cat "$DATAROOT/.moodle-ha/ready" 2>/dev/null || true)
-    if [ -n "$ready" ] && [ -n "$mine" ] && awk -v a="$ready" -v b="$mine" 'BEGIN { exit !(a >= b) }'; then
+    if [ -n "$ready" ] && [ -n "$mine" ] && awk -v a="$ready" -v b="$mine" 'BEGIN { exit !(a ~ /^[0-9]+(\.[0-9]+)?$/ && a + 0 >= b + 0) }'; then
       return 0
     fi
     if [ $((tries % 20)) -eq 0 ]; then

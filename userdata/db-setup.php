@@ -1,7 +1,8 @@
 <?php
 // moodle-ha: the cron instance only. Makes sure Moodle's database and its own user exist, the
 // user with only the privileges Moodle needs and the password of the stack's db-user secret,
-// and prints how many tables carry the site's prefix (0 means a new database).
+// and prints how many tables carry the site's prefix (0 means a new database) and the version
+// in the site's config table (empty when there is none).
 //
 // Usage: php db-setup.php <host> <database> <user> <prefix> <grants>
 // stdin: line 1 the RDS master secret (JSON with username and password), line 2 the user's
@@ -49,7 +50,16 @@ try {
     $like = $db->real_escape_string(str_replace('_', '\\_', $prefix)) . '%';
     $d = $db->real_escape_string($database);
     $result = $db->query("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = '$d' AND table_name LIKE '$like'");
-    echo (int) $result->fetch_row()[0], "\n";
+    $tables = (int) $result->fetch_row()[0];
+    // The version Moodle's config table holds, if any: a site with one is installed, even when
+    // Moodle itself does not start (an interrupted upgrade holds its upgrade lock for a while).
+    $version = '';
+    $t = $db->real_escape_string($prefix . 'config');
+    if ($db->query("SELECT 1 FROM information_schema.tables WHERE table_schema = '$d' AND table_name = '$t'")->num_rows) {
+        $row = $db->query("SELECT value FROM `$database`.`{$prefix}config` WHERE name = 'version'")->fetch_row();
+        $version = $row ? preg_replace('/[^0-9.]/', '', (string) $row[0]) : '';
+    }
+    echo $tables, ' ', $version, "\n";
 } catch (mysqli_sql_exception $e) {
     fail('MySQL error ' . $e->getCode() . ' (' . $e->getSqlState() . ')');
 }

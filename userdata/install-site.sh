@@ -53,23 +53,36 @@ db_setup() {
 # The endpoint can exist before the database takes connections (an Aurora cluster's does):
 # try for up to an hour.
 tries=0
-until tables=$(db_setup); do
+until setup=$(db_setup); do
   tries=$((tries + 1))
   [ "$tries" -ge 120 ] && fail "setting up the database user"
   [ $((tries % 10)) -eq 1 ] && log "waiting for the database to take connections"
   sleep 30
 done
+read -r tables dbversion <<<"$setup"
 
 # 2. Install exactly once. A Moodle version means installed; no prefixed table means a new
 #    database; tables without a version are an interrupted install, never dropped automatically.
 if moodle_cli admin/cli/cfg.php --name=version >/dev/null 2>&1; then
+  log "the site is installed"
+elif [ -n "$dbversion" ]; then
+  # Installed, but Moodle does not start yet: most often an interrupted upgrade, whose lock
+  # (upgraderunning) expires by itself. Never an install; wait for it.
+  tries=0
+  until moodle_cli admin/cli/cfg.php --name=version >/dev/null 2>&1; do
+    tries=$((tries + 1))
+    [ "$tries" -ge 60 ] && fail "the site (version $dbversion in the database) does not start: $(moodle_cli admin/cli/cfg.php --name=version 2>&1 | tr -s '\n' ' ')"
+    [ $((tries % 10)) -eq 1 ] && log "the site (version $dbversion) does not start yet (an interrupted upgrade's lock?): waiting"
+    sleep 30
+  done
   log "the site is installed"
 elif [ "$tables" = 0 ]; then
   log "installing Moodle (several minutes)"
   adminpass=$(secret "$SECRET_ADMIN")
   moodle_cli admin/cli/install_database.php --agree-license --lang=en --adminuser=admin \
     --adminpass="$adminpass" --adminemail="$ADMIN_EMAIL" \
-    --fullname="$SITE_NAME" --shortname="$SITE_SHORT_NAME" >/dev/null
+    --fullname="$SITE_NAME" --shortname="$SITE_SHORT_NAME" >"$state/install.log" 2>&1 ||
+    fail "install_database.php exited $?: $(tail -n 5 "$state/install.log" | tr -s '\n' ' ')"
   unset adminpass
   log "installed"
 else
@@ -83,7 +96,8 @@ case "$pending" in
   0) ;;
   2)
     log "upgrading Moodle"
-    moodle_cli admin/cli/upgrade.php --non-interactive >/dev/null
+    moodle_cli admin/cli/upgrade.php --non-interactive >"$state/upgrade.log" 2>&1 ||
+      fail "upgrade.php exited $?: $(tail -n 5 "$state/upgrade.log" | tr -s '\n' ' ')"
     ;;
   *) fail "admin/cli/upgrade.php --is-pending exited $pending" ;;
 esac
@@ -94,5 +108,6 @@ secret "$SECRET_REDIS_AUTH" | moodle_cli /usr/local/lib/moodle-ha/muc-redis.php 
 
 # 5. Ready: the web nodes start serving once this holds at least their code's version.
 moodle_cli admin/cli/cfg.php --name=version >"$state/ready.new"
+grep -Eqx '[0-9]+(\.[0-9]+)?' "$state/ready.new" || fail "cfg.php printed no version: $(head -c 200 "$state/ready.new")"
 mv "$state/ready.new" "$state/ready"
 log "the site is ready at version $(cat "$state/ready")"
