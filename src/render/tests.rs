@@ -337,7 +337,10 @@ fn config_php_marks_values_not_known_yet_and_fills_them_when_they_are() {
     // substitutions there must be none, comments included.
     let at_boot = text
         .replace("<known after apply: database.endpoint>", "db.example")
-        .replace("<known after apply: cache.primary_endpoint>", "redis.example");
+        .replace(
+            "<known after apply: cache.primary_endpoint>",
+            "redis.example",
+        );
     assert!(!at_boot.contains("<known after apply:"), "{at_boot}");
     assert!(BOOTSTRAP.contains(r#"*"<known after apply:"*) fail"#));
     let filled = config_php(&spec, &fake_outputs(&spec)).expect("renders");
