@@ -27,57 +27,17 @@ fn stack_filter(aws: &Aws) -> Filter {
         .build()
 }
 
-fn resource_filter(key: &ResourceKey) -> Filter {
-    Filter::builder()
-        .name(format!("tag:{}", super::tags::RESOURCE_TAG))
-        .values(key.to_string())
-        .build()
-}
-
 /// The ID of this stack's `key`, when it exists: what a create whose answer was lost made.
+/// Read with the kind's own tagged describe, the one observation uses.
 async fn find_by_key(aws: &Aws, key: &ResourceKey) -> anyhow::Result<Option<String>> {
-    let filters = Some(vec![stack_filter(aws), resource_filter(key)]);
-    let ec2 = &aws.ec2;
-    let id = match key.kind {
-        Kind::Vpc => ec2
-            .describe_vpcs()
-            .set_filters(filters)
-            .send()
-            .await
-            .context("DescribeVpcs")?
-            .vpcs()
-            .iter()
-            .find_map(|v| v.vpc_id().map(str::to_string)),
-        Kind::Subnet => ec2
-            .describe_subnets()
-            .set_filters(filters)
-            .send()
-            .await
-            .context("DescribeSubnets")?
-            .subnets()
-            .iter()
-            .find_map(|s| s.subnet_id().map(str::to_string)),
-        Kind::InternetGateway => ec2
-            .describe_internet_gateways()
-            .set_filters(filters)
-            .send()
-            .await
-            .context("DescribeInternetGateways")?
-            .internet_gateways()
-            .iter()
-            .find_map(|g| g.internet_gateway_id().map(str::to_string)),
-        Kind::ElasticIp => ec2
-            .describe_addresses()
-            .set_filters(filters)
-            .send()
-            .await
-            .context("DescribeAddresses")?
-            .addresses()
-            .iter()
-            .find_map(|a| a.allocation_id().map(str::to_string)),
+    let found = match key.kind {
+        Kind::Vpc => observe_vpcs(aws).await?,
+        Kind::Subnet => observe_subnets(aws).await?,
+        Kind::InternetGateway => observe_internet_gateways(aws).await?,
+        Kind::ElasticIp => observe_addresses(aws).await?,
         other => bail!("no lookup by tag for {other}"),
     };
-    Ok(id)
+    Ok(found.into_iter().find(|r| &r.key == key).map(|r| r.id))
 }
 
 fn tag_spec(aws: &Aws, kind: ResourceType, key: &ResourceKey) -> TagSpecification {
