@@ -58,6 +58,9 @@ pub enum Os {
     /// Amazon Linux 2023 (PHP 8.2, 8.3 or 8.4 from the distribution's namespaced packages).
     #[serde(rename = "amazon-linux-2023")]
     AmazonLinux2023,
+    /// Debian 12 "bookworm" (PHP 8.2 from the archive); Debian's own AMIs.
+    #[serde(rename = "debian-12")]
+    Debian12,
 }
 
 impl Os {
@@ -66,6 +69,7 @@ impl Os {
         match self {
             Os::Ubuntu2404 => "ubuntu-24.04",
             Os::AmazonLinux2023 => "amazon-linux-2023",
+            Os::Debian12 => "debian-12",
         }
     }
 
@@ -74,16 +78,26 @@ impl Os {
         match self {
             Os::Ubuntu2404 => &["8.3"],
             Os::AmazonLinux2023 => &["8.2", "8.3", "8.4"],
+            Os::Debian12 => &["8.2"],
         }
     }
 
-    /// The distribution an AMI reference names, when it says (SSM public parameters do).
+    /// The distribution an AMI reference names, when it says (SSM public parameters do):
+    /// Canonical's `/aws/service/canonical/ubuntu/server/24.04/…`, Amazon's
+    /// `/aws/service/ami-amazon-linux-latest/al2023-…`, Debian's
+    /// `/aws/service/debian/release/12/latest/amd64` (or `…/release/bookworm/…`), and the
+    /// images' own names (`ubuntu-noble-24.04-…`, `al2023-ami-…`, `debian-12-amd64-…`).
     pub fn of_ami(ami: &str) -> Option<Os> {
         let lower = ami.to_ascii_lowercase();
         if lower.contains("ubuntu") && lower.contains("24.04") {
             Some(Os::Ubuntu2404)
         } else if lower.contains("al2023") || lower.contains("amazon-linux-2023") {
             Some(Os::AmazonLinux2023)
+        } else if lower.contains("/aws/service/debian/release/12/")
+            || lower.contains("/aws/service/debian/release/bookworm/")
+            || lower.starts_with("debian-12-")
+        {
+            Some(Os::Debian12)
         } else {
             None
         }

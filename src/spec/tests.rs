@@ -1175,3 +1175,83 @@ fn moodle_user_prefix_site_names_and_cron_jobs_are_checked() {
         ["moodle.git_ref"]
     );
 }
+
+#[test]
+fn debian_12_is_read_from_debians_ssm_parameter_and_runs_4_5_and_5_1_on_php_8_2_only() {
+    let ubuntu = "ami: ssm:/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id";
+    // Debian publishes its AMIs under /aws/service/debian/release/<12|bookworm>/latest/<arch>.
+    for path in [
+        "/aws/service/debian/release/12/latest/amd64",
+        "/aws/service/debian/release/bookworm/latest/amd64",
+        "/aws/service/debian/release/12/latest/arm64",
+    ] {
+        assert_eq!(
+            Os::of_ami(&format!("ssm:{path}")),
+            Some(Os::Debian12),
+            "{path}"
+        );
+    }
+    assert_eq!(
+        Os::of_ami("debian-12-amd64-20240717-1811"),
+        Some(Os::Debian12),
+        "Debian's image names"
+    );
+    for other in [
+        "ssm:/aws/service/debian/release/11/latest/amd64",
+        "ssm:/aws/service/debian/release/13/latest/amd64",
+        "debian-11-amd64-20240717-1811",
+        "ami-0123456789abcdef0",
+    ] {
+        assert_eq!(Os::of_ami(other), None, "{other}");
+    }
+    let debian = "ami: ssm:/aws/service/debian/release/12/latest/amd64";
+    for version in ["4.5", "5.1"] {
+        let problems = moodle_problems(&[
+            (ubuntu, debian),
+            ("version: \"4.5\"", &format!("version: \"{version}\"")),
+        ]);
+        assert!(
+            problems.iter().all(|p| p.0 != Severity::Error),
+            "{version}: {problems:#?}"
+        );
+    }
+    let mut spec = example();
+    spec.web.ami = "ssm:/aws/service/debian/release/bookworm/latest/amd64".into();
+    assert_eq!(
+        (spec.os(), spec.php_version().as_str()),
+        (Os::Debian12, "8.2")
+    );
+    spec.moodle.version = MoodleVersion::V5_1;
+    assert_eq!(spec.php_version(), "8.2", "8.2 is all Debian 12 has");
+    // PHP 8.3 is not in Debian 12's archive.
+    let (path, text) = only_error(&moodle_problems(&[
+        (ubuntu, debian),
+        (
+            "git_ref: v4.5.6",
+            "git_ref: v4.5.6\n  php: { version: \"8.3\" }",
+        ),
+    ]));
+    assert_eq!(path, "moodle.php.version");
+    assert!(
+        text.contains("PHP 8.3 is not shipped by `debian-12` (`web.ami` (line 59)); it has 8.2"),
+        "{text}"
+    );
+    // An AMI ID with `web.os: debian-12`; a Debian parameter with another `web.os` is refused.
+    let ok = moodle_problems(&[(ubuntu, "ami: ami-0123456789abcdef0\n  os: debian-12")]);
+    assert!(ok.iter().all(|p| p.0 != Severity::Error), "{ok:#?}");
+    let (path, text) = only_error(&moodle_problems(&[(
+        ubuntu,
+        &format!("{debian}\n  os: ubuntu-24.04"),
+    )]));
+    assert_eq!(path, "web.os");
+    assert!(
+        text.contains("`ubuntu-24.04` but `web.ami` (line 59) is an `debian-12` image"),
+        "{text}"
+    );
+    let (path, text) = only_error(&moodle_problems(&[(ubuntu, "ami: ami-0123456789abcdef0")]));
+    assert_eq!(path, "web.os");
+    assert!(
+        text.contains("`ubuntu-24.04`, `debian-12` or `amazon-linux-2023`"),
+        "{text}"
+    );
+}

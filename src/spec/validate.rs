@@ -1122,7 +1122,7 @@ impl Checker<'_> {
                 let at = self.at("web.ami");
                 self.err(
                     "web.os",
-                    format!("required: `web.ami`{at} does not say its distribution; `ubuntu-24.04` or `amazon-linux-2023`"),
+                    format!("required: `web.ami`{at} does not say its distribution; `ubuntu-24.04`, `debian-12` or `amazon-linux-2023`"),
                 );
                 return;
             }
