@@ -103,9 +103,14 @@ trust_rds_ca() {
 install_missing_tools() {
   case "$OS_FAMILY" in
     debian)
-      command -v aws >/dev/null || retry snap install aws-cli --classic || fail "installing the AWS CLI"
+      # Ubuntu's AWS CLI is a snap; Debian's is the awscli package (in the user data's list).
+      if ! command -v aws >/dev/null; then
+        command -v snap >/dev/null || fail "no AWS CLI (the awscli package did not install)"
+        retry snap install aws-cli --classic || fail "installing the AWS CLI"
+      fi
       if ! command -v mount.efs >/dev/null; then
-        # efs-utils is not in Ubuntu's archive: build its Debian package from the pinned tag.
+        # efs-utils is in neither Ubuntu's nor Debian's archive: build its Debian package from
+        # the pinned tag.
         rm -rf /tmp/efs-utils
         retry git clone --quiet --depth 1 --branch "$EFS_UTILS_REF" https://github.com/aws/efs-utils /tmp/efs-utils
         (cd /tmp/efs-utils && ./build-deb.sh >/dev/null)

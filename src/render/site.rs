@@ -10,8 +10,8 @@ use serde::Serialize;
 pub const DB_GRANTS: &str =
     "SELECT, INSERT, UPDATE, DELETE, CREATE, CREATE TEMPORARY TABLES, DROP, INDEX, ALTER";
 
-/// efs-utils release built on Ubuntu (not packaged there). The 1.x line is Python and
-/// stunnel, so it builds in seconds with no Rust or Go toolchain.
+/// efs-utils release built on Ubuntu and Debian (packaged in neither archive). The 1.x line is
+/// Python and stunnel, so it builds in seconds with no Rust or Go toolchain.
 pub const EFS_UTILS_REF: &str = "v1.36.0";
 
 /// The RDS certificate bundle every node adds to its trust store (`dboptions` `verify-full`).
@@ -133,7 +133,7 @@ pub struct Site {
     pub admin_email: String,
     /// The site's own cron lines (schedule, command with the PHP path).
     pub jobs: Vec<(String, String)>,
-    /// efs-utils ref built on Ubuntu.
+    /// efs-utils ref built on Ubuntu and Debian.
     pub efs_utils_ref: &'static str,
     /// The RDS CA bundle URL.
     pub rds_ca_url: &'static str,
@@ -147,7 +147,7 @@ impl Site {
         let os = spec.os();
         let php = spec.php_version();
         let m = &spec.moodle;
-        let debian = os == Os::Ubuntu2404;
+        let debian = matches!(os, Os::Ubuntu2404 | Os::Debian12);
         let nginx = m.web_server == WebServer::Nginx;
         let code_root = m.code_path.trim_end_matches('/').to_string();
         let document_root = if m.version.serves_public_dir() {
@@ -300,6 +300,29 @@ fn packages(os: Os, php: &str, nginx: bool) -> Vec<String> {
             // boot: it is not in Ubuntu's archive).
             out.extend(
                 [
+                    "git",
+                    "nfs-common",
+                    "stunnel4",
+                    "binutils",
+                    "curl",
+                    "ca-certificates",
+                ]
+                .map(String::from),
+            );
+        }
+        Os::Debian12 => {
+            out.push(if nginx { "nginx" } else { "apache2" }.into());
+            for ext in [
+                "fpm", "cli", "mysql", "curl", "gd", "intl", "mbstring", "soap", "xml", "zip",
+                "opcache", "redis",
+            ] {
+                out.push(format!("php{php}-{ext}"));
+            }
+            // The AWS CLI is in Debian's archive (2.9); efs-utils is not: built at boot as on
+            // Ubuntu (nfs-common, stunnel4, binutils).
+            out.extend(
+                [
+                    "awscli",
                     "git",
                     "nfs-common",
                     "stunnel4",

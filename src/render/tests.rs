@@ -41,6 +41,8 @@ const VARIANTS: &[&str] = &[
     "aurora-nginx-al2023",
     "mysql84-apache-ubuntu-moodle51",
     "mysql80-moodle45",
+    "mysql84-nginx-debian12-moodle45",
+    "mysql84-apache-debian12-moodle51",
 ];
 
 fn root() -> &'static Path {
@@ -86,6 +88,7 @@ fn fake_outputs(spec: &Spec) -> Outputs {
 fn expectations(spec: &Spec, outputs: &Outputs) -> String {
     let s = Site::new(spec);
     let doc = serde_json::json!({
+        "os": s.os,
         "wwwroot": s.wwwroot,
         "host": s.host,
         "dbtype": s.dbtype,
@@ -400,6 +403,57 @@ fn each_branch_and_distribution_gets_its_own_layout() {
         ("/srv/moodle", "/srv/moodledata", "m45_")
     );
     assert!(s.deny_internal_paths);
+}
+
+#[test]
+fn debian_12_nodes_get_php_8_2_and_everything_from_debians_archive() {
+    for (name, server, service) in [
+        ("mysql84-nginx-debian12-moodle45", "nginx", "nginx"),
+        ("mysql84-apache-debian12-moodle51", "apache2", "apache2"),
+    ] {
+        let spec = variant(name);
+        let s = Site::new(&spec);
+        assert_eq!((s.os, s.os_family), ("debian-12", "debian"), "{name}");
+        assert_eq!(s.php_version, "8.2", "{name}");
+        assert_eq!(
+            (s.fpm_socket.as_str(), s.fpm_service.as_str(), s.web_user),
+            ("/run/php/php8.2-fpm.sock", "php8.2-fpm", "www-data")
+        );
+        assert_eq!(s.web_service, service);
+        assert_eq!((s.cron_package, s.cron_service), ("cron", "cron"));
+        for p in [
+            server,
+            "php8.2-fpm",
+            "php8.2-cli",
+            "php8.2-mysql",
+            "php8.2-redis",
+            "php8.2-intl",
+            "php8.2-soap",
+            "awscli",
+            "stunnel4",
+            "nfs-common",
+        ] {
+            assert!(s.packages.iter().any(|x| x == p), "{name}: {p} missing");
+        }
+        // efs-utils is not in Debian's archive (built at boot); no snap on Debian.
+        assert!(!s.packages.iter().any(|x| x.contains("efs-utils")));
+        for role in [web_user_data(&spec), cron_user_data(&spec)] {
+            let doc = parse(&role.expect("renders"));
+            let runcmd = doc.runcmd.iter().map(|c| c.join(" ")).collect::<Vec<_>>();
+            assert!(
+                !runcmd.iter().any(|c| c.contains("snap")),
+                "{name}: no snapd on Debian: {runcmd:?}"
+            );
+        }
+    }
+    let ubuntu =
+        parse(&web_user_data(&variant("mysql84-apache-ubuntu-moodle51")).expect("renders"));
+    assert!(
+        ubuntu
+            .runcmd
+            .iter()
+            .any(|c| c.join(" ").contains("snap install aws-cli --classic"))
+    );
 }
 
 #[test]

@@ -10,12 +10,21 @@ PATH=$PATH:/usr/sbin:/sbin
 # Debian's python3 (PyYAML, jsonschema and cloud-init are its packages), else whatever python3.
 if [[ -x /usr/bin/python3 ]]; then PY=/usr/bin/python3; else PY=python3; fi
 
-# The distribution a variant is for, from its PHP-FPM socket: ubuntu (/run/php/phpX.Y-fpm.sock)
-# or al2023 (/run/php-fpm/www.sock).
+# The distribution a variant is for: ubuntu, debian or al2023, from expect.json's `os`
+# (ubuntu-24.04, debian-12, amazon-linux-2023), else from its PHP-FPM socket
+# (/run/php/phpX.Y-fpm.sock: ubuntu; /run/php-fpm/www.sock: al2023).
 variant_os() { # EXPECT_JSON
-  local socket
-  socket=$(json_get "$1" fpm_socket)
-  if [[ $socket == /run/php/php* ]]; then echo ubuntu; else echo al2023; fi
+  local os socket
+  os=$("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1])).get("os", ""))' "$1")
+  case $os in
+    ubuntu-*) echo ubuntu ;;
+    debian-*) echo debian ;;
+    amazon-linux-*) echo al2023 ;;
+    *)
+      socket=$(json_get "$1" fpm_socket)
+      if [[ $socket == /run/php/php* ]]; then echo ubuntu; else echo al2023; fi
+      ;;
+  esac
 }
 
 json_get() { # FILE KEY
@@ -118,13 +127,14 @@ apache_modules() {
 }
 
 # apache_main_conf DIR SITE_FILE LISTEN OS USER_DATA: DIR/apache2.conf, which includes SITE_FILE.
-# Modules: Ubuntu's defaults plus what the user data's a2enmod lines enable (Ubuntu), or plus
-# headers, proxy and proxy_fcgi, which Amazon Linux's httpd loads by default.
+# Modules: Debian's and Ubuntu's defaults plus what the user data's a2enmod lines enable
+# (Ubuntu, Debian), or plus headers, proxy and proxy_fcgi, which Amazon Linux's httpd loads by
+# default.
 apache_main_conf() {
   local d=$1 site=$2 listen=$3 os=$4 userdata=$5 mods
   mkdir -p "$d"
   mods=("${APACHE_DEFAULT_MODULES[@]}")
-  if [[ $os == ubuntu ]]; then
+  if [[ $os == ubuntu || $os == debian ]]; then
     mapfile -t -O "${#mods[@]}" mods < <("$PY" "$RENDER_CHECK_DIR/userdata.py" a2enmod "$userdata")
   else
     mods+=(headers proxy proxy_fcgi)

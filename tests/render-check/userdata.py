@@ -11,8 +11,8 @@
                                         entry, in a /etc/cron.d file written by write_files)
   userdata.py schema FILE OS            cloud-init 22.4's `cloud-init schema`, plus the
                                         top-level keys 22.4 ignores, plus upstream's schema
-                                        (OS: ubuntu or al2023, for the verdict on keys only
-                                        newer cloud-init knows)
+                                        (OS: ubuntu, debian or al2023, for the verdict on
+                                        keys only newer cloud-init knows)
   userdata.py embedded FILE SITE_FILE   whether the user data writes SITE_FILE's text
   userdata.py a2enmod FILE              the Apache modules the user data enables
 
@@ -208,7 +208,7 @@ def cmd_invariants(role, path, expect_path):
             p = str(e.get("path", ""))
             if p.endswith(".timer") or "/cron" in p:
                 errors.append(f"write_files {p}: a timer or cron file on a web node")
-        # The distribution's default site must not take the health check (Ubuntu only: AL2023's
+        # The distribution's default site must not take the health check (Ubuntu and Debian only: AL2023's
         # nginx.conf server is not default_server, and httpd ships no virtual host).
         code = "\n".join(
             ln for _, s in strings for ln in s.splitlines() if not is_comment(ln))
@@ -365,9 +365,14 @@ def cmd_schema(path, os_name):
             )
         else:
             if not up:
+                shipped = (
+                    "Debian 12 ships cloud-init 22.4"
+                    if os_name == "debian"
+                    else "Amazon Linux 2023 ships cloud-init 22.2"
+                )
                 print(
-                    f"  valid for cloud-init {UPSTREAM_VERSION} only: Amazon Linux 2023 ships "
-                    "cloud-init 22.2, which ignores or rejects it"
+                    f"  valid for cloud-init {UPSTREAM_VERSION} only: {shipped}, which "
+                    "ignores or rejects it"
                 )
             fail = True
     return 1 if fail else 0
