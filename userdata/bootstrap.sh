@@ -56,13 +56,15 @@ retry() {
 
 awscli() { aws --region "$REGION" --output text "$@"; }
 
+# The instance metadata service: one setting, as in spot-watcher.sh.
+IMDS=${MOODLE_HA_IMDS:-http://169.254.169.254}
+
 # The instance's ID from the metadata service (IMDSv2: a session token first).
 instance_id() {
   local token
   token=$(curl -fsS -m 5 -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 300' \
-    http://169.254.169.254/latest/api/token) || return 1
-  curl -fsS -m 5 -H "X-aws-ec2-metadata-token: $token" \
-    http://169.254.169.254/latest/meta-data/instance-id
+    "$IMDS/latest/api/token") || return 1
+  curl -fsS -m 5 -H "X-aws-ec2-metadata-token: $token" "$IMDS/latest/meta-data/instance-id"
 }
 
 # A web node is held out of service by the group's launch hook until it serves: a heartbeat
