@@ -1485,6 +1485,56 @@ def autoscaling_lifecycle_hooks():
 
 
 @patch
+def autoscaling_lifecycle_actions():
+    """Auto Scaling `CompleteLifecycleAction` and `RecordLifecycleActionHeartbeat`.
+
+    AWS: both name a group, one of its hooks and an instance of the group with an action
+    pending on that hook; CONTINUE or ABANDON ends the action, so a second completion (or a
+    heartbeat after it) is refused with ValidationError "No active Lifecycle Action found with
+    instance ID …"; an unknown group or hook is a ValidationError too. moto 5.2.5: neither call
+    exists (an error for any request). Here every instance of the group has one pending action
+    per launch hook until it is completed. Needed by: tests/node-lab (a web node completes the
+    group's launch hook once it serves; a second completion must be refused).
+    """
+    from moto.autoscaling.exceptions import ValidationError
+    from moto.autoscaling.responses import AutoScalingResponse
+    from moto.core.responses import EmptyResult
+
+    def action(self):
+        backend = self.autoscaling_backend
+        group_name = self._get_param("AutoScalingGroupName")
+        hook_name = self._get_param("LifecycleHookName")
+        instance_id = self._get_param("InstanceId")
+        group = backend.autoscaling_groups.get(group_name)
+        if group is None:
+            raise ValidationError(f"Group {group_name} not found")
+        hook = backend.lifecycle_hooks.get(f"{group_name}_{hook_name}")
+        if hook is None:
+            raise ValidationError(f"No Lifecycle Hook found with name {hook_name} for group {group_name}")
+        completed = backend.__dict__.setdefault("_moodle_ha_completed_actions", set())
+        key = (group_name, hook_name, instance_id)
+        members = {s.instance.id for s in group.instance_states}
+        if instance_id not in members or key in completed \
+                or hook.lifecycle_transition != "autoscaling:EC2_INSTANCE_LAUNCHING":
+            raise ValidationError(f"No active Lifecycle Action found with instance ID {instance_id}")
+        return completed, key
+
+    def complete_lifecycle_action(self):
+        completed, key = action(self)
+        if self._get_param("LifecycleActionResult") not in ("CONTINUE", "ABANDON"):
+            raise ValidationError("LifecycleActionResult must be CONTINUE or ABANDON")
+        completed.add(key)
+        return EmptyResult()
+
+    def record_lifecycle_action_heartbeat(self):
+        action(self)
+        return EmptyResult()
+
+    AutoScalingResponse.complete_lifecycle_action = complete_lifecycle_action
+    AutoScalingResponse.record_lifecycle_action_heartbeat = record_lifecycle_action_heartbeat
+
+
+@patch
 def autoscaling_policies_and_scheduled_actions_per_group():
     """Auto Scaling scaling policies and scheduled actions: names are unique per group, not per region.
 
