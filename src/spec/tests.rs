@@ -1255,3 +1255,34 @@ fn debian_12_is_read_from_debians_ssm_parameter_and_runs_4_5_and_5_1_on_php_8_2_
         "{text}"
     );
 }
+
+#[test]
+fn git_url_is_https_ssh_scp_like_or_an_absolute_file_url() {
+    for url in [
+        "https://git.example.edu/moodle.git",
+        "ssh://git@git.example.edu/moodle.git",
+        "git@git.example.edu:moodle.git",
+        "file:///srv/mirror/moodle.git",
+    ] {
+        let problems = moodle_problems(&[(
+            "git_ref: v4.5.6",
+            &format!("git_url: {url}\n  git_ref: v4.5.6"),
+        )]);
+        assert!(
+            problems.iter().all(|p| p.0 != Severity::Error),
+            "{url}: {problems:#?}"
+        );
+    }
+    for url in [
+        "file://relative/moodle.git",
+        "/srv/mirror/moodle.git",
+        "ftp://x/y",
+    ] {
+        let (path, text) = only_error(&moodle_problems(&[(
+            "git_ref: v4.5.6",
+            &format!("git_url: {url}\n  git_ref: v4.5.6"),
+        )]));
+        assert_eq!(path, "moodle.git_url");
+        assert!(text.contains("is not a git URL"), "{text}");
+    }
+}

@@ -981,14 +981,15 @@ impl Checker<'_> {
                 "an https URL without a trailing slash, query or fragment",
             );
         }
-        let git_ok = ["https://", "ssh://", "git@"]
+        // file:///path: a repository at that path on every node (a mirror mounted there).
+        let git_ok = ["https://", "ssh://", "git@", "file:///"]
             .iter()
             .any(|p| m.git_url.starts_with(p));
         if !git_ok {
             self.err(
                 "moodle.git_url",
                 format!(
-                    "`{}` is not a git URL (https://, ssh:// or git@)",
+                    "`{}` is not a git URL (https://, ssh://, git@ or file:///)",
                     m.git_url
                 ),
             );
