@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""The lab's own look-ups in the emulator (boto3, from the emulator's virtualenv).
+
+  labaws.py facts STACK REGION          JSON: what the lab needs to stand in for the stack's
+                                        database, Redis and EFS, and to impersonate its nodes
+  labaws.py secret NAME_OR_ARN REGION   a secret's value (to stdout only; the lab writes it to
+                                        files readable by root, never logs it)
+  labaws.py targets TG_ARN REGION       the target group's registered instance IDs, one a line
+  labaws.py complete GROUP HOOK INSTANCE REGION
+                                        CompleteLifecycleAction (CONTINUE); prints AWS's error
+                                        code and exits 1 when it is refused
+
+AWS_ENDPOINT_URL (the emulator) and test credentials come from the environment.
+"""
+
+import json
+import sys
+
+import boto3
+from botocore.exceptions import ClientError
+
+
+def client(name, region):
+    return boto3.client(name, region_name=region)
+
+
+def facts(stack, region):
+    rds = client("rds", region)
+    db = rds.describe_db_instances(DBInstanceIdentifier=f"{stack}-db")["DBInstances"][0]
+    ec = client("elasticache", region)
+    rg = ec.describe_replication_groups(ReplicationGroupId=f"{stack}-redis")["ReplicationGroups"][0]
+    efs = client("efs", region)
+    fs = efs.describe_file_systems(CreationToken=f"moodle-ha/{stack}/moodledata")["FileSystems"][0]
+    asg = client("autoscaling", region)
+    group = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[f"{stack}-web"])["AutoScalingGroups"][0]
+    ec2 = client("ec2", region)
+    cron = []
+    for r in ec2.describe_instances(Filters=[
+        {"Name": "tag:moodle-ha:stack", "Values": [stack]},
+        {"Name": "instance-state-name", "Values": ["pending", "running"]},
+    ])["Reservations"]:
+        for i in r["Instances"]:
+            if not any(t["Key"] == "aws:autoscaling:groupName" for t in i.get("Tags", [])):
+                cron.append(i["InstanceId"])
+    out = {
+        "db_host": db["Endpoint"]["Address"],
+        "master_secret_arn": db["MasterUserSecret"]["SecretArn"],
+        "redis_host": rg["NodeGroups"][0]["PrimaryEndpoint"]["Address"],
+        "efs_id": fs["FileSystemId"],
+        "group": group["AutoScalingGroupName"],
+        "web_instances": sorted(i["InstanceId"] for i in group["Instances"]),
+        "target_groups": group.get("TargetGroupARNs", []),
+        "cron_instance": sorted(cron)[0] if cron else None,
+    }
+    print(json.dumps(out, indent=1))
+
+
+def secret(name, region):
+    sys.stdout.write(client("secretsmanager", region).get_secret_value(SecretId=name)["SecretString"])
+
+
+def targets(arn, region):
+    health = client("elbv2", region).describe_target_health(TargetGroupArn=arn)
+    for t in health["TargetHealthDescriptions"]:
+        print(t["Target"]["Id"])
+
+
+def complete(group, hook, instance, region):
+    try:
+        client("autoscaling", region).complete_lifecycle_action(
+            AutoScalingGroupName=group, LifecycleHookName=hook, InstanceId=instance,
+            LifecycleActionResult="CONTINUE")
+    except ClientError as e:
+        print(e.response["Error"].get("Code", "?"), e.response["Error"].get("Message", ""))
+        sys.exit(1)
+    print("accepted")
+
+
+if __name__ == "__main__":
+    cmd, args = sys.argv[1], sys.argv[2:]
+    {"facts": facts, "secret": secret, "targets": targets, "complete": complete}[cmd](*args)
