@@ -18,7 +18,7 @@
 NODE_LAB_CACHE=${NODE_LAB_CACHE:-/var/cache/moodle-ha-node-lab}
 NODE_LAB_MIRROR=${NODE_LAB_MIRROR:-http://deb.debian.org/debian}
 # Bump to rebuild every cache after a change to how it is built.
-ROOTFS_FORMAT=2
+ROOTFS_FORMAT=3
 # What a Debian cloud image has on top of minbase (cloud-init's locale module needs locales).
 ROOTFS_BASE=(systemd systemd-sysv dbus cloud-init locales ca-certificates curl iproute2 procps less)
 
@@ -67,10 +67,18 @@ EOF
   fi
   umount "$tmp/proc"
   chroot "$tmp" apt-get clean
+  # The image's locale, as a Debian cloud image has it generated (cloud-init's locale module
+  # sets LANG=en_US.UTF-8; Debian's locale-gen builds only what /etc/locale.gen lists).
+  sed -i 's/^# *\(en_US.UTF-8 UTF-8\)/\1/' "$tmp/etc/locale.gen"
+  chroot "$tmp" locale-gen >/dev/null
   # What a node's role needs, its boot script enables (see the header).
   for unit in nginx apache2 apache-htcacheclean php8.2-fpm cron; do
     chroot "$tmp" systemctl disable "$unit" >/dev/null 2>&1 || true
   done
+  # A container cannot mount the kernel's RPC pipe file system (nfs-common's rpc_pipefs, used by
+  # NFS with Kerberos only): masked, so that a node's systemd can say "running".
+  chroot "$tmp" systemctl mask run-rpc_pipefs.mount rpc_pipefs.target rpc-gssd.service \
+    rpc-svcgssd.service >/dev/null 2>&1 || true
   rm -f "$tmp/usr/sbin/policy-rc.d" "$tmp/etc/machine-id"
   : >"$tmp/etc/machine-id"
   touch "$tmp/.node-lab-complete"
