@@ -927,6 +927,16 @@ class Checker:
         hooks = {h["LifecycleHookName"]: h for h in asg.describe_lifecycle_hooks(AutoScalingGroupName=group)["LifecycleHooks"]}
         expect_equal(hooks.get("drain"), dict(hook, AutoScalingGroupName=group, HeartbeatTimeout=120, GlobalTimeout=12000), "PutLifecycleHook on an existing hook changes only HeartbeatTimeout")
         expect_equal(set(hooks), {"drain", "launch"}, "PutLifecycleHook then DescribeLifecycleHooks")
+        # A launch hook's pending action: a heartbeat, one completion, then none is active.
+        members = [i["InstanceId"] for i in describe().get("Instances", [])]
+        expect(members, "the group has instances to complete a lifecycle action for")
+        action = dict(AutoScalingGroupName=group, LifecycleHookName="launch", InstanceId=members[0])
+        asg.record_lifecycle_action_heartbeat(**action)
+        asg.complete_lifecycle_action(LifecycleActionResult="CONTINUE", **action)
+        expect_error("ValidationError", asg.complete_lifecycle_action, LifecycleActionResult="CONTINUE", **action)
+        expect_error("ValidationError", asg.record_lifecycle_action_heartbeat, **action)
+        expect_error("ValidationError", asg.complete_lifecycle_action, LifecycleActionResult="CONTINUE",
+                     **dict(action, LifecycleHookName="drain", InstanceId=members[-1]))
         asg.delete_lifecycle_hook(AutoScalingGroupName=group, LifecycleHookName="launch")
         expect_equal([h["LifecycleHookName"] for h in asg.describe_lifecycle_hooks(AutoScalingGroupName=group)["LifecycleHooks"]], ["drain"], "DeleteLifecycleHook")
 
