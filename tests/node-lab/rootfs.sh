@@ -18,7 +18,7 @@
 NODE_LAB_CACHE=${NODE_LAB_CACHE:-/var/cache/moodle-ha-node-lab}
 NODE_LAB_MIRROR=${NODE_LAB_MIRROR:-http://deb.debian.org/debian}
 # Bump to rebuild every cache after a change to how it is built.
-ROOTFS_FORMAT=3
+ROOTFS_FORMAT=4
 # What a Debian cloud image has on top of minbase (cloud-init's locale module needs locales).
 ROOTFS_BASE=(systemd systemd-sysv dbus cloud-init locales ca-certificates curl iproute2 procps less)
 
@@ -75,10 +75,11 @@ EOF
   for unit in nginx apache2 apache-htcacheclean php8.2-fpm cron; do
     chroot "$tmp" systemctl disable "$unit" >/dev/null 2>&1 || true
   done
-  # A container cannot mount the kernel's RPC pipe file system (nfs-common's rpc_pipefs, used by
-  # NFS with Kerberos only): masked, so that a node's systemd can say "running".
+  # nfs-common's helpers, which EFS through the lab's mount.efs never uses: a container cannot
+  # mount the kernel's RPC pipe file system (rpc_pipefs), and the nodes share the host's network,
+  # so only one rpcbind could have port 111. Masked, so that a node's systemd can say "running".
   chroot "$tmp" systemctl mask run-rpc_pipefs.mount rpc_pipefs.target rpc-gssd.service \
-    rpc-svcgssd.service >/dev/null 2>&1 || true
+    rpc-svcgssd.service rpcbind.socket rpcbind.service >/dev/null 2>&1 || true
   rm -f "$tmp/usr/sbin/policy-rc.d" "$tmp/etc/machine-id"
   : >"$tmp/etc/machine-id"
   touch "$tmp/.node-lab-complete"
