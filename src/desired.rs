@@ -7,7 +7,7 @@ use crate::model::{
     LaunchTemplateProps, ListenerAction, ListenerProps, LoadBalancerProps, MountTargetProps,
     NatGatewayProps, Props, Ref, ReplicationGroupProps, ResourceKey, Route, RouteTableProps, Rule,
     RuleSource, ScalingPolicyProps, ScheduledActionProps, SecretProps, SecurityGroupProps,
-    SecurityGroupRulesProps, SubnetGroupProps, SubnetProps, TargetGroupProps, VpcProps,
+    SecurityGroupRulesProps, Set, SubnetGroupProps, SubnetProps, TargetGroupProps, VpcProps,
 };
 use crate::spec::{DbEngine, NatGateways, Problem, Severity, SourceMap, Spec, parse_size};
 use std::collections::BTreeMap;
@@ -252,11 +252,11 @@ pub fn desired_state(spec: &Spec, facts: &Facts) -> DesiredState {
                 "public",
                 Props::RouteTable(RouteTableProps {
                     vpc: vpc.clone(),
-                    routes: vec![Route {
+                    routes: Set::new([Route {
                         destination: "0.0.0.0/0".into(),
                         target: igw,
-                    }],
-                    subnets: public_subnets.clone(),
+                    }]),
+                    subnets: Set::new(public_subnets.iter().cloned()),
                 }),
             );
             for (az, subnet) in &private {
@@ -270,11 +270,11 @@ pub fn desired_state(spec: &Spec, facts: &Facts) -> DesiredState {
                     &format!("private-{az}"),
                     Props::RouteTable(RouteTableProps {
                         vpc: vpc.clone(),
-                        routes: vec![Route {
+                        routes: Set::new([Route {
                             destination: "0.0.0.0/0".into(),
                             target: Ref::to(Kind::NatGateway, nat_az),
-                        }],
-                        subnets: vec![subnet.clone()],
+                        }]),
+                        subnets: Set::new([subnet.clone()]),
                     }),
                 );
             }
@@ -379,8 +379,8 @@ pub fn desired_state(spec: &Spec, facts: &Facts) -> DesiredState {
     for (role, (ingress, egress)) in rules {
         let mut props = Props::SecurityGroupRules(SecurityGroupRulesProps {
             group: Ref::to(Kind::SecurityGroup, role),
-            ingress,
-            egress,
+            ingress: Set::new(ingress),
+            egress: Set::new(egress),
         });
         props.normalize();
         add(Kind::SecurityGroupRules, role, props);
@@ -414,7 +414,7 @@ pub fn desired_state(spec: &Spec, facts: &Facts) -> DesiredState {
             Props::MountTarget(MountTargetProps {
                 file_system: Ref::to(Kind::FileSystem, "moodledata"),
                 subnet,
-                security_groups: vec![Ref::to(Kind::SecurityGroup, "efs")],
+                security_groups: Set::new([Ref::to(Kind::SecurityGroup, "efs")]),
             }),
         );
     }
@@ -590,12 +590,12 @@ fn cron_tier(spec: &Spec, facts: &Facts, private: &[Ref]) -> Vec<(ResourceKey, P
             name: format!("{stack}-cron-role"),
             path: path.clone(),
             description: format!("moodle-ha {stack}: the cron instance"),
-            assume_role_policy: ec2_trust_policy(),
+            assume_role_policy: ec2_trust_policy().into(),
             managed_policies: NODE_MANAGED_POLICIES
                 .iter()
                 .map(|p| p.to_string())
                 .collect(),
-            inline_policy: cron_node_policy(stack, &spec.region),
+            inline_policy: cron_node_policy(stack, &spec.region).into(),
         }),
     );
     add(
@@ -624,7 +624,7 @@ fn cron_tier(spec: &Spec, facts: &Facts, private: &[Ref]) -> Vec<(ResourceKey, P
             image_id,
             instance_type: spec.cron.instance_type.clone(),
             subnet: subnet.clone(),
-            security_groups: vec![Ref::to(Kind::SecurityGroup, "cron")],
+            security_groups: Set::new([Ref::to(Kind::SecurityGroup, "cron")]),
             instance_profile: Ref::to(Kind::InstanceProfile, "cron"),
             http_tokens: "required".into(),
             http_put_response_hop_limit: 1,
@@ -681,12 +681,12 @@ fn web_tier(
                     name: format!("{stack}-web-role"),
                     path: path.clone(),
                     description: format!("moodle-ha {stack}: web nodes"),
-                    assume_role_policy: ec2_trust_policy(),
+                    assume_role_policy: ec2_trust_policy().into(),
                     managed_policies: NODE_MANAGED_POLICIES
                         .iter()
                         .map(|p| p.to_string())
                         .collect(),
-                    inline_policy: web_node_policy(stack),
+                    inline_policy: web_node_policy(stack).into(),
                 }),
             );
             add(
@@ -708,8 +708,8 @@ fn web_tier(
         Props::LoadBalancer(LoadBalancerProps {
             name: format!("{stack}-alb"),
             scheme: "internet-facing".into(),
-            subnets: public.to_vec(),
-            security_groups: vec![Ref::to(Kind::SecurityGroup, "alb")],
+            subnets: Set::new(public.iter().cloned()),
+            security_groups: Set::new([Ref::to(Kind::SecurityGroup, "alb")]),
             idle_timeout_seconds: lb.idle_timeout_seconds,
         }),
     );
@@ -778,7 +778,7 @@ fn web_tier(
         name: format!("{stack}-web"),
         image_id,
         instance_profile: profile,
-        security_groups: vec![Ref::to(Kind::SecurityGroup, "web")],
+        security_groups: Set::new([Ref::to(Kind::SecurityGroup, "web")]),
         http_tokens: "required".into(),
         http_put_response_hop_limit: web.imds_hop_limit,
         instance_metadata_tags: true,
@@ -806,13 +806,13 @@ fn web_tier(
             min_size: web.min,
             max_size: web.max,
             desired_capacity: web.desired,
-            subnets: private.to_vec(),
+            subnets: Set::new(private.iter().cloned()),
             instance_types: web.instance_types.clone(),
             on_demand_base_capacity: web.on_demand_base_capacity,
             on_demand_percentage_above_base: web.on_demand_percentage_above_base,
             spot_allocation_strategy: "price-capacity-optimized".into(),
             capacity_rebalance: true,
-            target_groups: vec![target_group.clone()],
+            target_groups: Set::new([target_group.clone()]),
             health_check_type: "ELB".into(),
             health_check_grace_seconds: web.health_check_grace_period_seconds,
             termination_drain_seconds: web.termination_drain_seconds,
@@ -886,8 +886,7 @@ fn data_tier(spec: &Spec, private_subnets: &[Ref]) -> Vec<(ResourceKey, Props)> 
     let mut out = Vec::new();
     let stack = &spec.name;
     let db = &spec.database;
-    let mut subnets = private_subnets.to_vec();
-    subnets.sort();
+    let subnets: Set<Ref> = private_subnets.iter().cloned().collect();
     let mut add = |kind: Kind, name: &str, mut props: Props| {
         props.normalize();
         out.push((ResourceKey::new(kind, name), props));
@@ -923,7 +922,7 @@ fn data_tier(spec: &Spec, private_subnets: &[Ref]) -> Vec<(ResourceKey, Props)> 
             parameters,
         }),
     );
-    let db_groups = vec![Ref::to(Kind::SecurityGroup, "db")];
+    let db_groups = Set::new([Ref::to(Kind::SecurityGroup, "db")]);
     let subnet_group = Ref::to(Kind::DbSubnetGroup, "main");
     let parameter_group = Ref::to(Kind::DbParameterGroup, "main");
     match db.engine {
@@ -1056,7 +1055,7 @@ fn data_tier(spec: &Spec, private_subnets: &[Ref]) -> Vec<(ResourceKey, Props)> 
             automatic_failover: cache.automatic_failover,
             multi_az: cache.multi_az,
             subnet_group: Ref::to(Kind::CacheSubnetGroup, "main"),
-            security_groups: vec![Ref::to(Kind::SecurityGroup, "redis")],
+            security_groups: Set::new([Ref::to(Kind::SecurityGroup, "redis")]),
             transit_encryption: true,
             at_rest_encryption: true,
             auth_token: true,

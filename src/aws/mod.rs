@@ -3,6 +3,7 @@
 //! (standard credential chain, `AWS_ENDPOINT_URL`, standard retries with backoff and jitter),
 //! and the [`Backend`] the executor drives. SDK types stay inside this module.
 
+pub mod answer;
 pub mod api_log;
 pub mod autoscaling;
 pub mod ec2;
