@@ -390,7 +390,7 @@ pub fn desired_state(spec: &Spec, facts: &Facts) -> DesiredState {
     let fs = &spec.file_storage;
     add(
         Kind::FileSystem,
-        "moodledata",
+        crate::names::FILE_SYSTEM,
         Props::FileSystem(FileSystemProps {
             encrypted: true,
             kms_key_id: fs.kms_key_id.clone(),
@@ -412,7 +412,7 @@ pub fn desired_state(spec: &Spec, facts: &Facts) -> DesiredState {
             Kind::MountTarget,
             &az,
             Props::MountTarget(MountTargetProps {
-                file_system: Ref::to(Kind::FileSystem, "moodledata"),
+                file_system: Ref::to(Kind::FileSystem, crate::names::FILE_SYSTEM),
                 subnet,
                 security_groups: Set::new([Ref::to(Kind::SecurityGroup, "efs")]),
             }),
@@ -516,6 +516,7 @@ pub fn web_node_policy(stack: &str) -> serde_json::Value {
 /// describes that find the database, Redis and the file system by name, and the file system
 /// with root access (the cron instance gives moodledata to the web user).
 pub fn cron_node_policy(stack: &str, region: &str) -> serde_json::Value {
+    let names = crate::names::Names::of(stack);
     serde_json::json!({
         "Version": "2012-10-17",
         "Statement": [
@@ -532,7 +533,7 @@ pub fn cron_node_policy(stack: &str, region: &str) -> serde_json::Value {
                 "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
                 "Resource": format!("arn:aws:secretsmanager:{region}:*:secret:rds!*"),
                 "Condition": {"StringLike": {
-                    "secretsmanager:ResourceTag/aws:rds:primaryDBInstanceArn": format!("arn:aws:rds:{region}:*:db:{stack}-db"),
+                    "secretsmanager:ResourceTag/aws:rds:primaryDBInstanceArn": format!("arn:aws:rds:{region}:*:db:{}", names.db_instance()),
                 }}
             },
             {
@@ -541,7 +542,7 @@ pub fn cron_node_policy(stack: &str, region: &str) -> serde_json::Value {
                 "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
                 "Resource": format!("arn:aws:secretsmanager:{region}:*:secret:rds!*"),
                 "Condition": {"StringLike": {
-                    "secretsmanager:ResourceTag/aws:rds:primaryDBClusterArn": format!("arn:aws:rds:{region}:*:cluster:{stack}-db-cluster"),
+                    "secretsmanager:ResourceTag/aws:rds:primaryDBClusterArn": format!("arn:aws:rds:{region}:*:cluster:{}", names.db_cluster()),
                 }}
             },
             find_the_stacks_endpoints(),
@@ -565,6 +566,7 @@ pub fn cron_node_policy(stack: &str, region: &str) -> serde_json::Value {
 fn cron_tier(spec: &Spec, facts: &Facts, private: &[Ref]) -> Vec<(ResourceKey, Props)> {
     let mut out = Vec::new();
     let stack = &spec.name;
+    let names = crate::names::Names::of(stack);
     let mut add = |kind: Kind, name: &str, mut props: Props| {
         props.normalize();
         out.push((ResourceKey::new(kind, name), props));
@@ -577,7 +579,7 @@ fn cron_tier(spec: &Spec, facts: &Facts, private: &[Ref]) -> Vec<(ResourceKey, P
             Kind::Secret,
             name,
             Props::Secret(SecretProps {
-                name: format!("moodle-ha/{stack}/{name}"),
+                name: names.secret(name),
                 description: format!("moodle-ha {stack}: {what}"),
             }),
         );
@@ -663,6 +665,7 @@ fn web_tier(
 ) -> Vec<(ResourceKey, Props)> {
     let mut out = Vec::new();
     let stack = &spec.name;
+    let names = crate::names::Names::of(stack);
     let lb = &spec.load_balancer;
     let web = &spec.web;
     let mut add = |kind: Kind, name: &str, mut props: Props| {
@@ -800,7 +803,7 @@ fn web_tier(
         Kind::AutoScalingGroup,
         "web",
         Props::AutoScalingGroup(AutoScalingGroupProps {
-            name: format!("{stack}-web"),
+            name: names.web_group(),
             launch_template: Ref::to(Kind::LaunchTemplate, "web"),
             launch_template_version: fingerprint,
             min_size: web.min,
@@ -868,7 +871,7 @@ fn web_tier(
 
 /// Name of the Secrets Manager secret that holds the Redis AUTH token.
 pub fn redis_auth_secret_name(stack: &str) -> String {
-    format!("moodle-ha/{stack}/redis-auth")
+    crate::names::Names::of(stack).secret("redis-auth")
 }
 
 /// The parameter group family of an engine.
@@ -885,6 +888,7 @@ pub fn parameter_group_family(engine: DbEngine) -> &'static str {
 fn data_tier(spec: &Spec, private_subnets: &[Ref]) -> Vec<(ResourceKey, Props)> {
     let mut out = Vec::new();
     let stack = &spec.name;
+    let names = crate::names::Names::of(stack);
     let db = &spec.database;
     let subnets: Set<Ref> = private_subnets.iter().cloned().collect();
     let mut add = |kind: Kind, name: &str, mut props: Props| {
@@ -930,7 +934,7 @@ fn data_tier(spec: &Spec, private_subnets: &[Ref]) -> Vec<(ResourceKey, Props)> 
             Kind::DbInstance,
             "main",
             Props::DbInstance(DbInstanceProps {
-                identifier: format!("{stack}-db"),
+                identifier: names.db_instance(),
                 engine: "mysql".into(),
                 engine_version: Some(
                     if db.engine == DbEngine::Mysql80 {
@@ -969,7 +973,7 @@ fn data_tier(spec: &Spec, private_subnets: &[Ref]) -> Vec<(ResourceKey, Props)> 
                 Kind::DbCluster,
                 "main",
                 Props::DbCluster(DbClusterProps {
-                    identifier: format!("{stack}-db-cluster"),
+                    identifier: names.db_cluster(),
                     engine: "aurora-mysql".into(),
                     engine_version: "3".into(),
                     subnet_group,
@@ -993,7 +997,7 @@ fn data_tier(spec: &Spec, private_subnets: &[Ref]) -> Vec<(ResourceKey, Props)> 
                     Kind::DbInstance,
                     &format!("aurora-{n}"),
                     Props::DbInstance(DbInstanceProps {
-                        identifier: format!("{stack}-db-{n}"),
+                        identifier: names.db_member(n),
                         engine: "aurora-mysql".into(),
                         engine_version: None,
                         instance_class: db.instance_class.clone(),
@@ -1046,7 +1050,7 @@ fn data_tier(spec: &Spec, private_subnets: &[Ref]) -> Vec<(ResourceKey, Props)> 
         Kind::ReplicationGroup,
         "main",
         Props::ReplicationGroup(ReplicationGroupProps {
-            id: format!("{stack}-redis"),
+            id: names.redis_group(),
             description: format!("moodle-ha {stack}: sessions and MUC"),
             engine: "redis".into(),
             engine_version: cache.engine_version.clone(),

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod desired;
 pub mod executor;
 pub mod model;
+pub mod names;
 pub mod observed;
 pub mod plan;
 pub mod progress;

@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// Name of the termination lifecycle hook that lets a node drain.
-pub const DRAIN_HOOK: &str = "moodle-ha-drain";
+pub use crate::names::DRAIN_HOOK;
 /// Name of the launch lifecycle hook a node completes once it serves.
 pub use crate::render::READY_HOOK;
 

@@ -222,7 +222,7 @@ async fn create_file_system(
 ) -> anyhow::Result<String> {
     // The creation token makes the call idempotent: a retried or resumed create returns
     // FileSystemAlreadyExists with the ID of the one made before.
-    let token = format!("moodle-ha/{}/{}", aws.tags.stack, key.name);
+    let token = crate::names::Names::of(&aws.tags.stack).efs_creation_token(&key.name);
     let tags = aws
         .tags
         .for_resource(key)

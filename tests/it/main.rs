@@ -3,6 +3,7 @@
 
 mod adopt;
 mod bad_input;
+mod converge;
 mod corpus;
 mod cron;
 mod data_tier;
