@@ -25,6 +25,9 @@ pub struct Facts {
     /// Status of the load balancer's ACM certificate (`ISSUED`, `EXPIRED` …); `None` when
     /// ACM does not know it.
     pub certificate_status: Option<String>,
+    /// The availability zones of the spec's region (read when the stack creates its network;
+    /// `None` when not read).
+    pub availability_zones: Option<Vec<String>>,
 }
 
 /// An AMI the spec names.
@@ -140,6 +143,20 @@ pub fn check_facts(spec: &Spec, facts: &Facts, source: &SourceMap) -> Vec<Proble
             "load_balancer.certificate_arn".into(),
             format!("the certificate is `{status}`; an HTTPS listener needs an issued certificate"),
         ),
+    }
+    if let (Some(net), Some(zones)) = (&spec.network.create, &facts.availability_zones) {
+        for (i, az) in net.availability_zones.iter().enumerate() {
+            if !zones.contains(az) {
+                push(
+                    format!("network.create.availability_zones[{i}]"),
+                    format!(
+                        "`{az}` is not an availability zone of `{}` (it has {})",
+                        spec.region,
+                        zones.join(", ")
+                    ),
+                );
+            }
+        }
     }
     let Some(net) = &spec.network.existing else {
         return problems;

@@ -98,6 +98,7 @@ pub async fn facts(aws: &Aws, vpc_id: &str, subnet_ids: &[String]) -> anyhow::Re
             .collect(),
         images: BTreeMap::new(),
         certificate_status: None,
+        availability_zones: None,
     })
 }
 
