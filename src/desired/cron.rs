@@ -1,11 +1,9 @@
 //! The cron instance: its role, profile, generated secrets and the one on-demand instance.
 
-use super::Facts;
-use super::web::{NODE_MANAGED_POLICIES, ec2_trust_policy, find_the_stacks_endpoints};
-use crate::model::{
-    IamRoleProps, InstanceProfileProps, InstanceProps, Kind, Props, Ref, ResourceKey, SecretProps,
-    Set,
-};
+use super::node_role::node_role;
+use super::web::find_the_stacks_endpoints;
+use super::{Facts, Part};
+use crate::model::{InstanceProps, Kind, Props, Ref, SecretProps, Set};
 use crate::spec::Spec;
 
 /// The inline policy of the cron instance's role: the stack's own secrets (tagged), the RDS
@@ -60,19 +58,15 @@ pub fn cron_node_policy(stack: &str, region: &str) -> serde_json::Value {
 
 /// The cron instance, its role and instance profile, and the secrets generated for Moodle
 /// (the database user's password, the admin's password).
-pub(super) fn cron_tier(spec: &Spec, facts: &Facts, private: &[Ref]) -> Vec<(ResourceKey, Props)> {
-    let mut out = Vec::new();
+pub(super) fn cron_tier(spec: &Spec, facts: &Facts, private: &[Ref]) -> Part {
+    let mut out = Part::default();
     let stack = &spec.name;
     let names = crate::names::Names::of(stack);
-    let mut add = |kind: Kind, name: &str, mut props: Props| {
-        props.normalize();
-        out.push((ResourceKey::new(kind, name), props));
-    };
     for (name, what) in [
         ("db-user", "Moodle's database user password (generated)"),
         ("admin", "Moodle's admin password (generated)"),
     ] {
-        add(
+        out.add(
             Kind::Secret,
             name,
             Props::Secret(SecretProps {
@@ -81,30 +75,12 @@ pub(super) fn cron_tier(spec: &Spec, facts: &Facts, private: &[Ref]) -> Vec<(Res
             }),
         );
     }
-    let path = format!("/moodle-ha/{stack}/");
-    add(
-        Kind::IamRole,
+    let profile = node_role(
+        &mut out,
+        stack,
         "cron",
-        Props::IamRole(IamRoleProps {
-            name: format!("{stack}-cron-role"),
-            path: path.clone(),
-            description: format!("moodle-ha {stack}: the cron instance"),
-            assume_role_policy: ec2_trust_policy().into(),
-            managed_policies: NODE_MANAGED_POLICIES
-                .iter()
-                .map(|p| p.to_string())
-                .collect(),
-            inline_policy: cron_node_policy(stack, &spec.region).into(),
-        }),
-    );
-    add(
-        Kind::InstanceProfile,
-        "cron",
-        Props::InstanceProfile(InstanceProfileProps {
-            name: format!("{stack}-cron-profile"),
-            path,
-            role: Ref::to(Kind::IamRole, "cron"),
-        }),
+        "the cron instance",
+        cron_node_policy(stack, &spec.region),
     );
     let ami = spec.cron.ami.as_ref().unwrap_or(&spec.web.ami);
     let (image_id, root_device_name) = match facts.images.get(ami) {
@@ -116,7 +92,7 @@ pub(super) fn cron_tier(spec: &Spec, facts: &Facts, private: &[Ref]) -> Vec<(Res
     let Some(subnet) = private.first() else {
         return out;
     };
-    add(
+    out.add(
         Kind::Instance,
         "cron",
         Props::Instance(InstanceProps {
@@ -124,7 +100,7 @@ pub(super) fn cron_tier(spec: &Spec, facts: &Facts, private: &[Ref]) -> Vec<(Res
             instance_type: spec.cron.instance_type.clone(),
             subnet: subnet.clone(),
             security_groups: Set::new([Ref::to(Kind::SecurityGroup, "cron")]),
-            instance_profile: Ref::to(Kind::InstanceProfile, "cron"),
+            instance_profile: profile,
             http_tokens: "required".into(),
             http_put_response_hop_limit: 1,
             root_device_name,

@@ -1,8 +1,9 @@
 //! The data tier: the database (RDS MySQL or Aurora MySQL) and the Redis cache.
 
+use super::Part;
 use crate::model::{
     DbClusterProps, DbInstanceProps, DbParameterGroupProps, Kind, Props, Ref,
-    ReplicationGroupProps, ResourceKey, SecretProps, Set, SubnetGroupProps,
+    ReplicationGroupProps, SecretProps, Set, SubnetGroupProps,
 };
 use crate::spec::{DbEngine, Spec, parse_size};
 
@@ -21,7 +22,7 @@ pub fn parameter_group_family(engine: DbEngine) -> &'static str {
 }
 /// The database (subnet group, parameter group, instance or Aurora cluster and instances) and
 /// the cache (subnet group, AUTH token secret, replication group).
-pub(super) fn data_tier(spec: &Spec, private_subnets: &[Ref]) -> Vec<(ResourceKey, Props)> {
+pub(super) fn data_tier(spec: &Spec, private_subnets: &[Ref]) -> Part {
     let subnets: Set<Ref> = private_subnets.iter().cloned().collect();
     let mut out = database_groups(spec, &subnets);
     out.extend(database_servers(spec));
@@ -30,15 +31,11 @@ pub(super) fn data_tier(spec: &Spec, private_subnets: &[Ref]) -> Vec<(ResourceKe
 }
 
 /// The DB subnet group over the private subnets and the parameter group of the engine's family.
-fn database_groups(spec: &Spec, subnets: &Set<Ref>) -> Vec<(ResourceKey, Props)> {
-    let mut out = Vec::new();
+fn database_groups(spec: &Spec, subnets: &Set<Ref>) -> Part {
+    let mut out = Part::default();
     let stack = &spec.name;
-    let mut add = |kind: Kind, name: &str, mut props: Props| {
-        props.normalize();
-        out.push((ResourceKey::new(kind, name), props));
-    };
     let db = &spec.database;
-    add(
+    out.add(
         Kind::DbSubnetGroup,
         "main",
         Props::DbSubnetGroup(SubnetGroupProps {
@@ -58,7 +55,7 @@ fn database_groups(spec: &Spec, subnets: &Set<Ref>) -> Vec<(ResourceKey, Props)>
         "max_allowed_packet".into(),
         bytes(&db.parameters.max_allowed_packet),
     );
-    add(
+    out.add(
         Kind::DbParameterGroup,
         "main",
         Props::DbParameterGroup(DbParameterGroupProps {
@@ -72,20 +69,16 @@ fn database_groups(spec: &Spec, subnets: &Set<Ref>) -> Vec<(ResourceKey, Props)>
 }
 
 /// The RDS MySQL instance, or the Aurora cluster with its writer and readers.
-fn database_servers(spec: &Spec) -> Vec<(ResourceKey, Props)> {
-    let mut out = Vec::new();
+fn database_servers(spec: &Spec) -> Part {
+    let mut out = Part::default();
     let stack = &spec.name;
-    let mut add = |kind: Kind, name: &str, mut props: Props| {
-        props.normalize();
-        out.push((ResourceKey::new(kind, name), props));
-    };
     let names = crate::names::Names::of(stack);
     let db = &spec.database;
     let db_groups = Set::new([Ref::to(Kind::SecurityGroup, "db")]);
     let subnet_group = Ref::to(Kind::DbSubnetGroup, "main");
     let parameter_group = Ref::to(Kind::DbParameterGroup, "main");
     match db.engine {
-        DbEngine::Mysql80 | DbEngine::Mysql84 => add(
+        DbEngine::Mysql80 | DbEngine::Mysql84 => out.add(
             Kind::DbInstance,
             "main",
             Props::DbInstance(DbInstanceProps {
@@ -124,7 +117,7 @@ fn database_servers(spec: &Spec) -> Vec<(ResourceKey, Props)> {
             }),
         ),
         DbEngine::AuroraMysql3 => {
-            add(
+            out.add(
                 Kind::DbCluster,
                 "main",
                 Props::DbCluster(DbClusterProps {
@@ -148,7 +141,7 @@ fn database_servers(spec: &Spec) -> Vec<(ResourceKey, Props)> {
             );
             // Aurora makes the first instance to come up the writer; any can take over.
             for n in 1..=db.aurora_readers + 1 {
-                add(
+                out.add(
                     Kind::DbInstance,
                     &format!("aurora-{n}"),
                     Props::DbInstance(DbInstanceProps {
@@ -187,16 +180,12 @@ fn database_servers(spec: &Spec) -> Vec<(ResourceKey, Props)> {
 }
 
 /// The cache subnet group, the AUTH token's secret and the Redis replication group.
-fn cache(spec: &Spec, subnets: &Set<Ref>) -> Vec<(ResourceKey, Props)> {
-    let mut out = Vec::new();
+fn cache(spec: &Spec, subnets: &Set<Ref>) -> Part {
+    let mut out = Part::default();
     let stack = &spec.name;
-    let mut add = |kind: Kind, name: &str, mut props: Props| {
-        props.normalize();
-        out.push((ResourceKey::new(kind, name), props));
-    };
     let names = crate::names::Names::of(stack);
     let cache = &spec.cache;
-    add(
+    out.add(
         Kind::CacheSubnetGroup,
         "main",
         Props::CacheSubnetGroup(SubnetGroupProps {
@@ -205,7 +194,7 @@ fn cache(spec: &Spec, subnets: &Set<Ref>) -> Vec<(ResourceKey, Props)> {
             subnets: subnets.clone(),
         }),
     );
-    add(
+    out.add(
         Kind::Secret,
         "redis-auth",
         Props::Secret(SecretProps {
@@ -213,7 +202,7 @@ fn cache(spec: &Spec, subnets: &Set<Ref>) -> Vec<(ResourceKey, Props)> {
             description: format!("moodle-ha {stack}: Redis AUTH token (generated)"),
         }),
     );
-    add(
+    out.add(
         Kind::ReplicationGroup,
         "main",
         Props::ReplicationGroup(ReplicationGroupProps {

@@ -1,17 +1,14 @@
 //! File storage: the EFS file system for moodledata and one mount target per private AZ.
 
-use super::json_name;
-use crate::model::{FileSystemProps, Kind, MountTargetProps, Props, Ref, ResourceKey, Set};
+use super::{Part, json_name};
+use crate::model::{FileSystemProps, Kind, MountTargetProps, Props, Ref, Set};
 use crate::spec::Spec;
 
 /// The file system and its mount targets.
-pub(super) fn file_storage(spec: &Spec, private: &[(String, Ref)]) -> Vec<(ResourceKey, Props)> {
-    let mut out = Vec::new();
-    let mut add = |kind: Kind, name: &str, props: Props| {
-        out.push((ResourceKey::new(kind, name), props));
-    };
+pub(super) fn file_storage(spec: &Spec, private: &[(String, Ref)]) -> Part {
+    let mut out = Part::default();
     let fs = &spec.file_storage;
-    add(
+    out.add(
         Kind::FileSystem,
         crate::names::FILE_SYSTEM,
         Props::FileSystem(FileSystemProps {
@@ -30,7 +27,7 @@ pub(super) fn file_storage(spec: &Spec, private: &[(String, Ref)]) -> Vec<(Resou
         if !seen_azs.insert(az.clone()) {
             continue; // EFS allows one mount target per AZ
         }
-        add(
+        out.add(
             Kind::MountTarget,
             az,
             Props::MountTarget(MountTargetProps {

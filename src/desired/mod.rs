@@ -1,7 +1,7 @@
 //! The desired state: every resource the spec calls for, with its managed attributes. A pure
 //! function of the spec and the facts read about adopted resources (no AWS call here).
 
-use crate::model::{Props, Ref, ResourceKey};
+use crate::model::{Kind, Props, Ref, ResourceKey};
 use crate::spec::{Problem, Severity, SourceMap, Spec};
 use std::collections::BTreeMap;
 
@@ -62,13 +62,15 @@ mod cron;
 mod data;
 mod file_storage;
 mod network;
+mod node_role;
 mod security_groups;
 mod web;
 
 pub use cron::cron_node_policy;
 pub use data::{parameter_group_family, redis_auth_secret_name};
+pub use node_role::{NODE_MANAGED_POLICIES, ec2_trust_policy};
 pub use security_groups::SECURITY_GROUPS;
-pub use web::{LAUNCH_READY_SECONDS, NODE_MANAGED_POLICIES, ec2_trust_policy, web_node_policy};
+pub use web::{LAUNCH_READY_SECONDS, web_node_policy};
 /// Checks what the spec refers to against what AWS reported (AMIs, the certificate, the
 /// region's zones, an adopted network), naming each field that does not match.
 pub fn check_facts(spec: &Spec, facts: &Facts, source: &SourceMap) -> Vec<Problem> {
@@ -195,6 +197,31 @@ fn check_network(spec: &Spec, facts: &Facts, push: &mut impl FnMut(String, Strin
                 "all subnets are in one availability zone; HA needs two or more".into(),
             );
         }
+    }
+}
+
+/// The resources of one part of the stack, as its module adds them.
+#[derive(Debug, Default)]
+struct Part(Vec<(ResourceKey, Props)>);
+
+impl Part {
+    /// Adds resource `kind/name` (its sets in canonical order).
+    fn add(&mut self, kind: Kind, name: &str, mut props: Props) {
+        props.normalize();
+        self.0.push((ResourceKey::new(kind, name), props));
+    }
+
+    /// Adds every resource of `other`.
+    fn extend(&mut self, other: Part) {
+        self.0.extend(other.0);
+    }
+}
+
+impl IntoIterator for Part {
+    type Item = (ResourceKey, Props);
+    type IntoIter = std::vec::IntoIter<(ResourceKey, Props)>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
     }
 }
 

@@ -1,10 +1,10 @@
 //! The network: a VPC the stack creates (public and private subnets per AZ, internet gateway,
 //! NAT gateways per AZ or one, route tables), or the adopted VPC and subnets it only refers to.
 
-use super::Facts;
+use super::{Facts, Part};
 use crate::model::{
-    InternetGatewayProps, Kind, NatGatewayProps, Props, Ref, ResourceKey, Route, RouteTableProps,
-    Set, SubnetProps, VpcProps,
+    InternetGatewayProps, Kind, NatGatewayProps, Props, Ref, Route, RouteTableProps, Set,
+    SubnetProps, VpcProps,
 };
 use crate::spec::{NatGateways, Spec};
 
@@ -19,15 +19,12 @@ pub(super) struct Network {
 }
 
 /// The network's resources (none for an adopted VPC) and where the stack goes.
-pub(super) fn network(spec: &Spec, facts: &Facts) -> (Network, Vec<(ResourceKey, Props)>) {
-    let mut out = Vec::new();
-    let mut add = |kind: Kind, name: &str, props: Props| {
-        out.push((ResourceKey::new(kind, name), props));
-    };
+pub(super) fn network(spec: &Spec, facts: &Facts) -> (Network, Part) {
+    let mut out = Part::default();
     let (vpc, private, public): (Ref, Vec<(String, Ref)>, Vec<Ref>) =
         if let Some(net) = &spec.network.create {
             let vpc = Ref::to(Kind::Vpc, "main");
-            add(
+            out.add(
                 Kind::Vpc,
                 "main",
                 Props::Vpc(VpcProps {
@@ -37,7 +34,7 @@ pub(super) fn network(spec: &Spec, facts: &Facts) -> (Network, Vec<(ResourceKey,
                 }),
             );
             let igw = Ref::to(Kind::InternetGateway, "main");
-            add(
+            out.add(
                 Kind::InternetGateway,
                 "main",
                 Props::InternetGateway(InternetGatewayProps {
@@ -53,7 +50,7 @@ pub(super) fn network(spec: &Spec, facts: &Facts) -> (Network, Vec<(ResourceKey,
                 ] {
                     let Some(cidr) = cidrs.get(i) else { continue };
                     let name = format!("{tier}-{az}");
-                    add(
+                    out.add(
                         Kind::Subnet,
                         &name,
                         Props::Subnet(SubnetProps {
@@ -75,8 +72,8 @@ pub(super) fn network(spec: &Spec, facts: &Facts) -> (Network, Vec<(ResourceKey,
                 NatGateways::Single => net.availability_zones.iter().take(1).collect(),
             };
             for az in &nat_azs {
-                add(Kind::ElasticIp, &format!("nat-{az}"), Props::ElasticIp {});
-                add(
+                out.add(Kind::ElasticIp, &format!("nat-{az}"), Props::ElasticIp {});
+                out.add(
                     Kind::NatGateway,
                     az,
                     Props::NatGateway(NatGatewayProps {
@@ -85,7 +82,7 @@ pub(super) fn network(spec: &Spec, facts: &Facts) -> (Network, Vec<(ResourceKey,
                     }),
                 );
             }
-            add(
+            out.add(
                 Kind::RouteTable,
                 "public",
                 Props::RouteTable(RouteTableProps {
@@ -103,7 +100,7 @@ pub(super) fn network(spec: &Spec, facts: &Facts) -> (Network, Vec<(ResourceKey,
                 } else {
                     nat_azs.first().map_or(az.as_str(), |a| a.as_str())
                 };
-                add(
+                out.add(
                     Kind::RouteTable,
                     &format!("private-{az}"),
                     Props::RouteTable(RouteTableProps {

@@ -1,9 +1,9 @@
 //! The stack's security groups and their least-privilege rules (a separate resource per
 //! group, so groups can refer to each other).
 
+use super::Part;
 use crate::model::{
-    Kind, Props, Ref, ResourceKey, Rule, RuleSource, SecurityGroupProps, SecurityGroupRulesProps,
-    Set,
+    Kind, Props, Ref, Rule, RuleSource, SecurityGroupProps, SecurityGroupRulesProps, Set,
 };
 use crate::spec::Spec;
 use std::collections::BTreeMap;
@@ -22,13 +22,10 @@ pub const SECURITY_GROUPS: &[(&str, &str)] = &[
 ];
 
 /// The six groups in `vpc` and the complete rules of each.
-pub(super) fn security_groups(spec: &Spec, vpc: &Ref) -> Vec<(ResourceKey, Props)> {
-    let mut out = Vec::new();
-    let mut add = |kind: Kind, name: &str, props: Props| {
-        out.push((ResourceKey::new(kind, name), props));
-    };
+pub(super) fn security_groups(spec: &Spec, vpc: &Ref) -> Part {
+    let mut out = Part::default();
     for (role, purpose) in SECURITY_GROUPS {
-        add(
+        out.add(
             Kind::SecurityGroup,
             role,
             Props::SecurityGroup(SecurityGroupProps {
@@ -109,7 +106,7 @@ pub(super) fn security_groups(spec: &Spec, vpc: &Ref) -> Vec<(ResourceKey, Props
             egress: Set::new(egress),
         });
         props.normalize();
-        add(Kind::SecurityGroupRules, role, props);
+        out.add(Kind::SecurityGroupRules, role, props);
     }
 
     out

@@ -1,23 +1,17 @@
 //! The web tier: the load balancer, its target group and listeners, the web nodes' role and
 //! launch template, the Auto Scaling group with its policies and scheduled actions.
 
-use super::Facts;
+use super::node_role::node_role;
+use super::{Facts, Part};
 use crate::model::{
-    AutoScalingGroupProps, IamRoleProps, InstanceProfileProps, Kind, LaunchTemplateProps,
-    ListenerAction, ListenerProps, LoadBalancerProps, Props, Ref, ResourceKey, ScalingPolicyProps,
-    ScheduledActionProps, Set, TargetGroupProps,
+    AutoScalingGroupProps, Kind, LaunchTemplateProps, ListenerAction, ListenerProps,
+    LoadBalancerProps, Props, Ref, ScalingPolicyProps, ScheduledActionProps, Set, TargetGroupProps,
 };
 use crate::spec::Spec;
 
 /// How long a new web node may stay out of service between heartbeats of its boot script
 /// (which beats every 5 minutes while the site is installed) before the group gives up on it.
 pub const LAUNCH_READY_SECONDS: u32 = 1800;
-
-/// AWS managed policies every web node gets: SSM Session Manager and the CloudWatch agent.
-pub const NODE_MANAGED_POLICIES: &[&str] = &[
-    "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
-    "arn:aws:iam::aws:policy/CloudWatchAgentServerPolicy",
-];
 
 /// Read-only describes a node uses at boot to find the stack's database, Redis and file
 /// system by their names (describes take no tag conditions).
@@ -83,18 +77,6 @@ pub fn web_node_policy(stack: &str) -> serde_json::Value {
     })
 }
 
-/// The trust policy of an EC2 instance role.
-pub fn ec2_trust_policy() -> serde_json::Value {
-    serde_json::json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Principal": {"Service": "ec2.amazonaws.com"},
-            "Action": "sts:AssumeRole"
-        }]
-    })
-}
-
 /// The load balancer, target group and listeners; the web nodes' role (unless the spec names
 /// an instance profile), launch template, Auto Scaling group, scaling policies and scheduled
 /// actions.
@@ -104,7 +86,7 @@ pub(super) fn web_tier(
     vpc: &Ref,
     public: &[Ref],
     private: &[Ref],
-) -> Vec<(ResourceKey, Props)> {
+) -> Part {
     let (profile, mut out) = web_role(spec);
     out.extend(load_balancer(spec, vpc, public));
     out.extend(web_fleet(spec, facts, private, profile));
@@ -113,59 +95,22 @@ pub(super) fn web_tier(
 
 /// The web nodes' role and instance profile (unless the spec names a profile of its own), and
 /// the profile the nodes get.
-fn web_role(spec: &Spec) -> (Ref, Vec<(ResourceKey, Props)>) {
-    let mut out = Vec::new();
+fn web_role(spec: &Spec) -> (Ref, Part) {
+    let mut out = Part::default();
     let stack = &spec.name;
-    let mut add = |kind: Kind, name: &str, mut props: Props| {
-        props.normalize();
-        out.push((ResourceKey::new(kind, name), props));
-    };
-    let web = &spec.web;
-    let path = format!("/moodle-ha/{stack}/");
-
-    let profile = match &web.instance_profile {
+    let profile = match &spec.web.instance_profile {
         Some(name) => Ref::External(name.clone()),
-        None => {
-            add(
-                Kind::IamRole,
-                "web",
-                Props::IamRole(IamRoleProps {
-                    name: format!("{stack}-web-role"),
-                    path: path.clone(),
-                    description: format!("moodle-ha {stack}: web nodes"),
-                    assume_role_policy: ec2_trust_policy().into(),
-                    managed_policies: NODE_MANAGED_POLICIES
-                        .iter()
-                        .map(|p| p.to_string())
-                        .collect(),
-                    inline_policy: web_node_policy(stack).into(),
-                }),
-            );
-            add(
-                Kind::InstanceProfile,
-                "web",
-                Props::InstanceProfile(InstanceProfileProps {
-                    name: format!("{stack}-web-profile"),
-                    path: path.clone(),
-                    role: Ref::to(Kind::IamRole, "web"),
-                }),
-            );
-            Ref::to(Kind::InstanceProfile, "web")
-        }
+        None => node_role(&mut out, stack, "web", "web nodes", web_node_policy(stack)),
     };
     (profile, out)
 }
 
 /// The internet-facing load balancer, the web target group and both listeners.
-fn load_balancer(spec: &Spec, vpc: &Ref, public: &[Ref]) -> Vec<(ResourceKey, Props)> {
-    let mut out = Vec::new();
+fn load_balancer(spec: &Spec, vpc: &Ref, public: &[Ref]) -> Part {
+    let mut out = Part::default();
     let stack = &spec.name;
-    let mut add = |kind: Kind, name: &str, mut props: Props| {
-        props.normalize();
-        out.push((ResourceKey::new(kind, name), props));
-    };
     let lb = &spec.load_balancer;
-    add(
+    out.add(
         Kind::LoadBalancer,
         "main",
         Props::LoadBalancer(LoadBalancerProps {
@@ -177,7 +122,7 @@ fn load_balancer(spec: &Spec, vpc: &Ref, public: &[Ref]) -> Vec<(ResourceKey, Pr
         }),
     );
     let hc = &lb.health_check;
-    add(
+    out.add(
         Kind::TargetGroup,
         "web",
         Props::TargetGroup(TargetGroupProps {
@@ -199,7 +144,7 @@ fn load_balancer(spec: &Spec, vpc: &Ref, public: &[Ref]) -> Vec<(ResourceKey, Pr
     );
     let alb = Ref::to(Kind::LoadBalancer, "main");
     let target_group = Ref::to(Kind::TargetGroup, "web");
-    add(
+    out.add(
         Kind::Listener,
         "https",
         Props::Listener(ListenerProps {
@@ -213,7 +158,7 @@ fn load_balancer(spec: &Spec, vpc: &Ref, public: &[Ref]) -> Vec<(ResourceKey, Pr
             },
         }),
     );
-    add(
+    out.add(
         Kind::Listener,
         "http",
         Props::Listener(ListenerProps {
@@ -233,18 +178,9 @@ fn load_balancer(spec: &Spec, vpc: &Ref, public: &[Ref]) -> Vec<(ResourceKey, Pr
 }
 
 /// The launch template, the Auto Scaling group, its scaling policies and scheduled actions.
-fn web_fleet(
-    spec: &Spec,
-    facts: &Facts,
-    private: &[Ref],
-    profile: Ref,
-) -> Vec<(ResourceKey, Props)> {
-    let mut out = Vec::new();
+fn web_fleet(spec: &Spec, facts: &Facts, private: &[Ref], profile: Ref) -> Part {
+    let mut out = Part::default();
     let stack = &spec.name;
-    let mut add = |kind: Kind, name: &str, mut props: Props| {
-        props.normalize();
-        out.push((ResourceKey::new(kind, name), props));
-    };
     let names = crate::names::Names::of(stack);
     let web = &spec.web;
     let target_group = Ref::to(Kind::TargetGroup, "web");
@@ -275,9 +211,9 @@ fn web_fleet(
         t.normalize();
         t.fingerprint()
     };
-    add(Kind::LaunchTemplate, "web", template);
+    out.add(Kind::LaunchTemplate, "web", template);
     let group = Ref::to(Kind::AutoScalingGroup, "web");
-    add(
+    out.add(
         Kind::AutoScalingGroup,
         "web",
         Props::AutoScalingGroup(AutoScalingGroupProps {
@@ -302,7 +238,7 @@ fn web_fleet(
         }),
     );
     if let Some(cpu) = web.scaling.cpu_target_percent {
-        add(
+        out.add(
             Kind::ScalingPolicy,
             "cpu",
             Props::ScalingPolicy(ScalingPolicyProps {
@@ -316,7 +252,7 @@ fn web_fleet(
         );
     }
     if let Some(requests) = web.scaling.requests_per_target {
-        add(
+        out.add(
             Kind::ScalingPolicy,
             "requests",
             Props::ScalingPolicy(ScalingPolicyProps {
@@ -330,7 +266,7 @@ fn web_fleet(
         );
     }
     for action in &web.scheduled_actions {
-        add(
+        out.add(
             Kind::ScheduledAction,
             &action.name,
             Props::ScheduledAction(ScheduledActionProps {
