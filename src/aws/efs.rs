@@ -121,7 +121,7 @@ async fn backup(aws: &Aws, id: &str) -> anyhow::Result<bool> {
 /// Mount targets carry no tags: they belong to the stack through their file system, and are
 /// keyed by availability zone.
 async fn mount_targets(aws: &Aws, fs_id: &str) -> anyhow::Result<Vec<ObservedResource>> {
-    let mut out = Vec::new();
+    let mut targets = Vec::new();
     let mut marker = None;
     loop {
         let page = aws
@@ -132,42 +132,49 @@ async fn mount_targets(aws: &Aws, fs_id: &str) -> anyhow::Result<Vec<ObservedRes
             .send()
             .await
             .context("DescribeMountTargets")?;
-        for mt in page.mount_targets() {
-            let state = mt.life_cycle_state().as_str();
-            if state == "deleting" || state == "deleted" {
-                continue;
-            }
-            let id = mt.mount_target_id().to_string();
-            let groups = aws
-                .efs
-                .describe_mount_target_security_groups()
-                .mount_target_id(&id)
-                .send()
-                .await
-                .context("DescribeMountTargetSecurityGroups")?;
-            let mut props = Props::MountTarget(MountTargetProps {
-                file_system: Ref::External(fs_id.to_string()),
-                subnet: Ref::External(mt.subnet_id().to_string()),
-                security_groups: groups
-                    .security_groups()
-                    .iter()
-                    .map(|g| Ref::External(g.clone()))
-                    .collect(),
-            });
-            props.normalize();
-            out.push(ObservedResource {
-                unknown: Default::default(),
-                key: ResourceKey::new(Kind::MountTarget, text(mt.availability_zone_name())),
-                id,
-                props,
-                outputs: Default::default(),
-            });
-        }
+        targets.extend(
+            page.mount_targets()
+                .iter()
+                .filter(|mt| {
+                    let state = mt.life_cycle_state().as_str();
+                    state != "deleting" && state != "deleted"
+                })
+                .cloned(),
+        );
         marker = page.next_marker().map(str::to_string);
         if marker.is_none() {
-            return Ok(out);
+            break;
         }
     }
+    // Each target's groups have no batch form: all asked at once.
+    futures::future::try_join_all(targets.iter().map(|mt| async move {
+        let id = mt.mount_target_id().to_string();
+        let groups = aws
+            .efs
+            .describe_mount_target_security_groups()
+            .mount_target_id(&id)
+            .send()
+            .await
+            .context("DescribeMountTargetSecurityGroups")?;
+        let mut props = Props::MountTarget(MountTargetProps {
+            file_system: Ref::External(fs_id.to_string()),
+            subnet: Ref::External(mt.subnet_id().to_string()),
+            security_groups: groups
+                .security_groups()
+                .iter()
+                .map(|g| Ref::External(g.clone()))
+                .collect(),
+        });
+        props.normalize();
+        Ok::<_, anyhow::Error>(ObservedResource {
+            unknown: Default::default(),
+            key: ResourceKey::new(Kind::MountTarget, text(mt.availability_zone_name())),
+            id,
+            props,
+            outputs: Default::default(),
+        })
+    }))
+    .await
 }
 
 /// Carries out one planned step on an EFS resource.

@@ -74,29 +74,34 @@ async fn observe_balancers(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
         .context("DescribeLoadBalancers")?;
     let candidates: Vec<_> = all
         .into_iter()
-        .filter(|lb| prefixed(aws, lb.load_balancer_name()))
+        .filter(|lb| prefixed(aws, lb.load_balancer_name()) && lb.load_balancer_arn().is_some())
         .collect();
-    let keys = owned(
-        aws,
-        candidates
-            .iter()
-            .filter_map(|lb| lb.load_balancer_arn().map(str::to_string))
-            .collect(),
-    )
-    .await?;
+    let arns: Vec<String> = candidates
+        .iter()
+        .map(|lb| text(lb.load_balancer_arn()))
+        .collect();
+    // Ownership (tags), attributes and listeners of the name-prefixed candidates at once: one
+    // round trip; what turns out not to be the stack's is dropped.
+    let details = futures::future::try_join_all(arns.iter().map(|arn| async move {
+        tokio::try_join!(
+            async {
+                aws.elbv2
+                    .describe_load_balancer_attributes()
+                    .load_balancer_arn(arn)
+                    .send()
+                    .await
+                    .context("DescribeLoadBalancerAttributes")
+            },
+            observe_listeners(aws, arn)
+        )
+    }));
+    let (keys, details) = tokio::try_join!(owned(aws, arns.clone()), details)?;
     let mut out = Vec::new();
-    for lb in candidates {
+    for (lb, (attributes, listeners)) in candidates.into_iter().zip(details) {
         let arn = text(lb.load_balancer_arn());
         let Some(key) = keys.get(&arn).cloned() else {
             continue;
         };
-        let attributes = aws
-            .elbv2
-            .describe_load_balancer_attributes()
-            .load_balancer_arn(&arn)
-            .send()
-            .await
-            .context("DescribeLoadBalancerAttributes")?;
         let mut u = Unknown::default();
         let idle = u.or_default(
             "idle_timeout_seconds",
@@ -137,7 +142,7 @@ async fn observe_balancers(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
             props,
             outputs,
         });
-        out.extend(observe_listeners(aws, &arn).await?);
+        out.extend(listeners);
     }
     Ok(out)
 }
@@ -224,29 +229,28 @@ async fn observe_target_groups(aws: &Aws) -> anyhow::Result<Vec<ObservedResource
         .context("DescribeTargetGroups")?;
     let candidates: Vec<_> = all
         .into_iter()
-        .filter(|tg| prefixed(aws, tg.target_group_name()))
+        .filter(|tg| prefixed(aws, tg.target_group_name()) && tg.target_group_arn().is_some())
         .collect();
-    let keys = owned(
-        aws,
-        candidates
-            .iter()
-            .filter_map(|tg| tg.target_group_arn().map(str::to_string))
-            .collect(),
-    )
-    .await?;
+    let arns: Vec<String> = candidates
+        .iter()
+        .map(|tg| text(tg.target_group_arn()))
+        .collect();
+    // Ownership and attributes at once (one round trip).
+    let attributes = futures::future::try_join_all(arns.iter().map(|arn| async move {
+        aws.elbv2
+            .describe_target_group_attributes()
+            .target_group_arn(arn)
+            .send()
+            .await
+            .context("DescribeTargetGroupAttributes")
+    }));
+    let (keys, attributes) = tokio::try_join!(owned(aws, arns.clone()), attributes)?;
     let mut out = Vec::new();
-    for tg in candidates {
+    for (tg, attributes) in candidates.into_iter().zip(attributes) {
         let arn = text(tg.target_group_arn());
         let Some(key) = keys.get(&arn).cloned() else {
             continue;
         };
-        let attributes = aws
-            .elbv2
-            .describe_target_group_attributes()
-            .target_group_arn(&arn)
-            .send()
-            .await
-            .context("DescribeTargetGroupAttributes")?;
         // AWS answers attribute values as strings.
         let attribute = |name: &str| {
             attributes

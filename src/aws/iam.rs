@@ -68,107 +68,121 @@ pub async fn observe(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
             Ok::<_, anyhow::Error>(all)
         }
     )?;
-    let mut out = Vec::new();
-    for role in roles {
-        let name = role.role_name().to_string();
-        let role_tags = aws
-            .iam
-            .list_role_tags()
-            .role_name(&name)
-            .send()
-            .await
-            .context("ListRoleTags")?;
-        let Some(key) = aws.tags.owner(role_tags.tags()) else {
-            continue;
-        };
-        let (attached, inline) = tokio::try_join!(
-            async {
-                let all: Vec<_> = aws
-                    .iam
-                    .list_attached_role_policies()
-                    .role_name(&name)
-                    .into_paginator()
-                    .items()
-                    .send()
-                    .try_collect()
-                    .await
-                    .context("ListAttachedRolePolicies")?;
-                Ok::<_, anyhow::Error>(all)
-            },
-            async {
-                match aws
-                    .iam
-                    .get_role_policy()
-                    .role_name(&name)
-                    .policy_name(INLINE_POLICY)
-                    .send()
-                    .await
-                {
-                    Ok(p) => Ok(document(p.policy_document())),
-                    Err(e) if is_code(&e, "NoSuchEntity") => Ok(Value::Null),
-                    Err(e) => Err(e).context("GetRolePolicy"),
-                }
+    // Every role's and profile's details at once: one round trip for all of them.
+    let (roles, profiles) = tokio::try_join!(
+        futures::future::try_join_all(roles.iter().map(|r| observe_role(aws, r))),
+        futures::future::try_join_all(profiles.iter().map(|p| observe_profile(aws, p)))
+    )?;
+    Ok(roles.into_iter().chain(profiles).flatten().collect())
+}
+
+/// One role, with its tags (ownership) and policies; `None` when it is not the stack's.
+async fn observe_role(
+    aws: &Aws,
+    role: &aws_sdk_iam::types::Role,
+) -> anyhow::Result<Option<ObservedResource>> {
+    let name = role.role_name().to_string();
+    let role_tags = aws
+        .iam
+        .list_role_tags()
+        .role_name(&name)
+        .send()
+        .await
+        .context("ListRoleTags")?;
+    let Some(key) = aws.tags.owner(role_tags.tags()) else {
+        return Ok(None);
+    };
+    let (attached, inline) = tokio::try_join!(
+        async {
+            let all: Vec<_> = aws
+                .iam
+                .list_attached_role_policies()
+                .role_name(&name)
+                .into_paginator()
+                .items()
+                .send()
+                .try_collect()
+                .await
+                .context("ListAttachedRolePolicies")?;
+            Ok::<_, anyhow::Error>(all)
+        },
+        async {
+            match aws
+                .iam
+                .get_role_policy()
+                .role_name(&name)
+                .policy_name(INLINE_POLICY)
+                .send()
+                .await
+            {
+                Ok(p) => Ok(document(p.policy_document())),
+                Err(e) if is_code(&e, "NoSuchEntity") => Ok(Value::Null),
+                Err(e) => Err(e).context("GetRolePolicy"),
             }
-        )?;
-        let mut props = Props::IamRole(IamRoleProps {
-            name: name.clone(),
-            path: role.path().to_string(),
-            description: role.description().unwrap_or_default().to_string(),
-            assume_role_policy: role
-                .assume_role_policy_document()
-                .map(document)
-                .unwrap_or(Value::Null)
-                .into(),
-            managed_policies: attached
-                .iter()
-                .filter_map(|p| p.policy_arn().map(str::to_string))
-                .collect(),
-            inline_policy: inline.into(),
-        });
-        props.normalize();
-        out.push(ObservedResource {
-            unknown: Default::default(),
-            key,
-            id: name,
-            props,
-            outputs: BTreeMap::new(),
-        });
-    }
-    for profile in profiles {
-        let name = profile.instance_profile_name().to_string();
-        // ListInstanceProfiles leaves tags out; GetInstanceProfile has them.
-        let full = aws
-            .iam
-            .get_instance_profile()
-            .instance_profile_name(&name)
-            .send()
-            .await
-            .context("GetInstanceProfile")?;
-        let Some(key) = full
-            .instance_profile()
-            .and_then(|p| aws.tags.owner(p.tags()))
-        else {
-            continue;
-        };
-        out.push(ObservedResource {
-            unknown: Default::default(),
-            key,
-            id: name.clone(),
-            props: Props::InstanceProfile(InstanceProfileProps {
-                name,
-                path: profile.path().to_string(),
-                role: Ref::External(
-                    profile
-                        .roles()
-                        .first()
-                        .map(|r| r.role_name().to_string())
-                        .unwrap_or_default(),
-                ),
-            }),
-            outputs: BTreeMap::new(),
-        });
-    }
-    Ok(out)
+        }
+    )?;
+    let mut props = Props::IamRole(IamRoleProps {
+        name: name.clone(),
+        path: role.path().to_string(),
+        description: role.description().unwrap_or_default().to_string(),
+        assume_role_policy: role
+            .assume_role_policy_document()
+            .map(document)
+            .unwrap_or(Value::Null)
+            .into(),
+        managed_policies: attached
+            .iter()
+            .filter_map(|p| p.policy_arn().map(str::to_string))
+            .collect(),
+        inline_policy: inline.into(),
+    });
+    props.normalize();
+    Ok(Some(ObservedResource {
+        unknown: Default::default(),
+        key,
+        id: name,
+        props,
+        outputs: BTreeMap::new(),
+    }))
+}
+
+/// One instance profile, with its tags (ownership); `None` when it is not the stack's.
+async fn observe_profile(
+    aws: &Aws,
+    profile: &aws_sdk_iam::types::InstanceProfile,
+) -> anyhow::Result<Option<ObservedResource>> {
+    let name = profile.instance_profile_name().to_string();
+    // ListInstanceProfiles leaves tags out; GetInstanceProfile has them.
+    let full = aws
+        .iam
+        .get_instance_profile()
+        .instance_profile_name(&name)
+        .send()
+        .await
+        .context("GetInstanceProfile")?;
+    let Some(key) = full
+        .instance_profile()
+        .and_then(|p| aws.tags.owner(p.tags()))
+    else {
+        return Ok(None);
+    };
+    Ok(Some(ObservedResource {
+        unknown: Default::default(),
+        key,
+        id: name.clone(),
+        props: Props::InstanceProfile(InstanceProfileProps {
+            name,
+            path: profile.path().to_string(),
+            role: Ref::External(
+                profile
+                    .roles()
+                    .first()
+                    .map(|r| r.role_name().to_string())
+                    .unwrap_or_default(),
+            ),
+        }),
+        outputs: BTreeMap::new(),
+    }))
 }
 
 /// Carries out one planned step on the role or the instance profile.

@@ -72,34 +72,44 @@ pub async fn observe(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
                 .map(str::to_string)
         })
         .collect();
-    let volumes = if volume_ids.is_empty() {
-        Vec::new()
-    } else {
-        aws.ec2
-            .describe_volumes()
-            .set_volume_ids(Some(volume_ids))
-            .send()
-            .await
-            .context("DescribeVolumes")?
-            .volumes()
-            .to_vec()
+    // The root volumes and each instance's user data depend only on DescribeInstances: asked
+    // together, one round trip.
+    let volumes = async {
+        if volume_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok::<_, anyhow::Error>(
+            aws.ec2
+                .describe_volumes()
+                .set_volume_ids(Some(volume_ids))
+                .send()
+                .await
+                .context("DescribeVolumes")?
+                .volumes()
+                .to_vec(),
+        )
     };
-    let mut out = Vec::new();
-    for (key, i) in owned {
-        let id = text(i.instance_id());
-        let user_data = aws
+    let user_data = futures::future::try_join_all(owned.iter().map(|(_, i)| async move {
+        let out = aws
             .ec2
             .describe_instance_attribute()
-            .instance_id(&id)
+            .instance_id(text(i.instance_id()))
             .attribute(InstanceAttributeName::UserData)
             .send()
             .await
-            .context("DescribeInstanceAttribute")?
-            .user_data()
-            .and_then(|u| u.value())
-            .and_then(|v| base64::decode(v).ok())
-            .map(|b| crate::render::decode_user_data(&b))
-            .unwrap_or_default();
+            .context("DescribeInstanceAttribute")?;
+        Ok::<_, anyhow::Error>(
+            out.user_data()
+                .and_then(|u| u.value())
+                .and_then(|v| base64::decode(v).ok())
+                .map(|b| crate::render::decode_user_data(&b))
+                .unwrap_or_default(),
+        )
+    }));
+    let (volumes, user_data) = tokio::try_join!(volumes, user_data)?;
+    let mut out = Vec::new();
+    for ((key, i), user_data) in owned.into_iter().zip(user_data) {
+        let id = text(i.instance_id());
         let (props, unknown) = map_instance(&i, &volumes, &user_data);
         let mut outputs = BTreeMap::new();
         outputs.insert(format!("{}.instance_id", key.name), id.clone());

@@ -102,12 +102,19 @@ async fn observe_subnet_groups(aws: &Aws) -> anyhow::Result<Vec<ObservedResource
         .try_collect()
         .await
         .context("DescribeDBSubnetGroups")?;
+    // Every candidate's tags at once (one round trip).
+    let keys = futures::future::try_join_all(groups.iter().map(|g| {
+        owned_by_arn(
+            aws,
+            g.db_subnet_group_name().unwrap_or_default(),
+            g.db_subnet_group_arn().unwrap_or_default(),
+        )
+    }))
+    .await?;
     let mut out = Vec::new();
-    for g in groups {
+    for (g, key) in groups.into_iter().zip(keys) {
         let name = text(g.db_subnet_group_name());
-        let Some(key) =
-            owned_by_arn(aws, &name, g.db_subnet_group_arn().unwrap_or_default()).await?
-        else {
+        let Some(key) = key else {
             continue;
         };
         let mut props = Props::DbSubnetGroup(SubnetGroupProps {
@@ -142,12 +149,27 @@ async fn observe_parameter_groups(aws: &Aws) -> anyhow::Result<Vec<ObservedResou
         .try_collect()
         .await
         .context("DescribeDBParameterGroups")?;
+    // Only groups named for the stack are candidates; their tags and user-set parameters are
+    // read together, every group at once (one round trip).
+    let candidates: Vec<_> = groups
+        .into_iter()
+        .filter(|g| {
+            g.db_parameter_group_name()
+                .is_some_and(|n| n.starts_with(&format!("{}-", aws.tags.stack)))
+        })
+        .collect();
+    let details = futures::future::try_join_all(candidates.iter().map(|g| async move {
+        let name = g.db_parameter_group_name().unwrap_or_default();
+        tokio::try_join!(
+            owned_by_arn(aws, name, g.db_parameter_group_arn().unwrap_or_default()),
+            user_parameters(aws, name)
+        )
+    }))
+    .await?;
     let mut out = Vec::new();
-    for g in groups {
+    for (g, (key, parameters)) in candidates.into_iter().zip(details) {
         let name = text(g.db_parameter_group_name());
-        let Some(key) =
-            owned_by_arn(aws, &name, g.db_parameter_group_arn().unwrap_or_default()).await?
-        else {
+        let Some(key) = key else {
             continue;
         };
         out.push(ObservedResource {
@@ -155,7 +177,7 @@ async fn observe_parameter_groups(aws: &Aws) -> anyhow::Result<Vec<ObservedResou
             key,
             id: name.clone(),
             props: Props::DbParameterGroup(DbParameterGroupProps {
-                parameters: user_parameters(aws, &name).await?,
+                parameters,
                 name,
                 family: text(g.db_parameter_group_family()),
                 description: text(g.description()),
