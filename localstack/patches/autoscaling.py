@@ -452,6 +452,30 @@ def autoscaling_instance_refresh():
     AutoScalingResponse.cancel_instance_refresh = cancel_instance_refresh
 
 
+@patch
+def autoscaling_put_scaling_policy_arn():
+    """Auto Scaling `PutScalingPolicy`: the answer's `PolicyARN`.
+
+    AWS: answers `PolicyARN` (the ARN DescribePolicies then lists) and, for target tracking, the
+    `Alarms` it created. moto 5.2.5: puts the ARN under the key `PolicyArn`, which is not in the
+    API's shape, so the SDK sees an answer without PolicyARN (no alarms either: moto's Auto
+    Scaling creates none, and nothing here reads them). Needed by: moodle-ha's scaling policy
+    create, which fails when a create's answer lacks the new resource's ID (the example's apply).
+    """
+    from moto.autoscaling.responses import AutoScalingResponse
+
+    original = AutoScalingResponse.put_scaling_policy
+
+    def put_scaling_policy(self):
+        result = original(self)
+        answer = getattr(result, "result", None)
+        if isinstance(answer, dict) and "PolicyArn" in answer:
+            answer["PolicyARN"] = answer.pop("PolicyArn")
+        return result
+
+    AutoScalingResponse.put_scaling_policy = put_scaling_policy
+
+
 # Checks --------------------------------------------------------------------------------------
 
 
@@ -594,13 +618,15 @@ def check_web_autoscaling(ctx):
     cpu = {"PredefinedMetricSpecification": {"PredefinedMetricType": "ASGAverageCPUUtilization"}, "TargetValue": 60.0, "DisableScaleIn": False}
     for name in (group, other):
         asg.put_scaling_policy(AutoScalingGroupName=name, PolicyName=f"{stack}-web-cpu", PolicyType="TargetTrackingScaling", TargetTrackingConfiguration=cpu)
-    asg.put_scaling_policy(AutoScalingGroupName=group, PolicyName=f"{stack}-web-requests", PolicyType="TargetTrackingScaling", TargetTrackingConfiguration=requests)
+    answer = asg.put_scaling_policy(AutoScalingGroupName=group, PolicyName=f"{stack}-web-requests", PolicyType="TargetTrackingScaling", TargetTrackingConfiguration=requests)
+    created_arn = answer.get("PolicyARN")
     for bad in ("app/other/0123456789abcdef/targetgroup/other/0123456789abcdef", None):
         spec = {"PredefinedMetricType": "ALBRequestCountPerTarget", **({"ResourceLabel": bad} if bad else {})}
         expect_error("ValidationError", asg.put_scaling_policy, AutoScalingGroupName=group, PolicyName=f"{stack}-bad", PolicyType="TargetTrackingScaling",
                      TargetTrackingConfiguration={"PredefinedMetricSpecification": spec, "TargetValue": 1.0})
     policies = {p["PolicyName"]: p for p in asg.describe_policies(AutoScalingGroupName=group)["ScalingPolicies"]}
     expect_equal(sorted(policies), [f"{stack}-web-cpu", f"{stack}-web-requests"], "DescribePolicies(AutoScalingGroupName)")
+    expect_equal(created_arn, policies[f"{stack}-web-requests"].get("PolicyARN"), "PutScalingPolicy answer PolicyARN (DescribePolicies' PolicyARN)")
     for name, config in ((f"{stack}-web-cpu", cpu), (f"{stack}-web-requests", requests)):
         p = policies[name]
         expect_equal((p["PolicyType"], p["TargetTrackingConfiguration"], p.get("Enabled")), ("TargetTrackingScaling", config, True), f"DescribePolicies {name}")
