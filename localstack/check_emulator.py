@@ -17,7 +17,7 @@ import uuid
 import boto3
 import botocore.config
 
-from patches import acm, autoscaling, ec2, efs, elasticache, elbv2, iam, rds, secretsmanager, ssm
+from patches import acm, autoscaling, ec2, efs, elasticache, elbv2, iam, logs, rds, s3, secretsmanager, ssm, wafv2
 from patches.expect import Mismatch
 
 CHECKS_DIR = os.path.dirname(os.path.abspath(ec2.__file__))
@@ -26,16 +26,21 @@ CHECKS_DIR = os.path.dirname(os.path.abspath(ec2.__file__))
 # balancer and launch template); each runs its service modules' checks in turn.
 SECTIONS = [
     ("network", [ec2.check_network]),
-    ("ElastiCache", [elasticache.check_elasticache]),
-    ("RDS", [rds.check_rds]),
-    ("Secrets Manager", [secretsmanager.check_secrets]),
+    ("ElastiCache", [elasticache.check_elasticache, elasticache.check_security_controls]),
+    ("RDS", [rds.check_rds, rds.check_security_controls]),
+    ("Secrets Manager", [secretsmanager.check_secrets, secretsmanager.check_resource_policy]),
     ("Auto Scaling / EC2", [ec2.check_launch_template_own_tags, autoscaling.check_update_keeps_omitted_fields]),
     ("fixtures", [acm.check_example_certificate, ssm.check_ubuntu_ami_parameters]),
-    ("ELBv2", [elbv2.check_elbv2]),
+    ("ELBv2", [elbv2.check_elbv2, elbv2.check_security_attributes]),
     ("creates sent again", [ec2.check_idempotent_creates, elbv2.check_idempotent_creates, efs.check_idempotent_creates]),
     ("launch templates", [ec2.check_launch_templates]),
     ("Auto Scaling (web tier)", [autoscaling.check_web_autoscaling]),
     ("IAM", [iam.check_iam]),
+    ("EFS", [efs.check_file_system]),
+    ("EC2 security controls", [ec2.check_security_controls]),
+    ("CloudWatch Logs", [logs.check_log_groups]),
+    ("S3", [s3.check_log_bucket]),
+    ("WAFv2", [wafv2.check_web_acl]),
     ("cleanup", [ec2.check_cleanup_network]),
 ]
 
@@ -44,7 +49,7 @@ class Checker:
     def __init__(self, endpoint, region):
         config = botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"})
         self.clients = {}
-        for service in ("ec2", "elasticache", "rds", "secretsmanager", "autoscaling", "sts", "acm", "ssm", "elbv2", "iam", "efs"):
+        for service in ("ec2", "elasticache", "rds", "secretsmanager", "autoscaling", "sts", "acm", "ssm", "elbv2", "iam", "efs", "logs", "s3", "wafv2"):
             self.clients[service] = boto3.client(service, endpoint_url=endpoint, region_name=region, config=config)
         self.endpoint, self.config = endpoint, config
         self.region = region

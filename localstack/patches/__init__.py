@@ -16,7 +16,7 @@ Patches and fixtures apply in SERVICES order, and in file order within a module.
 import importlib
 import os
 
-SERVICES = ("efs", "ec2", "elasticache", "rds", "secretsmanager", "elbv2", "iam", "autoscaling", "acm", "ssm")
+SERVICES = ("efs", "ec2", "elasticache", "rds", "secretsmanager", "elbv2", "iam", "autoscaling", "logs", "s3", "wafv2", "acm", "ssm")
 
 PATCHES = []
 FIXTURES = []

@@ -11,7 +11,7 @@ import uuid
 
 from . import patch
 from .ssm import UBUNTU_AMD64
-from .expect import expect_equal, expect_error, run_tag, twice
+from .expect import expect, expect_equal, expect_error, run_tag, twice
 
 
 @patch
@@ -211,6 +211,59 @@ def ec2_launch_template_pagination():
     paginated("describe_launch_template_versions", "LaunchTemplateVersions")
 
 
+@patch
+def ec2_default_security_group_self_ingress():
+    """EC2 `CreateVpc`: the rules of the VPC's default security group.
+
+    AWS: the default security group of a new VPC allows all inbound traffic from itself (one
+    rule, protocol -1, source the group) and all outbound traffic (0.0.0.0/0), until revoked.
+    moto 5.2.5: only the outbound rule. Needed by: issue 20's
+    ec2_securitygroup_default_restrict_traffic control (the stack revokes both rules of its
+    VPC's default group; with one rule missing the revocation of the other is never exercised).
+    """
+    from moto.ec2.models.vpcs import VPCBackend
+
+    original = VPCBackend.create_vpc
+
+    def create_vpc(self, *args, **kwargs):
+        vpc = original(self, *args, **kwargs)
+        group = self.get_security_group_from_name("default", vpc_id=vpc.id)
+        if group is not None and not group.ingress_rules:
+            self.authorize_security_group_ingress(
+                group.id, "-1", None, None, [], source_groups=[{"GroupId": group.id, "UserId": self.account_id}], vpc_id=vpc.id,
+            )
+        return vpc
+
+    VPCBackend.create_vpc = create_vpc
+
+
+@patch
+def ec2_monitor_instances():
+    """EC2 `MonitorInstances` / `UnmonitorInstances`: detailed monitoring switched on a running instance.
+
+    AWS: answers InstanceMonitorings [{InstanceId, Monitoring: {State: pending | disabling}}]
+    and the instance's Monitoring.State becomes enabled / disabled; an unknown instance is
+    InvalidInstanceID.NotFound. moto 5.2.5: HTTP 500, "not yet implemented". The emulator
+    switches at once (DescribeInstances shows enabled / disabled right away). Needed by: issue
+    20's ec2_instance_detailed_monitoring_enabled control, updated in place on the cron
+    instance.
+    """
+    from moto.core.responses import ActionResult
+    from moto.ec2.responses.monitoring import Monitoring
+
+    def switch(response, state, answered):
+        response.error_on_dryrun()
+        result = []
+        for instance_id in response._get_param("InstanceIds", []):
+            instance = response.ec2_backend.get_instance(instance_id)
+            instance.monitoring_state = state
+            result.append({"InstanceId": instance_id, "Monitoring": {"State": answered}})
+        return ActionResult({"InstanceMonitorings": result})
+
+    Monitoring.monitor_instances = lambda self: switch(self, "enabled", "pending")
+    Monitoring.unmonitor_instances = lambda self: switch(self, "disabled", "disabling")
+
+
 # Checks --------------------------------------------------------------------------------------
 
 
@@ -266,9 +319,12 @@ def check_idempotent_creates(ctx):
 
     allocation = ec2.allocate_address(Domain="vpc")["AllocationId"]
     nat = twice("CreateNatGateway", ec2.create_nat_gateway, lambda a: a["NatGateway"]["NatGatewayId"],
-                SubnetId=ctx.subnets[0], AllocationId=allocation, ClientToken=f"{token}-nat")
+                SubnetId=ctx.subnets[0], AllocationId=allocation, ClientToken=f"{token}-nat", TagSpecifications=tag("natgateway"))
     nats = ec2.describe_nat_gateways(Filters=[{"Name": "subnet-id", "Values": [ctx.subnets[0]]}])["NatGateways"]
     expect_equal([n["NatGatewayId"] for n in nats if n["State"] not in ("deleted", "deleting")], [nat], "CreateNatGateway twice with one ClientToken: gateways")
+    for value, wanted in ((f"natgateway/{ctx.run}", [nat]), (f"natgateway/{ctx.run}-other", [])):
+        found = ec2.describe_nat_gateways(Filters=[{"Name": "tag:moodle-ha:resource", "Values": [value]}])["NatGateways"]
+        expect_equal([n["NatGatewayId"] for n in found], wanted, f"DescribeNatGateways tag:moodle-ha:resource={value}")
 
     instance = twice("RunInstances", ec2.run_instances, lambda a: [i["InstanceId"] for i in a["Instances"]],
                      ImageId="ami-12c6146b", MinCount=1, MaxCount=1, InstanceType="t3.small", SubnetId=ctx.subnets[0],
@@ -336,3 +392,69 @@ def check_cleanup_network(ctx):
     for subnet in ctx.subnets + ctx.private_subnets:
         ctx.ec2.delete_subnet(SubnetId=subnet)
     ctx.ec2.delete_vpc(VpcId=ctx.vpc)
+
+
+def check_security_controls(ctx):
+    """Issue 20's EC2 controls: default security group rules, flow logs to CloudWatch Logs, detailed monitoring."""
+    ec2, logs = ctx.ec2, ctx.logs
+    vpc = ec2.create_vpc(CidrBlock="10.232.0.0/16")["Vpc"]["VpcId"]
+    default = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc]}, {"Name": "group-name", "Values": ["default"]}])["SecurityGroups"]
+    expect_equal(len(default), 1, "CreateVpc: one default security group")
+    group = default[0]
+    expect_equal(
+        [(p["IpProtocol"], [g["GroupId"] for g in p.get("UserIdGroupPairs", [])], p.get("IpRanges")) for p in group["IpPermissions"]],
+        [("-1", [group["GroupId"]], [])], "default security group IpPermissions (all traffic from itself)",
+    )
+    expect_equal(
+        [(p["IpProtocol"], p.get("IpRanges")) for p in group["IpPermissionsEgress"]],
+        [("-1", [{"CidrIp": "0.0.0.0/0"}])], "default security group IpPermissionsEgress (all traffic out)",
+    )
+    ec2.revoke_security_group_ingress(GroupId=group["GroupId"], IpPermissions=group["IpPermissions"])
+    ec2.revoke_security_group_egress(GroupId=group["GroupId"], IpPermissions=group["IpPermissionsEgress"])
+    group = ec2.describe_security_groups(GroupIds=[group["GroupId"]])["SecurityGroups"][0]
+    expect_equal((group["IpPermissions"], group["IpPermissionsEgress"]), ([], []), "default security group after revoking both rules")
+    rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group["GroupId"]]}])["SecurityGroupRules"]
+    expect_equal(rules, [], "DescribeSecurityGroupRules of the emptied default group")
+
+    # Flow logs to a CloudWatch Logs group, found by the resource and by tag.
+    log_group = f"/moodle-ha/{ctx.run}/vpc-flow-logs"
+    logs.create_log_group(logGroupName=log_group)
+    role = f"arn:aws:iam::{ctx.account}:role/{ctx.name('flow-logs')}"
+    created = ec2.create_flow_logs(
+        ResourceIds=[vpc], ResourceType="VPC", TrafficType="ALL", LogDestinationType="cloud-watch-logs", LogGroupName=log_group,
+        DeliverLogsPermissionArn=role, MaxAggregationInterval=60, TagSpecifications=run_tag(ctx, "vpc-flow-log"),
+    )
+    expect_equal(created.get("Unsuccessful"), [], "CreateFlowLogs Unsuccessful")
+    flow = ec2.describe_flow_logs(Filters=[{"Name": "resource-id", "Values": [vpc]}])["FlowLogs"]
+    expect_equal(
+        [(f["ResourceId"], f["TrafficType"], f["LogDestinationType"], f["LogGroupName"], f["DeliverLogsPermissionArn"], f["MaxAggregationInterval"], f["FlowLogStatus"]) for f in flow],
+        [(vpc, "ALL", "cloud-watch-logs", log_group, role, 60, "ACTIVE")], "DescribeFlowLogs(resource-id)",
+    )
+    tagged = ec2.describe_flow_logs(Filters=[{"Name": "tag:moodle-ha:resource", "Values": [f"vpc-flow-log/{ctx.run}"]}])["FlowLogs"]
+    expect_equal([f["FlowLogId"] for f in tagged], created["FlowLogIds"], "DescribeFlowLogs(tag filter)")
+    ec2.delete_flow_logs(FlowLogIds=created["FlowLogIds"])
+    expect_equal(ec2.describe_flow_logs(Filters=[{"Name": "resource-id", "Values": [vpc]}])["FlowLogs"], [], "DeleteFlowLogs")
+    logs.delete_log_group(logGroupName=log_group)
+
+    # Detailed monitoring: RunInstances, launch templates, and switched on/off in place.
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.232.0.0/24", AvailabilityZone=f"{ctx.region}a")["Subnet"]["SubnetId"]
+    instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, InstanceType="t3.small", SubnetId=subnet, Monitoring={"Enabled": True})["Instances"][0]
+    expect_equal(instance.get("Monitoring"), {"State": "enabled"}, "RunInstances Monitoring.Enabled=true answer")
+    described = ec2.describe_instances(InstanceIds=[instance["InstanceId"]])["Reservations"][0]["Instances"][0]
+    expect_equal(described.get("Monitoring"), {"State": "enabled"}, "DescribeInstances Monitoring")
+    answer = ec2.unmonitor_instances(InstanceIds=[instance["InstanceId"]])["InstanceMonitorings"]
+    expect_equal([m["Monitoring"]["State"] for m in answer], ["disabling"], "UnmonitorInstances answer")
+    described = ec2.describe_instances(InstanceIds=[instance["InstanceId"]])["Reservations"][0]["Instances"][0]
+    expect(described["Monitoring"]["State"] in ("disabling", "disabled"), "UnmonitorInstances then DescribeInstances Monitoring:", described["Monitoring"])
+    answer = ec2.monitor_instances(InstanceIds=[instance["InstanceId"]])["InstanceMonitorings"]
+    expect_equal([m["Monitoring"]["State"] for m in answer], ["pending"], "MonitorInstances answer")
+    described = ec2.describe_instances(InstanceIds=[instance["InstanceId"]])["Reservations"][0]["Instances"][0]
+    expect(described["Monitoring"]["State"] in ("pending", "enabled"), "MonitorInstances then DescribeInstances Monitoring:", described["Monitoring"])
+    expect_error("InvalidInstanceID.NotFound", ec2.monitor_instances, InstanceIds=["i-0123456789abcdef0"])
+    template = ec2.create_launch_template(LaunchTemplateName=ctx.name("monitoring"), LaunchTemplateData={"ImageId": "ami-12c6146b", "Monitoring": {"Enabled": True}})["LaunchTemplate"]
+    data = ec2.describe_launch_template_versions(LaunchTemplateId=template["LaunchTemplateId"])["LaunchTemplateVersions"][0]["LaunchTemplateData"]
+    expect_equal(data.get("Monitoring"), {"Enabled": True}, "CreateLaunchTemplate Monitoring round trip")
+    ec2.delete_launch_template(LaunchTemplateId=template["LaunchTemplateId"])
+    ec2.terminate_instances(InstanceIds=[instance["InstanceId"]])
+    ec2.delete_subnet(SubnetId=subnet)
+    ec2.delete_vpc(VpcId=vpc)

@@ -9,7 +9,7 @@ import json
 import botocore.exceptions
 
 from . import patch
-from .expect import Mismatch, expect_equal
+from .expect import Mismatch, expect_equal, expect_error
 
 
 @patch
@@ -106,6 +106,30 @@ def efs_file_system_already_exists_id():
     EFSBackend.create_file_system = create_file_system
 
 
+@patch
+def efs_delete_file_system_policy():
+    """EFS `DeleteFileSystemPolicy` (DELETE /2015-02-01/file-systems/{id}/policy).
+
+    AWS: removes the file-system policy (the default policy applies again: DescribeFileSystemPolicy
+    answers PolicyNotFound) and answers 200. moto 5.2.5: HTTP 500, action not implemented.
+    Needed by: issue 20's efs_not_publicly_accessible control (moodle-ha puts a policy; drift
+    repair and destroy remove it).
+    """
+    from moto.efs.models import EFSBackend
+    from moto.efs.responses import EFSResponse
+
+    def backend_delete(self, file_system_id):
+        _, fss = self.describe_file_systems(file_system_id=file_system_id)
+        fss[0].file_system_policy = None
+
+    def response_delete(self):
+        self.efs_backend.delete_file_system_policy(self._get_param("FileSystemId"))
+        return "{}", {"status": 200, "Content-Type": "application/json"}
+
+    EFSBackend.delete_file_system_policy = backend_delete
+    EFSResponse.delete_file_system_policy = response_delete
+
+
 # Checks --------------------------------------------------------------------------------------
 
 
@@ -121,3 +145,37 @@ def check_idempotent_creates(ctx):
         expect_equal(error.response["Error"]["Code"], "FileSystemAlreadyExists", "CreateFileSystem with a used CreationToken: error")
         expect_equal(error.response.get("FileSystemId"), fs, "FileSystemAlreadyExists FileSystemId")
     efs.delete_file_system(FileSystemId=fs)
+
+
+def check_file_system(ctx):
+    """Throughput and backup policy updated in place; the file-system policy (issue 20) put, read and removed."""
+    efs = ctx.efs
+    fs = efs.create_file_system(CreationToken=f"chk-{ctx.run}-efs", Encrypted=True, ThroughputMode="bursting")["FileSystemId"]
+    answer = efs.update_file_system(FileSystemId=fs, ThroughputMode="elastic")
+    expect_equal((answer["FileSystemId"], answer["ThroughputMode"]), (fs, "elastic"), "UpdateFileSystem ThroughputMode=elastic answer")
+    efs.update_file_system(FileSystemId=fs, ThroughputMode="provisioned", ProvisionedThroughputInMibps=128.0)
+    described = efs.describe_file_systems(FileSystemId=fs)["FileSystems"][0]
+    expect_equal((described["ThroughputMode"], described.get("ProvisionedThroughputInMibps")), ("provisioned", 128.0), "UpdateFileSystem provisioned 128 MiB/s")
+    efs.update_file_system(FileSystemId=fs, ThroughputMode="elastic")
+    described = efs.describe_file_systems(FileSystemId=fs)["FileSystems"][0]
+    expect_equal((described["ThroughputMode"], described.get("ProvisionedThroughputInMibps")), ("elastic", None), "UpdateFileSystem back to elastic")
+    for status in ("ENABLED", "DISABLED"):
+        answer = efs.put_backup_policy(FileSystemId=fs, BackupPolicy={"Status": status})
+        expect_equal(answer.get("BackupPolicy"), {"Status": status}, f"PutBackupPolicy {status} answer")
+        expect_equal(efs.describe_backup_policy(FileSystemId=fs).get("BackupPolicy"), {"Status": status}, f"PutBackupPolicy {status} then DescribeBackupPolicy")
+
+    expect_error("PolicyNotFound", efs.describe_file_system_policy, FileSystemId=fs)
+    arn = f"arn:aws:elasticfilesystem:{ctx.region}:{ctx.account}:file-system/{fs}"
+    policy = {"Version": "2012-10-17", "Statement": [
+        {"Sid": "tls", "Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "*", "Resource": arn, "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+        {"Sid": "nodes", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ctx.account}:role/{ctx.name('web')}"},
+         "Action": ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"], "Resource": arn},
+    ]}
+    answer = efs.put_file_system_policy(FileSystemId=fs, Policy=json.dumps(policy))
+    expect_equal((answer["FileSystemId"], json.loads(answer["Policy"])), (fs, policy), "PutFileSystemPolicy answer")
+    answer = efs.describe_file_system_policy(FileSystemId=fs)
+    expect_equal(json.loads(answer["Policy"]), policy, "DescribeFileSystemPolicy after PutFileSystemPolicy")
+    efs.delete_file_system_policy(FileSystemId=fs)
+    expect_error("PolicyNotFound", efs.describe_file_system_policy, FileSystemId=fs)
+    efs.delete_file_system(FileSystemId=fs)
+

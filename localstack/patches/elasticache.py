@@ -402,6 +402,39 @@ def elasticache_delete_replication_group():
 # RDS ------------------------------------------------------------------------------------------
 
 
+@patch
+def elasticache_auto_minor_version_upgrade():
+    """ElastiCache `AutoMinorVersionUpgrade` on replication groups (create default, modify).
+
+    AWS: a replication group (and each member cluster) has AutoMinorVersionUpgrade true unless
+    created with false, and ModifyReplicationGroup changes it. moto 5.2.5: absent when not sent
+    on create, and ModifyReplicationGroup ignores it. Needed by: issue 20's
+    elasticache_redis_cluster_auto_minor_version_upgrades control (moodle-ha sets it and checks
+    it for drift).
+    """
+    from moto.elasticache.models import ReplicationGroup
+    from moto.elasticache.responses import ElastiCacheResponse
+
+    original_init = ReplicationGroup.__init__
+    original_modify = ElastiCacheResponse.modify_replication_group
+
+    def __init__(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        if self.auto_minor_version_upgrade is None:
+            self.auto_minor_version_upgrade = True
+
+    def modify_replication_group(self):
+        result = original_modify(self)
+        value = self._get_bool_param("AutoMinorVersionUpgrade")
+        if value is not None:
+            group = self.elasticache_backend.describe_replication_groups(self._get_param("ReplicationGroupId"))[0]
+            group.auto_minor_version_upgrade = value
+        return result
+
+    ReplicationGroup.__init__ = __init__
+    ElastiCacheResponse.modify_replication_group = modify_replication_group
+
+
 # Checks --------------------------------------------------------------------------------------
 
 
@@ -586,3 +619,31 @@ def check_elasticache(ctx):
     expect_error("CacheSubnetGroupNotFoundFault", ec.delete_cache_subnet_group, CacheSubnetGroupName=group)
     for name in extra:
         ec.delete_cache_subnet_group(CacheSubnetGroupName=name)
+
+
+def check_security_controls(ctx):
+    """Issue 20's Redis controls: AutoMinorVersionUpgrade and SnapshotRetentionLimit, on the group and its members."""
+    ec = ctx.elasticache
+    group = ctx.name("csg-sec")
+    ec.create_cache_subnet_group(CacheSubnetGroupName=group, CacheSubnetGroupDescription="check", SubnetIds=ctx.subnets[:2])
+    rg = ctx.name("rg-sec")
+    plain = ctx.name("rg-sec-default")
+    ec.create_replication_group(ReplicationGroupId=plain, ReplicationGroupDescription="check", Engine="redis", CacheNodeType="cache.t4g.micro",
+                                NumCacheClusters=1, CacheSubnetGroupName=group)
+    g = ec.describe_replication_groups(ReplicationGroupId=plain)["ReplicationGroups"][0]
+    expect_equal((g.get("AutoMinorVersionUpgrade"), g.get("SnapshotRetentionLimit")), (True, 0), "CreateReplicationGroup defaults AutoMinorVersionUpgrade/SnapshotRetentionLimit")
+    ec.create_replication_group(ReplicationGroupId=rg, ReplicationGroupDescription="check", Engine="redis", CacheNodeType="cache.t4g.small",
+                                NumCacheClusters=2, AutomaticFailoverEnabled=True, CacheSubnetGroupName=group,
+                                AutoMinorVersionUpgrade=True, SnapshotRetentionLimit=5)
+    for change, wanted in (({}, (True, 5)), ({"AutoMinorVersionUpgrade": False, "SnapshotRetentionLimit": 0}, (False, 0)),
+                           ({"AutoMinorVersionUpgrade": True}, (True, 0))):
+        if change:
+            ec.modify_replication_group(ReplicationGroupId=rg, ApplyImmediately=True, **change)
+        g = ec.describe_replication_groups(ReplicationGroupId=rg)["ReplicationGroups"][0]
+        expect_equal((g.get("AutoMinorVersionUpgrade"), g.get("SnapshotRetentionLimit")), wanted, f"DescribeReplicationGroups after {change or 'create'}")
+        for member in g["MemberClusters"]:
+            c = ec.describe_cache_clusters(CacheClusterId=member)["CacheClusters"][0]
+            expect_equal((c.get("AutoMinorVersionUpgrade"), c.get("SnapshotRetentionLimit")), wanted, f"DescribeCacheClusters({member}) after {change or 'create'}")
+    for name in (rg, plain):
+        ec.delete_replication_group(ReplicationGroupId=name)
+    ec.delete_cache_subnet_group(CacheSubnetGroupName=group)

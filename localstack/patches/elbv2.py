@@ -225,6 +225,50 @@ def elbv2_create_idempotent():
 # IAM -------------------------------------------------------------------------------------------
 
 
+@patch
+def elbv2_desync_mitigation_and_deletion_protection():
+    """ELBv2: an ALB's `routing.http.desync_mitigation_mode`, and `DeleteLoadBalancer` under deletion protection.
+
+    AWS: an Application Load Balancer has routing.http.desync_mitigation_mode "defensive" from
+    the start (ModifyLoadBalancerAttributes takes monitor, defensive or strictest, anything else
+    is a ValidationError), and DeleteLoadBalancer on a load balancer with
+    deletion_protection.enabled "true" answers OperationNotPermitted and deletes nothing.
+    moto 5.2.5: no desync attribute until one is set, any value accepted, and the protected load
+    balancer deleted. Needed by: issue 20's elbv2_desync_mitigation_mode and
+    elbv2_deletion_protection controls (a default must read as AWS's default; destroy must
+    lift the protection first, as on AWS).
+    """
+    from moto.elbv2.exceptions import ELBClientError, ValidationError
+    from moto.elbv2.models import ELBv2Backend, FakeLoadBalancer
+
+    original_init = FakeLoadBalancer.__init__
+    original_modify = ELBv2Backend.modify_load_balancer_attributes
+    original_delete = ELBv2Backend.delete_load_balancer
+
+    def lb_init(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        if self.type == "application":
+            self.attrs.setdefault("routing.http.desync_mitigation_mode", "defensive")
+
+    def modify_load_balancer_attributes(self, arn, attrs):
+        mode = attrs.get("routing.http.desync_mitigation_mode")
+        if mode is not None and mode not in ("monitor", "defensive", "strictest"):
+            raise ValidationError(f"'{mode}' is not a valid value for routing.http.desync_mitigation_mode: monitor, defensive, strictest")
+        return original_modify(self, arn, attrs)
+
+    def delete_load_balancer(self, arn):
+        balancer = self.load_balancers.get(arn)
+        if balancer is not None and balancer.attrs.get("deletion_protection.enabled") == "true":
+            error = ELBClientError(f"Load balancer '{arn}' cannot be deleted because deletion protection is enabled")
+            error.code = "OperationNotPermitted"
+            raise error
+        return original_delete(self, arn)
+
+    FakeLoadBalancer.__init__ = lb_init
+    ELBv2Backend.modify_load_balancer_attributes = modify_load_balancer_attributes
+    ELBv2Backend.delete_load_balancer = delete_load_balancer
+
+
 # Checks --------------------------------------------------------------------------------------
 
 
@@ -356,3 +400,28 @@ def check_idempotent_creates(ctx):
     elb.delete_listener(ListenerArn=listener)
     elb.delete_load_balancer(LoadBalancerArn=lb)
     elb.delete_target_group(TargetGroupArn=tg)
+
+
+def check_security_attributes(ctx):
+    """Issue 20's ALB attributes: invalid header fields, desync mitigation, deletion protection, access logs."""
+    elb = ctx.elbv2
+    lb = elb.create_load_balancer(Name=ctx.name("sec"), Subnets=ctx.subnets, SecurityGroups=[ctx.sgs[0]], Type="application")["LoadBalancers"][0]["LoadBalancerArn"]
+    attributes = {a["Key"]: a["Value"] for a in elb.describe_load_balancer_attributes(LoadBalancerArn=lb)["Attributes"]}
+    for key, wanted in [("routing.http.drop_invalid_header_fields.enabled", "false"), ("routing.http.desync_mitigation_mode", "defensive"),
+                        ("deletion_protection.enabled", "false"), ("access_logs.s3.enabled", "false")]:
+        expect_equal(attributes.get(key), wanted, f"DescribeLoadBalancerAttributes default {key}")
+    sent = {
+        "routing.http.drop_invalid_header_fields.enabled": "true", "routing.http.desync_mitigation_mode": "strictest",
+        "deletion_protection.enabled": "true", "access_logs.s3.enabled": "true", "access_logs.s3.bucket": f"chk-{ctx.run}-alb-logs",
+        "access_logs.s3.prefix": "alb",
+    }
+    elb.modify_load_balancer_attributes(LoadBalancerArn=lb, Attributes=[{"Key": k, "Value": v} for k, v in sent.items()])
+    attributes = {a["Key"]: a["Value"] for a in elb.describe_load_balancer_attributes(LoadBalancerArn=lb)["Attributes"]}
+    expect_equal({k: attributes.get(k) for k in sent}, sent, "ModifyLoadBalancerAttributes then DescribeLoadBalancerAttributes")
+    expect_error("ValidationError", elb.modify_load_balancer_attributes, LoadBalancerArn=lb,
+                 Attributes=[{"Key": "routing.http.desync_mitigation_mode", "Value": "lax"}])
+    expect_error("OperationNotPermitted", elb.delete_load_balancer, LoadBalancerArn=lb)
+    expect_equal(len(elb.describe_load_balancers(LoadBalancerArns=[lb])["LoadBalancers"]), 1, "DeleteLoadBalancer under deletion protection deletes nothing")
+    elb.modify_load_balancer_attributes(LoadBalancerArn=lb, Attributes=[{"Key": "deletion_protection.enabled", "Value": "false"}])
+    elb.delete_load_balancer(LoadBalancerArn=lb)
+    expect_error("LoadBalancerNotFound", elb.describe_load_balancers, LoadBalancerArns=[lb])

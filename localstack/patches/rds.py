@@ -276,6 +276,62 @@ def rds_delete_groups_in_use():
 # Secrets Manager ------------------------------------------------------------------------------
 
 
+@patch
+def rds_performance_insights_and_enhanced_monitoring():
+    """RDS `CreateDBInstance` / `ModifyDBInstance` / `DescribeDBInstances`: Performance Insights and enhanced monitoring.
+
+    AWS: PerformanceInsightsEnabled is always in the description (false by default); with
+    EnablePerformanceInsights=true also PerformanceInsightsRetentionPeriod (7 unless sent) and
+    PerformanceInsightsKMSKeyId (the account's aws/rds key unless sent); with MonitoringInterval
+    > 0, EnhancedMonitoringResourceArn (arn:aws:logs:<region>:<account>:log-group:RDSOSMetrics:
+    log-stream:<DbiResourceId>), gone again when the interval is set back to 0. Both change in
+    place with ModifyDBInstance, whatever ApplyImmediately says. moto 5.2.5: ignores
+    EnablePerformanceInsights (no PerformanceInsights* field ever) and never answers
+    EnhancedMonitoringResourceArn. Needed by: issue 20's rds_instance_enhanced_monitoring_enabled
+    control (Prowler reads EnhancedMonitoringResourceArn) and Performance Insights switch.
+    """
+    import uuid
+
+    from moto.rds.models import RDSBackend
+
+    original_create = RDSBackend.create_db_instance
+    original_modify = RDSBackend.modify_db_instance
+
+    def apply(self, database, db_kwargs):
+        enabled = db_kwargs.get("enable_performance_insights")
+        if enabled is not None:
+            database.performance_insights_enabled = bool(enabled)
+        if not hasattr(database, "performance_insights_enabled"):
+            database.performance_insights_enabled = False
+        if database.performance_insights_enabled:
+            database.performance_insights_retention_period = (
+                db_kwargs.get("performance_insights_retention_period")
+                or getattr(database, "performance_insights_retention_period", None) or 7
+            )
+            database.performance_insights_kms_key_id = (
+                db_kwargs.get("performance_insights_kms_key_id")
+                or getattr(database, "performance_insights_kms_key_id", None)
+                or f"arn:aws:kms:{self.region_name}:{self.account_id}:key/{uuid.uuid5(uuid.NAMESPACE_URL, self.account_id + self.region_name)}"
+            )
+        else:
+            database.performance_insights_retention_period = None
+            database.performance_insights_kms_key_id = None
+        database.enhanced_monitoring_resource_arn = (
+            f"arn:aws:logs:{self.region_name}:{self.account_id}:log-group:RDSOSMetrics:log-stream:{database.dbi_resource_id}"
+            if database.monitoring_interval else None
+        )
+        return database
+
+    def create_db_instance(self, db_kwargs):
+        return apply(self, original_create(self, db_kwargs), db_kwargs)
+
+    def modify_db_instance(self, db_instance_identifier, db_kwargs):
+        return apply(self, original_modify(self, db_instance_identifier, db_kwargs), db_kwargs)
+
+    RDSBackend.create_db_instance = create_db_instance
+    RDSBackend.modify_db_instance = modify_db_instance
+
+
 # Checks --------------------------------------------------------------------------------------
 
 
@@ -481,3 +537,53 @@ def check_rds(ctx):
     expect_error("DBParameterGroupNotFound", rds.describe_db_parameters, DBParameterGroupName=pg84)
     rds.delete_db_subnet_group(DBSubnetGroupName=group)
     expect_error("DBSubnetGroupNotFoundFault", rds.describe_db_subnet_groups, DBSubnetGroupName=group)
+
+
+def check_security_controls(ctx):
+    """Issue 20's RDS controls: log exports, enhanced monitoring, Performance Insights, require_secure_transport."""
+    rds = ctx.rds
+    group = ctx.name("dsg-sec")
+    rds.create_db_subnet_group(DBSubnetGroupName=group, DBSubnetGroupDescription="check", SubnetIds=ctx.subnets[:2])
+    pg = ctx.name("pg-sec")
+    rds.create_db_parameter_group(DBParameterGroupName=pg, DBParameterGroupFamily="mysql8.4", Description="check")
+    rds.modify_db_parameter_group(DBParameterGroupName=pg, Parameters=[{"ParameterName": "require_secure_transport", "ParameterValue": "1", "ApplyMethod": "immediate"}])
+    got = [(p["ParameterValue"], p.get("Source")) for p in rds.describe_db_parameters(DBParameterGroupName=pg, Source="user")["Parameters"] if p["ParameterName"] == "require_secure_transport"]
+    expect_equal(got, [("1", "user")], "require_secure_transport=1 in DescribeDBParameters(Source=user)")
+    role = f"arn:aws:iam::{ctx.account}:role/{ctx.name('rds-monitoring')}"
+    db, plain = ctx.name("db-sec"), ctx.name("db-sec-default")
+    common = dict(Engine="mysql", EngineVersion="8.4", DBInstanceClass="db.r6g.large", AllocatedStorage=100, MasterUsername="moodleadmin",
+                  ManageMasterUserPassword=True, DBSubnetGroupName=group, DBParameterGroupName=pg)
+    fields = ("EnabledCloudwatchLogsExports", "MonitoringInterval", "MonitoringRoleArn", "PerformanceInsightsEnabled", "PerformanceInsightsRetentionPeriod")
+
+    def described(name):
+        i = rds.describe_db_instances(DBInstanceIdentifier=name)["DBInstances"][0]
+        return i, {k: i.get(k) for k in fields}
+
+    rds.create_db_instance(DBInstanceIdentifier=plain, **common)
+    i, got = described(plain)
+    expect_equal((got["PerformanceInsightsEnabled"], got["MonitoringInterval"], i.get("EnhancedMonitoringResourceArn")), (False, 0, None), "CreateDBInstance defaults: no Performance Insights, no enhanced monitoring")
+    created = rds.create_db_instance(
+        DBInstanceIdentifier=db, EnableCloudwatchLogsExports=["error", "slowquery"], MonitoringInterval=60, MonitoringRoleArn=role,
+        EnablePerformanceInsights=True, **common,
+    )["DBInstance"]
+    wanted = {"EnabledCloudwatchLogsExports": ["error", "slowquery"], "MonitoringInterval": 60, "MonitoringRoleArn": role,
+              "PerformanceInsightsEnabled": True, "PerformanceInsightsRetentionPeriod": 7}
+    expect_equal({k: created.get(k) for k in fields}, wanted, "CreateDBInstance answer (log exports, monitoring, Performance Insights)")
+    i, got = described(db)
+    expect_equal(got, wanted, "DescribeDBInstances (log exports, monitoring, Performance Insights)")
+    expect(str(i.get("PerformanceInsightsKMSKeyId", "")).startswith(f"arn:aws:kms:{ctx.region}:"), "PerformanceInsightsKMSKeyId:", i.get("PerformanceInsightsKMSKeyId"))
+    expect_equal(i.get("EnhancedMonitoringResourceArn"), f"arn:aws:logs:{ctx.region}:{ctx.account}:log-group:RDSOSMetrics:log-stream:{i['DbiResourceId']}", "EnhancedMonitoringResourceArn")
+    expect_error("InvalidParameterCombination", rds.create_db_instance, DBInstanceIdentifier=ctx.name("db-sec-bad"), MonitoringInterval=60, **common)
+    rds.modify_db_instance(DBInstanceIdentifier=db, CloudwatchLogsExportConfiguration={"EnableLogTypes": ["audit"], "DisableLogTypes": ["slowquery"]},
+                           MonitoringInterval=0, EnablePerformanceInsights=False)
+    i, got = described(db)
+    expect_equal((sorted(got["EnabledCloudwatchLogsExports"]), got["MonitoringInterval"], got["PerformanceInsightsEnabled"], i.get("EnhancedMonitoringResourceArn")),
+                 (["audit", "error"], 0, False, None), "ModifyDBInstance (without ApplyImmediately) log exports, monitoring off, Performance Insights off")
+    rds.modify_db_instance(DBInstanceIdentifier=db, MonitoringInterval=15, MonitoringRoleArn=role, EnablePerformanceInsights=True, PerformanceInsightsRetentionPeriod=31)
+    i, got = described(db)
+    expect_equal((got["MonitoringInterval"], got["PerformanceInsightsEnabled"], got["PerformanceInsightsRetentionPeriod"], bool(i.get("EnhancedMonitoringResourceArn"))),
+                 (15, True, 31, True), "ModifyDBInstance monitoring and Performance Insights back on")
+    for name in (db, plain):
+        rds.delete_db_instance(DBInstanceIdentifier=name, SkipFinalSnapshot=True)
+    rds.delete_db_parameter_group(DBParameterGroupName=pg)
+    rds.delete_db_subnet_group(DBSubnetGroupName=group)

@@ -5,6 +5,7 @@ check_emulator.py runs and that fail without them. See patches/__init__.py.
 """
 
 import datetime
+import json
 import string
 import uuid
 
@@ -79,3 +80,22 @@ def check_secrets(ctx):
     sm.create_secret(Name=other, SecretString="new")
     expect_equal(sm.get_secret_value(SecretId=other)["SecretString"], "new", "CreateSecret after a forced delete")
     sm.delete_secret(SecretId=other, ForceDeleteWithoutRecovery=True)
+
+
+def check_resource_policy(ctx):
+    """Issue 20's secret resource policy: PutResourcePolicy, GetResourcePolicy, DeleteResourcePolicy round trip."""
+    sm = ctx.secretsmanager
+    name = f"moodle-ha/{ctx.name('stack')}/admin"
+    arn = sm.create_secret(Name=name, SecretString="x" * 32)["ARN"]
+    answer = sm.get_resource_policy(SecretId=name)
+    expect_equal((answer["ARN"], answer.get("ResourcePolicy")), (arn, None), "GetResourcePolicy of a secret without a policy")
+    policy = {"Version": "2012-10-17", "Statement": [{
+        "Sid": "only-the-installer", "Effect": "Deny", "Principal": "*", "Action": "secretsmanager:GetSecretValue", "Resource": "*",
+        "Condition": {"StringNotEquals": {"aws:PrincipalArn": f"arn:aws:iam::{ctx.account}:role/{ctx.name('cron')}"}},
+    }]}
+    answer = sm.put_resource_policy(SecretId=name, ResourcePolicy=json.dumps(policy), BlockPublicPolicy=True)
+    expect_equal((answer["ARN"], answer["Name"]), (arn, name), "PutResourcePolicy answer")
+    expect_equal(json.loads(sm.get_resource_policy(SecretId=arn)["ResourcePolicy"]), policy, "GetResourcePolicy after PutResourcePolicy")
+    sm.delete_resource_policy(SecretId=name)
+    expect_equal(sm.get_resource_policy(SecretId=name).get("ResourcePolicy"), None, "GetResourcePolicy after DeleteResourcePolicy")
+    sm.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
