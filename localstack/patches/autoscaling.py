@@ -452,30 +452,6 @@ def autoscaling_instance_refresh():
     AutoScalingResponse.cancel_instance_refresh = cancel_instance_refresh
 
 
-@patch
-def autoscaling_put_scaling_policy_arn():
-    """Auto Scaling `PutScalingPolicy`: the answer's `PolicyARN`.
-
-    AWS: answers `PolicyARN` (the ARN DescribePolicies then lists) and, for target tracking, the
-    `Alarms` it created. moto 5.2.5: puts the ARN under the key `PolicyArn`, which is not in the
-    API's shape, so the SDK sees an answer without PolicyARN (no alarms either: moto's Auto
-    Scaling creates none, and nothing here reads them). Needed by: moodle-ha's scaling policy
-    create, which fails when a create's answer lacks the new resource's ID (the example's apply).
-    """
-    from moto.autoscaling.responses import AutoScalingResponse
-
-    original = AutoScalingResponse.put_scaling_policy
-
-    def put_scaling_policy(self):
-        result = original(self)
-        answer = getattr(result, "result", None)
-        if isinstance(answer, dict) and "PolicyArn" in answer:
-            answer["PolicyARN"] = answer.pop("PolicyArn")
-        return result
-
-    AutoScalingResponse.put_scaling_policy = put_scaling_policy
-
-
 # Checks --------------------------------------------------------------------------------------
 
 
