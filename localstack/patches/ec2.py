@@ -264,6 +264,44 @@ def ec2_monitor_instances():
     Monitoring.unmonitor_instances = lambda self: switch(self, "disabled", "disabling")
 
 
+@patch
+def ec2_launch_template_monitoring():
+    """EC2 instances launched from a launch template whose data has `Monitoring.Enabled=true`.
+
+    AWS: the instance has detailed monitoring (Monitoring.State "enabled"), whether RunInstances
+    names the template or an Auto Scaling group launches it; a `Monitoring` parameter sent with
+    RunInstances overrides the template's. moto 5.2.5: ignores the template's Monitoring
+    ("disabled"). Needed by: issue 20's ec2_instance_detailed_monitoring_enabled control on the
+    web instances, which the Auto Scaling group launches from moodle-ha's launch template.
+    """
+    import threading
+
+    from moto.ec2.models.instances import InstanceBackend
+    from moto.ec2.responses.instances import InstanceResponse
+
+    sent = threading.local()
+    original_response = InstanceResponse.run_instances
+    original_backend = InstanceBackend.run_instances
+
+    def run_instances_response(self):
+        sent.monitoring = self._get_param("Monitoring.Enabled")
+        try:
+            return original_response(self)
+        finally:
+            sent.monitoring = None
+
+    def run_instances(self, image_id, count, user_data, security_group_names, **kwargs):
+        explicit = getattr(sent, "monitoring", None)
+        if kwargs.get("launch_template") and explicit is None:
+            data = self._get_template_from_args(kwargs["launch_template"]).data
+            if str((data.get("Monitoring") or {}).get("Enabled")).lower() == "true":
+                kwargs["monitoring_state"] = "enabled"
+        return original_backend(self, image_id, count, user_data, security_group_names, **kwargs)
+
+    InstanceResponse.run_instances = run_instances_response
+    InstanceBackend.run_instances = run_instances
+
+
 # Checks --------------------------------------------------------------------------------------
 
 
@@ -451,9 +489,23 @@ def check_security_controls(ctx):
     described = ec2.describe_instances(InstanceIds=[instance["InstanceId"]])["Reservations"][0]["Instances"][0]
     expect(described["Monitoring"]["State"] in ("pending", "enabled"), "MonitorInstances then DescribeInstances Monitoring:", described["Monitoring"])
     expect_error("InvalidInstanceID.NotFound", ec2.monitor_instances, InstanceIds=["i-0123456789abcdef0"])
-    template = ec2.create_launch_template(LaunchTemplateName=ctx.name("monitoring"), LaunchTemplateData={"ImageId": "ami-12c6146b", "Monitoring": {"Enabled": True}})["LaunchTemplate"]
+    template = ec2.create_launch_template(LaunchTemplateName=ctx.name("monitoring"), LaunchTemplateData={"ImageId": "ami-12c6146b", "InstanceType": "t3.small", "Monitoring": {"Enabled": True}})["LaunchTemplate"]
     data = ec2.describe_launch_template_versions(LaunchTemplateId=template["LaunchTemplateId"])["LaunchTemplateVersions"][0]["LaunchTemplateData"]
     expect_equal(data.get("Monitoring"), {"Enabled": True}, "CreateLaunchTemplate Monitoring round trip")
+    launched = []
+    for monitoring, wanted in ((None, "enabled"), (False, "disabled")):
+        extra = {} if monitoring is None else {"Monitoring": {"Enabled": monitoring}}
+        answer = ec2.run_instances(LaunchTemplate={"LaunchTemplateId": template["LaunchTemplateId"]}, MinCount=1, MaxCount=1, SubnetId=subnet, **extra)["Instances"][0]
+        launched.append(answer["InstanceId"])
+        expect_equal(answer["Monitoring"]["State"], wanted, f"RunInstances from a template with Monitoring.Enabled=true, Monitoring sent: {extra or 'none'}")
+    group = ctx.name("monitoring-asg")
+    ctx.autoscaling.create_auto_scaling_group(AutoScalingGroupName=group, MinSize=1, MaxSize=1, DesiredCapacity=1, VPCZoneIdentifier=subnet,
+                                              LaunchTemplate={"LaunchTemplateId": template["LaunchTemplateId"], "Version": "$Latest"})
+    ids = [i["InstanceId"] for i in ctx.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"][0]["Instances"]]
+    states = [i["Monitoring"]["State"] for r in ec2.describe_instances(InstanceIds=ids)["Reservations"] for i in r["Instances"]]
+    expect_equal(states, ["enabled"], "an Auto Scaling group's instance launched from a template with Monitoring.Enabled=true")
+    ctx.autoscaling.delete_auto_scaling_group(AutoScalingGroupName=group, ForceDelete=True)
+    ec2.terminate_instances(InstanceIds=launched + ids)
     ec2.delete_launch_template(LaunchTemplateId=template["LaunchTemplateId"])
     ec2.terminate_instances(InstanceIds=[instance["InstanceId"]])
     ec2.delete_subnet(SubnetId=subnet)
