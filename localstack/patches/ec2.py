@@ -1,5 +1,6 @@
 """EC2: NAT gateway tag filters, launch templates (own tags, client tokens, versions, pagination), client tokens of
-creates, and the checks' network (VPC, subnets, security groups).
+creates, the checks' network (VPC, subnets, security groups); issue 20's default security group rules, flow
+logs and detailed monitoring.
 
 Patches (`@patch`) and fixtures (`@fixture`) first, then the checks (`check_*(ctx)`) that
 check_emulator.py runs and that fail without them. See patches/__init__.py.

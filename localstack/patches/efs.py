@@ -1,4 +1,4 @@
-"""EFS: UpdateFileSystem, PutBackupPolicy, FileSystemAlreadyExists with the file system's ID.
+"""EFS: UpdateFileSystem, PutBackupPolicy, FileSystemAlreadyExists with the file system's ID, file-system policies.
 
 Patches (`@patch`) and fixtures (`@fixture`) first, then the checks (`check_*(ctx)`) that
 check_emulator.py runs and that fail without them. See patches/__init__.py.

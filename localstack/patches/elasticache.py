@@ -1,4 +1,5 @@
-"""ElastiCache: cache subnet groups and replication groups (member clusters, replicas, modify, delete).
+"""ElastiCache: cache subnet groups and replication groups (member clusters, replicas, modify, delete);
+issue 20's auto minor version upgrade and snapshot retention.
 
 Patches (`@patch`) and fixtures (`@fixture`) first, then the checks (`check_*(ctx)`) that
 check_emulator.py runs and that fail without them. See patches/__init__.py.

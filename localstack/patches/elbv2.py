@@ -1,5 +1,5 @@
 """ELBv2: default attributes, pagination, listener actions and SSL policy, target groups' load balancers,
-idempotent creates.
+idempotent creates; issue 20's ALB attributes (desync mitigation, deletion protection, access logs).
 
 Patches (`@patch`) and fixtures (`@fixture`) first, then the checks (`check_*(ctx)`) that
 check_emulator.py runs and that fail without them. See patches/__init__.py.

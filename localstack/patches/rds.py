@@ -1,4 +1,5 @@
-"""RDS: DB subnet groups, parameter groups (Source), engine versions, Aurora MySQL, pending modifications, deletes.
+"""RDS: DB subnet groups, parameter groups (Source), engine versions, Aurora MySQL, pending modifications, deletes;
+issue 20's log exports, enhanced monitoring, Performance Insights, require_secure_transport.
 
 Patches (`@patch`) and fixtures (`@fixture`) first, then the checks (`check_*(ctx)`) that
 check_emulator.py runs and that fail without them. See patches/__init__.py.

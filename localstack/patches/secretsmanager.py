@@ -1,4 +1,4 @@
-"""Secrets Manager: create again after a scheduled deletion.
+"""Secrets Manager: create again after a scheduled deletion; resource policies (issue 20).
 
 Patches (`@patch`) and fixtures (`@fixture`) first, then the checks (`check_*(ctx)`) that
 check_emulator.py runs and that fail without them. See patches/__init__.py.
