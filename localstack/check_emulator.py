@@ -2,8 +2,9 @@
 
 Every check names the AWS behaviour it expects. The checks live next to the patches they prove,
 one module per AWS service in patches/ (ec2.py, rds.py, …); this script runs them in sections.
-It stops at the first mismatch, prints it and exits 1; it prints "all checks passed" and exits 0 otherwise. It uses unique names, so
-it can run against an emulator that other tests are using, and it deletes what it created.
+It stops at the first mismatch, prints it and exits 1; it prints "all checks passed" and exits 0
+otherwise. It uses unique names, so it can run against an emulator that other tests are using,
+and it deletes what it created.
 
 Usage: python check_emulator.py [--host 127.0.0.1] [--port 4566] [--region eu-west-1]
 """
