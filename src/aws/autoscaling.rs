@@ -5,7 +5,7 @@
 //! template version is rolled out with an instance refresh.
 
 use super::Aws;
-use super::answer::{required, text};
+use super::answer::{adopt_if_ours, required, text};
 use super::ec2::resolve;
 use super::errors::is_code;
 use super::launch_templates;
@@ -371,14 +371,9 @@ async fn create_group(
         // A resumed run: the group exists. Adopt it only if it is this stack's.
         Err(e) if is_code(&e, "AlreadyExists") => {
             let mine = observe(aws).await?;
-            if mine.iter().any(|r| &r.key == key && r.id == p.name) {
-                Ok(p.name.clone())
-            } else {
-                Err(e).context(format!(
-                    "Auto Scaling group `{}` exists and is not tagged as {key} of this stack",
-                    p.name
-                ))
-            }
+            let owner = mine.iter().find(|r| r.id == p.name).map(|r| &r.key);
+            adopt_if_ours(&aws.tags.stack, "Auto Scaling group", &p.name, key, owner)?;
+            Ok(p.name.clone())
         }
         Err(e) => Err(e).context("CreateAutoScalingGroup"),
     }

@@ -4,7 +4,7 @@
 //! reported on its member clusters, read with one paginated DescribeCacheClusters.
 
 use super::Aws;
-use super::answer::text;
+use super::answer::{adopt_if_ours, text};
 use super::ec2::resolve;
 use super::errors::is_code;
 use super::secrets;
@@ -261,12 +261,14 @@ async fn create_subnet_group(
                 .first()
                 .and_then(|g| g.arn())
                 .unwrap_or_default();
-            if owned_by_arn(aws, &p.name, arn).await?.as_ref() != Some(key) {
-                bail!(
-                    "cache subnet group `{}` already exists and is not tagged as {key} of this stack; it was left alone",
-                    p.name
-                );
-            }
+            let owner = owned_by_arn(aws, &p.name, arn).await?;
+            adopt_if_ours(
+                &aws.tags.stack,
+                "cache subnet group",
+                &p.name,
+                key,
+                owner.as_ref(),
+            )?;
             modify_subnet_group(aws, p, ids).await?;
             Ok(p.name.clone())
         }
@@ -327,12 +329,14 @@ async fn create_group(
         Ok(_) => {}
         Err(e) if is_code(&e, "ReplicationGroupAlreadyExists") => {
             let arn = group_arn(aws, &p.id).await?;
-            if owned_by_arn(aws, &p.id, &arn).await?.as_ref() != Some(key) {
-                bail!(
-                    "replication group `{}` already exists and is not tagged as {key} of this stack; it was left alone",
-                    p.id
-                );
-            }
+            let owner = owned_by_arn(aws, &p.id, &arn).await?;
+            adopt_if_ours(
+                &aws.tags.stack,
+                "replication group",
+                &p.id,
+                key,
+                owner.as_ref(),
+            )?;
         }
         Err(e) => return Err(e).context("CreateReplicationGroup"),
     }

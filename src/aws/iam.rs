@@ -4,6 +4,7 @@
 //! form. IAM answers policy documents URL-encoded; they are decoded and compared as JSON.
 
 use super::Aws;
+use super::answer::adopt_if_ours;
 use super::ec2::resolve;
 use super::errors::is_code;
 use crate::executor::{Ids, Operation, Step};
@@ -215,12 +216,14 @@ pub async fn execute(aws: &Aws, op: &Operation, ids: &Ids) -> anyhow::Result<Opt
                         .send()
                         .await
                         .context("ListRoleTags")?;
-                    if aws.tags.owner(found.tags()).as_ref() != Some(&change.key) {
-                        return Err(e).context(format!(
-                            "role `{}` exists and is not tagged as {} of this stack",
-                            p.name, change.key
-                        ));
-                    }
+                    let owner = aws.tags.owner(found.tags());
+                    adopt_if_ours(
+                        &aws.tags.stack,
+                        "role",
+                        &p.name,
+                        &change.key,
+                        owner.as_ref(),
+                    )?;
                 }
                 Err(e) => return Err(e).context("CreateRole"),
             }
@@ -273,12 +276,14 @@ pub async fn execute(aws: &Aws, op: &Operation, ids: &Ids) -> anyhow::Result<Opt
                         .await
                         .context("GetInstanceProfile")?;
                     let profile = found.instance_profile();
-                    if profile.map(|i| aws.tags.owner(i.tags())) != Some(Some(change.key.clone())) {
-                        return Err(e).context(format!(
-                            "instance profile `{}` exists and is not tagged as {} of this stack",
-                            p.name, change.key
-                        ));
-                    }
+                    let owner = profile.and_then(|i| aws.tags.owner(i.tags()));
+                    adopt_if_ours(
+                        &aws.tags.stack,
+                        "instance profile",
+                        &p.name,
+                        &change.key,
+                        owner.as_ref(),
+                    )?;
                     profile
                         .and_then(|i| i.roles().first())
                         .map(|r| r.role_name().to_string())

@@ -4,7 +4,7 @@
 //! group then names by explicit number.
 
 use super::Aws;
-use super::answer::{required, text};
+use super::answer::{adopt_if_ours, required, text};
 use super::ec2::resolve;
 use crate::executor::{Ids, Operation, Step};
 use crate::model::{LaunchTemplateProps, Props, Ref, ResourceKey};
@@ -311,11 +311,16 @@ async fn create(
         // A resumed run with a new plan: the name is taken by the template made before.
         Err(e) if e.code() == Some("InvalidLaunchTemplateName.AlreadyExistsException") => {
             let mine = observe(aws).await?;
-            let Some(found) = mine.into_iter().find(|r| &r.key == key) else {
-                return Err(e).context(format!(
-                    "launch template `{}` exists and is not tagged as {key} of this stack",
-                    p.name
-                ));
+            let found = mine.into_iter().find(|r| &r.key == key);
+            adopt_if_ours(
+                &aws.tags.stack,
+                "launch template",
+                &p.name,
+                key,
+                found.as_ref().map(|r| &r.key),
+            )?;
+            let Some(found) = found else {
+                return Err(e).context("CreateLaunchTemplate");
             };
             new_version(aws, &found.id, p, fingerprint, token, ids).await?;
             Ok(found.id)

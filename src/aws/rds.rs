@@ -3,7 +3,7 @@
 //! parameter groups do not, so their tags are read for the stack's names only.
 
 use super::Aws;
-use super::answer::text;
+use super::answer::{adopt_if_ours, text};
 use super::ec2::resolve;
 use super::errors::is_code;
 use super::wait::{self, Poll};
@@ -516,18 +516,18 @@ async fn ensure_owned_subnet_group(aws: &Aws, key: &ResourceKey, name: &str) -> 
         .first()
         .and_then(|g| g.db_subnet_group_arn())
         .unwrap_or_default();
-    ensure_owned(aws, key, name, arn).await
+    ensure_owned(aws, "DB subnet group", key, name, arn).await
 }
 
-async fn ensure_owned(aws: &Aws, key: &ResourceKey, name: &str, arn: &str) -> anyhow::Result<()> {
-    if owned_by_arn(aws, name, arn).await?.as_ref() == Some(key) {
-        Ok(())
-    } else {
-        bail!(
-            "`{name}` already exists and is not tagged as {key} of stack `{}`; it was left alone",
-            aws.tags.stack
-        )
-    }
+async fn ensure_owned(
+    aws: &Aws,
+    what: &str,
+    key: &ResourceKey,
+    name: &str,
+    arn: &str,
+) -> anyhow::Result<()> {
+    let owner = owned_by_arn(aws, name, arn).await?;
+    adopt_if_ours(&aws.tags.stack, what, name, key, owner.as_ref())
 }
 
 async fn modify_subnet_group(aws: &Aws, p: &SubnetGroupProps, ids: &Ids) -> anyhow::Result<()> {
@@ -576,7 +576,7 @@ async fn create_parameter_group(
                 .first()
                 .and_then(|g| g.db_parameter_group_arn())
                 .unwrap_or_default();
-            ensure_owned(aws, key, &p.name, arn).await?;
+            ensure_owned(aws, "DB parameter group", key, &p.name, arn).await?;
             user_parameters(aws, &p.name).await?
         }
         Err(e) => return Err(e).context("CreateDBParameterGroup"),
@@ -687,12 +687,13 @@ async fn create_cluster(
                 .db_clusters()
                 .first()
                 .and_then(|c| aws.tags.owner(c.tag_list()));
-            if found.as_ref() != Some(key) {
-                bail!(
-                    "DB cluster `{}` already exists and is not tagged as {key} of this stack; it was left alone",
-                    p.identifier
-                );
-            }
+            adopt_if_ours(
+                &aws.tags.stack,
+                "DB cluster",
+                &p.identifier,
+                key,
+                found.as_ref(),
+            )?;
         }
         Err(e) => return Err(e).context("CreateDBCluster"),
     }
@@ -864,12 +865,13 @@ async fn create_instance(
                 .db_instances()
                 .first()
                 .and_then(|i| aws.tags.owner(i.tag_list()));
-            if found.as_ref() != Some(key) {
-                bail!(
-                    "DB instance `{}` already exists and is not tagged as {key} of this stack; it was left alone",
-                    p.identifier
-                );
-            }
+            adopt_if_ours(
+                &aws.tags.stack,
+                "DB instance",
+                &p.identifier,
+                key,
+                found.as_ref(),
+            )?;
         }
         Err(e) => return Err(e).context("CreateDBInstance"),
     }

@@ -3,7 +3,7 @@
 //! only to hand it to the service that needs it; it is never logged or printed.
 
 use super::Aws;
-use super::answer::required;
+use super::answer::{adopt_if_ours, required};
 use super::errors::is_code;
 use crate::executor::{Operation, Step};
 use crate::model::{Kind, Props, ResourceKey, SecretProps};
@@ -152,12 +152,7 @@ async fn create(
                 .await
                 .context("DescribeSecret")?;
             let owner = aws.tags.owner(found.tags());
-            if owner.as_ref() != Some(key) {
-                return Err(e).context(format!(
-                    "secret `{}` exists and is not tagged as {key} of this stack; it was left alone",
-                    p.name
-                ));
-            }
+            adopt_if_ours(&aws.tags.stack, "secret", &p.name, key, owner.as_ref())?;
             if found.deleted_date().is_some() {
                 aws.secrets
                     .restore_secret()
