@@ -3,6 +3,7 @@
 
 use super::Aws;
 use super::answer::{required, text};
+use super::errors::tolerate;
 use super::once;
 use super::wait::{self, Poll};
 use crate::desired::{Facts, ImageFacts, SubnetFacts};
@@ -1190,20 +1191,6 @@ async fn sync_rules(
         )?;
     }
     Ok(())
-}
-
-/// Treats the listed AWS error codes as success: a rule that already exists (a retried or
-/// resumed run), or something already gone when removing it.
-fn tolerate<T, E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
-    r: Result<T, E>,
-    codes: &[&str],
-    what: &'static str,
-) -> anyhow::Result<()> {
-    match r {
-        Ok(_) => Ok(()),
-        Err(e) if e.code().is_some_and(|c| codes.contains(&c)) => Ok(()),
-        Err(e) => Err(e).context(what),
-    }
 }
 
 /// Error codes meaning "already gone": a delete that meets one is done.

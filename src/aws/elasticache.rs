@@ -6,7 +6,7 @@
 use super::Aws;
 use super::answer::{adopt_if_ours, text};
 use super::ec2::resolve;
-use super::errors::is_code;
+use super::errors::{is_code, tolerate};
 use super::secrets;
 use super::wait::{self, Poll};
 use crate::executor::{Ids, Operation, Step};
@@ -481,17 +481,15 @@ async fn set_replicas(aws: &Aws, p: &ReplicationGroupProps, increase: bool) -> a
 
 async fn delete(aws: &Aws, kind: Kind, id: &str) -> anyhow::Result<()> {
     match kind {
-        Kind::CacheSubnetGroup => match aws
-            .elasticache
-            .delete_cache_subnet_group()
-            .cache_subnet_group_name(id)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if is_code(&e, "CacheSubnetGroupNotFoundFault") => Ok(()),
-            Err(e) => Err(e).context("DeleteCacheSubnetGroup"),
-        },
+        Kind::CacheSubnetGroup => tolerate(
+            aws.elasticache
+                .delete_cache_subnet_group()
+                .cache_subnet_group_name(id)
+                .send()
+                .await,
+            &["CacheSubnetGroupNotFoundFault"],
+            "DeleteCacheSubnetGroup",
+        ),
         Kind::ReplicationGroup => {
             match aws
                 .elasticache

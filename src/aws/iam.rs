@@ -6,7 +6,7 @@
 use super::Aws;
 use super::answer::adopt_if_ours;
 use super::ec2::resolve;
-use super::errors::is_code;
+use super::errors::{is_code, tolerate};
 use crate::executor::{Ids, Operation, Step};
 use crate::model::{IamRoleProps, InstanceProfileProps, Kind, Props, Ref, ResourceKey, Set};
 use crate::observed::ObservedResource;
@@ -414,17 +414,15 @@ async fn delete(
                     Err(e) => return Err(e).context("RemoveRoleFromInstanceProfile"),
                 }
             }
-            match aws
-                .iam
-                .delete_instance_profile()
-                .instance_profile_name(name)
-                .send()
-                .await
-            {
-                Ok(_) => Ok(()),
-                Err(e) if is_code(&e, "NoSuchEntity") => Ok(()),
-                Err(e) => Err(e).context("DeleteInstanceProfile"),
-            }
+            tolerate(
+                aws.iam
+                    .delete_instance_profile()
+                    .instance_profile_name(name)
+                    .send()
+                    .await,
+                &["NoSuchEntity"],
+                "DeleteInstanceProfile",
+            )
         }
         (Kind::IamRole, observed) => {
             if let Some(Props::IamRole(p)) = observed {
@@ -455,11 +453,11 @@ async fn delete(
                 Err(e) if is_code(&e, "NoSuchEntity") => {}
                 Err(e) => return Err(e).context("DeleteRolePolicy"),
             }
-            match aws.iam.delete_role().role_name(name).send().await {
-                Ok(_) => Ok(()),
-                Err(e) if is_code(&e, "NoSuchEntity") => Ok(()),
-                Err(e) => Err(e).context("DeleteRole"),
-            }
+            tolerate(
+                aws.iam.delete_role().role_name(name).send().await,
+                &["NoSuchEntity"],
+                "DeleteRole",
+            )
         }
         (other, _) => bail!("{other} is not an IAM resource"),
     }

@@ -5,7 +5,7 @@
 use super::Aws;
 use super::answer::{adopt_if_ours, text};
 use super::ec2::resolve;
-use super::errors::is_code;
+use super::errors::{is_code, tolerate};
 use super::wait::{self, Poll};
 use crate::executor::{Ids, Operation, Step};
 use crate::model::{
@@ -968,32 +968,24 @@ async fn delete(
     let protected = before.is_some_and(Props::deletion_protection);
     let member = matches!(before, Some(Props::DbInstance(p)) if p.cluster.is_some());
     match kind {
-        Kind::DbSubnetGroup => {
-            match aws
-                .rds
+        Kind::DbSubnetGroup => tolerate(
+            aws.rds
                 .delete_db_subnet_group()
                 .db_subnet_group_name(id)
                 .send()
-                .await
-            {
-                Ok(_) => Ok(()),
-                Err(e) if is_code(&e, "DBSubnetGroupNotFoundFault") => Ok(()),
-                Err(e) => Err(e).context("DeleteDBSubnetGroup"),
-            }
-        }
-        Kind::DbParameterGroup => {
-            match aws
-                .rds
+                .await,
+            &["DBSubnetGroupNotFoundFault"],
+            "DeleteDBSubnetGroup",
+        ),
+        Kind::DbParameterGroup => tolerate(
+            aws.rds
                 .delete_db_parameter_group()
                 .db_parameter_group_name(id)
                 .send()
-                .await
-            {
-                Ok(_) => Ok(()),
-                Err(e) if is_code(&e, "DBParameterGroupNotFound") => Ok(()),
-                Err(e) => Err(e).context("DeleteDBParameterGroup"),
-            }
-        }
+                .await,
+            &["DBParameterGroupNotFound"],
+            "DeleteDBParameterGroup",
+        ),
         Kind::DbInstance => {
             if protected {
                 aws.rds
