@@ -130,68 +130,80 @@ async fn observe_replication_groups(aws: &Aws) -> anyhow::Result<Vec<ObservedRes
         let member = clusters
             .iter()
             .find(|c| c.replication_group_id() == Some(id.as_str()));
-        let node_group = g.node_groups().first();
-        let mut u = Unknown::default();
-        let mut props = Props::ReplicationGroup(ReplicationGroupProps {
-            id: id.clone(),
-            description: text(g.description()),
-            engine: g.engine().unwrap_or("redis").to_string(),
-            engine_version: major_minor(
-                &u.text("engine_version", member.and_then(|m| m.engine_version())),
-            ),
-            node_type: u.text("node_type", g.cache_node_type()),
-            replicas: u32::try_from(g.member_clusters().len().saturating_sub(1)).unwrap_or(0),
-            automatic_failover: matches!(
-                g.automatic_failover(),
-                Some(AutomaticFailoverStatus::Enabled | AutomaticFailoverStatus::Enabling)
-            ),
-            multi_az: g.multi_az() == Some(&MultiAzStatus::Enabled),
-            subnet_group: Ref::External(u.text(
-                "subnet_group",
-                member.and_then(|m| m.cache_subnet_group_name()),
-            )),
-            security_groups: u.or_default(
-                "security_groups",
-                member.map(|m| {
-                    m.security_groups()
-                        .iter()
-                        .filter_map(|s| s.security_group_id())
-                        .map(|s| Ref::External(s.to_string()))
-                        .collect()
-                }),
-            ),
-            transit_encryption: u.flag("transit_encryption", g.transit_encryption_enabled()),
-            at_rest_encryption: u.flag("at_rest_encryption", g.at_rest_encryption_enabled()),
-            auth_token: u.flag("auth_token", g.auth_token_enabled()),
-            auth_secret: None,
-            snapshot_retention_days: u
-                .count("snapshot_retention_days", g.snapshot_retention_limit()),
-            maintenance_window: u.text(
-                "maintenance_window",
-                member.and_then(|m| m.preferred_maintenance_window()),
-            ),
-            apply_immediately: false,
-        });
-        props.normalize();
-        let mut outputs = BTreeMap::new();
-        if let Some(e) = node_group.and_then(|n| n.primary_endpoint()) {
-            outputs.insert("cache.primary_endpoint".into(), text(e.address()));
-            if let Some(port) = e.port() {
-                outputs.insert("cache.port".into(), port.to_string());
-            }
-        }
-        if let Some(e) = node_group.and_then(|n| n.reader_endpoint()) {
-            outputs.insert("cache.reader_endpoint".into(), text(e.address()));
-        }
-        out.push(ObservedResource {
-            unknown: u.fields(),
-            key,
-            id,
-            props,
-            outputs,
-        });
+        out.push(map_replication_group(&g, member, key));
     }
     Ok(out)
+}
+
+/// The replication group as the model sees it, from DescribeReplicationGroups and its primary
+/// member cluster (DescribeCacheClusters: the only place AWS reports the group's security
+/// groups, subnet group, maintenance window and engine version; without it those are
+/// unknown). Pure.
+pub fn map_replication_group(
+    g: &aws_sdk_elasticache::types::ReplicationGroup,
+    member: Option<&aws_sdk_elasticache::types::CacheCluster>,
+    key: ResourceKey,
+) -> ObservedResource {
+    let id = text(g.replication_group_id());
+    let node_group = g.node_groups().first();
+    let mut u = Unknown::default();
+    let mut props = Props::ReplicationGroup(ReplicationGroupProps {
+        id: id.clone(),
+        description: text(g.description()),
+        engine: g.engine().unwrap_or("redis").to_string(),
+        engine_version: major_minor(
+            &u.text("engine_version", member.and_then(|m| m.engine_version())),
+        ),
+        node_type: u.text("node_type", g.cache_node_type()),
+        replicas: u32::try_from(g.member_clusters().len().saturating_sub(1)).unwrap_or(0),
+        automatic_failover: matches!(
+            g.automatic_failover(),
+            Some(AutomaticFailoverStatus::Enabled | AutomaticFailoverStatus::Enabling)
+        ),
+        multi_az: g.multi_az() == Some(&MultiAzStatus::Enabled),
+        subnet_group: Ref::External(u.text(
+            "subnet_group",
+            member.and_then(|m| m.cache_subnet_group_name()),
+        )),
+        security_groups: u.or_default(
+            "security_groups",
+            member.map(|m| {
+                m.security_groups()
+                    .iter()
+                    .filter_map(|s| s.security_group_id())
+                    .map(|s| Ref::External(s.to_string()))
+                    .collect()
+            }),
+        ),
+        transit_encryption: u.flag("transit_encryption", g.transit_encryption_enabled()),
+        at_rest_encryption: u.flag("at_rest_encryption", g.at_rest_encryption_enabled()),
+        auth_token: u.flag("auth_token", g.auth_token_enabled()),
+        auth_secret: None,
+        snapshot_retention_days: u.count("snapshot_retention_days", g.snapshot_retention_limit()),
+        maintenance_window: u.text(
+            "maintenance_window",
+            member.and_then(|m| m.preferred_maintenance_window()),
+        ),
+        apply_immediately: false,
+    });
+    props.normalize();
+    let mut outputs = BTreeMap::new();
+    if let Some(e) = node_group.and_then(|n| n.primary_endpoint()) {
+        outputs.insert("cache.primary_endpoint".into(), text(e.address()));
+        if let Some(port) = e.port() {
+            outputs.insert("cache.port".into(), port.to_string());
+        }
+    }
+    if let Some(e) = node_group.and_then(|n| n.reader_endpoint()) {
+        outputs.insert("cache.reader_endpoint".into(), text(e.address()));
+    }
+    ObservedResource {
+        unknown: u.fields(),
+        key,
+        id,
+        props,
+        outputs,
+    }
 }
 
 /// Carries out one planned step on an ElastiCache resource.
@@ -518,5 +530,88 @@ async fn delete(aws: &Aws, kind: Kind, id: &str) -> anyhow::Result<()> {
             Ok(())
         }
         other => bail!("{other} is not an ElastiCache resource"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_elasticache::types::{
+        CacheCluster, Endpoint, NodeGroup, ReplicationGroup, SecurityGroupMembership,
+    };
+
+    fn group() -> ReplicationGroup {
+        ReplicationGroup::builder()
+            .replication_group_id("s-redis")
+            .description("sessions")
+            .cache_node_type("cache.r7g.large")
+            .member_clusters("s-redis-001")
+            .member_clusters("s-redis-002")
+            .automatic_failover(AutomaticFailoverStatus::Enabled)
+            .multi_az(MultiAzStatus::Enabled)
+            .transit_encryption_enabled(true)
+            .at_rest_encryption_enabled(true)
+            .auth_token_enabled(true)
+            .snapshot_retention_limit(1)
+            .node_groups(
+                NodeGroup::builder()
+                    .primary_endpoint(Endpoint::builder().address("master.s").port(6379).build())
+                    .build(),
+            )
+            .build()
+    }
+
+    fn member() -> CacheCluster {
+        CacheCluster::builder()
+            .replication_group_id("s-redis")
+            .engine_version("7.1.0")
+            .cache_subnet_group_name("s-redis-subnets")
+            .preferred_maintenance_window("sun:05:00-sun:06:00")
+            .security_groups(
+                SecurityGroupMembership::builder()
+                    .security_group_id("sg-1")
+                    .build(),
+            )
+            .build()
+    }
+
+    fn key() -> ResourceKey {
+        ResourceKey::new(Kind::ReplicationGroup, "main")
+    }
+
+    #[test]
+    fn a_group_and_its_primary_map_every_setting() {
+        let r = map_replication_group(&group(), Some(&member()), key());
+        assert!(r.unknown.is_empty(), "{:?}", r.unknown);
+        let Props::ReplicationGroup(p) = r.props else {
+            panic!("not a replication group");
+        };
+        assert_eq!(
+            (
+                p.engine_version.as_str(),
+                p.replicas,
+                p.automatic_failover,
+                p.multi_az
+            ),
+            ("7.1", 1, true, true)
+        );
+        assert_eq!(
+            r.outputs.get("cache.primary_endpoint").map(String::as_str),
+            Some("master.s")
+        );
+    }
+
+    #[test]
+    fn without_its_member_cluster_the_members_settings_are_unknown_not_empty() {
+        let r = map_replication_group(&group(), None, key());
+        for field in [
+            "security_groups",
+            "subnet_group",
+            "maintenance_window",
+            "engine_version",
+        ] {
+            assert!(r.unknown.contains(field), "{field}: {:?}", r.unknown);
+        }
+        assert!(!r.unknown.contains("node_type"));
     }
 }
