@@ -300,112 +300,120 @@ async fn observe_instances(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
         if i.db_instance_status() == Some("deleting") {
             continue;
         }
-        let engine = text(i.engine());
-        let member = i.db_cluster_identifier().is_some();
-        // A modification waiting for the maintenance window is what the instance will be:
-        // report it as such, so a second plan does not ask for it again.
-        let pending = i.pending_modified_values();
-        let class = pending
-            .and_then(|p| p.db_instance_class())
-            .or(i.db_instance_class());
-        let storage = pending
-            .and_then(|p| p.allocated_storage())
-            .or(i.allocated_storage());
-        let multi_az = pending.and_then(|p| p.multi_az()).or(i.multi_az());
-        let storage_type = pending.and_then(|p| p.storage_type()).or(i.storage_type());
-        let retention = pending
-            .and_then(|p| p.backup_retention_period())
-            .or(i.backup_retention_period());
-        let mut u = Unknown::default();
-        let version = pending
-            .and_then(|p| p.engine_version())
-            .or(i.engine_version());
-        // Aurora members' storage, backups and credentials are the cluster's: not reported.
-        let mut reported = |field: &str, present: bool| {
-            if !member && !present {
-                u.missing(field);
-            }
-        };
-        reported("engine_version", version.is_some());
-        reported("multi_az", multi_az.is_some());
-        reported("storage_type", storage_type.is_some());
-        reported("allocated_storage_gib", storage.is_some());
-        reported("storage_encrypted", i.storage_encrypted().is_some());
-        reported("database_name", i.db_name().is_some());
-        reported("master_username", i.master_username().is_some());
-        reported("backup_retention_days", retention.is_some());
-        reported("backup_window", i.preferred_backup_window().is_some());
-        reported("deletion_protection", i.deletion_protection().is_some());
-        reported("copy_tags_to_snapshot", i.copy_tags_to_snapshot().is_some());
-        let mut props = Props::DbInstance(DbInstanceProps {
-            identifier: text(i.db_instance_identifier()),
-            engine_version: Some(major_version(&engine, version.unwrap_or_default())),
-            engine,
-            instance_class: u.text("instance_class", class),
-            cluster: i
-                .db_cluster_identifier()
-                .map(|c| Ref::External(c.to_string())),
-            promotion_tier: i.promotion_tier().filter(|_| member),
-            subnet_group: i
-                .db_subnet_group()
-                .and_then(|g| g.db_subnet_group_name())
-                .map(|g| Ref::External(g.to_string())),
-            parameter_group: Ref::External(
-                u.text(
-                    "parameter_group",
-                    i.db_parameter_groups()
-                        .first()
-                        .and_then(|g| g.db_parameter_group_name()),
-                ),
-            ),
-            security_groups: Some(
-                i.vpc_security_groups()
-                    .iter()
-                    .filter_map(|g| g.vpc_security_group_id())
-                    .map(|g| Ref::External(g.to_string()))
-                    .collect(),
-            ),
-            publicly_accessible: u.flag("publicly_accessible", i.publicly_accessible()),
-            multi_az,
-            storage_type: storage_type.map(str::to_string),
-            allocated_storage_gib: gib(storage),
-            max_allocated_storage_gib: gib(i.max_allocated_storage()),
-            storage_encrypted: i.storage_encrypted(),
-            kms_key_id: i.kms_key_id().map(str::to_string),
-            database_name: i.db_name().map(str::to_string),
-            master_username: i.master_username().map(str::to_string),
-            managed_master_password: Some(i.master_user_secret().is_some()),
-            backup_retention_days: gib(retention),
-            backup_window: i.preferred_backup_window().map(str::to_string),
-            maintenance_window: u.text("maintenance_window", i.preferred_maintenance_window()),
-            deletion_protection: i.deletion_protection(),
-            copy_tags_to_snapshot: i.copy_tags_to_snapshot(),
-            apply_immediately: false,
-        });
-        props.normalize();
-        let mut outputs = BTreeMap::new();
-        if !member {
-            if let Some(e) = i.endpoint() {
-                if let Some(a) = e.address() {
-                    outputs.insert("database.endpoint".into(), a.to_string());
-                }
-                if let Some(p) = e.port() {
-                    outputs.insert("database.port".into(), p.to_string());
-                }
-            }
-            if let Some(arn) = i.master_user_secret().and_then(|s| s.secret_arn()) {
-                outputs.insert("database.master_secret_arn".into(), arn.to_string());
-            }
-        }
-        out.push(ObservedResource {
-            unknown: u.fields(),
-            key,
-            id: text(i.db_instance_identifier()),
-            props,
-            outputs,
-        });
+        out.push(map_instance(&i, key));
     }
     Ok(out)
+}
+
+/// An RDS MySQL instance or Aurora member as the model sees it, from DescribeDBInstances: a
+/// modification pending for the maintenance window counts as made; a setting the answer lacks
+/// is unknown (an Aurora member's storage, backups and credentials are its cluster's, not
+/// reported). Pure.
+pub fn map_instance(i: &aws_sdk_rds::types::DbInstance, key: ResourceKey) -> ObservedResource {
+    let engine = text(i.engine());
+    let member = i.db_cluster_identifier().is_some();
+    // A modification waiting for the maintenance window is what the instance will be:
+    // report it as such, so a second plan does not ask for it again.
+    let pending = i.pending_modified_values();
+    let class = pending
+        .and_then(|p| p.db_instance_class())
+        .or(i.db_instance_class());
+    let storage = pending
+        .and_then(|p| p.allocated_storage())
+        .or(i.allocated_storage());
+    let multi_az = pending.and_then(|p| p.multi_az()).or(i.multi_az());
+    let storage_type = pending.and_then(|p| p.storage_type()).or(i.storage_type());
+    let retention = pending
+        .and_then(|p| p.backup_retention_period())
+        .or(i.backup_retention_period());
+    let mut u = Unknown::default();
+    let version = pending
+        .and_then(|p| p.engine_version())
+        .or(i.engine_version());
+    // Aurora members' storage, backups and credentials are the cluster's: not reported.
+    let mut reported = |field: &str, present: bool| {
+        if !member && !present {
+            u.missing(field);
+        }
+    };
+    reported("engine_version", version.is_some());
+    reported("multi_az", multi_az.is_some());
+    reported("storage_type", storage_type.is_some());
+    reported("allocated_storage_gib", storage.is_some());
+    reported("storage_encrypted", i.storage_encrypted().is_some());
+    reported("database_name", i.db_name().is_some());
+    reported("master_username", i.master_username().is_some());
+    reported("backup_retention_days", retention.is_some());
+    reported("backup_window", i.preferred_backup_window().is_some());
+    reported("deletion_protection", i.deletion_protection().is_some());
+    reported("copy_tags_to_snapshot", i.copy_tags_to_snapshot().is_some());
+    let mut props = Props::DbInstance(DbInstanceProps {
+        identifier: text(i.db_instance_identifier()),
+        engine_version: Some(major_version(&engine, version.unwrap_or_default())),
+        engine,
+        instance_class: u.text("instance_class", class),
+        cluster: i
+            .db_cluster_identifier()
+            .map(|c| Ref::External(c.to_string())),
+        promotion_tier: i.promotion_tier().filter(|_| member),
+        subnet_group: i
+            .db_subnet_group()
+            .and_then(|g| g.db_subnet_group_name())
+            .map(|g| Ref::External(g.to_string())),
+        parameter_group: Ref::External(
+            u.text(
+                "parameter_group",
+                i.db_parameter_groups()
+                    .first()
+                    .and_then(|g| g.db_parameter_group_name()),
+            ),
+        ),
+        security_groups: Some(
+            i.vpc_security_groups()
+                .iter()
+                .filter_map(|g| g.vpc_security_group_id())
+                .map(|g| Ref::External(g.to_string()))
+                .collect(),
+        ),
+        publicly_accessible: u.flag("publicly_accessible", i.publicly_accessible()),
+        multi_az,
+        storage_type: storage_type.map(str::to_string),
+        allocated_storage_gib: gib(storage),
+        max_allocated_storage_gib: gib(i.max_allocated_storage()),
+        storage_encrypted: i.storage_encrypted(),
+        kms_key_id: i.kms_key_id().map(str::to_string),
+        database_name: i.db_name().map(str::to_string),
+        master_username: i.master_username().map(str::to_string),
+        managed_master_password: Some(i.master_user_secret().is_some()),
+        backup_retention_days: gib(retention),
+        backup_window: i.preferred_backup_window().map(str::to_string),
+        maintenance_window: u.text("maintenance_window", i.preferred_maintenance_window()),
+        deletion_protection: i.deletion_protection(),
+        copy_tags_to_snapshot: i.copy_tags_to_snapshot(),
+        apply_immediately: false,
+    });
+    props.normalize();
+    let mut outputs = BTreeMap::new();
+    if !member {
+        if let Some(e) = i.endpoint() {
+            if let Some(a) = e.address() {
+                outputs.insert("database.endpoint".into(), a.to_string());
+            }
+            if let Some(p) = e.port() {
+                outputs.insert("database.port".into(), p.to_string());
+            }
+        }
+        if let Some(arn) = i.master_user_secret().and_then(|s| s.secret_arn()) {
+            outputs.insert("database.master_secret_arn".into(), arn.to_string());
+        }
+    }
+    ObservedResource {
+        unknown: u.fields(),
+        key,
+        id: text(i.db_instance_identifier()),
+        props,
+        outputs,
+    }
 }
 
 /// Carries out one planned step on an RDS resource.
@@ -1039,5 +1047,94 @@ async fn delete(
             wait_gone(aws, Db::Cluster, id).await
         }
         other => bail!("{other} is not an RDS resource"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_rds::types::{DbInstance, PendingModifiedValues};
+
+    fn instance() -> DbInstance {
+        with_instance().build()
+    }
+
+    fn with_instance() -> aws_sdk_rds::types::builders::DbInstanceBuilder {
+        DbInstance::builder()
+            .db_instance_identifier("s-db")
+            .engine("mysql")
+            .engine_version("8.4.5")
+            .db_instance_class("db.r6g.large")
+            .multi_az(true)
+            .storage_type("gp3")
+            .allocated_storage(100)
+            .storage_encrypted(true)
+            .db_name("moodle")
+            .master_username("admin")
+            .backup_retention_period(14)
+            .preferred_backup_window("02:00-03:00")
+            .preferred_maintenance_window("sun:04:00-sun:05:00")
+            .deletion_protection(true)
+            .copy_tags_to_snapshot(true)
+            .publicly_accessible(false)
+            .db_parameter_groups(
+                aws_sdk_rds::types::DbParameterGroupStatus::builder()
+                    .db_parameter_group_name("s-mysql8-4")
+                    .build(),
+            )
+    }
+
+    fn key() -> ResourceKey {
+        ResourceKey::new(Kind::DbInstance, "main")
+    }
+
+    #[test]
+    fn a_complete_answer_leaves_nothing_unknown() {
+        let r = map_instance(&instance(), key());
+        assert!(r.unknown.is_empty(), "{:?}", r.unknown);
+    }
+
+    #[test]
+    fn a_pending_modification_counts_as_made() {
+        let i = with_instance()
+            .pending_modified_values(
+                PendingModifiedValues::builder()
+                    .db_instance_class("db.r6g.xlarge")
+                    .build(),
+            )
+            .build();
+        let r = map_instance(&i, key());
+        let Props::DbInstance(p) = r.props else {
+            panic!("not an instance");
+        };
+        assert_eq!(p.instance_class, "db.r6g.xlarge");
+        assert_eq!(p.engine_version.as_deref(), Some("8.4"));
+    }
+
+    #[test]
+    fn what_the_answer_lacks_is_unknown_for_an_instance_but_not_for_an_aurora_member() {
+        let bare = DbInstance::builder()
+            .db_instance_identifier("s-db")
+            .engine("mysql")
+            .build();
+        let r = map_instance(&bare, key());
+        for field in [
+            "storage_encrypted",
+            "deletion_protection",
+            "instance_class",
+            "backup_window",
+        ] {
+            assert!(r.unknown.contains(field), "{field}: {:?}", r.unknown);
+        }
+        let member = DbInstance::builder()
+            .db_instance_identifier("s-db-0")
+            .engine("aurora-mysql")
+            .db_cluster_identifier("s-db-cluster")
+            .db_instance_class("db.r6g.large")
+            .publicly_accessible(false)
+            .preferred_maintenance_window("sun:04:00-sun:05:00")
+            .build();
+        let r = map_instance(&member, ResourceKey::new(Kind::DbInstance, "0"));
+        assert!(!r.unknown.contains("storage_encrypted"), "{:?}", r.unknown);
     }
 }
