@@ -251,55 +251,65 @@ async fn observe_target_groups(aws: &Aws) -> anyhow::Result<Vec<ObservedResource
         let Some(key) = keys.get(&arn).cloned() else {
             continue;
         };
-        // AWS answers attribute values as strings.
-        let attribute = |name: &str| {
-            attributes
-                .attributes()
-                .iter()
-                .find(|a| a.key() == Some(name))
-                .and_then(|a| a.value())
-        };
-        let mut u = Unknown::default();
-        let props = Props::TargetGroup(TargetGroupProps {
-            name: text(tg.target_group_name()),
-            protocol: u.text("protocol", tg.protocol().map(|p| p.as_str())),
-            port: u.count("port", tg.port()),
-            vpc: Ref::External(u.text("vpc", tg.vpc_id())),
-            target_type: u.text("target_type", tg.target_type().map(|t| t.as_str())),
-            health_check_path: u.text("health_check_path", tg.health_check_path()),
-            health_check_interval_seconds: u.count(
-                "health_check_interval_seconds",
-                tg.health_check_interval_seconds(),
-            ),
-            health_check_timeout_seconds: u.count(
-                "health_check_timeout_seconds",
-                tg.health_check_timeout_seconds(),
-            ),
-            healthy_threshold: u.count("healthy_threshold", tg.healthy_threshold_count()),
-            unhealthy_threshold: u.count("unhealthy_threshold", tg.unhealthy_threshold_count()),
-            matcher: u.text("matcher", tg.matcher().and_then(|m| m.http_code())),
-            deregistration_delay_seconds: u.or_default(
-                "deregistration_delay_seconds",
-                attribute("deregistration_delay.timeout_seconds").and_then(|v| v.parse().ok()),
-            ),
-            stickiness_enabled: u.or_default(
-                "stickiness_enabled",
-                attribute("stickiness.enabled").and_then(|v| v.parse().ok()),
-            ),
-            stickiness_duration_seconds: u.or_default(
-                "stickiness_duration_seconds",
-                attribute("stickiness.lb_cookie.duration_seconds").and_then(|v| v.parse().ok()),
-            ),
-        });
-        out.push(ObservedResource {
-            unknown: u.fields(),
-            key,
-            id: arn.clone(),
-            props,
-            outputs: BTreeMap::from([("target_group.arn".to_string(), arn)]),
-        });
+        out.push(map_target_group(&tg, attributes.attributes(), key));
     }
     Ok(out)
+}
+
+/// The target group as the model sees it, from DescribeTargetGroups and its attributes
+/// (DescribeTargetGroupAttributes); what the answers lack is unknown. Pure.
+pub fn map_target_group(
+    tg: &aws_sdk_elasticloadbalancingv2::types::TargetGroup,
+    attributes: &[aws_sdk_elasticloadbalancingv2::types::TargetGroupAttribute],
+    key: ResourceKey,
+) -> ObservedResource {
+    let arn = text(tg.target_group_arn());
+    // AWS answers attribute values as strings.
+    let attribute = |name: &str| {
+        attributes
+            .iter()
+            .find(|a| a.key() == Some(name))
+            .and_then(|a| a.value())
+    };
+    let mut u = Unknown::default();
+    let props = Props::TargetGroup(TargetGroupProps {
+        name: text(tg.target_group_name()),
+        protocol: u.text("protocol", tg.protocol().map(|p| p.as_str())),
+        port: u.count("port", tg.port()),
+        vpc: Ref::External(u.text("vpc", tg.vpc_id())),
+        target_type: u.text("target_type", tg.target_type().map(|t| t.as_str())),
+        health_check_path: u.text("health_check_path", tg.health_check_path()),
+        health_check_interval_seconds: u.count(
+            "health_check_interval_seconds",
+            tg.health_check_interval_seconds(),
+        ),
+        health_check_timeout_seconds: u.count(
+            "health_check_timeout_seconds",
+            tg.health_check_timeout_seconds(),
+        ),
+        healthy_threshold: u.count("healthy_threshold", tg.healthy_threshold_count()),
+        unhealthy_threshold: u.count("unhealthy_threshold", tg.unhealthy_threshold_count()),
+        matcher: u.text("matcher", tg.matcher().and_then(|m| m.http_code())),
+        deregistration_delay_seconds: u.or_default(
+            "deregistration_delay_seconds",
+            attribute("deregistration_delay.timeout_seconds").and_then(|v| v.parse().ok()),
+        ),
+        stickiness_enabled: u.or_default(
+            "stickiness_enabled",
+            attribute("stickiness.enabled").and_then(|v| v.parse().ok()),
+        ),
+        stickiness_duration_seconds: u.or_default(
+            "stickiness_duration_seconds",
+            attribute("stickiness.lb_cookie.duration_seconds").and_then(|v| v.parse().ok()),
+        ),
+    });
+    ObservedResource {
+        unknown: u.fields(),
+        key,
+        id: arn.clone(),
+        props,
+        outputs: BTreeMap::from([("target_group.arn".to_string(), arn)]),
+    }
 }
 
 /// Carries out one planned step on a load balancer, target group or listener.
@@ -647,5 +657,75 @@ async fn delete(aws: &Aws, kind: Kind, arn: &str) -> anyhow::Result<()> {
                 }
             }),
         other => bail!("{other} is not a load balancing resource"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_elasticloadbalancingv2::types::{
+        Matcher, ProtocolEnum, TargetGroup, TargetGroupAttribute, TargetTypeEnum,
+    };
+
+    fn target_group() -> TargetGroup {
+        TargetGroup::builder()
+            .target_group_arn("arn:tg")
+            .target_group_name("s-web")
+            .protocol(ProtocolEnum::Http)
+            .port(80)
+            .vpc_id("vpc-1")
+            .target_type(TargetTypeEnum::Instance)
+            .health_check_path("/login/index.php")
+            .health_check_interval_seconds(30)
+            .health_check_timeout_seconds(5)
+            .healthy_threshold_count(2)
+            .unhealthy_threshold_count(2)
+            .matcher(Matcher::builder().http_code("200").build())
+            .build()
+    }
+
+    fn attribute(key: &str, value: &str) -> TargetGroupAttribute {
+        TargetGroupAttribute::builder()
+            .key(key)
+            .value(value)
+            .build()
+    }
+
+    #[test]
+    fn a_target_group_maps_its_health_check_and_attributes() {
+        let attributes = [
+            attribute("deregistration_delay.timeout_seconds", "120"),
+            attribute("stickiness.enabled", "true"),
+            attribute("stickiness.lb_cookie.duration_seconds", "86400"),
+        ];
+        let r = map_target_group(
+            &target_group(),
+            &attributes,
+            ResourceKey::new(Kind::TargetGroup, "web"),
+        );
+        assert!(r.unknown.is_empty(), "{:?}", r.unknown);
+        let Props::TargetGroup(p) = r.props else {
+            panic!("not a target group");
+        };
+        assert_eq!(
+            (p.port, p.deregistration_delay_seconds, p.stickiness_enabled),
+            (80, 120, true)
+        );
+    }
+
+    #[test]
+    fn attributes_the_answer_lacks_are_unknown_not_aws_defaults() {
+        let r = map_target_group(
+            &target_group(),
+            &[],
+            ResourceKey::new(Kind::TargetGroup, "web"),
+        );
+        for field in [
+            "deregistration_delay_seconds",
+            "stickiness_enabled",
+            "stickiness_duration_seconds",
+        ] {
+            assert!(r.unknown.contains(field), "{field}: {:?}", r.unknown);
+        }
     }
 }
