@@ -51,27 +51,38 @@ pub async fn observe(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
             backup(aws, &id),
             mount_targets(aws, &id)
         )?;
-        let mut u = Unknown::default();
-        let props = Props::FileSystem(FileSystemProps {
-            encrypted: u.flag("encrypted", fs.encrypted()),
-            kms_key_id: fs.kms_key_id().map(str::to_string),
-            performance_mode: fs.performance_mode().as_str().to_string(),
-            throughput_mode: u.text("throughput_mode", fs.throughput_mode().map(|t| t.as_str())),
-            provisioned_throughput_mibps: fs.provisioned_throughput_in_mibps(),
-            transition_to_ia: lifecycle.0,
-            transition_to_primary_storage_class: lifecycle.1,
-            backup,
-        });
-        out.push(ObservedResource {
-            unknown: u.fields(),
-            key,
-            id: id.clone(),
-            props,
-            outputs: Default::default(),
-        });
+        out.push(map_file_system(&fs, lifecycle, backup, key));
         out.extend(mounts);
     }
     Ok(out)
+}
+
+/// The file system as the model sees it, from DescribeFileSystems, its lifecycle transitions
+/// (to IA, back to Standard) and its backup policy; what the answer lacks is unknown. Pure.
+pub fn map_file_system(
+    fs: &aws_sdk_efs::types::FileSystemDescription,
+    lifecycle: (String, String),
+    backup: bool,
+    key: ResourceKey,
+) -> ObservedResource {
+    let mut u = Unknown::default();
+    let props = Props::FileSystem(FileSystemProps {
+        encrypted: u.flag("encrypted", fs.encrypted()),
+        kms_key_id: fs.kms_key_id().map(str::to_string),
+        performance_mode: fs.performance_mode().as_str().to_string(),
+        throughput_mode: u.text("throughput_mode", fs.throughput_mode().map(|t| t.as_str())),
+        provisioned_throughput_mibps: fs.provisioned_throughput_in_mibps(),
+        transition_to_ia: lifecycle.0,
+        transition_to_primary_storage_class: lifecycle.1,
+        backup,
+    });
+    ObservedResource {
+        unknown: u.fields(),
+        key,
+        id: fs.file_system_id().to_string(),
+        props,
+        outputs: Default::default(),
+    }
 }
 
 async fn lifecycle(aws: &Aws, id: &str) -> anyhow::Result<(String, String)> {
@@ -499,5 +510,55 @@ async fn delete(aws: &Aws, kind: Kind, id: &str) -> anyhow::Result<()> {
             Err(e) => Err(e).context("DeleteFileSystem"),
         },
         other => bail!("{other} is not an EFS resource"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_efs::types::{FileSystemDescription, FileSystemSize, LifeCycleState};
+
+    fn file_system(encrypted: Option<bool>) -> FileSystemDescription {
+        FileSystemDescription::builder()
+            .owner_id("1")
+            .creation_token("moodle-ha/s/moodledata")
+            .file_system_id("fs-1")
+            .creation_time(aws_smithy_types::DateTime::from_secs(0))
+            .life_cycle_state(LifeCycleState::Available)
+            .number_of_mount_targets(3)
+            .size_in_bytes(FileSystemSize::builder().value(0).build())
+            .performance_mode(PerformanceMode::GeneralPurpose)
+            .set_encrypted(encrypted)
+            .throughput_mode(ThroughputMode::Elastic)
+            .set_tags(Some(Vec::new()))
+            .build()
+            .expect("a file system")
+    }
+
+    #[test]
+    fn a_file_system_maps_its_settings_and_an_unsaid_encryption_is_unknown() {
+        let key = ResourceKey::new(Kind::FileSystem, "moodledata");
+        let lifecycle = ("AFTER_30_DAYS".to_string(), "AFTER_1_ACCESS".to_string());
+        let r = map_file_system(
+            &file_system(Some(true)),
+            lifecycle.clone(),
+            true,
+            key.clone(),
+        );
+        assert!(r.unknown.is_empty(), "{:?}", r.unknown);
+        let Props::FileSystem(p) = r.props else {
+            panic!("not a file system");
+        };
+        assert_eq!(
+            (
+                p.encrypted,
+                p.throughput_mode.as_str(),
+                p.transition_to_ia.as_str()
+            ),
+            (true, "elastic", "AFTER_30_DAYS")
+        );
+        // Encryption is immutable: read as `false` it would plan a replacement.
+        let r = map_file_system(&file_system(None), lifecycle, true, key);
+        assert!(r.unknown.contains("encrypted"), "{:?}", r.unknown);
     }
 }

@@ -122,8 +122,24 @@ async fn observe_role(
             }
         }
     )?;
+    Ok(Some(ObservedResource {
+        unknown: Default::default(),
+        key,
+        id: name,
+        props: map_role(role, &attached, inline),
+        outputs: BTreeMap::new(),
+    }))
+}
+
+/// The role as the model sees it, from ListRoles, its attached policies and its inline
+/// policy document (`null` when it has none). Pure.
+pub fn map_role(
+    role: &aws_sdk_iam::types::Role,
+    attached: &[aws_sdk_iam::types::AttachedPolicy],
+    inline: Value,
+) -> Props {
     let mut props = Props::IamRole(IamRoleProps {
-        name: name.clone(),
+        name: role.role_name().to_string(),
         path: role.path().to_string(),
         description: role.description().unwrap_or_default().to_string(),
         assume_role_policy: role
@@ -138,13 +154,7 @@ async fn observe_role(
         inline_policy: inline.into(),
     });
     props.normalize();
-    Ok(Some(ObservedResource {
-        unknown: Default::default(),
-        key,
-        id: name,
-        props,
-        outputs: BTreeMap::new(),
-    }))
+    props
 }
 
 /// One instance profile, with its tags (ownership); `None` when it is not the stack's.
@@ -460,5 +470,43 @@ async fn delete(
             )
         }
         (other, _) => bail!("{other} is not an IAM resource"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_iam::types::{AttachedPolicy, Role};
+
+    #[test]
+    fn a_role_maps_its_url_encoded_trust_policy_and_its_policies_as_sets() {
+        let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+        let encoded: String =
+            percent_encoding::utf8_percent_encode(trust, percent_encoding::NON_ALPHANUMERIC)
+                .to_string();
+        let role = Role::builder()
+            .role_name("s-web-role")
+            .path("/moodle-ha/s/")
+            .role_id("AROA1")
+            .arn("arn:aws:iam::1:role/s-web-role")
+            .create_date(aws_smithy_types::DateTime::from_secs(0))
+            .assume_role_policy_document(encoded)
+            .build()
+            .expect("a role");
+        let attached = [
+            AttachedPolicy::builder().policy_arn("arn:b").build(),
+            AttachedPolicy::builder().policy_arn("arn:a").build(),
+        ];
+        let Props::IamRole(p) = map_role(&role, &attached, Value::Null) else {
+            panic!("not a role");
+        };
+        assert_eq!(
+            p.assume_role_policy,
+            crate::desired::ec2_trust_policy().into()
+        );
+        assert_eq!(
+            p.managed_policies,
+            crate::model::Set::new(["arn:a".to_string(), "arn:b".to_string()])
+        );
     }
 }
