@@ -384,30 +384,7 @@ async fn observe_route_tables(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>
     Ok(tables
         .iter()
         .filter_map(|t| {
-            let routes = t
-                .routes()
-                .iter()
-                .filter(|r| r.gateway_id() != Some("local"))
-                .filter_map(|r| {
-                    let target = r.gateway_id().or(r.nat_gateway_id())?;
-                    Some(Route {
-                        destination: text(r.destination_cidr_block()),
-                        target: Ref::External(target.to_string()),
-                    })
-                })
-                .collect();
-            let subnets = t
-                .associations()
-                .iter()
-                .filter(|a| !a.main().unwrap_or(false))
-                .filter_map(|a| a.subnet_id().map(|s| Ref::External(s.to_string())))
-                .collect();
-            let mut props = Props::RouteTable(RouteTableProps {
-                vpc: Ref::External(text(t.vpc_id())),
-                routes,
-                subnets,
-            });
-            props.normalize();
+            let props = map_route_table(t);
             Some(ObservedResource {
                 unknown: Default::default(),
                 key: aws.tags.owner(t.tags())?,
@@ -417,6 +394,37 @@ async fn observe_route_tables(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>
             })
         })
         .collect())
+}
+
+/// A route table as the model sees it: its routes other than the VPC's local one (to an
+/// internet or NAT gateway) and its explicit subnet associations (the main one is the VPC's,
+/// not the table's). Pure.
+pub fn map_route_table(t: &aws_sdk_ec2::types::RouteTable) -> Props {
+    let routes = t
+        .routes()
+        .iter()
+        .filter(|r| r.gateway_id() != Some("local"))
+        .filter_map(|r| {
+            let target = r.gateway_id().or(r.nat_gateway_id())?;
+            Some(Route {
+                destination: text(r.destination_cidr_block()),
+                target: Ref::External(target.to_string()),
+            })
+        })
+        .collect();
+    let subnets = t
+        .associations()
+        .iter()
+        .filter(|a| !a.main().unwrap_or(false))
+        .filter_map(|a| a.subnet_id().map(|s| Ref::External(s.to_string())))
+        .collect();
+    let mut props = Props::RouteTable(RouteTableProps {
+        vpc: Ref::External(text(t.vpc_id())),
+        routes,
+        subnets,
+    });
+    props.normalize();
+    props
 }
 
 async fn observe_security_groups(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
@@ -1352,4 +1360,60 @@ async fn wait_nat(aws: &Aws, id: &str, target: &str) -> anyhow::Result<()> {
     )
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ec2::types::{RouteTable, RouteTableAssociation};
+
+    #[test]
+    fn a_route_table_keeps_its_gateway_routes_and_explicit_associations_only() {
+        let table = RouteTable::builder()
+            .vpc_id("vpc-1")
+            .routes(
+                aws_sdk_ec2::types::Route::builder()
+                    .destination_cidr_block("10.40.0.0/16")
+                    .gateway_id("local")
+                    .build(),
+            )
+            .routes(
+                aws_sdk_ec2::types::Route::builder()
+                    .destination_cidr_block("0.0.0.0/0")
+                    .nat_gateway_id("nat-1")
+                    .build(),
+            )
+            .associations(RouteTableAssociation::builder().main(true).build())
+            .associations(
+                RouteTableAssociation::builder()
+                    .main(false)
+                    .subnet_id("subnet-2")
+                    .build(),
+            )
+            .associations(
+                RouteTableAssociation::builder()
+                    .main(false)
+                    .subnet_id("subnet-1")
+                    .build(),
+            )
+            .build();
+        let Props::RouteTable(p) = map_route_table(&table) else {
+            panic!("not a route table");
+        };
+        assert_eq!(
+            p.routes,
+            Set::new([Route {
+                destination: "0.0.0.0/0".into(),
+                target: Ref::External("nat-1".into()),
+            }])
+        );
+        // The associations in any order are the same set.
+        assert_eq!(
+            p.subnets,
+            Set::new([
+                Ref::External("subnet-1".into()),
+                Ref::External("subnet-2".into())
+            ])
+        );
+    }
 }
