@@ -1,10 +1,14 @@
 //! moodle-ha: a reconciler that stands up and keeps a highly available Moodle site on AWS.
 //!
 //! The flow is one way: [`spec`] (load, default, validate) → [`desired`] state → observed
-//! state ([`observed`], read by [`aws`]) → [`plan`] → [`executor`]. Everything before the
-//! AWS adapters is pure and tested without AWS.
+//! state ([`observed`], read by `aws`) → [`plan`] → [`executor`]. Everything but the AWS
+//! adapters (`aws`) and the command line (`cli`) is pure and builds without any AWS SDK crate:
+//! those two modules exist only with the `aws` feature (on by default), and
+//! `cargo test --lib --no-default-features` tests the core alone.
 
+#[cfg(feature = "aws")]
 pub mod aws;
+#[cfg(feature = "aws")]
 pub mod cli;
 pub mod desired;
 pub mod executor;

@@ -147,3 +147,46 @@ impl ObservedState {
         ids
     }
 }
+
+/// [`ObservedState::symbolize`], with the resources found twice under one key (a create
+/// whose answer was lost and was sent again) ordered so that the one the stack uses comes
+/// first: the plan keeps the first and deletes the others, and apply resolves references
+/// to the first. Used means, in this order: referred to by more of the stack's other
+/// resources (the Elastic IP a NAT gateway holds, the VPC the subnets are in, the subnet
+/// with the mount target), then referring to more of them (the attached internet gateway,
+/// the route table with routes and subnets); then the smaller ID, so the choice is stable.
+pub fn symbolize(observed: &mut ObservedState) {
+    let ids: BTreeSet<&str> = observed.resources.iter().map(|r| r.id.as_str()).collect();
+    // Per resource: the AWS IDs of the stack's resources it refers to.
+    let refers_to: Vec<Vec<String>> = observed
+        .resources
+        .iter()
+        .map(|r| {
+            let found = std::cell::RefCell::new(Vec::new());
+            r.props.clone().map_refs(|reference| {
+                if let Ref::External(id) = reference {
+                    if ids.contains(id.as_str()) && *id != r.id {
+                        found.borrow_mut().push(id.clone());
+                    }
+                }
+                reference.clone()
+            });
+            found.into_inner()
+        })
+        .collect();
+    let mut used: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for (r, targets) in observed.resources.iter().zip(&refers_to) {
+        used.entry(r.id.clone()).or_default().1 += targets.len();
+        for id in targets {
+            used.entry(id.clone()).or_default().0 += 1;
+        }
+    }
+    observed.symbolize();
+    let score = |id: &str| used.get(id).copied().unwrap_or_default();
+    observed.resources.sort_by(|a, b| {
+        a.key
+            .cmp(&b.key)
+            .then_with(|| score(&b.id).cmp(&score(&a.id)))
+            .then_with(|| a.id.cmp(&b.id))
+    });
+}

@@ -238,7 +238,7 @@ impl Aws {
                 .chain(machines)
                 .collect(),
         };
-        crate::plan::planner::symbolize(&mut state);
+        crate::observed::symbolize(&mut state);
         Ok(state)
     }
 }

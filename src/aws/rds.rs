@@ -8,12 +8,12 @@ use super::ec2::resolve;
 use super::errors::{is_code, tolerate};
 use super::wait::{self, Poll};
 use crate::executor::{Ids, Operation, Step};
+use crate::model::STATIC_DB_PARAMETERS;
 use crate::model::{
     DbClusterProps, DbInstanceProps, DbParameterGroupProps, Kind, Props, Ref, ResourceKey, Set,
     SubnetGroupProps,
 };
 use crate::observed::{ObservedResource, Unknown};
-use crate::plan::STATIC_DB_PARAMETERS;
 use anyhow::{Context, bail};
 use aws_sdk_rds::types::{ApplyMethod, Parameter, Tag};
 use std::collections::BTreeMap;

@@ -14,9 +14,9 @@ pub use props::{
     AutoScalingGroupProps, DbClusterProps, DbInstanceProps, DbParameterGroupProps, FileSystemProps,
     IamRoleProps, InstanceProfileProps, InstanceProps, InternetGatewayProps, LaunchTemplateProps,
     ListenerAction, ListenerProps, LoadBalancerProps, MountTargetProps, NatGatewayProps, Props,
-    ReplicationGroupProps, Route, RouteTableProps, Rule, RuleSource, ScalingPolicyProps,
-    ScheduledActionProps, SecretProps, SecurityGroupProps, SecurityGroupRulesProps,
-    SubnetGroupProps, SubnetProps, TargetGroupProps, VpcProps,
+    ReplicationGroupProps, Route, RouteTableProps, Rule, RuleSource, STATIC_DB_PARAMETERS,
+    ScalingPolicyProps, ScheduledActionProps, SecretProps, SecurityGroupProps,
+    SecurityGroupRulesProps, SubnetGroupProps, SubnetProps, TargetGroupProps, VpcProps,
 };
 pub use set::{Seq, Set};
 

@@ -7,6 +7,18 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
+/// MySQL parameters that only take effect when the database restarts. Changing one is
+/// planned as "at the next reboot"; moodle-ha never reboots a database on its own.
+pub const STATIC_DB_PARAMETERS: &[&str] = &[
+    "innodb_buffer_pool_size",
+    "innodb_log_buffer_size",
+    "innodb_log_file_size",
+    "innodb_read_io_threads",
+    "innodb_write_io_threads",
+    "performance_schema",
+    "skip_name_resolve",
+];
+
 /// Managed attributes of one resource. A field that is `null` in the desired state means
 /// "not managed" (AWS's value is accepted, never reported as drift).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -3,7 +3,7 @@
 
 use super::{Action, Applies, Change, FieldChange, PLAN_FORMAT_VERSION, Plan};
 use crate::desired::DesiredState;
-use crate::model::{Props, Ref, ResourceKey};
+use crate::model::{Props, ResourceKey};
 use crate::observed::ObservedState;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -26,60 +26,9 @@ impl Default for PlanOptions {
     }
 }
 
-/// MySQL parameters that only take effect when the database restarts. Changing one is
-/// planned as "at the next reboot"; moodle-ha never reboots a database on its own.
-pub const STATIC_DB_PARAMETERS: &[&str] = &[
-    "innodb_buffer_pool_size",
-    "innodb_log_buffer_size",
-    "innodb_log_file_size",
-    "innodb_read_io_threads",
-    "innodb_write_io_threads",
-    "performance_schema",
-    "skip_name_resolve",
-];
+pub use crate::model::STATIC_DB_PARAMETERS;
 
-/// [`ObservedState::symbolize`], with the resources found twice under one key (a create
-/// whose answer was lost and was sent again) ordered so that the one the stack uses comes
-/// first: the plan keeps the first and deletes the others, and apply resolves references
-/// to the first. Used means, in this order: referred to by more of the stack's other
-/// resources (the Elastic IP a NAT gateway holds, the VPC the subnets are in, the subnet
-/// with the mount target), then referring to more of them (the attached internet gateway,
-/// the route table with routes and subnets); then the smaller ID, so the choice is stable.
-pub fn symbolize(observed: &mut ObservedState) {
-    let ids: BTreeSet<&str> = observed.resources.iter().map(|r| r.id.as_str()).collect();
-    // Per resource: the AWS IDs of the stack's resources it refers to.
-    let refers_to: Vec<Vec<String>> = observed
-        .resources
-        .iter()
-        .map(|r| {
-            let found = std::cell::RefCell::new(Vec::new());
-            r.props.clone().map_refs(|reference| {
-                if let Ref::External(id) = reference {
-                    if ids.contains(id.as_str()) && *id != r.id {
-                        found.borrow_mut().push(id.clone());
-                    }
-                }
-                reference.clone()
-            });
-            found.into_inner()
-        })
-        .collect();
-    let mut used: BTreeMap<String, (usize, usize)> = BTreeMap::new();
-    for (r, targets) in observed.resources.iter().zip(&refers_to) {
-        used.entry(r.id.clone()).or_default().1 += targets.len();
-        for id in targets {
-            used.entry(id.clone()).or_default().0 += 1;
-        }
-    }
-    observed.symbolize();
-    let score = |id: &str| used.get(id).copied().unwrap_or_default();
-    observed.resources.sort_by(|a, b| {
-        a.key
-            .cmp(&b.key)
-            .then_with(|| score(&b.id).cmp(&score(&a.id)))
-            .then_with(|| a.id.cmp(&b.id))
-    });
-}
+pub use crate::observed::symbolize;
 
 /// Computes the changes that take `observed` to `desired`.
 pub fn plan(desired: &DesiredState, observed: &ObservedState, options: &PlanOptions) -> Plan {
