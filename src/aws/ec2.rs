@@ -598,197 +598,263 @@ pub async fn execute(aws: &Aws, op: &Operation, ids: &Ids) -> anyhow::Result<Opt
 
 async fn create(aws: &Aws, op: &Operation, props: &Props, ids: &Ids) -> anyhow::Result<String> {
     let key = &op.change.key;
-    let ec2 = &aws.ec2;
     match props {
-        // No client token for these four: sent once per answer, looked up by tag when an
-        // answer is lost (see `once`).
-        Props::Vpc(p) => {
-            let id = once::create(
-                &aws.calls,
-                |attempt| async {
-                    let out = ec2
-                        .create_vpc()
-                        .cidr_block(&p.cidr)
-                        .tag_specifications(tag_spec(aws, ResourceType::Vpc, key))
-                        .customize()
-                        .interceptor(attempt)
-                        .send()
-                        .await?;
-                    Ok(text(out.vpc().and_then(|v| v.vpc_id())))
-                },
-                || find_by_key(aws, key),
-            )
-            .await?
-            .context("CreateVpc")?;
-            let id = required(Some(id.as_str()), "CreateVpc", "VpcId")?;
-            set_vpc_dns(aws, &id, p).await?;
-            Ok(id)
-        }
-        Props::Subnet(p) => {
-            let vpc = resolve(&p.vpc, ids)?;
-            let id = once::create(
-                &aws.calls,
-                |attempt| async {
-                    let out = ec2
-                        .create_subnet()
-                        .vpc_id(&vpc)
-                        .cidr_block(&p.cidr)
-                        .availability_zone(&p.availability_zone)
-                        .tag_specifications(tag_spec(aws, ResourceType::Subnet, key))
-                        .customize()
-                        .interceptor(attempt)
-                        .send()
-                        .await?;
-                    Ok(text(out.subnet().and_then(|s| s.subnet_id())))
-                },
-                || find_by_key(aws, key),
-            )
-            .await?
-            .context("CreateSubnet")?;
-            let id = required(Some(id.as_str()), "CreateSubnet", "SubnetId")?;
-            Ok(id)
-        }
-        Props::InternetGateway(p) => {
-            let id = once::create(
-                &aws.calls,
-                |attempt| async {
-                    let out = ec2
-                        .create_internet_gateway()
-                        .tag_specifications(tag_spec(aws, ResourceType::InternetGateway, key))
-                        .customize()
-                        .interceptor(attempt)
-                        .send()
-                        .await?;
-                    Ok(text(
-                        out.internet_gateway().and_then(|g| g.internet_gateway_id()),
-                    ))
-                },
-                || find_by_key(aws, key),
-            )
-            .await?
-            .context("CreateInternetGateway")?;
-            let id = required(
-                Some(id.as_str()),
-                "CreateInternetGateway",
-                "InternetGatewayId",
-            )?;
-            if let Some(vpc) = &p.vpc {
-                attach_gateway(aws, &id, &resolve(vpc, ids)?).await?;
-            }
-            Ok(id)
-        }
-        Props::ElasticIp {} => {
-            let id = once::create(
-                &aws.calls,
-                |attempt| async {
-                    let out = ec2
-                        .allocate_address()
-                        .domain(DomainType::Vpc)
-                        .tag_specifications(tag_spec(aws, ResourceType::ElasticIp, key))
-                        .customize()
-                        .interceptor(attempt)
-                        .send()
-                        .await?;
-                    Ok(text(out.allocation_id()))
-                },
-                || find_by_key(aws, key),
-            )
-            .await?
-            .context("AllocateAddress")?;
-            let id = required(Some(id.as_str()), "AllocateAddress", "AllocationId")?;
-            Ok(id)
-        }
-        Props::NatGateway(p) => {
-            let out = ec2
-                .create_nat_gateway()
-                .subnet_id(resolve(&p.subnet, ids)?)
-                .allocation_id(resolve(&p.allocation, ids)?)
-                .client_token(&op.client_token)
-                .tag_specifications(tag_spec(aws, ResourceType::Natgateway, key))
-                .send()
-                .await
-                .context("CreateNatGateway")?;
-            let id = required(
-                out.nat_gateway().and_then(|n| n.nat_gateway_id()),
-                "CreateNatGateway",
-                "NatGatewayId",
-            )?;
-            wait_nat(aws, &id, "available").await?;
-            Ok(id)
-        }
-        Props::RouteTable(p) => {
-            let out = ec2
-                .create_route_table()
-                .vpc_id(resolve(&p.vpc, ids)?)
-                .client_token(&op.client_token)
-                .tag_specifications(tag_spec(aws, ResourceType::RouteTable, key))
-                .send()
-                .await
-                .context("CreateRouteTable")?;
-            let id = required(
-                out.route_table().and_then(|t| t.route_table_id()),
-                "CreateRouteTable",
-                "RouteTableId",
-            )?;
-            let empty = RouteTableProps {
-                vpc: p.vpc.clone(),
-                routes: Set::default(),
-                subnets: Set::default(),
-            };
-            sync_route_table(aws, &id, &empty, p, ids).await?;
-            Ok(id)
-        }
-        Props::SecurityGroup(p) => {
-            let vpc_id = resolve(&p.vpc, ids)?;
-            let created = ec2
-                .create_security_group()
-                .group_name(&p.group_name)
-                .description(&p.description)
-                .vpc_id(&vpc_id)
-                .tag_specifications(tag_spec(aws, ResourceType::SecurityGroup, key))
-                .send()
-                .await;
-            let id = match created {
-                Ok(out) => required(out.group_id(), "CreateSecurityGroup", "GroupId")?,
-                Err(e) if e.code() == Some("InvalidGroup.Duplicate") => {
-                    adopt_group(aws, &vpc_id, &p.group_name, key).await?
-                }
-                Err(e) => return Err(e).context("CreateSecurityGroup"),
-            };
-            // A new group allows all egress; rules are managed by the group's rules resource,
-            // which starts from nothing.
-            let all = Rule {
-                protocol: "-1".into(),
-                from_port: -1,
-                to_port: -1,
-                peer: RuleSource::Cidr("0.0.0.0/0".into()),
-                description: String::new(),
-            };
-            let revoke = ec2
-                .revoke_security_group_egress()
-                .group_id(&id)
-                .ip_permissions(permission(&all, ids)?)
-                .send()
-                .await;
-            tolerate(
-                revoke,
-                &["InvalidPermission.NotFound"],
-                "RevokeSecurityGroupEgress",
-            )?;
-            Ok(id)
-        }
-        Props::SecurityGroupRules(p) => {
-            let group = resolve(&p.group, ids)?;
-            let empty = SecurityGroupRulesProps {
-                group: p.group.clone(),
-                ingress: Set::default(),
-                egress: Set::default(),
-            };
-            sync_rules(aws, &group, &empty, p, ids).await?;
-            Ok(group)
-        }
+        // No client token in AWS for the VPC, subnets, internet gateway and Elastic IPs: sent
+        // once per answer, looked up by tag when an answer is lost (see `once`).
+        Props::Vpc(p) => create_vpc(aws, op, p).await,
+        Props::Subnet(p) => create_subnet(aws, op, p, ids).await,
+        Props::InternetGateway(p) => create_internet_gateway(aws, op, p, ids).await,
+        Props::ElasticIp {} => create_elastic_ip(aws, op).await,
+        Props::NatGateway(p) => create_nat_gateway(aws, op, p, ids).await,
+        Props::RouteTable(p) => create_route_table(aws, op, p, ids).await,
+        Props::SecurityGroup(p) => create_security_group(aws, op, p, ids).await,
+        Props::SecurityGroupRules(p) => create_security_group_rules(aws, p, ids).await,
         _ => bail!("{key} is not an EC2 resource"),
     }
+}
+
+/// Creates the VPC and sets its DNS attributes; its new ID.
+async fn create_vpc(aws: &Aws, op: &Operation, p: &VpcProps) -> anyhow::Result<String> {
+    let key = &op.change.key;
+    let ec2 = &aws.ec2;
+    let id = once::create(
+        &aws.calls,
+        |attempt| async {
+            let out = ec2
+                .create_vpc()
+                .cidr_block(&p.cidr)
+                .tag_specifications(tag_spec(aws, ResourceType::Vpc, key))
+                .customize()
+                .interceptor(attempt)
+                .send()
+                .await?;
+            Ok(text(out.vpc().and_then(|v| v.vpc_id())))
+        },
+        || find_by_key(aws, key),
+    )
+    .await?
+    .context("CreateVpc")?;
+    let id = required(Some(id.as_str()), "CreateVpc", "VpcId")?;
+    set_vpc_dns(aws, &id, p).await?;
+    Ok(id)
+}
+
+/// Creates the subnet; its new ID.
+async fn create_subnet(
+    aws: &Aws,
+    op: &Operation,
+    p: &SubnetProps,
+    ids: &Ids,
+) -> anyhow::Result<String> {
+    let key = &op.change.key;
+    let ec2 = &aws.ec2;
+    let vpc = resolve(&p.vpc, ids)?;
+    let id = once::create(
+        &aws.calls,
+        |attempt| async {
+            let out = ec2
+                .create_subnet()
+                .vpc_id(&vpc)
+                .cidr_block(&p.cidr)
+                .availability_zone(&p.availability_zone)
+                .tag_specifications(tag_spec(aws, ResourceType::Subnet, key))
+                .customize()
+                .interceptor(attempt)
+                .send()
+                .await?;
+            Ok(text(out.subnet().and_then(|s| s.subnet_id())))
+        },
+        || find_by_key(aws, key),
+    )
+    .await?
+    .context("CreateSubnet")?;
+    let id = required(Some(id.as_str()), "CreateSubnet", "SubnetId")?;
+    Ok(id)
+}
+
+/// Creates the internet gateway; its new ID.
+async fn create_internet_gateway(
+    aws: &Aws,
+    op: &Operation,
+    p: &InternetGatewayProps,
+    ids: &Ids,
+) -> anyhow::Result<String> {
+    let key = &op.change.key;
+    let ec2 = &aws.ec2;
+    let id = once::create(
+        &aws.calls,
+        |attempt| async {
+            let out = ec2
+                .create_internet_gateway()
+                .tag_specifications(tag_spec(aws, ResourceType::InternetGateway, key))
+                .customize()
+                .interceptor(attempt)
+                .send()
+                .await?;
+            Ok(text(
+                out.internet_gateway().and_then(|g| g.internet_gateway_id()),
+            ))
+        },
+        || find_by_key(aws, key),
+    )
+    .await?
+    .context("CreateInternetGateway")?;
+    let id = required(
+        Some(id.as_str()),
+        "CreateInternetGateway",
+        "InternetGatewayId",
+    )?;
+    if let Some(vpc) = &p.vpc {
+        attach_gateway(aws, &id, &resolve(vpc, ids)?).await?;
+    }
+    Ok(id)
+}
+
+/// Allocates the Elastic IP; its allocation ID.
+async fn create_elastic_ip(aws: &Aws, op: &Operation) -> anyhow::Result<String> {
+    let key = &op.change.key;
+    let ec2 = &aws.ec2;
+    let id = once::create(
+        &aws.calls,
+        |attempt| async {
+            let out = ec2
+                .allocate_address()
+                .domain(DomainType::Vpc)
+                .tag_specifications(tag_spec(aws, ResourceType::ElasticIp, key))
+                .customize()
+                .interceptor(attempt)
+                .send()
+                .await?;
+            Ok(text(out.allocation_id()))
+        },
+        || find_by_key(aws, key),
+    )
+    .await?
+    .context("AllocateAddress")?;
+    let id = required(Some(id.as_str()), "AllocateAddress", "AllocationId")?;
+    Ok(id)
+}
+
+/// Creates the nat gateway; its new ID.
+async fn create_nat_gateway(
+    aws: &Aws,
+    op: &Operation,
+    p: &NatGatewayProps,
+    ids: &Ids,
+) -> anyhow::Result<String> {
+    let key = &op.change.key;
+    let ec2 = &aws.ec2;
+    let out = ec2
+        .create_nat_gateway()
+        .subnet_id(resolve(&p.subnet, ids)?)
+        .allocation_id(resolve(&p.allocation, ids)?)
+        .client_token(&op.client_token)
+        .tag_specifications(tag_spec(aws, ResourceType::Natgateway, key))
+        .send()
+        .await
+        .context("CreateNatGateway")?;
+    let id = required(
+        out.nat_gateway().and_then(|n| n.nat_gateway_id()),
+        "CreateNatGateway",
+        "NatGatewayId",
+    )?;
+    wait_nat(aws, &id, "available").await?;
+    Ok(id)
+}
+
+/// Creates the route table; its new ID.
+async fn create_route_table(
+    aws: &Aws,
+    op: &Operation,
+    p: &RouteTableProps,
+    ids: &Ids,
+) -> anyhow::Result<String> {
+    let key = &op.change.key;
+    let ec2 = &aws.ec2;
+    let out = ec2
+        .create_route_table()
+        .vpc_id(resolve(&p.vpc, ids)?)
+        .client_token(&op.client_token)
+        .tag_specifications(tag_spec(aws, ResourceType::RouteTable, key))
+        .send()
+        .await
+        .context("CreateRouteTable")?;
+    let id = required(
+        out.route_table().and_then(|t| t.route_table_id()),
+        "CreateRouteTable",
+        "RouteTableId",
+    )?;
+    let empty = RouteTableProps {
+        vpc: p.vpc.clone(),
+        routes: Set::default(),
+        subnets: Set::default(),
+    };
+    sync_route_table(aws, &id, &empty, p, ids).await?;
+    Ok(id)
+}
+
+/// Creates the security group; its new ID.
+async fn create_security_group(
+    aws: &Aws,
+    op: &Operation,
+    p: &SecurityGroupProps,
+    ids: &Ids,
+) -> anyhow::Result<String> {
+    let key = &op.change.key;
+    let ec2 = &aws.ec2;
+    let vpc_id = resolve(&p.vpc, ids)?;
+    let created = ec2
+        .create_security_group()
+        .group_name(&p.group_name)
+        .description(&p.description)
+        .vpc_id(&vpc_id)
+        .tag_specifications(tag_spec(aws, ResourceType::SecurityGroup, key))
+        .send()
+        .await;
+    let id = match created {
+        Ok(out) => required(out.group_id(), "CreateSecurityGroup", "GroupId")?,
+        Err(e) if e.code() == Some("InvalidGroup.Duplicate") => {
+            adopt_group(aws, &vpc_id, &p.group_name, key).await?
+        }
+        Err(e) => return Err(e).context("CreateSecurityGroup"),
+    };
+    // A new group allows all egress; rules are managed by the group's rules resource,
+    // which starts from nothing.
+    let all = Rule {
+        protocol: "-1".into(),
+        from_port: -1,
+        to_port: -1,
+        peer: RuleSource::Cidr("0.0.0.0/0".into()),
+        description: String::new(),
+    };
+    let revoke = ec2
+        .revoke_security_group_egress()
+        .group_id(&id)
+        .ip_permissions(permission(&all, ids)?)
+        .send()
+        .await;
+    tolerate(
+        revoke,
+        &["InvalidPermission.NotFound"],
+        "RevokeSecurityGroupEgress",
+    )?;
+    Ok(id)
+}
+
+/// Makes the group's rules exactly the desired ones; the group's ID.
+async fn create_security_group_rules(
+    aws: &Aws,
+    p: &SecurityGroupRulesProps,
+    ids: &Ids,
+) -> anyhow::Result<String> {
+    let group = resolve(&p.group, ids)?;
+    let empty = SecurityGroupRulesProps {
+        group: p.group.clone(),
+        ingress: Set::default(),
+        egress: Set::default(),
+    };
+    sync_rules(aws, &group, &empty, p, ids).await?;
+    Ok(group)
 }
 
 /// `sent`, or success when it failed with `code` and `done` finds the work done after all (a
