@@ -200,131 +200,161 @@ async fn observe_profile(
 pub async fn execute(aws: &Aws, op: &Operation, ids: &Ids) -> anyhow::Result<Option<String>> {
     let change = &op.change;
     let id = change.id.clone().unwrap_or_default();
+    let key = &change.key;
     match (op.step, change.desired.as_ref()) {
         (Step::Delete, _) => {
-            delete(aws, change.key.kind, &id, change.observed.as_ref(), ids).await?;
+            delete(aws, key.kind, &id, change.observed.as_ref(), ids).await?;
             Ok(None)
         }
-        (Step::Create, Some(Props::IamRole(p))) => {
-            let created = aws
-                .iam
-                .create_role()
-                .role_name(&p.name)
-                .path(&p.path)
-                .description(&p.description)
-                .assume_role_policy_document(p.assume_role_policy.to_string())
-                .set_tags(Some(tags(aws, &change.key)?))
-                .send()
-                .await;
-            match created {
-                Ok(_) => {}
-                Err(e) if is_code(&e, "EntityAlreadyExists") => {
-                    let found = aws
-                        .iam
-                        .list_role_tags()
-                        .role_name(&p.name)
-                        .send()
-                        .await
-                        .context("ListRoleTags")?;
-                    let owner = aws.tags.owner(found.tags());
-                    adopt_if_ours(
-                        &aws.tags.stack,
-                        "role",
-                        &p.name,
-                        &change.key,
-                        owner.as_ref(),
-                    )?;
-                }
-                Err(e) => return Err(e).context("CreateRole"),
-            }
-            sync_role(aws, p, None).await?;
-            Ok(Some(p.name.clone()))
-        }
+        (Step::Create, Some(Props::IamRole(p))) => create_role(aws, key, p).await.map(Some),
         (Step::Update, Some(Props::IamRole(p))) => {
             let before = match change.observed.as_ref() {
                 Some(Props::IamRole(b)) => Some(b),
                 _ => None,
             };
-            if before.is_some_and(|b| b.assume_role_policy != p.assume_role_policy) {
-                aws.iam
-                    .update_assume_role_policy()
-                    .role_name(&p.name)
-                    .policy_document(p.assume_role_policy.to_string())
-                    .send()
-                    .await
-                    .context("UpdateAssumeRolePolicy")?;
-            }
-            if before.is_some_and(|b| b.description != p.description) {
-                aws.iam
-                    .update_role()
-                    .role_name(&p.name)
-                    .description(&p.description)
-                    .send()
-                    .await
-                    .context("UpdateRole")?;
-            }
-            sync_role(aws, p, before).await?;
-            Ok(None)
+            update_role(aws, p, before).await.map(|()| None)
         }
         (Step::Create, Some(Props::InstanceProfile(p))) => {
-            let created = aws
-                .iam
-                .create_instance_profile()
-                .instance_profile_name(&p.name)
-                .path(&p.path)
-                .set_tags(Some(tags(aws, &change.key)?))
-                .send()
-                .await;
-            let has_role = match created {
-                Ok(_) => None,
-                Err(e) if is_code(&e, "EntityAlreadyExists") => {
-                    let found = aws
-                        .iam
-                        .get_instance_profile()
-                        .instance_profile_name(&p.name)
-                        .send()
-                        .await
-                        .context("GetInstanceProfile")?;
-                    let profile = found.instance_profile();
-                    let owner = profile.and_then(|i| aws.tags.owner(i.tags()));
-                    adopt_if_ours(
-                        &aws.tags.stack,
-                        "instance profile",
-                        &p.name,
-                        &change.key,
-                        owner.as_ref(),
-                    )?;
-                    profile
-                        .and_then(|i| i.roles().first())
-                        .map(|r| r.role_name().to_string())
-                }
-                Err(e) => return Err(e).context("CreateInstanceProfile"),
-            };
-            let role = resolve(&p.role, ids)?;
-            if has_role.as_deref() != Some(role.as_str()) {
-                add_role(aws, &p.name, &role).await?;
-            }
-            Ok(Some(p.name.clone()))
+            create_profile(aws, key, p, ids).await.map(Some)
         }
         (Step::Update, Some(Props::InstanceProfile(p))) => {
-            if let Some(Props::InstanceProfile(b)) = change.observed.as_ref() {
-                if let Ok(old) = resolve(&b.role, ids) {
-                    if !old.is_empty() {
-                        aws.iam
-                            .remove_role_from_instance_profile()
-                            .instance_profile_name(&p.name)
-                            .role_name(old)
-                            .send()
-                            .await
-                            .context("RemoveRoleFromInstanceProfile")?;
-                    }
-                }
-            }
-            add_role(aws, &p.name, &resolve(&p.role, ids)?).await?;
-            Ok(None)
+            update_profile(aws, p, change.observed.as_ref(), ids)
+                .await
+                .map(|()| None)
         }
-        (step, _) => bail!("{}: cannot {step:?} with these attributes", change.key),
+        (step, _) => bail!("{key}: cannot {step:?} with these attributes"),
     }
+}
+
+/// Creates the role (or adopts the one an earlier run made) with its policies; its name.
+async fn create_role(aws: &Aws, key: &ResourceKey, p: &IamRoleProps) -> anyhow::Result<String> {
+    let created = aws
+        .iam
+        .create_role()
+        .role_name(&p.name)
+        .path(&p.path)
+        .description(&p.description)
+        .assume_role_policy_document(p.assume_role_policy.to_string())
+        .set_tags(Some(tags(aws, key)?))
+        .send()
+        .await;
+    match created {
+        Ok(_) => {}
+        Err(e) if is_code(&e, "EntityAlreadyExists") => {
+            let found = aws
+                .iam
+                .list_role_tags()
+                .role_name(&p.name)
+                .send()
+                .await
+                .context("ListRoleTags")?;
+            let owner = aws.tags.owner(found.tags());
+            adopt_if_ours(&aws.tags.stack, "role", &p.name, key, owner.as_ref())?;
+        }
+        Err(e) => return Err(e).context("CreateRole"),
+    }
+    sync_role(aws, p, None).await?;
+    Ok(p.name.clone())
+}
+
+/// Brings the role's trust policy, description and policies to `p`.
+async fn update_role(
+    aws: &Aws,
+    p: &IamRoleProps,
+    before: Option<&IamRoleProps>,
+) -> anyhow::Result<()> {
+    if before.is_some_and(|b| b.assume_role_policy != p.assume_role_policy) {
+        aws.iam
+            .update_assume_role_policy()
+            .role_name(&p.name)
+            .policy_document(p.assume_role_policy.to_string())
+            .send()
+            .await
+            .context("UpdateAssumeRolePolicy")?;
+    }
+    if before.is_some_and(|b| b.description != p.description) {
+        aws.iam
+            .update_role()
+            .role_name(&p.name)
+            .description(&p.description)
+            .send()
+            .await
+            .context("UpdateRole")?;
+    }
+    sync_role(aws, p, before).await?;
+    Ok(())
+}
+
+/// Creates the instance profile (or adopts the one an earlier run made) holding its role;
+/// its name.
+async fn create_profile(
+    aws: &Aws,
+    key: &ResourceKey,
+    p: &InstanceProfileProps,
+    ids: &Ids,
+) -> anyhow::Result<String> {
+    let created = aws
+        .iam
+        .create_instance_profile()
+        .instance_profile_name(&p.name)
+        .path(&p.path)
+        .set_tags(Some(tags(aws, key)?))
+        .send()
+        .await;
+    let has_role = match created {
+        Ok(_) => None,
+        Err(e) if is_code(&e, "EntityAlreadyExists") => {
+            let found = aws
+                .iam
+                .get_instance_profile()
+                .instance_profile_name(&p.name)
+                .send()
+                .await
+                .context("GetInstanceProfile")?;
+            let profile = found.instance_profile();
+            let owner = profile.and_then(|i| aws.tags.owner(i.tags()));
+            adopt_if_ours(
+                &aws.tags.stack,
+                "instance profile",
+                &p.name,
+                key,
+                owner.as_ref(),
+            )?;
+            profile
+                .and_then(|i| i.roles().first())
+                .map(|r| r.role_name().to_string())
+        }
+        Err(e) => return Err(e).context("CreateInstanceProfile"),
+    };
+    let role = resolve(&p.role, ids)?;
+    if has_role.as_deref() != Some(role.as_str()) {
+        add_role(aws, &p.name, &role).await?;
+    }
+    Ok(p.name.clone())
+}
+
+/// Swaps the profile's role for the desired one.
+async fn update_profile(
+    aws: &Aws,
+    p: &InstanceProfileProps,
+    before: Option<&Props>,
+    ids: &Ids,
+) -> anyhow::Result<()> {
+    if let Some(Props::InstanceProfile(b)) = before {
+        if let Ok(old) = resolve(&b.role, ids) {
+            if !old.is_empty() {
+                aws.iam
+                    .remove_role_from_instance_profile()
+                    .instance_profile_name(&p.name)
+                    .role_name(old)
+                    .send()
+                    .await
+                    .context("RemoveRoleFromInstanceProfile")?;
+            }
+        }
+    }
+    add_role(aws, &p.name, &resolve(&p.role, ids)?).await?;
+    Ok(())
 }
 
 /// Puts `role` into the instance profile. A profile holds one role: `LimitExceeded` because it
