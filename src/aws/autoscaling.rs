@@ -465,67 +465,91 @@ async fn update_group(
         call.send().await.context("UpdateAutoScalingGroup")?;
     }
     if differs(&|x| format!("{:?}", x.target_groups)) {
-        let want = p
-            .target_groups
-            .iter()
-            .map(|t| resolve(t, ids))
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        let have: Vec<String> = before
-            .map(|b| {
-                b.target_groups
-                    .iter()
-                    .filter_map(|t| resolve(t, ids).ok())
-                    .collect()
-            })
-            .unwrap_or_default();
-        let attach: Vec<String> = want.iter().filter(|t| !have.contains(t)).cloned().collect();
-        let detach: Vec<String> = have.iter().filter(|t| !want.contains(t)).cloned().collect();
-        if !attach.is_empty() {
-            aws.autoscaling
-                .attach_load_balancer_target_groups()
-                .auto_scaling_group_name(&p.name)
-                .set_target_group_arns(Some(attach))
-                .send()
-                .await
-                .context("AttachLoadBalancerTargetGroups")?;
-        }
-        if !detach.is_empty() {
-            aws.autoscaling
-                .detach_load_balancer_target_groups()
-                .auto_scaling_group_name(&p.name)
-                .set_target_group_arns(Some(detach))
-                .send()
-                .await
-                .context("DetachLoadBalancerTargetGroups")?;
-        }
+        sync_target_groups(aws, p, before, ids).await?;
     }
     if differs(&|x| x.termination_drain_seconds.to_string()) {
-        aws.autoscaling
-            .put_lifecycle_hook()
-            .auto_scaling_group_name(&p.name)
-            .lifecycle_hook_name(DRAIN_HOOK)
-            .lifecycle_transition("autoscaling:EC2_INSTANCE_TERMINATING")
-            .heartbeat_timeout(i32::try_from(p.termination_drain_seconds)?)
-            .default_result("CONTINUE")
-            .send()
-            .await
-            .context("PutLifecycleHook")?;
+        put_drain_hook(aws, p).await?;
     }
     if differs(&|x| x.launch_ready_seconds.to_string()) {
-        aws.autoscaling
-            .put_lifecycle_hook()
-            .auto_scaling_group_name(&p.name)
-            .lifecycle_hook_name(READY_HOOK)
-            .lifecycle_transition("autoscaling:EC2_INSTANCE_LAUNCHING")
-            .heartbeat_timeout(i32::try_from(p.launch_ready_seconds)?)
-            .default_result("ABANDON")
-            .send()
-            .await
-            .context("PutLifecycleHook")?;
+        put_ready_hook(aws, p).await?;
     }
     if before.is_some_and(|b| b.launch_template_version != p.launch_template_version) {
         refresh(aws, p).await?;
     }
+    Ok(())
+}
+
+/// Attaches the desired target groups the group lacks and detaches the others.
+async fn sync_target_groups(
+    aws: &Aws,
+    p: &AutoScalingGroupProps,
+    before: Option<&AutoScalingGroupProps>,
+    ids: &Ids,
+) -> anyhow::Result<()> {
+    let want = p
+        .target_groups
+        .iter()
+        .map(|t| resolve(t, ids))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let have: Vec<String> = before
+        .map(|b| {
+            b.target_groups
+                .iter()
+                .filter_map(|t| resolve(t, ids).ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    let attach: Vec<String> = want.iter().filter(|t| !have.contains(t)).cloned().collect();
+    let detach: Vec<String> = have.iter().filter(|t| !want.contains(t)).cloned().collect();
+    if !attach.is_empty() {
+        aws.autoscaling
+            .attach_load_balancer_target_groups()
+            .auto_scaling_group_name(&p.name)
+            .set_target_group_arns(Some(attach))
+            .send()
+            .await
+            .context("AttachLoadBalancerTargetGroups")?;
+    }
+    if !detach.is_empty() {
+        aws.autoscaling
+            .detach_load_balancer_target_groups()
+            .auto_scaling_group_name(&p.name)
+            .set_target_group_arns(Some(detach))
+            .send()
+            .await
+            .context("DetachLoadBalancerTargetGroups")?;
+    }
+    Ok(())
+}
+
+/// The termination hook: a leaving node may drain for `termination_drain_seconds`.
+async fn put_drain_hook(aws: &Aws, p: &AutoScalingGroupProps) -> anyhow::Result<()> {
+    aws.autoscaling
+        .put_lifecycle_hook()
+        .auto_scaling_group_name(&p.name)
+        .lifecycle_hook_name(DRAIN_HOOK)
+        .lifecycle_transition("autoscaling:EC2_INSTANCE_TERMINATING")
+        .heartbeat_timeout(i32::try_from(p.termination_drain_seconds)?)
+        .default_result("CONTINUE")
+        .send()
+        .await
+        .context("PutLifecycleHook")?;
+    Ok(())
+}
+
+/// The launch hook: a new node stays out of service until its boot completes it (abandoned,
+/// so replaced, after `launch_ready_seconds` without a heartbeat).
+async fn put_ready_hook(aws: &Aws, p: &AutoScalingGroupProps) -> anyhow::Result<()> {
+    aws.autoscaling
+        .put_lifecycle_hook()
+        .auto_scaling_group_name(&p.name)
+        .lifecycle_hook_name(READY_HOOK)
+        .lifecycle_transition("autoscaling:EC2_INSTANCE_LAUNCHING")
+        .heartbeat_timeout(i32::try_from(p.launch_ready_seconds)?)
+        .default_result("ABANDON")
+        .send()
+        .await
+        .context("PutLifecycleHook")?;
     Ok(())
 }
 
