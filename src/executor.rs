@@ -229,6 +229,12 @@ pub async fn execute_until<B: Backend>(
             Next::AllEnded => break,
             Next::Stopping => continue,
             Next::GiveUp => {
+                if !stopping {
+                    stopping = true;
+                    on_event(Event::Stopping {
+                        in_flight: running.len(),
+                    });
+                }
                 drop(running);
                 for (n, started) in &in_flight {
                     finished[*n] = true;
