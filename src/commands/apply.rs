@@ -44,7 +44,8 @@ pub async fn run(args: Args, ui: &dyn Ui) -> anyhow::Result<Option<Applied>> {
             bail!("`--only` applies to a spec; a saved plan is applied exactly as it was made");
         }
         let aws = load::aws_for_saved(&saved, args.endpoint_url, settings.max_wait).await;
-        return lock::hold(&aws, "apply", settings.force_unlock, async {
+        // Boxed, as every workflow's large future (see `pipeline::build_plan`).
+        return Box::pin(lock::hold(&aws, "apply", settings.force_unlock, async {
             interrupt.check()?;
             let ids = interrupt
                 .unless_stopped(pipeline::check_saved(&aws, &saved, file))
@@ -52,7 +53,7 @@ pub async fn run(args: Args, ui: &dyn Ui) -> anyhow::Result<Option<Applied>> {
             let applied =
                 execute::carry_out(&aws, &saved, ids, settings, &approval, ui, &interrupt).await?;
             Ok(Some(applied))
-        })
+        }))
         .await;
     }
     let opened = interrupt.unless_stopped(load::spec_and_aws(
@@ -64,7 +65,7 @@ pub async fn run(args: Args, ui: &dyn Ui) -> anyhow::Result<Option<Applied>> {
     let Some((loaded, aws)) = opened.await? else {
         return Ok(None);
     };
-    lock::hold(&aws, "apply", settings.force_unlock, async {
+    Box::pin(lock::hold(&aws, "apply", settings.force_unlock, async {
         interrupt.check()?;
         let planned = pipeline::build_plan(&aws, file, &loaded, ui);
         let Some((plan, ids)) = interrupt.unless_stopped(planned).await? else {
@@ -74,6 +75,6 @@ pub async fn run(args: Args, ui: &dyn Ui) -> anyhow::Result<Option<Applied>> {
         let applied =
             execute::carry_out(&aws, &plan, ids, settings, &approval, ui, &interrupt).await?;
         Ok(Some(applied))
-    })
+    }))
     .await
 }

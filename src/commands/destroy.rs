@@ -45,7 +45,7 @@ pub async fn run(args: Args, ui: &dyn Ui) -> anyhow::Result<Option<Applied>> {
         expected: name,
         cancelled: "destroy cancelled; nothing was deleted",
     };
-    lock::hold(&aws, "destroy", settings.force_unlock, async {
+    Box::pin(lock::hold(&aws, "destroy", settings.force_unlock, async {
         interrupt.check()?;
         let (plan, ids) = interrupt
             .unless_stopped(pipeline::destroy_plan(&aws, &loaded))
@@ -53,6 +53,6 @@ pub async fn run(args: Args, ui: &dyn Ui) -> anyhow::Result<Option<Applied>> {
         let applied =
             execute::carry_out(&aws, &plan, ids, settings, &approval, ui, &interrupt).await?;
         Ok(Some(applied))
-    })
+    }))
     .await
 }

@@ -107,21 +107,21 @@ pub async fn carry_out(
     interrupt.check()?;
     ui.starting(&aws.progress);
     let on_event = |event: executor::Event<'_>| ui.step(&aws.progress, event);
-    let report = executor::execute_until(
+    let report = Box::pin(executor::execute_until(
         plan,
         aws,
         ids,
         settings.concurrency,
         &on_event,
         interrupt.stop(),
-    )
+    ))
     .await;
     let interrupted = interrupt.received();
     let mut plan = plan.clone();
     // Outputs (endpoints, secret ARNs) exist once the resources do: read them again, unless
     // the run was interrupted (then the next apply prints them).
     if interrupted.is_none() {
-        match aws.observe().await {
+        match Box::pin(aws.observe()).await {
             Ok(observed) => plan.outputs = observed.outputs(),
             Err(e) => tracing::warn!("reading outputs after apply: {e:#}"),
         }

@@ -22,7 +22,8 @@ pub async fn build_plan(
     ui: &dyn Ui,
 ) -> anyhow::Result<Option<(Plan, Ids)>> {
     let spec = &loaded.spec;
-    let (facts, observed) = tokio::try_join!(aws.facts(spec), aws.observe())?;
+    // Boxed: the adapters' futures are large, and a debug build copies them on the stack.
+    let (facts, observed) = tokio::try_join!(Box::pin(aws.facts(spec)), Box::pin(aws.observe()))?;
     let problems = check_facts(spec, &facts, &loaded.source);
     if !problems.is_empty() {
         ui.problems(file, &problems);
@@ -50,7 +51,9 @@ pub fn limit(plan: Plan, only: Option<&str>) -> anyhow::Result<Plan> {
 
 /// Destroy's plan: nothing desired, so every resource tagged for the stack is deleted.
 pub async fn destroy_plan(aws: &Aws, loaded: &LoadedSpec) -> anyhow::Result<(Plan, Ids)> {
-    let observed = aws.observe().await.context("reading the stack from AWS")?;
+    let observed = Box::pin(aws.observe())
+        .await
+        .context("reading the stack from AWS")?;
     let nothing = DesiredState {
         stack: loaded.spec.name.clone(),
         region: loaded.spec.region.clone(),
@@ -71,7 +74,9 @@ pub async fn destroy_plan(aws: &Aws, loaded: &LoadedSpec) -> anyhow::Result<(Pla
 /// The IDs of what exists, when AWS still matches every attribute `saved` (read from `file`)
 /// was planned against; else the "stale plan" error.
 pub async fn check_saved(aws: &Aws, saved: &Plan, file: &Path) -> anyhow::Result<Ids> {
-    let observed = aws.observe().await.context("reading the stack from AWS")?;
+    let observed = Box::pin(aws.observe())
+        .await
+        .context("reading the stack from AWS")?;
     if !saved.still_matches(&observed) {
         bail!(
             "stale plan: the stack changed in AWS since {} was planned; nothing was changed. Run `moodle-ha plan --out` again and review the new plan",

@@ -35,8 +35,7 @@ pub async fn run(
             max_wait: None,
         };
         let aws = Aws::connect(&loaded.spec, &connect, Progress::new()).await;
-        let observed = aws
-            .observe()
+        let observed = Box::pin(aws.observe())
             .await
             .context("reading the stack's resources (use `--offline` to render without AWS)")?;
         crate::render::Outputs::from_map(&observed.outputs())

@@ -3,12 +3,14 @@
 
 mod adopt;
 mod bad_input;
+mod completions;
 mod corpus;
 mod cron;
 mod data_tier;
 mod drift;
 mod fuzz;
 mod harness;
+mod interrupt;
 mod lock;
 mod network_efs;
 mod proxy;
