@@ -1,6 +1,6 @@
 //! The command line: it parses the arguments, runs the command's workflow
-//! ([`crate::commands`]) and prints the result, as text for people ([`text`]) or as
-//! `--output json` for machines ([`json`]), and turns it into the exit code (0 ok, 1 error,
+//! ([`crate::commands`]) and prints the result, as text for people (`cli/text.rs`) or as
+//! `--output json` for machines (`cli/json.rs`), and turns it into the exit code (0 ok, 1 error,
 //! 2 changes present with `plan --detailed-exitcode` or drift, 130/143 when apply or destroy
 //! was interrupted by SIGINT/SIGTERM).
 
