@@ -213,3 +213,51 @@ async fn sigterm_gives_up_a_step_still_in_flight_after_the_grace_and_the_next_ap
     drop(proxy);
     next_apply_converges(spec);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signal_while_planning_ends_the_run_at_once_with_nothing_changed() {
+    let stack = example_spec(&unique("sigplan"), |t| t);
+    let spec = stack.path.to_str().expect("utf-8 path");
+    // Planning never ends: its `DescribeVpcs` is held (the lock is taken before planning).
+    let proxy = Proxy::start(
+        endpoint(),
+        Behaviour::HoldUntil {
+            hold: "DescribeVpcs".into(),
+            until: "NoSuchOperation".into(),
+            until_body: String::new(),
+            max: Duration::from_secs(300),
+        },
+    );
+    let apply = Running::start(proxy.url(), spec);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !proxy
+        .records()
+        .iter()
+        .any(|r| r.operation == "PutParameter")
+    {
+        assert!(Instant::now() < deadline, "the lock was never taken");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let signalled = Instant::now();
+    apply.signal(libc::SIGINT);
+    let (code, out, err) = apply.finish(Duration::from_secs(30));
+    assert_eq!(code, Some(130), "{err}");
+    assert!(
+        err.contains("error: interrupted by SIGINT before any change; nothing was changed"),
+        "{err}"
+    );
+    assert!(out.is_empty(), "no plan, no report: {out}");
+    assert!(
+        signalled.elapsed() < Duration::from_secs(5),
+        "planning is dropped at once, not waited for"
+    );
+    assert!(!lock_exists(&stack.name).await, "the lock is released");
+    assert!(
+        tagged_counts(&stack.name)
+            .await
+            .iter()
+            .all(|(_, n)| *n == 0),
+        "nothing was created"
+    );
+}
