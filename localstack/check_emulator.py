@@ -579,10 +579,11 @@ class Checker:
         for field in fields:
             expect_equal(after.get(field), before.get(field), f"UpdateAutoScalingGroup with only MaxSize keeps {field} (F7)")
 
-        asg.put_scaling_policy(
+        put = asg.put_scaling_policy(
             AutoScalingGroupName=group, PolicyName="cpu", PolicyType="TargetTrackingScaling",
             TargetTrackingConfiguration={"PredefinedMetricSpecification": {"PredefinedMetricType": "ASGAverageCPUUtilization"}, "TargetValue": 60.0},
         )
+        expect(str(put.get("PolicyARN", "")).startswith("arn:aws:autoscaling:"), "PutScalingPolicy answers PolicyARN:", put)
         policy = asg.describe_policies(AutoScalingGroupName=group)["ScalingPolicies"][0]
         expect_equal(policy.get("Enabled"), True, "DescribePolicies Enabled (F6)")
         expect("PredictiveScalingConfiguration" not in policy, "DescribePolicies: no PredictiveScalingConfiguration on a target-tracking policy (F6):", policy.get("PredictiveScalingConfiguration"))

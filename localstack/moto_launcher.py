@@ -1485,6 +1485,31 @@ def autoscaling_lifecycle_hooks():
 
 
 @patch
+def autoscaling_put_scaling_policy_arn():
+    """Auto Scaling `PutScalingPolicy`: the answer names the policy as `PolicyARN`.
+
+    AWS: PutScalingPolicyResult has `PolicyARN` (and `Alarms`). moto 5.2.5 answers `PolicyArn`,
+    which no SDK reads, so the answer seems to lack the new policy's ARN. Needed by: moodle-ha's
+    scaling policy create, which refuses an answer without the new resource's identifier.
+    """
+    from moto.autoscaling.responses import AutoScalingResponse
+    from moto.core.responses import ActionResult
+
+    original_put = AutoScalingResponse.put_scaling_policy
+
+    def put_scaling_policy(self):
+        result = original_put(self)
+        answer = getattr(result, "result", None)
+        if isinstance(answer, dict) and "PolicyArn" in answer:
+            answer = dict(answer)
+            answer["PolicyARN"] = answer.pop("PolicyArn")
+            return ActionResult(answer)
+        return result
+
+    AutoScalingResponse.put_scaling_policy = put_scaling_policy
+
+
+@patch
 def autoscaling_policies_and_scheduled_actions_per_group():
     """Auto Scaling scaling policies and scheduled actions: names are unique per group, not per region.
 

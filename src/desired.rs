@@ -7,7 +7,7 @@ use crate::model::{
     LaunchTemplateProps, ListenerAction, ListenerProps, LoadBalancerProps, MountTargetProps,
     NatGatewayProps, Props, Ref, ReplicationGroupProps, ResourceKey, Route, RouteTableProps, Rule,
     RuleSource, ScalingPolicyProps, ScheduledActionProps, SecretProps, SecurityGroupProps,
-    SecurityGroupRulesProps, SubnetGroupProps, SubnetProps, TargetGroupProps, VpcProps,
+    SecurityGroupRulesProps, Set, SubnetGroupProps, SubnetProps, TargetGroupProps, VpcProps,
 };
 use crate::spec::{DbEngine, NatGateways, Problem, Severity, SourceMap, Spec, parse_size};
 use std::collections::BTreeMap;
@@ -25,6 +25,9 @@ pub struct Facts {
     /// Status of the load balancer's ACM certificate (`ISSUED`, `EXPIRED` …); `None` when
     /// ACM does not know it.
     pub certificate_status: Option<String>,
+    /// The availability zones of the spec's region (read when the stack creates its network;
+    /// `None` when not read).
+    pub availability_zones: Option<Vec<String>>,
 }
 
 /// An AMI the spec names.
@@ -141,6 +144,20 @@ pub fn check_facts(spec: &Spec, facts: &Facts, source: &SourceMap) -> Vec<Proble
             format!("the certificate is `{status}`; an HTTPS listener needs an issued certificate"),
         ),
     }
+    if let (Some(net), Some(zones)) = (&spec.network.create, &facts.availability_zones) {
+        for (i, az) in net.availability_zones.iter().enumerate() {
+            if !zones.contains(az) {
+                push(
+                    format!("network.create.availability_zones[{i}]"),
+                    format!(
+                        "`{az}` is not an availability zone of `{}` (it has {})",
+                        spec.region,
+                        zones.join(", ")
+                    ),
+                );
+            }
+        }
+    }
     let Some(net) = &spec.network.existing else {
         return problems;
     };
@@ -252,11 +269,11 @@ pub fn desired_state(spec: &Spec, facts: &Facts) -> DesiredState {
                 "public",
                 Props::RouteTable(RouteTableProps {
                     vpc: vpc.clone(),
-                    routes: vec![Route {
+                    routes: Set::new([Route {
                         destination: "0.0.0.0/0".into(),
                         target: igw,
-                    }],
-                    subnets: public_subnets.clone(),
+                    }]),
+                    subnets: Set::new(public_subnets.iter().cloned()),
                 }),
             );
             for (az, subnet) in &private {
@@ -270,11 +287,11 @@ pub fn desired_state(spec: &Spec, facts: &Facts) -> DesiredState {
                     &format!("private-{az}"),
                     Props::RouteTable(RouteTableProps {
                         vpc: vpc.clone(),
-                        routes: vec![Route {
+                        routes: Set::new([Route {
                             destination: "0.0.0.0/0".into(),
                             target: Ref::to(Kind::NatGateway, nat_az),
-                        }],
-                        subnets: vec![subnet.clone()],
+                        }]),
+                        subnets: Set::new([subnet.clone()]),
                     }),
                 );
             }
@@ -379,8 +396,8 @@ pub fn desired_state(spec: &Spec, facts: &Facts) -> DesiredState {
     for (role, (ingress, egress)) in rules {
         let mut props = Props::SecurityGroupRules(SecurityGroupRulesProps {
             group: Ref::to(Kind::SecurityGroup, role),
-            ingress,
-            egress,
+            ingress: Set::new(ingress),
+            egress: Set::new(egress),
         });
         props.normalize();
         add(Kind::SecurityGroupRules, role, props);
@@ -390,7 +407,7 @@ pub fn desired_state(spec: &Spec, facts: &Facts) -> DesiredState {
     let fs = &spec.file_storage;
     add(
         Kind::FileSystem,
-        "moodledata",
+        crate::names::FILE_SYSTEM,
         Props::FileSystem(FileSystemProps {
             encrypted: true,
             kms_key_id: fs.kms_key_id.clone(),
@@ -412,9 +429,9 @@ pub fn desired_state(spec: &Spec, facts: &Facts) -> DesiredState {
             Kind::MountTarget,
             &az,
             Props::MountTarget(MountTargetProps {
-                file_system: Ref::to(Kind::FileSystem, "moodledata"),
+                file_system: Ref::to(Kind::FileSystem, crate::names::FILE_SYSTEM),
                 subnet,
-                security_groups: vec![Ref::to(Kind::SecurityGroup, "efs")],
+                security_groups: Set::new([Ref::to(Kind::SecurityGroup, "efs")]),
             }),
         );
     }
@@ -516,6 +533,7 @@ pub fn web_node_policy(stack: &str) -> serde_json::Value {
 /// describes that find the database, Redis and the file system by name, and the file system
 /// with root access (the cron instance gives moodledata to the web user).
 pub fn cron_node_policy(stack: &str, region: &str) -> serde_json::Value {
+    let names = crate::names::Names::of(stack);
     serde_json::json!({
         "Version": "2012-10-17",
         "Statement": [
@@ -532,7 +550,7 @@ pub fn cron_node_policy(stack: &str, region: &str) -> serde_json::Value {
                 "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
                 "Resource": format!("arn:aws:secretsmanager:{region}:*:secret:rds!*"),
                 "Condition": {"StringLike": {
-                    "secretsmanager:ResourceTag/aws:rds:primaryDBInstanceArn": format!("arn:aws:rds:{region}:*:db:{stack}-db"),
+                    "secretsmanager:ResourceTag/aws:rds:primaryDBInstanceArn": format!("arn:aws:rds:{region}:*:db:{}", names.db_instance()),
                 }}
             },
             {
@@ -541,7 +559,7 @@ pub fn cron_node_policy(stack: &str, region: &str) -> serde_json::Value {
                 "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
                 "Resource": format!("arn:aws:secretsmanager:{region}:*:secret:rds!*"),
                 "Condition": {"StringLike": {
-                    "secretsmanager:ResourceTag/aws:rds:primaryDBClusterArn": format!("arn:aws:rds:{region}:*:cluster:{stack}-db-cluster"),
+                    "secretsmanager:ResourceTag/aws:rds:primaryDBClusterArn": format!("arn:aws:rds:{region}:*:cluster:{}", names.db_cluster()),
                 }}
             },
             find_the_stacks_endpoints(),
@@ -565,6 +583,7 @@ pub fn cron_node_policy(stack: &str, region: &str) -> serde_json::Value {
 fn cron_tier(spec: &Spec, facts: &Facts, private: &[Ref]) -> Vec<(ResourceKey, Props)> {
     let mut out = Vec::new();
     let stack = &spec.name;
+    let names = crate::names::Names::of(stack);
     let mut add = |kind: Kind, name: &str, mut props: Props| {
         props.normalize();
         out.push((ResourceKey::new(kind, name), props));
@@ -577,7 +596,7 @@ fn cron_tier(spec: &Spec, facts: &Facts, private: &[Ref]) -> Vec<(ResourceKey, P
             Kind::Secret,
             name,
             Props::Secret(SecretProps {
-                name: format!("moodle-ha/{stack}/{name}"),
+                name: names.secret(name),
                 description: format!("moodle-ha {stack}: {what}"),
             }),
         );
@@ -590,12 +609,12 @@ fn cron_tier(spec: &Spec, facts: &Facts, private: &[Ref]) -> Vec<(ResourceKey, P
             name: format!("{stack}-cron-role"),
             path: path.clone(),
             description: format!("moodle-ha {stack}: the cron instance"),
-            assume_role_policy: ec2_trust_policy(),
+            assume_role_policy: ec2_trust_policy().into(),
             managed_policies: NODE_MANAGED_POLICIES
                 .iter()
                 .map(|p| p.to_string())
                 .collect(),
-            inline_policy: cron_node_policy(stack, &spec.region),
+            inline_policy: cron_node_policy(stack, &spec.region).into(),
         }),
     );
     add(
@@ -624,7 +643,7 @@ fn cron_tier(spec: &Spec, facts: &Facts, private: &[Ref]) -> Vec<(ResourceKey, P
             image_id,
             instance_type: spec.cron.instance_type.clone(),
             subnet: subnet.clone(),
-            security_groups: vec![Ref::to(Kind::SecurityGroup, "cron")],
+            security_groups: Set::new([Ref::to(Kind::SecurityGroup, "cron")]),
             instance_profile: Ref::to(Kind::InstanceProfile, "cron"),
             http_tokens: "required".into(),
             http_put_response_hop_limit: 1,
@@ -663,6 +682,7 @@ fn web_tier(
 ) -> Vec<(ResourceKey, Props)> {
     let mut out = Vec::new();
     let stack = &spec.name;
+    let names = crate::names::Names::of(stack);
     let lb = &spec.load_balancer;
     let web = &spec.web;
     let mut add = |kind: Kind, name: &str, mut props: Props| {
@@ -681,12 +701,12 @@ fn web_tier(
                     name: format!("{stack}-web-role"),
                     path: path.clone(),
                     description: format!("moodle-ha {stack}: web nodes"),
-                    assume_role_policy: ec2_trust_policy(),
+                    assume_role_policy: ec2_trust_policy().into(),
                     managed_policies: NODE_MANAGED_POLICIES
                         .iter()
                         .map(|p| p.to_string())
                         .collect(),
-                    inline_policy: web_node_policy(stack),
+                    inline_policy: web_node_policy(stack).into(),
                 }),
             );
             add(
@@ -708,8 +728,8 @@ fn web_tier(
         Props::LoadBalancer(LoadBalancerProps {
             name: format!("{stack}-alb"),
             scheme: "internet-facing".into(),
-            subnets: public.to_vec(),
-            security_groups: vec![Ref::to(Kind::SecurityGroup, "alb")],
+            subnets: Set::new(public.iter().cloned()),
+            security_groups: Set::new([Ref::to(Kind::SecurityGroup, "alb")]),
             idle_timeout_seconds: lb.idle_timeout_seconds,
         }),
     );
@@ -778,7 +798,7 @@ fn web_tier(
         name: format!("{stack}-web"),
         image_id,
         instance_profile: profile,
-        security_groups: vec![Ref::to(Kind::SecurityGroup, "web")],
+        security_groups: Set::new([Ref::to(Kind::SecurityGroup, "web")]),
         http_tokens: "required".into(),
         http_put_response_hop_limit: web.imds_hop_limit,
         instance_metadata_tags: true,
@@ -800,19 +820,19 @@ fn web_tier(
         Kind::AutoScalingGroup,
         "web",
         Props::AutoScalingGroup(AutoScalingGroupProps {
-            name: format!("{stack}-web"),
+            name: names.web_group(),
             launch_template: Ref::to(Kind::LaunchTemplate, "web"),
             launch_template_version: fingerprint,
             min_size: web.min,
             max_size: web.max,
             desired_capacity: web.desired,
-            subnets: private.to_vec(),
+            subnets: Set::new(private.iter().cloned()),
             instance_types: web.instance_types.clone(),
             on_demand_base_capacity: web.on_demand_base_capacity,
             on_demand_percentage_above_base: web.on_demand_percentage_above_base,
             spot_allocation_strategy: "price-capacity-optimized".into(),
             capacity_rebalance: true,
-            target_groups: vec![target_group.clone()],
+            target_groups: Set::new([target_group.clone()]),
             health_check_type: "ELB".into(),
             health_check_grace_seconds: web.health_check_grace_period_seconds,
             termination_drain_seconds: web.termination_drain_seconds,
@@ -868,7 +888,7 @@ fn web_tier(
 
 /// Name of the Secrets Manager secret that holds the Redis AUTH token.
 pub fn redis_auth_secret_name(stack: &str) -> String {
-    format!("moodle-ha/{stack}/redis-auth")
+    crate::names::Names::of(stack).secret("redis-auth")
 }
 
 /// The parameter group family of an engine.
@@ -885,9 +905,9 @@ pub fn parameter_group_family(engine: DbEngine) -> &'static str {
 fn data_tier(spec: &Spec, private_subnets: &[Ref]) -> Vec<(ResourceKey, Props)> {
     let mut out = Vec::new();
     let stack = &spec.name;
+    let names = crate::names::Names::of(stack);
     let db = &spec.database;
-    let mut subnets = private_subnets.to_vec();
-    subnets.sort();
+    let subnets: Set<Ref> = private_subnets.iter().cloned().collect();
     let mut add = |kind: Kind, name: &str, mut props: Props| {
         props.normalize();
         out.push((ResourceKey::new(kind, name), props));
@@ -923,7 +943,7 @@ fn data_tier(spec: &Spec, private_subnets: &[Ref]) -> Vec<(ResourceKey, Props)> 
             parameters,
         }),
     );
-    let db_groups = vec![Ref::to(Kind::SecurityGroup, "db")];
+    let db_groups = Set::new([Ref::to(Kind::SecurityGroup, "db")]);
     let subnet_group = Ref::to(Kind::DbSubnetGroup, "main");
     let parameter_group = Ref::to(Kind::DbParameterGroup, "main");
     match db.engine {
@@ -931,7 +951,7 @@ fn data_tier(spec: &Spec, private_subnets: &[Ref]) -> Vec<(ResourceKey, Props)> 
             Kind::DbInstance,
             "main",
             Props::DbInstance(DbInstanceProps {
-                identifier: format!("{stack}-db"),
+                identifier: names.db_instance(),
                 engine: "mysql".into(),
                 engine_version: Some(
                     if db.engine == DbEngine::Mysql80 {
@@ -970,7 +990,7 @@ fn data_tier(spec: &Spec, private_subnets: &[Ref]) -> Vec<(ResourceKey, Props)> 
                 Kind::DbCluster,
                 "main",
                 Props::DbCluster(DbClusterProps {
-                    identifier: format!("{stack}-db-cluster"),
+                    identifier: names.db_cluster(),
                     engine: "aurora-mysql".into(),
                     engine_version: "3".into(),
                     subnet_group,
@@ -994,7 +1014,7 @@ fn data_tier(spec: &Spec, private_subnets: &[Ref]) -> Vec<(ResourceKey, Props)> 
                     Kind::DbInstance,
                     &format!("aurora-{n}"),
                     Props::DbInstance(DbInstanceProps {
-                        identifier: format!("{stack}-db-{n}"),
+                        identifier: names.db_member(n),
                         engine: "aurora-mysql".into(),
                         engine_version: None,
                         instance_class: db.instance_class.clone(),
@@ -1047,7 +1067,7 @@ fn data_tier(spec: &Spec, private_subnets: &[Ref]) -> Vec<(ResourceKey, Props)> 
         Kind::ReplicationGroup,
         "main",
         Props::ReplicationGroup(ReplicationGroupProps {
-            id: format!("{stack}-redis"),
+            id: names.redis_group(),
             description: format!("moodle-ha {stack}: sessions and MUC"),
             engine: "redis".into(),
             engine_version: cache.engine_version.clone(),
@@ -1056,7 +1076,7 @@ fn data_tier(spec: &Spec, private_subnets: &[Ref]) -> Vec<(ResourceKey, Props)> 
             automatic_failover: cache.automatic_failover,
             multi_az: cache.multi_az,
             subnet_group: Ref::to(Kind::CacheSubnetGroup, "main"),
-            security_groups: vec![Ref::to(Kind::SecurityGroup, "redis")],
+            security_groups: Set::new([Ref::to(Kind::SecurityGroup, "redis")]),
             transit_encryption: true,
             at_rest_encryption: true,
             auth_token: true,

@@ -255,6 +255,18 @@ pub async fn execute_until<B: Backend>(
         finished[n] = true;
         let node = &nodes[n];
         let key = plan.changes[node.change].key.clone();
+        // A create must name what it made: without an ID nothing can refer to it.
+        let result = match result {
+            Ok(None) if node.step == Step::Create => Err(anyhow::anyhow!(
+                "the create call's answer held no ID for {}",
+                plan.changes[node.change].key
+            )),
+            Ok(Some(id)) if node.step == Step::Create && id.is_empty() => Err(anyhow::anyhow!(
+                "the create call's answer held an empty ID for {}",
+                plan.changes[node.change].key
+            )),
+            other => other,
+        };
         match result {
             Ok(new_id) => {
                 match (node.step, &new_id) {
@@ -441,6 +453,7 @@ mod tests {
         running: AtomicUsize,
         peak: AtomicUsize,
         fail: Vec<ResourceKey>,
+        no_id: Vec<ResourceKey>,
     }
 
     impl Backend for Fake {
@@ -470,6 +483,9 @@ mod tests {
                 .map_err(|_| anyhow::anyhow!("poisoned"))?
                 .push((op.change.key.clone(), op.step));
             anyhow::ensure!(!self.fail.contains(&op.change.key), "injected failure");
+            if self.no_id.contains(&op.change.key) {
+                return Ok(None);
+            }
             Ok((op.step == Step::Create).then(|| format!("id-{}", op.change.key)))
         }
     }
@@ -534,6 +550,22 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_create_whose_answer_has_no_id_fails_instead_of_recording_an_empty_one() {
+        let p = example_plan(&ObservedState::default(), &[]);
+        let policy = ResourceKey::new(Kind::ScalingPolicy, "cpu");
+        let fake = Fake {
+            no_id: vec![policy.clone()],
+            ..Fake::default()
+        };
+        let report = execute(&p, &fake, Ids::new(), 10, &|_| {}).await;
+        let step = report.steps.iter().find(|s| s.key == policy);
+        assert!(
+            matches!(step.map(|s| &s.outcome), Some(Outcome::Failed { error }) if error.contains("held no ID for scaling-policy/cpu")),
+            "{step:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_failure_skips_its_dependents_and_nothing_else() {
         let p = example_plan(&ObservedState::default(), &[]);
         let fs = ResourceKey::new(Kind::FileSystem, "moodledata");
@@ -581,6 +613,7 @@ mod tests {
                 .iter()
                 .filter_map(|c| {
                     Some(ObservedResource {
+                        unknown: Default::default(),
                         key: c.key.clone(),
                         id: format!("id-{}", c.key),
                         props: c.desired.clone()?,

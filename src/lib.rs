@@ -11,6 +11,7 @@ pub mod commands;
 pub mod desired;
 pub mod executor;
 pub mod model;
+pub mod names;
 pub mod observed;
 pub mod plan;
 pub mod progress;

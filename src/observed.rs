@@ -3,7 +3,7 @@
 
 use crate::model::{Kind, Props, Ref, ResourceKey};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// One resource found in AWS.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -17,6 +17,51 @@ pub struct ObservedResource {
     /// Values others need (endpoints, ARNs), by output name, e.g. `cache.primary_endpoint`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub outputs: BTreeMap<String, String>,
+    /// Managed fields AWS's answer did not include: their value in `props` is a placeholder,
+    /// never compared (not drift, never a replacement), listed by `drift` as unreadable.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub unknown: BTreeSet<String>,
+}
+
+/// Collects, while an AWS answer is mapped to the model, the fields it did not include.
+/// Each accessor returns the value AWS gave, or a placeholder recorded as unknown: an
+/// incomplete answer is never read as `0`, `""` or `false`.
+#[derive(Debug, Default)]
+pub struct Unknown(BTreeSet<String>);
+
+impl Unknown {
+    /// The value, or a placeholder recorded as unknown under `field`.
+    pub fn or_default<T: Default>(&mut self, field: &str, value: Option<T>) -> T {
+        value.unwrap_or_else(|| {
+            self.0.insert(field.to_string());
+            T::default()
+        })
+    }
+
+    /// A text field.
+    pub fn text(&mut self, field: &str, value: Option<&str>) -> String {
+        self.or_default(field, value.map(str::to_string))
+    }
+
+    /// A count or size AWS gives as a signed number; a negative one is unknown too.
+    pub fn count(&mut self, field: &str, value: Option<i32>) -> u32 {
+        self.or_default(field, value.and_then(|n| u32::try_from(n).ok()))
+    }
+
+    /// A flag.
+    pub fn flag(&mut self, field: &str, value: Option<bool>) -> bool {
+        self.or_default(field, value)
+    }
+
+    /// Records `field` as unknown (an answer that lacked what it is computed from).
+    pub fn missing(&mut self, field: &str) {
+        self.0.insert(field.to_string());
+    }
+
+    /// The fields recorded.
+    pub fn fields(self) -> BTreeSet<String> {
+        self.0
+    }
 }
 
 /// Every resource found for a stack. A key can appear twice (a duplicate left by an

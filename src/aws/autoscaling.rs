@@ -5,6 +5,7 @@
 //! template version is rolled out with an instance refresh.
 
 use super::Aws;
+use super::answer::{required, text};
 use super::ec2::resolve;
 use super::errors::is_code;
 use super::launch_templates;
@@ -13,7 +14,7 @@ use crate::executor::{Ids, Operation, Step};
 use crate::model::{
     AutoScalingGroupProps, Kind, Props, Ref, ResourceKey, ScalingPolicyProps, ScheduledActionProps,
 };
-use crate::observed::ObservedResource;
+use crate::observed::{ObservedResource, Unknown};
 use anyhow::{Context, bail};
 use aws_sdk_autoscaling::types::{
     Filter, InstancesDistribution, LaunchTemplate, LaunchTemplateOverrides,
@@ -24,13 +25,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// Name of the termination lifecycle hook that lets a node drain.
-pub const DRAIN_HOOK: &str = "moodle-ha-drain";
+pub use crate::names::DRAIN_HOOK;
 /// Name of the launch lifecycle hook a node completes once it serves.
 pub use crate::render::READY_HOOK;
-
-fn text(s: Option<&str>) -> String {
-    s.unwrap_or_default().to_string()
-}
 
 fn count(n: Option<i32>) -> u32 {
     n.and_then(|n| u32::try_from(n).ok()).unwrap_or(0)
@@ -116,12 +113,13 @@ pub async fn observe(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
         let drain = hook(DRAIN_HOOK);
         let ready = hook(READY_HOOK);
         let distribution = policy.and_then(|p| p.instances_distribution());
+        let mut u = Unknown::default();
         let mut props = Props::AutoScalingGroup(AutoScalingGroupProps {
             name: name.clone(),
             launch_template: Ref::External(template_id),
             launch_template_version: fingerprint,
-            min_size: count(g.min_size()),
-            max_size: count(g.max_size()),
+            min_size: u.count("min_size", g.min_size()),
+            max_size: u.count("max_size", g.max_size()),
             desired_capacity: g.desired_capacity().and_then(|n| u32::try_from(n).ok()),
             subnets: g
                 .vpc_zone_identifier()
@@ -130,16 +128,19 @@ pub async fn observe(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
                 .filter(|s| !s.is_empty())
                 .map(|s| Ref::External(s.trim().to_string()))
                 .collect(),
-            instance_types: policy
-                .and_then(|p| p.launch_template())
-                .map(|t| {
+            instance_types: u.or_default(
+                "instance_types",
+                policy.and_then(|p| p.launch_template()).map(|t| {
                     t.overrides()
                         .iter()
                         .filter_map(|o| o.instance_type().map(str::to_string))
                         .collect()
-                })
-                .unwrap_or_default(),
-            on_demand_base_capacity: count(distribution.and_then(|d| d.on_demand_base_capacity())),
+                }),
+            ),
+            on_demand_base_capacity: u.count(
+                "on_demand_base_capacity",
+                distribution.and_then(|d| d.on_demand_base_capacity()),
+            ),
             // AWS's default when unset is 100 (all on-demand).
             on_demand_percentage_above_base: distribution
                 .and_then(|d| d.on_demand_percentage_above_base_capacity())
@@ -149,20 +150,22 @@ pub async fn observe(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
                 .and_then(|d| d.spot_allocation_strategy())
                 .unwrap_or("lowest-price")
                 .to_string(),
-            capacity_rebalance: g.capacity_rebalance().unwrap_or(false),
+            capacity_rebalance: u.flag("capacity_rebalance", g.capacity_rebalance()),
             target_groups: g
                 .target_group_arns()
                 .iter()
                 .map(|a| Ref::External(a.clone()))
                 .collect(),
-            health_check_type: text(g.health_check_type()),
-            health_check_grace_seconds: count(g.health_check_grace_period()),
+            health_check_type: u.text("health_check_type", g.health_check_type()),
+            health_check_grace_seconds: u
+                .count("health_check_grace_seconds", g.health_check_grace_period()),
             termination_drain_seconds: drain,
             launch_ready_seconds: ready,
             refresh_min_healthy_percent: 0,
         });
         props.normalize();
         out.push(ObservedResource {
+            unknown: u.fields(),
             key,
             id: name.clone(),
             props,
@@ -182,20 +185,25 @@ pub async fn observe(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
                 .and_then(|m| m.resource_label())
                 .and_then(|l| l.find("targetgroup/").map(|i| l[i..].to_string()))
                 .map(Ref::External);
-            out.push(ObservedResource {
-                key: ResourceKey::new(Kind::ScalingPolicy, suffix),
-                id: text(p.policy_arn()),
-                props: Props::ScalingPolicy(ScalingPolicyProps {
-                    group: Ref::External(name.clone()),
-                    name: policy_name.to_string(),
-                    metric: metric
+            let mut u = Unknown::default();
+            let props = Props::ScalingPolicy(ScalingPolicyProps {
+                group: Ref::External(name.clone()),
+                name: policy_name.to_string(),
+                metric: u.text(
+                    "metric",
+                    metric
                         .and_then(|m| m.predefined_metric_type())
-                        .map(|m| m.as_str().to_string())
-                        .unwrap_or_default(),
-                    target_value: tracking.and_then(|t| t.target_value()).unwrap_or_default(),
-                    target_group,
-                    listener: None,
-                }),
+                        .map(|m| m.as_str()),
+                ),
+                target_value: u.or_default("target_value", tracking.and_then(|t| t.target_value())),
+                target_group,
+                listener: None,
+            });
+            out.push(ObservedResource {
+                unknown: u.fields(),
+                key: ResourceKey::new(Kind::ScalingPolicy, suffix),
+                id: p.policy_arn().unwrap_or(policy_name).to_string(),
+                props,
                 outputs: BTreeMap::new(),
             });
         }
@@ -207,6 +215,7 @@ pub async fn observe(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
                 continue;
             };
             out.push(ObservedResource {
+                unknown: Default::default(),
                 key: ResourceKey::new(Kind::ScheduledAction, suffix),
                 id: action_name.to_string(),
                 props: Props::ScheduledAction(ScheduledActionProps {
@@ -630,7 +639,7 @@ async fn put_policy(aws: &Aws, p: &ScalingPolicyProps, ids: &Ids) -> anyhow::Res
         .send()
         .await
         .context("PutScalingPolicy")?;
-    Ok(text(out.policy_arn()))
+    required(out.policy_arn(), "PutScalingPolicy", "PolicyARN")
 }
 
 /// `app/<lb-name>/<lb-id>/targetgroup/<tg-name>/<tg-id>` for a target group ARN.

@@ -2,13 +2,14 @@
 //! tagged, paginated describe per kind; creates carry the stack's tags in the create call.
 
 use super::Aws;
+use super::answer::{required, text};
 use super::once;
 use super::wait::{self, Poll};
 use crate::desired::{Facts, ImageFacts, SubnetFacts};
 use crate::executor::{Ids, Operation, Step};
 use crate::model::{
     InternetGatewayProps, Kind, NatGatewayProps, Props, Ref, ResourceKey, Route, RouteTableProps,
-    Rule, RuleSource, SecurityGroupProps, SecurityGroupRulesProps, SubnetProps, VpcProps,
+    Rule, RuleSource, SecurityGroupProps, SecurityGroupRulesProps, Set, SubnetProps, VpcProps,
 };
 use crate::observed::ObservedResource;
 use anyhow::{Context, anyhow, bail};
@@ -51,10 +52,6 @@ fn tag_spec(aws: &Aws, kind: ResourceType, key: &ResourceKey) -> TagSpecificatio
         .resource_type(kind)
         .set_tags(Some(tags))
         .build()
-}
-
-fn text(s: Option<&str>) -> String {
-    s.unwrap_or_default().to_string()
 }
 
 /// Looks up the VPC and subnets a spec adopts (not tagged: found by ID).
@@ -101,6 +98,7 @@ pub async fn facts(aws: &Aws, vpc_id: &str, subnet_ids: &[String]) -> anyhow::Re
             .collect(),
         images: BTreeMap::new(),
         certificate_status: None,
+        availability_zones: None,
     })
 }
 
@@ -210,6 +208,7 @@ async fn observe_vpcs(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
             vpc_attribute(aws, id, VpcAttributeName::EnableDnsHostnames)
         )?;
         out.push(ObservedResource {
+            unknown: Default::default(),
             key,
             id: id.to_string(),
             props: Props::Vpc(VpcProps {
@@ -258,6 +257,7 @@ async fn observe_subnets(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
         .iter()
         .filter_map(|s| {
             Some(ObservedResource {
+                unknown: Default::default(),
                 key: aws.tags.owner(s.tags())?,
                 id: s.subnet_id()?.to_string(),
                 props: Props::Subnet(SubnetProps {
@@ -291,6 +291,7 @@ async fn observe_internet_gateways(aws: &Aws) -> anyhow::Result<Vec<ObservedReso
                 .find_map(|a| a.vpc_id())
                 .map(|v| Ref::External(v.to_string()));
             Some(ObservedResource {
+                unknown: Default::default(),
                 key: aws.tags.owner(g.tags())?,
                 id: g.internet_gateway_id()?.to_string(),
                 props: Props::InternetGateway(InternetGatewayProps { vpc }),
@@ -314,6 +315,7 @@ async fn observe_addresses(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
         .iter()
         .filter_map(|a| {
             Some(ObservedResource {
+                unknown: Default::default(),
                 key: aws.tags.owner(a.tags())?,
                 id: a.allocation_id()?.to_string(),
                 props: Props::ElasticIp {},
@@ -350,6 +352,7 @@ async fn observe_nat_gateways(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>
                 .find_map(|a| a.allocation_id())
                 .unwrap_or_default();
             Some(ObservedResource {
+                unknown: Default::default(),
                 key: aws.tags.owner(n.tags())?,
                 id: n.nat_gateway_id()?.to_string(),
                 props: Props::NatGateway(NatGatewayProps {
@@ -401,6 +404,7 @@ async fn observe_route_tables(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>
             });
             props.normalize();
             Some(ObservedResource {
+                unknown: Default::default(),
                 key: aws.tags.owner(t.tags())?,
                 id: t.route_table_id()?.to_string(),
                 props,
@@ -432,6 +436,7 @@ async fn observe_security_groups(aws: &Aws) -> anyhow::Result<Vec<ObservedResour
             continue;
         };
         out.push(ObservedResource {
+            unknown: Default::default(),
             key: key.clone(),
             id: id.to_string(),
             props: Props::SecurityGroup(SecurityGroupProps {
@@ -455,6 +460,7 @@ async fn observe_security_groups(aws: &Aws) -> anyhow::Result<Vec<ObservedResour
             continue; // deleting the group deletes its rules
         }
         out.push(ObservedResource {
+            unknown: Default::default(),
             key: ResourceKey::new(Kind::SecurityGroupRules, key.name),
             id: id.to_string(),
             props: rules,
@@ -601,6 +607,7 @@ async fn create(aws: &Aws, op: &Operation, props: &Props, ids: &Ids) -> anyhow::
             )
             .await?
             .context("CreateVpc")?;
+            let id = required(Some(id.as_str()), "CreateVpc", "VpcId")?;
             set_vpc_dns(aws, &id, p).await?;
             Ok(id)
         }
@@ -625,6 +632,7 @@ async fn create(aws: &Aws, op: &Operation, props: &Props, ids: &Ids) -> anyhow::
             )
             .await?
             .context("CreateSubnet")?;
+            let id = required(Some(id.as_str()), "CreateSubnet", "SubnetId")?;
             Ok(id)
         }
         Props::InternetGateway(p) => {
@@ -646,6 +654,11 @@ async fn create(aws: &Aws, op: &Operation, props: &Props, ids: &Ids) -> anyhow::
             )
             .await?
             .context("CreateInternetGateway")?;
+            let id = required(
+                Some(id.as_str()),
+                "CreateInternetGateway",
+                "InternetGatewayId",
+            )?;
             if let Some(vpc) = &p.vpc {
                 attach_gateway(aws, &id, &resolve(vpc, ids)?).await?;
             }
@@ -669,6 +682,7 @@ async fn create(aws: &Aws, op: &Operation, props: &Props, ids: &Ids) -> anyhow::
             )
             .await?
             .context("AllocateAddress")?;
+            let id = required(Some(id.as_str()), "AllocateAddress", "AllocationId")?;
             Ok(id)
         }
         Props::NatGateway(p) => {
@@ -681,7 +695,11 @@ async fn create(aws: &Aws, op: &Operation, props: &Props, ids: &Ids) -> anyhow::
                 .send()
                 .await
                 .context("CreateNatGateway")?;
-            let id = text(out.nat_gateway().and_then(|n| n.nat_gateway_id()));
+            let id = required(
+                out.nat_gateway().and_then(|n| n.nat_gateway_id()),
+                "CreateNatGateway",
+                "NatGatewayId",
+            )?;
             wait_nat(aws, &id, "available").await?;
             Ok(id)
         }
@@ -694,11 +712,15 @@ async fn create(aws: &Aws, op: &Operation, props: &Props, ids: &Ids) -> anyhow::
                 .send()
                 .await
                 .context("CreateRouteTable")?;
-            let id = text(out.route_table().and_then(|t| t.route_table_id()));
+            let id = required(
+                out.route_table().and_then(|t| t.route_table_id()),
+                "CreateRouteTable",
+                "RouteTableId",
+            )?;
             let empty = RouteTableProps {
                 vpc: p.vpc.clone(),
-                routes: vec![],
-                subnets: vec![],
+                routes: Set::default(),
+                subnets: Set::default(),
             };
             sync_route_table(aws, &id, &empty, p, ids).await?;
             Ok(id)
@@ -714,7 +736,7 @@ async fn create(aws: &Aws, op: &Operation, props: &Props, ids: &Ids) -> anyhow::
                 .send()
                 .await;
             let id = match created {
-                Ok(out) => text(out.group_id()),
+                Ok(out) => required(out.group_id(), "CreateSecurityGroup", "GroupId")?,
                 Err(e) if e.code() == Some("InvalidGroup.Duplicate") => {
                     adopt_group(aws, &vpc_id, &p.group_name, key).await?
                 }
@@ -746,8 +768,8 @@ async fn create(aws: &Aws, op: &Operation, props: &Props, ids: &Ids) -> anyhow::
             let group = resolve(&p.group, ids)?;
             let empty = SecurityGroupRulesProps {
                 group: p.group.clone(),
-                ingress: vec![],
-                egress: vec![],
+                ingress: Set::default(),
+                egress: Set::default(),
             };
             sync_rules(aws, &group, &empty, p, ids).await?;
             Ok(group)
@@ -987,8 +1009,8 @@ async fn update(
         (Props::RouteTable(p), None) => {
             let empty = RouteTableProps {
                 vpc: p.vpc.clone(),
-                routes: vec![],
-                subnets: vec![],
+                routes: Set::default(),
+                subnets: Set::default(),
             };
             sync_route_table(aws, id, &empty, p, ids).await
         }
@@ -1103,7 +1125,7 @@ async fn sync_rules(
     ids: &Ids,
 ) -> anyhow::Result<()> {
     let ec2 = &aws.ec2;
-    let extra = |h: &[Rule], w: &[Rule]| {
+    let extra = |h: &Set<Rule>, w: &Set<Rule>| {
         h.iter()
             .filter(|r| !w.contains(r))
             .cloned()
@@ -1287,8 +1309,8 @@ async fn delete(
             };
             let none = SecurityGroupRulesProps {
                 group: have.group.clone(),
-                ingress: vec![],
-                egress: vec![],
+                ingress: Set::default(),
+                egress: Set::default(),
             };
             sync_rules(aws, id, have, &none, ids).await
         }

@@ -3,6 +3,7 @@
 //! mount targets have no batch form and are read per file system / mount target.
 
 use super::Aws;
+use super::answer::text;
 use super::ec2::resolve;
 use super::wait::{self, Poll};
 use crate::executor::{Ids, Operation, Step};
@@ -22,10 +23,6 @@ fn settled(state: String) -> Poll {
         "error" => Poll::Failed("AWS reports lifecycle state `error`".into()),
         _ => Poll::Pending(state),
     }
-}
-
-fn text(s: Option<&str>) -> String {
-    s.unwrap_or_default().to_string()
 }
 
 /// The stack's file systems and their mount targets.
@@ -55,6 +52,7 @@ pub async fn observe(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
             mount_targets(aws, &id)
         )?;
         out.push(ObservedResource {
+            unknown: Default::default(),
             key,
             id: id.clone(),
             props: Props::FileSystem(FileSystemProps {
@@ -159,6 +157,7 @@ async fn mount_targets(aws: &Aws, fs_id: &str) -> anyhow::Result<Vec<ObservedRes
             });
             props.normalize();
             out.push(ObservedResource {
+                unknown: Default::default(),
                 key: ResourceKey::new(Kind::MountTarget, text(mt.availability_zone_name())),
                 id,
                 props,
@@ -223,7 +222,7 @@ async fn create_file_system(
 ) -> anyhow::Result<String> {
     // The creation token makes the call idempotent: a retried or resumed create returns
     // FileSystemAlreadyExists with the ID of the one made before.
-    let token = format!("moodle-ha/{}/{}", aws.tags.stack, key.name);
+    let token = crate::names::Names::of(&aws.tags.stack).efs_creation_token(&key.name);
     let tags = aws
         .tags
         .for_resource(key)

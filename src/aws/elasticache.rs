@@ -4,6 +4,7 @@
 //! reported on its member clusters, read with one paginated DescribeCacheClusters.
 
 use super::Aws;
+use super::answer::text;
 use super::ec2::resolve;
 use super::errors::is_code;
 use super::secrets;
@@ -18,10 +19,6 @@ use std::time::Duration;
 
 /// Creating or resizing a replication group takes 5–20 minutes on AWS.
 const WAIT_MAX: Duration = Duration::from_secs(60 * 60);
-
-fn text(s: Option<&str>) -> String {
-    s.unwrap_or_default().to_string()
-}
 
 /// `7.1.0` → `7.1`, the form the spec uses.
 fn major_minor(version: &str) -> String {
@@ -85,6 +82,7 @@ async fn observe_subnet_groups(aws: &Aws) -> anyhow::Result<Vec<ObservedResource
         });
         props.normalize();
         out.push(ObservedResource {
+            unknown: Default::default(),
             key,
             id: name,
             props,
@@ -178,6 +176,7 @@ async fn observe_replication_groups(aws: &Aws) -> anyhow::Result<Vec<ObservedRes
             outputs.insert("cache.reader_endpoint".into(), text(e.address()));
         }
         out.push(ObservedResource {
+            unknown: Default::default(),
             key,
             id,
             props,

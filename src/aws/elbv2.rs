@@ -4,12 +4,13 @@
 //! delay, stickiness) have no batch form and are read per resource.
 
 use super::Aws;
+use super::answer::text;
 use super::ec2::resolve;
 use super::errors::is_code;
 use super::wait::{self, Poll};
 use crate::executor::{Ids, Operation, Step};
 use crate::model::{
-    Kind, ListenerAction, ListenerProps, LoadBalancerProps, Props, Ref, ResourceKey,
+    Kind, ListenerAction, ListenerProps, LoadBalancerProps, Props, Ref, ResourceKey, Set,
     TargetGroupProps,
 };
 use crate::observed::ObservedResource;
@@ -21,10 +22,6 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 use std::collections::BTreeMap;
 use std::time::Duration;
-
-fn text(s: Option<&str>) -> String {
-    s.unwrap_or_default().to_string()
-}
 
 fn tags(aws: &Aws, key: &ResourceKey) -> Vec<Tag> {
     aws.tags
@@ -134,6 +131,7 @@ async fn observe_balancers(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
             text(lb.canonical_hosted_zone_id()),
         );
         out.push(ObservedResource {
+            unknown: Default::default(),
             key,
             id: arn.clone(),
             props,
@@ -187,6 +185,7 @@ async fn observe_listeners(aws: &Aws, lb_arn: &str) -> anyhow::Result<Vec<Observ
             },
         };
         out.push(ObservedResource {
+            unknown: Default::default(),
             key,
             id: arn,
             props: Props::Listener(ListenerProps {
@@ -256,6 +255,7 @@ async fn observe_target_groups(aws: &Aws) -> anyhow::Result<Vec<ObservedResource
         };
         let number = |v: Option<i32>| v.and_then(|n| u32::try_from(n).ok()).unwrap_or(0);
         out.push(ObservedResource {
+            unknown: Default::default(),
             key,
             id: arn.clone(),
             props: Props::TargetGroup(TargetGroupProps {
@@ -337,7 +337,7 @@ pub async fn execute(aws: &Aws, op: &Operation, ids: &Ids) -> anyhow::Result<Opt
     }
 }
 
-fn refs(list: &[Ref], ids: &Ids) -> anyhow::Result<Vec<String>> {
+fn refs(list: &Set<Ref>, ids: &Ids) -> anyhow::Result<Vec<String>> {
     list.iter().map(|r| resolve(r, ids)).collect()
 }
 

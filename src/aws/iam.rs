@@ -7,7 +7,7 @@ use super::Aws;
 use super::ec2::resolve;
 use super::errors::is_code;
 use crate::executor::{Ids, Operation, Step};
-use crate::model::{IamRoleProps, InstanceProfileProps, Kind, Props, Ref, ResourceKey};
+use crate::model::{IamRoleProps, InstanceProfileProps, Kind, Props, Ref, ResourceKey, Set};
 use crate::observed::ObservedResource;
 use anyhow::{Context, bail};
 use aws_sdk_iam::types::Tag;
@@ -117,15 +117,17 @@ pub async fn observe(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
             assume_role_policy: role
                 .assume_role_policy_document()
                 .map(document)
-                .unwrap_or(Value::Null),
+                .unwrap_or(Value::Null)
+                .into(),
             managed_policies: attached
                 .iter()
                 .filter_map(|p| p.policy_arn().map(str::to_string))
                 .collect(),
-            inline_policy: inline,
+            inline_policy: inline.into(),
         });
         props.normalize();
         out.push(ObservedResource {
+            unknown: Default::default(),
             key,
             id: name,
             props,
@@ -149,6 +151,7 @@ pub async fn observe(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
             continue;
         };
         out.push(ObservedResource {
+            unknown: Default::default(),
             key,
             id: name.clone(),
             props: Props::InstanceProfile(InstanceProfileProps {
@@ -344,7 +347,7 @@ async fn sync_role(
             .await
             .context("PutRolePolicy")?;
     }
-    let have: Vec<String> = before
+    let have: Set<String> = before
         .map(|b| b.managed_policies.clone())
         .unwrap_or_default();
     for arn in p.managed_policies.iter().filter(|a| !have.contains(a)) {

@@ -4,6 +4,7 @@
 //! group then names by explicit number.
 
 use super::Aws;
+use super::answer::{required, text};
 use super::ec2::resolve;
 use crate::executor::{Ids, Operation, Step};
 use crate::model::{LaunchTemplateProps, Props, Ref, ResourceKey};
@@ -19,10 +20,6 @@ use aws_sdk_ec2::types::{
 };
 use aws_smithy_types::base64;
 use std::collections::BTreeMap;
-
-fn text(s: Option<&str>) -> String {
-    s.unwrap_or_default().to_string()
-}
 
 /// The stack's launch templates, as their default versions describe them.
 pub async fn observe(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
@@ -115,6 +112,7 @@ pub async fn observe(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
             outputs.insert("launch_template.default_version".into(), n.to_string());
         }
         out.push(ObservedResource {
+            unknown: Default::default(),
             key,
             id,
             props,
@@ -305,9 +303,11 @@ async fn create(
         .send()
         .await;
     match created {
-        Ok(out) => Ok(text(
+        Ok(out) => required(
             out.launch_template().and_then(|t| t.launch_template_id()),
-        )),
+            "CreateLaunchTemplate",
+            "LaunchTemplateId",
+        ),
         // A resumed run with a new plan: the name is taken by the template made before.
         Err(e) if e.code() == Some("InvalidLaunchTemplateName.AlreadyExistsException") => {
             let mine = observe(aws).await?;

@@ -3,12 +3,13 @@
 //! parameter groups do not, so their tags are read for the stack's names only.
 
 use super::Aws;
+use super::answer::text;
 use super::ec2::resolve;
 use super::errors::is_code;
 use super::wait::{self, Poll};
 use crate::executor::{Ids, Operation, Step};
 use crate::model::{
-    DbClusterProps, DbInstanceProps, DbParameterGroupProps, Kind, Props, Ref, ResourceKey,
+    DbClusterProps, DbInstanceProps, DbParameterGroupProps, Kind, Props, Ref, ResourceKey, Set,
     SubnetGroupProps,
 };
 use crate::observed::ObservedResource;
@@ -27,10 +28,6 @@ fn tags(aws: &Aws, key: &ResourceKey) -> Vec<Tag> {
         .into_iter()
         .map(|(k, v)| Tag::builder().key(k).value(v).build())
         .collect()
-}
-
-fn text(s: Option<&str>) -> String {
-    s.unwrap_or_default().to_string()
 }
 
 fn gib(n: Option<i32>) -> Option<u32> {
@@ -125,6 +122,7 @@ async fn observe_subnet_groups(aws: &Aws) -> anyhow::Result<Vec<ObservedResource
         });
         props.normalize();
         out.push(ObservedResource {
+            unknown: Default::default(),
             key,
             id: name,
             props,
@@ -153,6 +151,7 @@ async fn observe_parameter_groups(aws: &Aws) -> anyhow::Result<Vec<ObservedResou
             continue;
         };
         out.push(ObservedResource {
+            unknown: Default::default(),
             key,
             id: name.clone(),
             props: Props::DbParameterGroup(DbParameterGroupProps {
@@ -248,6 +247,7 @@ async fn observe_clusters(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
             outputs.insert("database.master_secret_arn".into(), arn.to_string());
         }
         out.push(ObservedResource {
+            unknown: Default::default(),
             key,
             id: text(c.db_cluster_identifier()),
             props,
@@ -355,6 +355,7 @@ async fn observe_instances(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
             }
         }
         out.push(ObservedResource {
+            unknown: Default::default(),
             key,
             id: text(i.db_instance_identifier()),
             props,
@@ -599,7 +600,7 @@ async fn set_parameters(
     Ok(())
 }
 
-fn group_ids(groups: &[Ref], ids: &Ids) -> anyhow::Result<Vec<String>> {
+fn group_ids(groups: &Set<Ref>, ids: &Ids) -> anyhow::Result<Vec<String>> {
     groups.iter().map(|g| resolve(g, ids)).collect()
 }
 

@@ -3,6 +3,7 @@
 //! only to hand it to the service that needs it; it is never logged or printed.
 
 use super::Aws;
+use super::answer::required;
 use super::errors::is_code;
 use crate::executor::{Operation, Step};
 use crate::model::{Kind, Props, ResourceKey, SecretProps};
@@ -52,6 +53,7 @@ pub async fn observe(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
         }
         let arn = s.arn().unwrap_or_default().to_string();
         out.push(ObservedResource {
+            unknown: Default::default(),
             outputs: BTreeMap::from([(arn_output(&key.name), arn.clone())]),
             key,
             id: arn,
@@ -136,7 +138,7 @@ async fn create(
         .send()
         .await;
     match created {
-        Ok(out) => Ok(out.arn().unwrap_or_default().to_string()),
+        Ok(out) => required(out.arn(), "CreateSecret", "ARN"),
         // Made by an earlier, interrupted run (or scheduled for deletion by a destroy): keep
         // using it when it is this stack's, restoring it if needed.
         Err(e)
@@ -164,7 +166,7 @@ async fn create(
                     .await
                     .context("RestoreSecret")?;
             }
-            Ok(found.arn().unwrap_or_default().to_string())
+            required(found.arn(), "DescribeSecret", "ARN")
         }
         Err(e) => Err(e).context("CreateSecret"),
     }

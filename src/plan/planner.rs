@@ -105,7 +105,7 @@ pub fn plan(desired: &DesiredState, observed: &ObservedState, options: &PlanOpti
                 Some(format!("duplicate of {} ({})", key, first.id)),
             ));
         }
-        let fields = diff(key, want, &first.props);
+        let fields = diff(key, want, &first.props, &first.unknown);
         if fields.is_empty() {
             unchanged.insert(key.clone());
             continue;
@@ -161,7 +161,33 @@ pub fn plan(desired: &DesiredState, observed: &ObservedState, options: &PlanOpti
         changes,
         unchanged: unchanged.into_iter().collect(),
         outputs: observed.outputs(),
+        unreadable: unreadable(desired, observed),
     }
+}
+
+/// The managed fields of the stack's resources that AWS's answers did not include, by
+/// resource: not compared, so neither a change nor drift, but worth saying.
+fn unreadable(
+    desired: &DesiredState,
+    observed: &ObservedState,
+) -> BTreeMap<ResourceKey, Vec<String>> {
+    let mut out: BTreeMap<ResourceKey, Vec<String>> = BTreeMap::new();
+    for r in &observed.resources {
+        let Some(want) = desired.resources.get(&r.key) else {
+            continue;
+        };
+        let managed = want.fields();
+        let fields: Vec<String> = r
+            .unknown
+            .iter()
+            .filter(|f| managed.get(*f).is_some_and(|v| !v.is_null()))
+            .cloned()
+            .collect();
+        if !fields.is_empty() {
+            out.entry(r.key.clone()).or_default().extend(fields);
+        }
+    }
+    out
 }
 
 /// Fields each desired resource leaves to AWS (`null` in the desired state), by key.
@@ -197,7 +223,7 @@ pub(crate) fn digest(
             .props
             .fields()
             .into_iter()
-            .filter(|(k, _)| !skip.contains(k))
+            .filter(|(k, _)| !skip.contains(k) && !r.unknown.contains(k))
             .collect();
         hasher.update(format!("{}\n{}\n", r.key, r.id));
         hasher.update(serde_json::to_string(&fields).unwrap_or_default());
@@ -429,14 +455,22 @@ fn delete(key: &ResourceKey, id: &str, props: &Props, reason: Option<String>) ->
     }
 }
 
-/// Managed fields whose values differ. A desired `null` is unmanaged and never differs.
-fn diff(key: &ResourceKey, want: &Props, have: &Props) -> Vec<FieldChange> {
+/// Managed fields whose values differ. A desired `null` is unmanaged and never differs; a
+/// field AWS did not report (`unknown`) is not compared: what AWS did not say is no change.
+fn diff(
+    key: &ResourceKey,
+    want: &Props,
+    have: &Props,
+    unknown: &BTreeSet<String>,
+) -> Vec<FieldChange> {
     let have_fields = have.fields();
     let directives = key.kind.directives();
     let mut changes: Vec<FieldChange> = want
         .fields()
         .into_iter()
-        .filter(|(field, after)| !after.is_null() && !directives.contains(&field.as_str()))
+        .filter(|(field, after)| {
+            !after.is_null() && !directives.contains(&field.as_str()) && !unknown.contains(field)
+        })
         .filter_map(|(field, after)| {
             let before = have_fields.get(&field).cloned().unwrap_or(Value::Null);
             if same(&before, &after) {

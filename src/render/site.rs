@@ -17,9 +17,7 @@ pub const EFS_UTILS_REF: &str = "v1.36.0";
 /// The RDS certificate bundle every node adds to its trust store (`dboptions` `verify-full`).
 pub const RDS_CA_URL: &str = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem";
 
-/// The web group's launch lifecycle hook: a new node stays out of service (no load balancer
-/// traffic, no health checks) until its boot script completes it, once it serves the site.
-pub const READY_HOOK: &str = "moodle-ha-ready";
+pub use crate::names::READY_HOOK;
 
 /// Where the node writes the secrets it reads at boot; config.php requires it.
 pub const SECRETS_FILE: &str = "/etc/moodle-ha/secrets.php";
@@ -171,6 +169,7 @@ impl Site {
         let packages = packages(os, &php, nginx);
         let php_bin = "/usr/bin/php";
         let aurora = spec.database.engine == DbEngine::AuroraMysql3;
+        let names = crate::names::Names::of(&spec.name);
         Site {
             stack: spec.name.clone(),
             region: spec.region.clone(),
@@ -241,21 +240,21 @@ impl Site {
             dbtype: if aurora { "auroramysql" } else { "mysqli" },
             db_kind: if aurora { "cluster" } else { "instance" },
             db_id: if aurora {
-                format!("{}-db-cluster", spec.name)
+                names.db_cluster()
             } else {
-                format!("{}-db", spec.name)
+                names.db_instance()
             },
             db_name: spec.database.name.clone(),
             db_user: m.db_user.clone(),
             db_prefix: m.db_prefix.clone(),
             db_grants: DB_GRANTS,
-            redis_group: format!("{}-redis", spec.name),
-            asg_name: format!("{}-web", spec.name),
+            redis_group: names.redis_group(),
+            asg_name: names.web_group(),
             ready_hook: READY_HOOK,
-            efs_token: format!("moodle-ha/{}/moodledata", spec.name),
-            secret_db_user: format!("moodle-ha/{}/db-user", spec.name),
-            secret_redis_auth: format!("moodle-ha/{}/redis-auth", spec.name),
-            secret_admin: format!("moodle-ha/{}/admin", spec.name),
+            efs_token: names.efs_creation_token(crate::names::FILE_SYSTEM),
+            secret_db_user: names.secret("db-user"),
+            secret_redis_auth: names.secret("redis-auth"),
+            secret_admin: names.secret("admin"),
             secrets_file: SECRETS_FILE,
             site_name: m.site_name.clone(),
             site_short_name: spec.site_short_name().to_string(),

@@ -4,6 +4,7 @@
 mod adopt;
 mod bad_input;
 mod completions;
+mod converge;
 mod corpus;
 mod cron;
 mod data_tier;
