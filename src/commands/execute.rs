@@ -117,6 +117,9 @@ pub async fn carry_out(
     ))
     .await;
     let interrupted = interrupt.received();
+    if interrupted.is_some() {
+        aws.progress.end_all_waits();
+    }
     let mut plan = plan.clone();
     // Outputs (endpoints, secret ARNs) exist once the resources do: read them again, unless
     // the run was interrupted (then the next apply prints them).
