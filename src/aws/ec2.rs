@@ -11,7 +11,7 @@ use crate::model::{
     InternetGatewayProps, Kind, NatGatewayProps, Props, Ref, ResourceKey, Route, RouteTableProps,
     Rule, RuleSource, SecurityGroupProps, SecurityGroupRulesProps, Set, SubnetProps, VpcProps,
 };
-use crate::observed::ObservedResource;
+use crate::observed::{ObservedResource, Unknown};
 use anyhow::{Context, anyhow, bail};
 use aws_sdk_ec2::error::ProvideErrorMetadata;
 use aws_sdk_ec2::types::{
@@ -207,15 +207,17 @@ async fn observe_vpcs(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
             vpc_attribute(aws, id, VpcAttributeName::EnableDnsSupport),
             vpc_attribute(aws, id, VpcAttributeName::EnableDnsHostnames)
         )?;
+        let mut u = Unknown::default();
+        let props = Props::Vpc(VpcProps {
+            cidr: u.text("cidr", v.cidr_block()),
+            dns_support: u.flag("dns_support", support),
+            dns_hostnames: u.flag("dns_hostnames", hostnames),
+        });
         out.push(ObservedResource {
-            unknown: Default::default(),
+            unknown: u.fields(),
             key,
             id: id.to_string(),
-            props: Props::Vpc(VpcProps {
-                cidr: text(v.cidr_block()),
-                dns_support: support,
-                dns_hostnames: hostnames,
-            }),
+            props,
             outputs: Default::default(),
         });
     }
@@ -226,7 +228,7 @@ async fn vpc_attribute(
     aws: &Aws,
     vpc_id: &str,
     attribute: VpcAttributeName,
-) -> anyhow::Result<bool> {
+) -> anyhow::Result<Option<bool>> {
     let out = aws
         .ec2
         .describe_vpc_attribute()
@@ -239,7 +241,7 @@ async fn vpc_attribute(
         VpcAttributeName::EnableDnsSupport => out.enable_dns_support(),
         _ => out.enable_dns_hostnames(),
     };
-    Ok(value.and_then(|v| v.value()).unwrap_or(false))
+    Ok(value.and_then(|v| v.value()))
 }
 
 async fn observe_subnets(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
@@ -256,15 +258,17 @@ async fn observe_subnets(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
     Ok(subnets
         .iter()
         .filter_map(|s| {
+            let mut u = Unknown::default();
+            let props = Props::Subnet(SubnetProps {
+                vpc: Ref::External(u.text("vpc", s.vpc_id())),
+                cidr: u.text("cidr", s.cidr_block()),
+                availability_zone: u.text("availability_zone", s.availability_zone()),
+            });
             Some(ObservedResource {
-                unknown: Default::default(),
+                unknown: u.fields(),
                 key: aws.tags.owner(s.tags())?,
                 id: s.subnet_id()?.to_string(),
-                props: Props::Subnet(SubnetProps {
-                    vpc: Ref::External(text(s.vpc_id())),
-                    cidr: text(s.cidr_block()),
-                    availability_zone: text(s.availability_zone()),
-                }),
+                props,
                 outputs: Default::default(),
             })
         })

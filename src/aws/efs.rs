@@ -8,7 +8,7 @@ use super::ec2::resolve;
 use super::wait::{self, Poll};
 use crate::executor::{Ids, Operation, Step};
 use crate::model::{FileSystemProps, Kind, MountTargetProps, Props, Ref, ResourceKey};
-use crate::observed::ObservedResource;
+use crate::observed::{ObservedResource, Unknown};
 use anyhow::{Context, anyhow, bail};
 use aws_sdk_efs::types::{
     BackupPolicy, LifecyclePolicy, PerformanceMode, Status, Tag, ThroughputMode,
@@ -51,23 +51,22 @@ pub async fn observe(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
             backup(aws, &id),
             mount_targets(aws, &id)
         )?;
+        let mut u = Unknown::default();
+        let props = Props::FileSystem(FileSystemProps {
+            encrypted: u.flag("encrypted", fs.encrypted()),
+            kms_key_id: fs.kms_key_id().map(str::to_string),
+            performance_mode: fs.performance_mode().as_str().to_string(),
+            throughput_mode: u.text("throughput_mode", fs.throughput_mode().map(|t| t.as_str())),
+            provisioned_throughput_mibps: fs.provisioned_throughput_in_mibps(),
+            transition_to_ia: lifecycle.0,
+            transition_to_primary_storage_class: lifecycle.1,
+            backup,
+        });
         out.push(ObservedResource {
-            unknown: Default::default(),
+            unknown: u.fields(),
             key,
             id: id.clone(),
-            props: Props::FileSystem(FileSystemProps {
-                encrypted: fs.encrypted().unwrap_or(false),
-                kms_key_id: fs.kms_key_id().map(str::to_string),
-                performance_mode: fs.performance_mode().as_str().to_string(),
-                throughput_mode: fs
-                    .throughput_mode()
-                    .map(|t| t.as_str().to_string())
-                    .unwrap_or_default(),
-                provisioned_throughput_mibps: fs.provisioned_throughput_in_mibps(),
-                transition_to_ia: lifecycle.0,
-                transition_to_primary_storage_class: lifecycle.1,
-                backup,
-            }),
+            props,
             outputs: Default::default(),
         });
         out.extend(mounts);

@@ -11,7 +11,7 @@ use super::secrets;
 use super::wait::{self, Poll};
 use crate::executor::{Ids, Operation, Step};
 use crate::model::{Kind, Props, Ref, ReplicationGroupProps, ResourceKey, SubnetGroupProps};
-use crate::observed::ObservedResource;
+use crate::observed::{ObservedResource, Unknown};
 use anyhow::{Context, bail};
 use aws_sdk_elasticache::types::{AutomaticFailoverStatus, MultiAzStatus, Tag};
 use std::collections::BTreeMap;
@@ -131,37 +131,45 @@ async fn observe_replication_groups(aws: &Aws) -> anyhow::Result<Vec<ObservedRes
             .iter()
             .find(|c| c.replication_group_id() == Some(id.as_str()));
         let node_group = g.node_groups().first();
+        let mut u = Unknown::default();
         let mut props = Props::ReplicationGroup(ReplicationGroupProps {
             id: id.clone(),
             description: text(g.description()),
             engine: g.engine().unwrap_or("redis").to_string(),
             engine_version: major_minor(
-                member.and_then(|m| m.engine_version()).unwrap_or_default(),
+                &u.text("engine_version", member.and_then(|m| m.engine_version())),
             ),
-            node_type: text(g.cache_node_type()),
+            node_type: u.text("node_type", g.cache_node_type()),
             replicas: u32::try_from(g.member_clusters().len().saturating_sub(1)).unwrap_or(0),
             automatic_failover: matches!(
                 g.automatic_failover(),
                 Some(AutomaticFailoverStatus::Enabled | AutomaticFailoverStatus::Enabling)
             ),
             multi_az: g.multi_az() == Some(&MultiAzStatus::Enabled),
-            subnet_group: Ref::External(text(member.and_then(|m| m.cache_subnet_group_name()))),
-            security_groups: member
-                .map(|m| {
+            subnet_group: Ref::External(u.text(
+                "subnet_group",
+                member.and_then(|m| m.cache_subnet_group_name()),
+            )),
+            security_groups: u.or_default(
+                "security_groups",
+                member.map(|m| {
                     m.security_groups()
                         .iter()
                         .filter_map(|s| s.security_group_id())
                         .map(|s| Ref::External(s.to_string()))
                         .collect()
-                })
-                .unwrap_or_default(),
-            transit_encryption: g.transit_encryption_enabled().unwrap_or(false),
-            at_rest_encryption: g.at_rest_encryption_enabled().unwrap_or(false),
-            auth_token: g.auth_token_enabled().unwrap_or(false),
+                }),
+            ),
+            transit_encryption: u.flag("transit_encryption", g.transit_encryption_enabled()),
+            at_rest_encryption: u.flag("at_rest_encryption", g.at_rest_encryption_enabled()),
+            auth_token: u.flag("auth_token", g.auth_token_enabled()),
             auth_secret: None,
-            snapshot_retention_days: u32::try_from(g.snapshot_retention_limit().unwrap_or(0))
-                .unwrap_or(0),
-            maintenance_window: text(member.and_then(|m| m.preferred_maintenance_window())),
+            snapshot_retention_days: u
+                .count("snapshot_retention_days", g.snapshot_retention_limit()),
+            maintenance_window: u.text(
+                "maintenance_window",
+                member.and_then(|m| m.preferred_maintenance_window()),
+            ),
             apply_immediately: false,
         });
         props.normalize();
@@ -176,7 +184,7 @@ async fn observe_replication_groups(aws: &Aws) -> anyhow::Result<Vec<ObservedRes
             outputs.insert("cache.reader_endpoint".into(), text(e.address()));
         }
         out.push(ObservedResource {
-            unknown: Default::default(),
+            unknown: u.fields(),
             key,
             id,
             props,

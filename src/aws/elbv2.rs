@@ -13,7 +13,7 @@ use crate::model::{
     Kind, ListenerAction, ListenerProps, LoadBalancerProps, Props, Ref, ResourceKey, Set,
     TargetGroupProps,
 };
-use crate::observed::ObservedResource;
+use crate::observed::{ObservedResource, Unknown};
 use anyhow::{Context, bail};
 use aws_sdk_elasticloadbalancingv2::types::{
     Action, ActionTypeEnum, Certificate, IpAddressType, LoadBalancerAttribute,
@@ -97,19 +97,19 @@ async fn observe_balancers(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
             .send()
             .await
             .context("DescribeLoadBalancerAttributes")?;
-        let idle = attributes
-            .attributes()
-            .iter()
-            .find(|a| a.key() == Some("idle_timeout.timeout_seconds"))
-            .and_then(|a| a.value())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(60);
+        let mut u = Unknown::default();
+        let idle = u.or_default(
+            "idle_timeout_seconds",
+            attributes
+                .attributes()
+                .iter()
+                .find(|a| a.key() == Some("idle_timeout.timeout_seconds"))
+                .and_then(|a| a.value())
+                .and_then(|v| v.parse().ok()),
+        );
         let mut props = Props::LoadBalancer(LoadBalancerProps {
             name: text(lb.load_balancer_name()),
-            scheme: lb
-                .scheme()
-                .map(|s| s.as_str().to_string())
-                .unwrap_or_default(),
+            scheme: u.text("scheme", lb.scheme().map(|s| s.as_str())),
             subnets: lb
                 .availability_zones()
                 .iter()
@@ -131,7 +131,7 @@ async fn observe_balancers(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
             text(lb.canonical_hosted_zone_id()),
         );
         out.push(ObservedResource {
-            unknown: Default::default(),
+            unknown: u.fields(),
             key,
             id: arn.clone(),
             props,
@@ -167,7 +167,11 @@ async fn observe_listeners(aws: &Aws, lb_arn: &str) -> anyhow::Result<Vec<Observ
         let Some(key) = keys.get(&arn).cloned() else {
             continue;
         };
+        let mut u = Unknown::default();
         let action = l.default_actions().first();
+        if action.is_none() {
+            u.missing("action");
+        }
         let action = match action.and_then(|a| a.r#type()) {
             Some(ActionTypeEnum::Redirect) => {
                 let r = action.and_then(|a| a.redirect_config());
@@ -184,17 +188,16 @@ async fn observe_listeners(aws: &Aws, lb_arn: &str) -> anyhow::Result<Vec<Observ
                 target_group: Ref::External(text(action.and_then(|a| a.target_group_arn()))),
             },
         };
+        let protocol = u.text("protocol", l.protocol().map(|p| p.as_str()));
+        let port = u.count("port", l.port());
         out.push(ObservedResource {
-            unknown: Default::default(),
+            unknown: u.fields(),
             key,
             id: arn,
             props: Props::Listener(ListenerProps {
                 load_balancer: Ref::External(lb_arn.to_string()),
-                protocol: l
-                    .protocol()
-                    .map(|p| p.as_str().to_string())
-                    .unwrap_or_default(),
-                port: l.port().and_then(|p| u32::try_from(p).ok()).unwrap_or(0),
+                protocol,
+                port,
                 certificate_arn: l
                     .certificates()
                     .first()
@@ -244,47 +247,51 @@ async fn observe_target_groups(aws: &Aws) -> anyhow::Result<Vec<ObservedResource
             .send()
             .await
             .context("DescribeTargetGroupAttributes")?;
+        // AWS answers attribute values as strings.
         let attribute = |name: &str| {
             attributes
                 .attributes()
                 .iter()
                 .find(|a| a.key() == Some(name))
                 .and_then(|a| a.value())
-                .unwrap_or_default()
-                .to_string()
         };
-        let number = |v: Option<i32>| v.and_then(|n| u32::try_from(n).ok()).unwrap_or(0);
+        let mut u = Unknown::default();
+        let props = Props::TargetGroup(TargetGroupProps {
+            name: text(tg.target_group_name()),
+            protocol: u.text("protocol", tg.protocol().map(|p| p.as_str())),
+            port: u.count("port", tg.port()),
+            vpc: Ref::External(u.text("vpc", tg.vpc_id())),
+            target_type: u.text("target_type", tg.target_type().map(|t| t.as_str())),
+            health_check_path: u.text("health_check_path", tg.health_check_path()),
+            health_check_interval_seconds: u.count(
+                "health_check_interval_seconds",
+                tg.health_check_interval_seconds(),
+            ),
+            health_check_timeout_seconds: u.count(
+                "health_check_timeout_seconds",
+                tg.health_check_timeout_seconds(),
+            ),
+            healthy_threshold: u.count("healthy_threshold", tg.healthy_threshold_count()),
+            unhealthy_threshold: u.count("unhealthy_threshold", tg.unhealthy_threshold_count()),
+            matcher: u.text("matcher", tg.matcher().and_then(|m| m.http_code())),
+            deregistration_delay_seconds: u.or_default(
+                "deregistration_delay_seconds",
+                attribute("deregistration_delay.timeout_seconds").and_then(|v| v.parse().ok()),
+            ),
+            stickiness_enabled: u.or_default(
+                "stickiness_enabled",
+                attribute("stickiness.enabled").and_then(|v| v.parse().ok()),
+            ),
+            stickiness_duration_seconds: u.or_default(
+                "stickiness_duration_seconds",
+                attribute("stickiness.lb_cookie.duration_seconds").and_then(|v| v.parse().ok()),
+            ),
+        });
         out.push(ObservedResource {
-            unknown: Default::default(),
+            unknown: u.fields(),
             key,
             id: arn.clone(),
-            props: Props::TargetGroup(TargetGroupProps {
-                name: text(tg.target_group_name()),
-                protocol: tg
-                    .protocol()
-                    .map(|p| p.as_str().to_string())
-                    .unwrap_or_default(),
-                port: number(tg.port()),
-                vpc: Ref::External(text(tg.vpc_id())),
-                target_type: tg
-                    .target_type()
-                    .map(|t| t.as_str().to_string())
-                    .unwrap_or_default(),
-                health_check_path: text(tg.health_check_path()),
-                health_check_interval_seconds: number(tg.health_check_interval_seconds()),
-                health_check_timeout_seconds: number(tg.health_check_timeout_seconds()),
-                healthy_threshold: number(tg.healthy_threshold_count()),
-                unhealthy_threshold: number(tg.unhealthy_threshold_count()),
-                matcher: text(tg.matcher().and_then(|m| m.http_code())),
-                // AWS answers attribute values as strings.
-                deregistration_delay_seconds: attribute("deregistration_delay.timeout_seconds")
-                    .parse()
-                    .unwrap_or(300),
-                stickiness_enabled: attribute("stickiness.enabled") == "true",
-                stickiness_duration_seconds: attribute("stickiness.lb_cookie.duration_seconds")
-                    .parse()
-                    .unwrap_or(86_400),
-            }),
+            props,
             outputs: BTreeMap::from([("target_group.arn".to_string(), arn)]),
         });
     }

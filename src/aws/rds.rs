@@ -12,7 +12,7 @@ use crate::model::{
     DbClusterProps, DbInstanceProps, DbParameterGroupProps, Kind, Props, Ref, ResourceKey, Set,
     SubnetGroupProps,
 };
-use crate::observed::ObservedResource;
+use crate::observed::{ObservedResource, Unknown};
 use crate::plan::STATIC_DB_PARAMETERS;
 use anyhow::{Context, bail};
 use aws_sdk_rds::types::{ApplyMethod, Parameter, Tag};
@@ -209,9 +209,11 @@ async fn observe_clusters(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
             continue;
         }
         let engine = text(c.engine());
+        let mut u = Unknown::default();
+        let version = u.text("engine_version", c.engine_version());
         let mut props = Props::DbCluster(DbClusterProps {
             identifier: text(c.db_cluster_identifier()),
-            engine_version: major_version(&engine, c.engine_version().unwrap_or_default()),
+            engine_version: major_version(&engine, &version),
             engine,
             subnet_group: Ref::External(text(c.db_subnet_group())),
             security_groups: c
@@ -220,16 +222,17 @@ async fn observe_clusters(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
                 .filter_map(|g| g.vpc_security_group_id())
                 .map(|g| Ref::External(g.to_string()))
                 .collect(),
-            storage_encrypted: c.storage_encrypted().unwrap_or(false),
+            storage_encrypted: u.flag("storage_encrypted", c.storage_encrypted()),
             kms_key_id: c.kms_key_id().map(str::to_string),
-            database_name: text(c.database_name()),
-            master_username: text(c.master_username()),
+            database_name: u.text("database_name", c.database_name()),
+            master_username: u.text("master_username", c.master_username()),
             managed_master_password: c.master_user_secret().is_some(),
-            backup_retention_days: gib(c.backup_retention_period()).unwrap_or(0),
-            backup_window: text(c.preferred_backup_window()),
-            maintenance_window: text(c.preferred_maintenance_window()),
-            deletion_protection: c.deletion_protection().unwrap_or(false),
-            copy_tags_to_snapshot: c.copy_tags_to_snapshot().unwrap_or(false),
+            backup_retention_days: u
+                .or_default("backup_retention_days", gib(c.backup_retention_period())),
+            backup_window: u.text("backup_window", c.preferred_backup_window()),
+            maintenance_window: u.text("maintenance_window", c.preferred_maintenance_window()),
+            deletion_protection: u.flag("deletion_protection", c.deletion_protection()),
+            copy_tags_to_snapshot: u.flag("copy_tags_to_snapshot", c.copy_tags_to_snapshot()),
             apply_immediately: false,
         });
         props.normalize();
@@ -247,7 +250,7 @@ async fn observe_clusters(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
             outputs.insert("database.master_secret_arn".into(), arn.to_string());
         }
         out.push(ObservedResource {
-            unknown: Default::default(),
+            unknown: u.fields(),
             key,
             id: text(c.db_cluster_identifier()),
             props,
@@ -291,15 +294,32 @@ async fn observe_instances(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
         let retention = pending
             .and_then(|p| p.backup_retention_period())
             .or(i.backup_retention_period());
+        let mut u = Unknown::default();
         let version = pending
             .and_then(|p| p.engine_version())
-            .or(i.engine_version())
-            .unwrap_or_default();
+            .or(i.engine_version());
+        // Aurora members' storage, backups and credentials are the cluster's: not reported.
+        let mut reported = |field: &str, present: bool| {
+            if !member && !present {
+                u.missing(field);
+            }
+        };
+        reported("engine_version", version.is_some());
+        reported("multi_az", multi_az.is_some());
+        reported("storage_type", storage_type.is_some());
+        reported("allocated_storage_gib", storage.is_some());
+        reported("storage_encrypted", i.storage_encrypted().is_some());
+        reported("database_name", i.db_name().is_some());
+        reported("master_username", i.master_username().is_some());
+        reported("backup_retention_days", retention.is_some());
+        reported("backup_window", i.preferred_backup_window().is_some());
+        reported("deletion_protection", i.deletion_protection().is_some());
+        reported("copy_tags_to_snapshot", i.copy_tags_to_snapshot().is_some());
         let mut props = Props::DbInstance(DbInstanceProps {
             identifier: text(i.db_instance_identifier()),
-            engine_version: Some(major_version(&engine, version)),
+            engine_version: Some(major_version(&engine, version.unwrap_or_default())),
             engine,
-            instance_class: text(class),
+            instance_class: u.text("instance_class", class),
             cluster: i
                 .db_cluster_identifier()
                 .map(|c| Ref::External(c.to_string())),
@@ -309,11 +329,12 @@ async fn observe_instances(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
                 .and_then(|g| g.db_subnet_group_name())
                 .map(|g| Ref::External(g.to_string())),
             parameter_group: Ref::External(
-                i.db_parameter_groups()
-                    .first()
-                    .and_then(|g| g.db_parameter_group_name())
-                    .unwrap_or_default()
-                    .to_string(),
+                u.text(
+                    "parameter_group",
+                    i.db_parameter_groups()
+                        .first()
+                        .and_then(|g| g.db_parameter_group_name()),
+                ),
             ),
             security_groups: Some(
                 i.vpc_security_groups()
@@ -322,7 +343,7 @@ async fn observe_instances(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
                     .map(|g| Ref::External(g.to_string()))
                     .collect(),
             ),
-            publicly_accessible: i.publicly_accessible().unwrap_or(false),
+            publicly_accessible: u.flag("publicly_accessible", i.publicly_accessible()),
             multi_az,
             storage_type: storage_type.map(str::to_string),
             allocated_storage_gib: gib(storage),
@@ -334,7 +355,7 @@ async fn observe_instances(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
             managed_master_password: Some(i.master_user_secret().is_some()),
             backup_retention_days: gib(retention),
             backup_window: i.preferred_backup_window().map(str::to_string),
-            maintenance_window: text(i.preferred_maintenance_window()),
+            maintenance_window: u.text("maintenance_window", i.preferred_maintenance_window()),
             deletion_protection: i.deletion_protection(),
             copy_tags_to_snapshot: i.copy_tags_to_snapshot(),
             apply_immediately: false,
@@ -355,7 +376,7 @@ async fn observe_instances(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
             }
         }
         out.push(ObservedResource {
-            unknown: Default::default(),
+            unknown: u.fields(),
             key,
             id: text(i.db_instance_identifier()),
             props,
