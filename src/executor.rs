@@ -1,6 +1,7 @@
 //! The executor: walks a plan's dependency graph and carries out each step through a
 //! [`Backend`], running independent steps at the same time up to a bound. A failed step's
-//! dependents are skipped and reported as such; the others go on.
+//! dependents are skipped and reported as such; the others go on. A [`Stop`] (a signal) ends a
+//! run early: no step starts after it, and the steps in flight finish or are given up.
 
 use crate::model::{Props, ResourceKey};
 use crate::plan::{Action, Change, Plan};
@@ -11,6 +12,7 @@ use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 
 /// One thing the backend does to one resource.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, JsonSchema)]
@@ -70,6 +72,14 @@ pub enum Outcome {
         /// The failed step's resource.
         because: ResourceKey,
     },
+    /// In flight when the run was stopped and given up (see [`Stop::give_up`]): AWS may
+    /// still carry out what it was asked; the next apply reads the result and goes on.
+    Abandoned {
+        /// Wall time until it was given up.
+        seconds: f64,
+    },
+    /// Not started because the run was stopped (see [`Stop::no_new_steps`]).
+    NotStarted,
 }
 
 /// One step and its outcome.
@@ -106,6 +116,34 @@ pub enum Event<'a> {
     Started(&'a ResourceKey, Step),
     /// A step ended.
     Finished(&'a StepReport),
+    /// The run was told to stop: no step starts any more; `in_flight` steps are running.
+    Stopping {
+        /// Steps running now.
+        in_flight: usize,
+    },
+}
+
+/// When to end a run early (on a signal). Cancelling `no_new_steps` lets the steps in flight
+/// finish and starts no other; cancelling `give_up` also abandons the steps in flight. The
+/// caller decides when each happens (e.g. a grace period between them).
+#[derive(Clone, Debug, Default)]
+pub struct Stop {
+    /// No step starts after this is cancelled.
+    pub no_new_steps: CancellationToken,
+    /// The steps in flight are given up when this is cancelled.
+    pub give_up: CancellationToken,
+}
+
+/// What the run loop waits for next.
+enum Next<T> {
+    /// A step ended.
+    Ended(T),
+    /// Every step has ended.
+    AllEnded,
+    /// [`Stop::no_new_steps`] was just cancelled.
+    Stopping,
+    /// [`Stop::give_up`] was cancelled.
+    GiveUp,
 }
 
 struct Node {
@@ -118,9 +156,22 @@ struct Node {
 pub async fn execute<B: Backend>(
     plan: &Plan,
     backend: &B,
+    ids: Ids,
+    concurrency: usize,
+    on_event: &(dyn Fn(Event<'_>) + Sync),
+) -> ApplyReport {
+    execute_until(plan, backend, ids, concurrency, on_event, &Stop::default()).await
+}
+
+/// [`execute`], ended early by `stop`: steps not started are reported [`Outcome::NotStarted`],
+/// steps given up [`Outcome::Abandoned`].
+pub async fn execute_until<B: Backend>(
+    plan: &Plan,
+    backend: &B,
     mut ids: Ids,
     concurrency: usize,
     on_event: &(dyn Fn(Event<'_>) + Sync),
+    stop: &Stop,
 ) -> ApplyReport {
     let nodes = nodes(plan);
     let edges = edges(plan, &nodes);
@@ -134,10 +185,13 @@ pub async fn execute<B: Backend>(
     let mut finished: Vec<bool> = vec![false; nodes.len()];
     let mut report = ApplyReport::default();
     let mut running = FuturesUnordered::new();
+    // tokio's clock: the time a step was given up after is measured as the tests' paused time.
+    let mut in_flight: BTreeMap<usize, tokio::time::Instant> = BTreeMap::new();
+    let mut stopping = false;
     let limit = concurrency.max(1);
 
     loop {
-        while running.len() < limit {
+        while running.len() < limit && !stop.no_new_steps.is_cancelled() {
             let Some(n) = ready.pop_front() else { break };
             let node = &nodes[n];
             let change = &plan.changes[node.change];
@@ -147,6 +201,7 @@ pub async fn execute<B: Backend>(
                 client_token: client_token(&plan.plan_id, &change.key, node.step),
             };
             on_event(Event::Started(&change.key, node.step));
+            in_flight.insert(n, tokio::time::Instant::now());
             let snapshot = ids.clone();
             running.push(async move {
                 let start = Instant::now();
@@ -154,9 +209,49 @@ pub async fn execute<B: Backend>(
                 (n, result, start.elapsed())
             });
         }
-        let Some((n, result, elapsed)) = running.next().await else {
+        if stop.no_new_steps.is_cancelled() && !stopping {
+            stopping = true;
+            on_event(Event::Stopping {
+                in_flight: running.len(),
+            });
+        }
+        if running.is_empty() {
             break;
+        }
+        let next = tokio::select! {
+            biased;
+            _ = stop.give_up.cancelled() => Next::GiveUp,
+            _ = stop.no_new_steps.cancelled(), if !stopping => Next::Stopping,
+            ended = running.next() => ended.map_or(Next::AllEnded, Next::Ended),
         };
+        let (n, result, elapsed) = match next {
+            Next::Ended(ended) => ended,
+            Next::AllEnded => break,
+            Next::Stopping => continue,
+            Next::GiveUp => {
+                if !stopping {
+                    stopping = true;
+                    on_event(Event::Stopping {
+                        in_flight: running.len(),
+                    });
+                }
+                drop(running);
+                for (n, started) in &in_flight {
+                    finished[*n] = true;
+                    let step = StepReport {
+                        key: plan.changes[nodes[*n].change].key.clone(),
+                        step: nodes[*n].step,
+                        outcome: Outcome::Abandoned {
+                            seconds: secs(started.elapsed()),
+                        },
+                    };
+                    on_event(Event::Finished(&step));
+                    report.steps.push(step);
+                }
+                break;
+            }
+        };
+        in_flight.remove(&n);
         finished[n] = true;
         let node = &nodes[n];
         let key = plan.changes[node.change].key.clone();
@@ -230,14 +325,19 @@ pub async fn execute<B: Backend>(
             }
         }
     }
-    // Anything left waits on a cycle the planner should never produce; say so rather than hang.
+    // Anything left was not started because the run stopped, or else waits on a cycle the
+    // planner should never produce; say so rather than hang.
     for (n, node) in nodes.iter().enumerate() {
         if !finished[n] {
             report.steps.push(StepReport {
                 key: plan.changes[node.change].key.clone(),
                 step: node.step,
-                outcome: Outcome::Failed {
-                    error: "dependency cycle in the plan; nothing was done to it".into(),
+                outcome: if stopping {
+                    Outcome::NotStarted
+                } else {
+                    Outcome::Failed {
+                        error: "dependency cycle in the plan; nothing was done to it".into(),
+                    }
                 },
             });
         }
@@ -572,5 +672,92 @@ mod tests {
         assert_eq!(a, client_token("plan-1", &key, Step::Create));
         assert_ne!(a, client_token("plan-2", &key, Step::Create));
         assert!(a.len() <= 64);
+    }
+
+    /// Steps by outcome: (done, abandoned, not started, any other).
+    fn tally(report: &ApplyReport) -> (usize, usize, usize, usize) {
+        let mut t = (0, 0, 0, 0);
+        for s in &report.steps {
+            match s.outcome {
+                Outcome::Done { .. } => t.0 += 1,
+                Outcome::Abandoned { .. } => t.1 += 1,
+                Outcome::NotStarted => t.2 += 1,
+                _ => t.3 += 1,
+            }
+        }
+        t
+    }
+
+    /// Runs the example's plan, 4 steps of 10 s at a time, cancelling the stop's tokens at
+    /// 15 s (the second round is then in flight); returns the report, when each step started,
+    /// the `Stopping` notices and the time taken.
+    async fn stopped_at_15s(
+        give_up: bool,
+    ) -> (Plan, ApplyReport, Vec<Duration>, Vec<usize>, Duration) {
+        let p = example_plan(&ObservedState::default(), &[]);
+        let fake = Fake::default();
+        let stop = Stop::default();
+        let t0 = tokio::time::Instant::now();
+        let started = Mutex::new(Vec::new());
+        let stopping = Mutex::new(Vec::new());
+        let on_event = |e: Event<'_>| match e {
+            Event::Started(..) => started
+                .lock()
+                .map(|mut s| s.push(t0.elapsed()))
+                .unwrap_or(()),
+            Event::Stopping { in_flight } => {
+                stopping.lock().map(|mut s| s.push(in_flight)).unwrap_or(())
+            }
+            Event::Finished(_) => {}
+        };
+        let signal = stop.clone();
+        let (report, ()) = tokio::join!(
+            execute_until(&p, &fake, Ids::new(), 4, &on_event, &stop),
+            async {
+                tokio::time::sleep(Duration::from_secs(15)).await;
+                signal.no_new_steps.cancel();
+                if give_up {
+                    signal.give_up.cancel();
+                }
+            }
+        );
+        let took = t0.elapsed();
+        let started = started.into_inner().unwrap_or_default();
+        let stopping = stopping.into_inner().unwrap_or_default();
+        (p, report, started, stopping, took)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_a_stop_no_step_starts_and_the_steps_in_flight_finish() {
+        let (p, report, started, stopping, took) = stopped_at_15s(false).await;
+        assert!(
+            started.iter().all(|t| *t < Duration::from_secs(15)),
+            "{started:?}"
+        );
+        assert_eq!(stopping, [4], "one notice, with the steps in flight");
+        // Round one (0–10 s) and round two (10–20 s, in flight at the stop) are done.
+        assert_eq!(tally(&report), (8, 0, p.changes.len() - 8, 0));
+        assert_eq!(took, Duration::from_secs(20));
+        assert!(!report.succeeded());
+        assert_eq!(
+            serde_json::to_value(&Outcome::NotStarted).ok(),
+            Some(serde_json::json!({"status": "not_started"}))
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn given_up_the_steps_in_flight_are_reported_abandoned_at_once() {
+        let (p, report, _, stopping, took) = stopped_at_15s(true).await;
+        assert_eq!(stopping, [4]);
+        assert_eq!(tally(&report), (4, 4, p.changes.len() - 8, 0));
+        assert_eq!(
+            took,
+            Duration::from_secs(15),
+            "nothing waits for the abandoned steps"
+        );
+        assert!(report.steps.iter().all(|s| match s.outcome {
+            Outcome::Abandoned { seconds } => seconds == 5.0,
+            _ => true,
+        }));
     }
 }

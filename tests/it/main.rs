@@ -3,6 +3,7 @@
 
 mod adopt;
 mod bad_input;
+mod completions;
 mod converge;
 mod corpus;
 mod cron;
@@ -10,6 +11,7 @@ mod data_tier;
 mod drift;
 mod fuzz;
 mod harness;
+mod interrupt;
 mod lock;
 mod network_efs;
 mod proxy;
