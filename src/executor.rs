@@ -173,35 +173,20 @@ pub async fn execute_until<B: Backend>(
     on_event: &(dyn Fn(Event<'_>) + Sync),
     stop: &Stop,
 ) -> ApplyReport {
-    let nodes = nodes(plan);
-    let edges = edges(plan, &nodes);
-    let mut waiting_on: Vec<usize> = vec![0; nodes.len()];
-    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
-    for (from, to) in &edges {
-        waiting_on[*to] += 1;
-        dependents[*from].push(*to);
-    }
-    let mut ready: VecDeque<usize> = (0..nodes.len()).filter(|n| waiting_on[*n] == 0).collect();
-    let mut finished: Vec<bool> = vec![false; nodes.len()];
-    let mut report = ApplyReport::default();
+    let mut walk = Walk::new(plan);
     let mut running = FuturesUnordered::new();
-    // tokio's clock: the time a step was given up after is measured as the tests' paused time.
-    let mut in_flight: BTreeMap<usize, tokio::time::Instant> = BTreeMap::new();
-    let mut stopping = false;
     let limit = concurrency.max(1);
-
     loop {
         while running.len() < limit && !stop.no_new_steps.is_cancelled() {
-            let Some(n) = ready.pop_front() else { break };
-            let node = &nodes[n];
-            let change = &plan.changes[node.change];
-            let op = Operation {
-                step: node.step,
-                change: change.clone(),
-                client_token: client_token(&plan.plan_id, &change.key, node.step),
+            let Some(n) = walk.ready.pop_front() else {
+                break;
             };
-            on_event(Event::Started(&change.key, node.step));
-            in_flight.insert(n, tokio::time::Instant::now());
+            let op = walk.operation(n);
+            on_event(Event::Started(
+                &plan.changes[walk.nodes[n].change].key,
+                op.step,
+            ));
+            walk.in_flight.insert(n, tokio::time::Instant::now());
             let snapshot = ids.clone();
             running.push(async move {
                 let start = Instant::now();
@@ -209,11 +194,8 @@ pub async fn execute_until<B: Backend>(
                 (n, result, start.elapsed())
             });
         }
-        if stop.no_new_steps.is_cancelled() && !stopping {
-            stopping = true;
-            on_event(Event::Stopping {
-                in_flight: running.len(),
-            });
+        if stop.no_new_steps.is_cancelled() {
+            walk.stopping(running.len(), on_event);
         }
         if running.is_empty() {
             break;
@@ -221,128 +203,222 @@ pub async fn execute_until<B: Backend>(
         let next = tokio::select! {
             biased;
             _ = stop.give_up.cancelled() => Next::GiveUp,
-            _ = stop.no_new_steps.cancelled(), if !stopping => Next::Stopping,
+            _ = stop.no_new_steps.cancelled(), if !walk.stopping => Next::Stopping,
             ended = running.next() => ended.map_or(Next::AllEnded, Next::Ended),
         };
-        let (n, result, elapsed) = match next {
-            Next::Ended(ended) => ended,
+        match next {
+            Next::Ended((n, result, elapsed)) => walk.ended(n, result, elapsed, &mut ids, on_event),
             Next::AllEnded => break,
             Next::Stopping => continue,
             Next::GiveUp => {
-                if !stopping {
-                    stopping = true;
-                    on_event(Event::Stopping {
-                        in_flight: running.len(),
-                    });
-                }
+                walk.stopping(running.len(), on_event);
                 drop(running);
-                for (n, started) in &in_flight {
-                    finished[*n] = true;
-                    let step = StepReport {
-                        key: plan.changes[nodes[*n].change].key.clone(),
-                        step: nodes[*n].step,
-                        outcome: Outcome::Abandoned {
-                            seconds: secs(started.elapsed()),
-                        },
-                    };
-                    on_event(Event::Finished(&step));
-                    report.steps.push(step);
-                }
+                walk.give_up(on_event);
                 break;
             }
-        };
-        in_flight.remove(&n);
-        finished[n] = true;
-        let node = &nodes[n];
-        let key = plan.changes[node.change].key.clone();
+        }
+    }
+    walk.finish()
+}
+
+/// The executor's progress through one plan: the steps' dependency graph, which steps are
+/// ready, in flight and finished, and the report so far.
+struct Walk<'p> {
+    plan: &'p Plan,
+    nodes: Vec<Node>,
+    waiting_on: Vec<usize>,
+    dependents: Vec<Vec<usize>>,
+    ready: VecDeque<usize>,
+    finished: Vec<bool>,
+    report: ApplyReport,
+    // tokio's clock: the time a step was given up after is measured as the tests' paused time.
+    in_flight: BTreeMap<usize, tokio::time::Instant>,
+    stopping: bool,
+}
+
+impl<'p> Walk<'p> {
+    /// The plan's steps, the ones without dependencies ready.
+    fn new(plan: &'p Plan) -> Self {
+        let nodes = nodes(plan);
+        let mut waiting_on: Vec<usize> = vec![0; nodes.len()];
+        let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
+        for (from, to) in edges(plan, &nodes) {
+            waiting_on[to] += 1;
+            dependents[from].push(to);
+        }
+        let ready = (0..nodes.len()).filter(|n| waiting_on[*n] == 0).collect();
+        let finished = vec![false; nodes.len()];
+        Walk {
+            plan,
+            nodes,
+            waiting_on,
+            dependents,
+            ready,
+            finished,
+            report: ApplyReport::default(),
+            in_flight: BTreeMap::new(),
+            stopping: false,
+        }
+    }
+
+    fn key(&self, n: usize) -> &'p ResourceKey {
+        &self.plan.changes[self.nodes[n].change].key
+    }
+
+    /// What the backend is asked to do for step `n`.
+    fn operation(&self, n: usize) -> Operation {
+        let node = &self.nodes[n];
+        let change = &self.plan.changes[node.change];
+        Operation {
+            step: node.step,
+            change: change.clone(),
+            client_token: client_token(&self.plan.plan_id, &change.key, node.step),
+        }
+    }
+
+    /// Says once that the run is stopping, with the steps still in flight.
+    fn stopping(&mut self, in_flight: usize, on_event: &(dyn Fn(Event<'_>) + Sync)) {
+        if !self.stopping {
+            self.stopping = true;
+            on_event(Event::Stopping { in_flight });
+        }
+    }
+
+    fn record(&mut self, step: StepReport, on_event: &(dyn Fn(Event<'_>) + Sync)) {
+        on_event(Event::Finished(&step));
+        self.report.steps.push(step);
+    }
+
+    /// Step `n` ended: its ID recorded and its dependents readied, or, when it failed, every
+    /// step that depends on it skipped.
+    fn ended(
+        &mut self,
+        n: usize,
+        result: anyhow::Result<Option<String>>,
+        elapsed: Duration,
+        ids: &mut Ids,
+        on_event: &(dyn Fn(Event<'_>) + Sync),
+    ) {
+        self.in_flight.remove(&n);
+        self.finished[n] = true;
+        let step = self.nodes[n].step;
+        let key = self.key(n);
         // A create must name what it made: without an ID nothing can refer to it.
         let result = match result {
-            Ok(None) if node.step == Step::Create => Err(anyhow::anyhow!(
-                "the create call's answer held no ID for {}",
-                plan.changes[node.change].key
+            Ok(None) if step == Step::Create => Err(anyhow::anyhow!(
+                "the create call's answer held no ID for {key}"
             )),
-            Ok(Some(id)) if node.step == Step::Create && id.is_empty() => Err(anyhow::anyhow!(
-                "the create call's answer held an empty ID for {}",
-                plan.changes[node.change].key
+            Ok(Some(id)) if step == Step::Create && id.is_empty() => Err(anyhow::anyhow!(
+                "the create call's answer held an empty ID for {key}"
             )),
             other => other,
         };
         match result {
             Ok(new_id) => {
-                match (node.step, &new_id) {
+                match (step, &new_id) {
                     (Step::Create, Some(id)) => {
                         ids.insert(key.clone(), id.clone());
                     }
-                    (Step::Delete, _) if ids.get(&key) == plan.changes[node.change].id.as_ref() => {
-                        ids.remove(&key);
+                    (Step::Delete, _)
+                        if ids.get(key) == self.plan.changes[self.nodes[n].change].id.as_ref() =>
+                    {
+                        ids.remove(key);
                     }
                     _ => {}
                 }
-                let step = StepReport {
-                    key,
-                    step: node.step,
-                    outcome: Outcome::Done {
-                        id: new_id,
-                        seconds: secs(elapsed),
-                    },
+                let outcome = Outcome::Done {
+                    id: new_id,
+                    seconds: secs(elapsed),
                 };
-                on_event(Event::Finished(&step));
-                report.steps.push(step);
-                for d in &dependents[n] {
-                    waiting_on[*d] -= 1;
-                    if waiting_on[*d] == 0 && !finished[*d] {
-                        ready.push_back(*d);
+                self.record(
+                    StepReport {
+                        key: key.clone(),
+                        step,
+                        outcome,
+                    },
+                    on_event,
+                );
+                for d in self.dependents[n].clone() {
+                    self.waiting_on[d] -= 1;
+                    if self.waiting_on[d] == 0 && !self.finished[d] {
+                        self.ready.push_back(d);
                     }
                 }
             }
             Err(error) => {
-                let step = StepReport {
-                    key: key.clone(),
-                    step: node.step,
-                    outcome: Outcome::Failed {
-                        error: format!("{error:#}"),
-                    },
+                let outcome = Outcome::Failed {
+                    error: format!("{error:#}"),
                 };
-                on_event(Event::Finished(&step));
-                report.steps.push(step);
-                let mut stack = dependents[n].clone();
-                while let Some(d) = stack.pop() {
-                    if finished[d] {
-                        continue;
-                    }
-                    finished[d] = true;
-                    let skipped = StepReport {
-                        key: plan.changes[nodes[d].change].key.clone(),
-                        step: nodes[d].step,
-                        outcome: Outcome::Skipped {
-                            because: key.clone(),
-                        },
-                    };
-                    on_event(Event::Finished(&skipped));
-                    report.steps.push(skipped);
-                    stack.extend(dependents[d].iter().copied());
-                }
+                self.record(
+                    StepReport {
+                        key: key.clone(),
+                        step,
+                        outcome,
+                    },
+                    on_event,
+                );
+                self.skip_dependents_of(n, on_event);
             }
         }
     }
-    // Anything left was not started because the run stopped, or else waits on a cycle the
-    // planner should never produce; say so rather than hang.
-    for (n, node) in nodes.iter().enumerate() {
-        if !finished[n] {
-            report.steps.push(StepReport {
-                key: plan.changes[node.change].key.clone(),
-                step: node.step,
-                outcome: if stopping {
+
+    /// Every step that depends on `n`, directly or not, is skipped.
+    fn skip_dependents_of(&mut self, n: usize, on_event: &(dyn Fn(Event<'_>) + Sync)) {
+        let because = self.key(n).clone();
+        let mut stack = self.dependents[n].clone();
+        while let Some(d) = stack.pop() {
+            if self.finished[d] {
+                continue;
+            }
+            self.finished[d] = true;
+            let skipped = StepReport {
+                key: self.key(d).clone(),
+                step: self.nodes[d].step,
+                outcome: Outcome::Skipped {
+                    because: because.clone(),
+                },
+            };
+            self.record(skipped, on_event);
+            stack.extend(self.dependents[d].iter().copied());
+        }
+    }
+
+    /// The steps in flight are given up (their futures were dropped).
+    fn give_up(&mut self, on_event: &(dyn Fn(Event<'_>) + Sync)) {
+        for (n, started) in std::mem::take(&mut self.in_flight) {
+            self.finished[n] = true;
+            let step = StepReport {
+                key: self.key(n).clone(),
+                step: self.nodes[n].step,
+                outcome: Outcome::Abandoned {
+                    seconds: secs(started.elapsed()),
+                },
+            };
+            self.record(step, on_event);
+        }
+    }
+
+    /// The report. Anything left was not started because the run stopped, or else waits on a
+    /// cycle the planner should never produce; it says so rather than hang.
+    fn finish(mut self) -> ApplyReport {
+        for n in 0..self.nodes.len() {
+            if !self.finished[n] {
+                let outcome = if self.stopping {
                     Outcome::NotStarted
                 } else {
                     Outcome::Failed {
                         error: "dependency cycle in the plan; nothing was done to it".into(),
                     }
-                },
-            });
+                };
+                self.report.steps.push(StepReport {
+                    key: self.key(n).clone(),
+                    step: self.nodes[n].step,
+                    outcome,
+                });
+            }
         }
+        self.report
     }
-    report
 }
 
 fn secs(d: Duration) -> f64 {
