@@ -70,112 +70,125 @@ fn database_groups(spec: &Spec, subnets: &Set<Ref>) -> Part {
 
 /// The RDS MySQL instance, or the Aurora cluster with its writer and readers.
 fn database_servers(spec: &Spec) -> Part {
+    match spec.database.engine {
+        DbEngine::Mysql80 | DbEngine::Mysql84 => rds_instance(spec),
+        DbEngine::AuroraMysql3 => aurora_cluster(spec),
+    }
+}
+
+/// One RDS MySQL instance: Multi-AZ, storage, backups and credentials of its own.
+fn rds_instance(spec: &Spec) -> Part {
     let mut out = Part::default();
-    let stack = &spec.name;
-    let names = crate::names::Names::of(stack);
+    let names = crate::names::Names::of(&spec.name);
     let db = &spec.database;
     let db_groups = Set::new([Ref::to(Kind::SecurityGroup, "db")]);
     let subnet_group = Ref::to(Kind::DbSubnetGroup, "main");
     let parameter_group = Ref::to(Kind::DbParameterGroup, "main");
-    match db.engine {
-        DbEngine::Mysql80 | DbEngine::Mysql84 => out.add(
+    out.add(
+        Kind::DbInstance,
+        "main",
+        Props::DbInstance(DbInstanceProps {
+            identifier: names.db_instance(),
+            engine: "mysql".into(),
+            engine_version: Some(
+                if db.engine == DbEngine::Mysql80 {
+                    "8.0"
+                } else {
+                    "8.4"
+                }
+                .into(),
+            ),
+            instance_class: db.instance_class.clone(),
+            cluster: None,
+            promotion_tier: None,
+            subnet_group: Some(subnet_group),
+            parameter_group,
+            security_groups: Some(db_groups),
+            publicly_accessible: false,
+            multi_az: Some(db.multi_az),
+            storage_type: Some("gp3".into()),
+            allocated_storage_gib: Some(db.allocated_storage_gib),
+            max_allocated_storage_gib: Some(db.max_allocated_storage_gib),
+            storage_encrypted: Some(true),
+            kms_key_id: None,
+            database_name: Some(db.name.clone()),
+            master_username: Some(db.master_username.clone()),
+            managed_master_password: Some(true),
+            backup_retention_days: Some(db.backup_retention_days),
+            backup_window: Some(db.backup_window.clone()),
+            maintenance_window: db.maintenance_window.clone(),
+            deletion_protection: Some(db.deletion_protection),
+            copy_tags_to_snapshot: Some(true),
+            apply_immediately: db.apply_immediately,
+        }),
+    );
+    out
+}
+
+/// The Aurora MySQL cluster (storage, backups, credentials) and its writer and readers.
+fn aurora_cluster(spec: &Spec) -> Part {
+    let mut out = Part::default();
+    let names = crate::names::Names::of(&spec.name);
+    let db = &spec.database;
+    let db_groups = Set::new([Ref::to(Kind::SecurityGroup, "db")]);
+    let subnet_group = Ref::to(Kind::DbSubnetGroup, "main");
+    let parameter_group = Ref::to(Kind::DbParameterGroup, "main");
+    out.add(
+        Kind::DbCluster,
+        "main",
+        Props::DbCluster(DbClusterProps {
+            identifier: names.db_cluster(),
+            engine: "aurora-mysql".into(),
+            engine_version: "3".into(),
+            subnet_group,
+            security_groups: db_groups,
+            storage_encrypted: true,
+            kms_key_id: None,
+            database_name: db.name.clone(),
+            master_username: db.master_username.clone(),
+            managed_master_password: true,
+            backup_retention_days: db.backup_retention_days,
+            backup_window: db.backup_window.clone(),
+            maintenance_window: db.maintenance_window.clone(),
+            deletion_protection: db.deletion_protection,
+            copy_tags_to_snapshot: true,
+            apply_immediately: db.apply_immediately,
+        }),
+    );
+    // Aurora makes the first instance to come up the writer; any can take over.
+    for n in 1..=db.aurora_readers + 1 {
+        out.add(
             Kind::DbInstance,
-            "main",
+            &format!("aurora-{n}"),
             Props::DbInstance(DbInstanceProps {
-                identifier: names.db_instance(),
-                engine: "mysql".into(),
-                engine_version: Some(
-                    if db.engine == DbEngine::Mysql80 {
-                        "8.0"
-                    } else {
-                        "8.4"
-                    }
-                    .into(),
-                ),
+                identifier: names.db_member(n),
+                engine: "aurora-mysql".into(),
+                engine_version: None,
                 instance_class: db.instance_class.clone(),
-                cluster: None,
-                promotion_tier: None,
-                subnet_group: Some(subnet_group),
-                parameter_group,
-                security_groups: Some(db_groups),
+                cluster: Some(Ref::to(Kind::DbCluster, "main")),
+                promotion_tier: Some(1),
+                subnet_group: None,
+                parameter_group: parameter_group.clone(),
+                security_groups: None,
                 publicly_accessible: false,
-                multi_az: Some(db.multi_az),
-                storage_type: Some("gp3".into()),
-                allocated_storage_gib: Some(db.allocated_storage_gib),
-                max_allocated_storage_gib: Some(db.max_allocated_storage_gib),
-                storage_encrypted: Some(true),
+                multi_az: None,
+                storage_type: None,
+                allocated_storage_gib: None,
+                max_allocated_storage_gib: None,
+                storage_encrypted: None,
                 kms_key_id: None,
-                database_name: Some(db.name.clone()),
-                master_username: Some(db.master_username.clone()),
-                managed_master_password: Some(true),
-                backup_retention_days: Some(db.backup_retention_days),
-                backup_window: Some(db.backup_window.clone()),
+                database_name: None,
+                master_username: None,
+                managed_master_password: None,
+                backup_retention_days: None,
+                backup_window: None,
                 maintenance_window: db.maintenance_window.clone(),
-                deletion_protection: Some(db.deletion_protection),
-                copy_tags_to_snapshot: Some(true),
+                deletion_protection: None,
+                copy_tags_to_snapshot: None,
                 apply_immediately: db.apply_immediately,
             }),
-        ),
-        DbEngine::AuroraMysql3 => {
-            out.add(
-                Kind::DbCluster,
-                "main",
-                Props::DbCluster(DbClusterProps {
-                    identifier: names.db_cluster(),
-                    engine: "aurora-mysql".into(),
-                    engine_version: "3".into(),
-                    subnet_group,
-                    security_groups: db_groups,
-                    storage_encrypted: true,
-                    kms_key_id: None,
-                    database_name: db.name.clone(),
-                    master_username: db.master_username.clone(),
-                    managed_master_password: true,
-                    backup_retention_days: db.backup_retention_days,
-                    backup_window: db.backup_window.clone(),
-                    maintenance_window: db.maintenance_window.clone(),
-                    deletion_protection: db.deletion_protection,
-                    copy_tags_to_snapshot: true,
-                    apply_immediately: db.apply_immediately,
-                }),
-            );
-            // Aurora makes the first instance to come up the writer; any can take over.
-            for n in 1..=db.aurora_readers + 1 {
-                out.add(
-                    Kind::DbInstance,
-                    &format!("aurora-{n}"),
-                    Props::DbInstance(DbInstanceProps {
-                        identifier: names.db_member(n),
-                        engine: "aurora-mysql".into(),
-                        engine_version: None,
-                        instance_class: db.instance_class.clone(),
-                        cluster: Some(Ref::to(Kind::DbCluster, "main")),
-                        promotion_tier: Some(1),
-                        subnet_group: None,
-                        parameter_group: parameter_group.clone(),
-                        security_groups: None,
-                        publicly_accessible: false,
-                        multi_az: None,
-                        storage_type: None,
-                        allocated_storage_gib: None,
-                        max_allocated_storage_gib: None,
-                        storage_encrypted: None,
-                        kms_key_id: None,
-                        database_name: None,
-                        master_username: None,
-                        managed_master_password: None,
-                        backup_retention_days: None,
-                        backup_window: None,
-                        maintenance_window: db.maintenance_window.clone(),
-                        deletion_protection: None,
-                        copy_tags_to_snapshot: None,
-                        apply_immediately: db.apply_immediately,
-                    }),
-                );
-            }
-        }
+        );
     }
-
     out
 }
 
