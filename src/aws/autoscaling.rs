@@ -524,29 +524,33 @@ async fn sync_target_groups(
 
 /// The termination hook: a leaving node may drain for `termination_drain_seconds`.
 async fn put_drain_hook(aws: &Aws, p: &AutoScalingGroupProps) -> anyhow::Result<()> {
-    aws.autoscaling
-        .put_lifecycle_hook()
-        .auto_scaling_group_name(&p.name)
-        .lifecycle_hook_name(DRAIN_HOOK)
-        .lifecycle_transition("autoscaling:EC2_INSTANCE_TERMINATING")
-        .heartbeat_timeout(i32::try_from(p.termination_drain_seconds)?)
-        .default_result("CONTINUE")
-        .send()
-        .await
-        .context("PutLifecycleHook")?;
-    Ok(())
+    let timeout = p.termination_drain_seconds;
+    put_hook(aws, &p.name, DRAIN_HOOK, "TERMINATING", timeout, "CONTINUE").await
 }
 
 /// The launch hook: a new node stays out of service until its boot completes it (abandoned,
 /// so replaced, after `launch_ready_seconds` without a heartbeat).
 async fn put_ready_hook(aws: &Aws, p: &AutoScalingGroupProps) -> anyhow::Result<()> {
+    let timeout = p.launch_ready_seconds;
+    put_hook(aws, &p.name, READY_HOOK, "LAUNCHING", timeout, "ABANDON").await
+}
+
+/// Creates or updates lifecycle hook `name` of `group` on `autoscaling:EC2_INSTANCE_<transition>`.
+async fn put_hook(
+    aws: &Aws,
+    group: &str,
+    name: &str,
+    transition: &str,
+    timeout: u32,
+    default: &str,
+) -> anyhow::Result<()> {
     aws.autoscaling
         .put_lifecycle_hook()
-        .auto_scaling_group_name(&p.name)
-        .lifecycle_hook_name(READY_HOOK)
-        .lifecycle_transition("autoscaling:EC2_INSTANCE_LAUNCHING")
-        .heartbeat_timeout(i32::try_from(p.launch_ready_seconds)?)
-        .default_result("ABANDON")
+        .auto_scaling_group_name(group)
+        .lifecycle_hook_name(name)
+        .lifecycle_transition(format!("autoscaling:EC2_INSTANCE_{transition}"))
+        .heartbeat_timeout(i32::try_from(timeout)?)
+        .default_result(default)
         .send()
         .await
         .context("PutLifecycleHook")?;

@@ -6,7 +6,7 @@
 use super::Aws;
 use super::answer::text;
 use super::ec2::resolve;
-use super::errors::is_code;
+use super::errors::{is_code, tolerate};
 use super::wait::{self, Poll};
 use crate::executor::{Ids, Operation, Step};
 use crate::model::{
@@ -613,49 +613,31 @@ async fn create_listener(
 }
 
 async fn delete(aws: &Aws, kind: Kind, arn: &str) -> anyhow::Result<()> {
+    let elbv2 = &aws.elbv2;
     match kind {
-        Kind::Listener => aws
-            .elbv2
-            .delete_listener()
-            .listener_arn(arn)
-            .send()
-            .await
-            .map(|_| ())
-            .or_else(|e| {
-                if is_code(&e, "ListenerNotFound") {
-                    Ok(())
-                } else {
-                    Err(e).context("DeleteListener")
-                }
-            }),
-        Kind::TargetGroup => aws
-            .elbv2
-            .delete_target_group()
-            .target_group_arn(arn)
-            .send()
-            .await
-            .map(|_| ())
-            .or_else(|e| {
-                if is_code(&e, "TargetGroupNotFound") {
-                    Ok(())
-                } else {
-                    Err(e).context("DeleteTargetGroup")
-                }
-            }),
-        Kind::LoadBalancer => aws
-            .elbv2
-            .delete_load_balancer()
-            .load_balancer_arn(arn)
-            .send()
-            .await
-            .map(|_| ())
-            .or_else(|e| {
-                if is_code(&e, "LoadBalancerNotFound") {
-                    Ok(())
-                } else {
-                    Err(e).context("DeleteLoadBalancer")
-                }
-            }),
+        Kind::Listener => tolerate(
+            elbv2.delete_listener().listener_arn(arn).send().await,
+            &["ListenerNotFound"],
+            "DeleteListener",
+        ),
+        Kind::TargetGroup => tolerate(
+            elbv2
+                .delete_target_group()
+                .target_group_arn(arn)
+                .send()
+                .await,
+            &["TargetGroupNotFound"],
+            "DeleteTargetGroup",
+        ),
+        Kind::LoadBalancer => tolerate(
+            elbv2
+                .delete_load_balancer()
+                .load_balancer_arn(arn)
+                .send()
+                .await,
+            &["LoadBalancerNotFound"],
+            "DeleteLoadBalancer",
+        ),
         other => bail!("{other} is not a load balancing resource"),
     }
 }
