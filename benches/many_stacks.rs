@@ -28,8 +28,6 @@ mod common;
 use anyhow::{Context, bail};
 use common::{Emulator, print_table, secs};
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -91,9 +89,12 @@ fn run() -> anyhow::Result<()> {
         "the emulator as it is".to_string(),
     )];
     if latency > 0 {
-        let proxy = delay_proxy(&emulator.endpoint, Duration::from_millis(latency as u64))?;
+        let proxy = common::delay::DelayProxy::start(
+            &emulator.endpoint,
+            Duration::from_millis(latency as u64),
+        )?;
         passes.push((
-            proxy,
+            proxy.endpoint.clone(),
             format!("every request held {latency} ms first (a round trip to AWS)"),
         ));
     }
@@ -183,74 +184,6 @@ fn measure(
     );
 
     Ok(())
-}
-
-/// A proxy on 127.0.0.1 that holds each complete request `delay` before forwarding it to
-/// `upstream` (bytes unchanged); returns its endpoint.
-fn delay_proxy(upstream_url: &str, delay: Duration) -> anyhow::Result<String> {
-    let upstream = upstream_url
-        .strip_prefix("http://")
-        .with_context(|| format!("the delaying proxy speaks plain HTTP; {upstream_url} is not"))?
-        .trim_end_matches('/')
-        .to_string();
-    let listener = TcpListener::bind("127.0.0.1:0").context("binding the delaying proxy")?;
-    let port = listener.local_addr().context("the proxy's port")?.port();
-    std::thread::spawn(move || {
-        for client in listener.incoming().flatten() {
-            let upstream = upstream.clone();
-            std::thread::spawn(move || {
-                if let Err(e) = relay(client, &upstream, delay) {
-                    eprintln!("proxy: {e:#}");
-                }
-            });
-        }
-    });
-    Ok(format!("http://127.0.0.1:{port}"))
-}
-
-fn relay(client: TcpStream, upstream: &str, delay: Duration) -> anyhow::Result<()> {
-    let server =
-        TcpStream::connect(upstream).with_context(|| format!("connecting to {upstream}"))?;
-    let (mut from_server, mut to_client) = (server.try_clone()?, client.try_clone()?);
-    let back = std::thread::spawn(move || {
-        let _ = std::io::copy(&mut from_server, &mut to_client);
-        let _ = to_client.shutdown(Shutdown::Write);
-    });
-    let (mut from_client, mut to_server) = (client, server);
-    let mut pending: Vec<u8> = Vec::new();
-    let mut buf = [0u8; 16 * 1024];
-    loop {
-        let n = match from_client.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        pending.extend_from_slice(&buf[..n]);
-        while let Some(len) = request_len(&pending) {
-            std::thread::sleep(delay);
-            to_server.write_all(&pending[..len])?;
-            pending.drain(..len);
-        }
-    }
-    to_server.write_all(&pending)?;
-    let _ = to_server.shutdown(Shutdown::Write);
-    let _ = back.join();
-    Ok(())
-}
-
-/// The length of the complete HTTP/1.1 request at the start of `data`, once all of it is
-/// there (a chunked body, which the SDK does not send here, is passed on as it comes).
-fn request_len(data: &[u8]) -> Option<usize> {
-    let head_end = data.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
-    let head = String::from_utf8_lossy(&data[..head_end]).to_ascii_lowercase();
-    if head.contains("transfer-encoding: chunked") {
-        return Some(data.len());
-    }
-    let len = head
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length:"))
-        .and_then(|v| v.trim().parse::<usize>().ok())
-        .unwrap_or(0);
-    (data.len() >= head_end + len).then_some(head_end + len)
 }
 
 /// Applies every stack, a few at once; reports steps that needed a second apply.

@@ -1,22 +1,26 @@
-//! The command line: `validate`, `plan`, `apply`, `destroy` and `schema`, their flags, output
-//! (text for people, `--output json` for machines) and exit codes (0 ok, 1 error, 2 changes
-//! present with `plan --detailed-exitcode`).
+//! The command line: it parses the arguments, runs the command's workflow
+//! ([`crate::commands`]) and prints the result, as text for people (`cli/text.rs`) or as
+//! `--output json` for machines (`cli/json.rs`), and turns it into the exit code (0 ok, 1 error,
+//! 2 changes present with `plan --detailed-exitcode` or drift, 130/143 when apply or destroy
+//! was interrupted by SIGINT/SIGTERM).
 
-use crate::aws::{Aws, Connect, lock};
-use crate::desired::{DesiredState, check_facts, desired_state};
-use crate::executor::{self, ApplyReport, Event, Outcome, Step};
-use crate::plan::render::render_plan;
-use crate::plan::{Plan, PlanOptions, plan};
-use crate::progress::Progress;
-use crate::spec::{LoadError, LoadedSpec, Severity, load_file};
-use anyhow::{Context, bail};
-use clap::{Parser, Subcommand, ValueEnum};
-use serde_json::json;
-use std::collections::BTreeMap;
-use std::io::{BufRead, IsTerminal, Write};
-use std::path::PathBuf;
+mod json;
+mod text;
+
+use crate::commands::execute::{Applied, Settings};
+use crate::commands::interrupt::Interrupted;
+use crate::commands::plan::Planned;
+use crate::commands::plan_dir::PlannedDir;
+use crate::commands::render::Rendered;
+use crate::commands::validate::Validated;
+use crate::commands::{self, Ui, drift::Drift};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
+
+pub use crate::commands::schema::Document as SchemaKind;
 
 /// Stand up and keep a highly available Moodle site on AWS.
 #[derive(Debug, Parser)]
@@ -129,17 +133,20 @@ pub enum Command {
         #[arg(value_enum, default_value_t = SchemaKind::Spec)]
         which: SchemaKind,
     },
-}
-
-/// The documents with a published JSON Schema.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum SchemaKind {
-    /// The stack spec (`stacks/schema.json`).
-    Spec,
-    /// `plan`/`apply --output json` and saved plans (`stacks/plan.schema.json`).
-    Plan,
-    /// `drift --output json` (`stacks/drift.schema.json`).
-    Drift,
+    /// Print a shell completion script, e.g. `moodle-ha completions bash >
+    /// ~/.local/share/bash-completion/completions/moodle-ha`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff; `moodle-ha man | man -l -`), or write one page per command
+    /// into a directory.
+    Man {
+        /// Directory to write `moodle-ha.1` and `moodle-ha-COMMAND.1` to.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 /// Settings of a run that changes AWS.
@@ -156,6 +163,34 @@ pub struct RunArgs {
     pub force_unlock: bool,
 }
 
+impl RunArgs {
+    fn settings(&self) -> Settings {
+        Settings {
+            concurrency: self.concurrency,
+            max_wait: self.max_wait.map(Duration::from_secs),
+            force_unlock: self.force_unlock,
+        }
+    }
+}
+
+/// Prints the workflows' results in one output format, and is their [`Ui`] while they run.
+trait Printer: Ui {
+    /// `validate` on a valid spec.
+    fn validated(&self, file: &Path, validated: &Validated) -> anyhow::Result<()>;
+    /// `plan FILE`.
+    fn planned(&self, planned: &Planned) -> anyhow::Result<()>;
+    /// `plan DIR`.
+    fn planned_dir(&self, planned: &PlannedDir) -> anyhow::Result<()>;
+    /// `drift`.
+    fn drift(&self, drift: &Drift) -> anyhow::Result<()>;
+    /// `apply` and `destroy`.
+    fn applied(&self, applied: &Applied) -> anyhow::Result<()>;
+    /// `render`.
+    fn rendered(&self, rendered: &Rendered) -> anyhow::Result<()>;
+    /// `man --out DIR`.
+    fn man_pages(&self, written: &[PathBuf]) -> anyhow::Result<()>;
+}
+
 /// Parses the arguments, runs the command and returns the exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -170,13 +205,19 @@ pub fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(run(cli)) {
+    let code = match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(1)
+            // A workflow stopped by a signal before any change exits like one that was.
+            e.chain()
+                .find_map(|cause| cause.downcast_ref::<Interrupted>())
+                .map_or(1, |interrupted| interrupted.0.exit_code())
         }
-    }
+    };
+    // A confirmation given up on a signal leaves a thread blocked reading stdin: do not wait.
+    runtime.shutdown_background();
+    ExitCode::from(code)
 }
 
 fn init_logging(verbose: u8) {
@@ -196,85 +237,49 @@ fn init_logging(verbose: u8) {
         .try_init();
 }
 
-async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let output = cli.output;
-    match cli.command {
-        Command::Validate { file } => validate(&file, output),
-        Command::Render { file, out, offline } => {
-            render_files(&file, &out, offline, cli.endpoint_url, output).await
-        }
-        Command::Schema { which } => {
-            print!(
-                "{}",
-                match which {
-                    SchemaKind::Spec => crate::spec::json_schema(),
-                    SchemaKind::Plan => crate::report::schema_of::<crate::report::PlanDocument>(),
-                    SchemaKind::Drift => crate::report::schema_of::<crate::report::DriftDocument>(),
-                }
-            );
-            Ok(ExitCode::SUCCESS)
-        }
+async fn run(cli: Cli) -> anyhow::Result<u8> {
+    match cli.output {
+        Output::Text => dispatch(cli.command, cli.endpoint_url, &text::Text).await,
+        Output::Json => dispatch(cli.command, cli.endpoint_url, &json::Json).await,
+    }
+}
+
+/// Runs the command's workflow and prints its result with `p`; returns the exit code.
+async fn dispatch<P: Printer>(
+    command: Command,
+    endpoint: Option<String>,
+    p: &P,
+) -> anyhow::Result<u8> {
+    match command {
+        Command::Validate { file } => printed(commands::validate::run(&file, p)?, |v| {
+            p.validated(&file, v).map(|()| 0)
+        }),
         Command::Plan {
             file,
             parallel,
             detailed_exitcode,
+            ..
+        } if file.is_dir() => {
+            let planned = commands::plan_dir::run(&file, parallel, endpoint, p).await?;
+            p.planned_dir(&planned)?;
+            Ok(planned.exit_code(detailed_exitcode))
+        }
+        Command::Plan {
+            file,
+            detailed_exitcode,
             out,
             only,
+            ..
         } => {
-            if file.is_dir() {
-                return plan_many(&file, parallel, cli.endpoint_url, output, detailed_exitcode)
-                    .await;
-            }
-            let Some((loaded, aws)) = open(&file, output, cli.endpoint_url, None).await? else {
-                return Ok(ExitCode::from(1));
-            };
-            let Some((plan, _)) = make_plan(&aws, &file, &loaded, output).await? else {
-                return Ok(ExitCode::from(1));
-            };
-            let plan = limit(plan, only.as_deref())?;
-            if let Some(path) = &out {
-                let text = serde_json::to_string_pretty(&plan)?;
-                std::fs::write(path, text + "\n")
-                    .with_context(|| format!("writing the plan to {}", path.display()))?;
-            }
-            print_plan(&plan, &aws, output);
-            if let (Some(path), Output::Text) = (&out, output) {
-                println!(
-                    "Saved to {}; `moodle-ha apply {}` carries out exactly this plan.",
-                    path.display(),
-                    path.display()
-                );
-            }
-            Ok(if detailed_exitcode && !plan.is_empty() {
-                ExitCode::from(2)
-            } else {
-                ExitCode::SUCCESS
+            let planned = commands::plan::run(&file, only.as_deref(), out, endpoint, p).await?;
+            printed(planned, |planned| {
+                p.planned(planned)
+                    .map(|()| planned.exit_code(detailed_exitcode))
             })
         }
-        Command::Drift { file } => {
-            let Some((loaded, aws)) = open(&file, output, cli.endpoint_url, None).await? else {
-                return Ok(ExitCode::from(1));
-            };
-            let Some((plan, _)) = make_plan(&aws, &file, &loaded, output).await? else {
-                return Ok(ExitCode::from(1));
-            };
-            let report = crate::plan::drift::report(&plan);
-            match output {
-                Output::Json => {
-                    let doc = crate::report::DriftDocument {
-                        report: report.clone(),
-                        api_calls: crate::report::ApiCallCounts::from_calls(&aws.calls),
-                    };
-                    println!("{}", serde_json::to_string_pretty(&doc)?);
-                }
-                Output::Text => print!("{}", crate::plan::drift::render(&report)),
-            }
-            Ok(if report.drift {
-                ExitCode::from(2)
-            } else {
-                ExitCode::SUCCESS
-            })
-        }
+        Command::Drift { file } => printed(commands::drift::run(&file, endpoint, p).await?, |d| {
+            p.drift(d).map(|()| d.exit_code())
+        }),
         Command::Apply {
             file,
             only,
@@ -283,63 +288,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             disable_deletion_protection,
             run,
         } => {
-            let approval = Approval {
+            let args = commands::apply::Args {
+                file,
+                only,
                 yes,
                 allow_data_loss,
                 disable_deletion_protection,
-                prompt: "Apply these changes? Type `yes`: ".into(),
-                expected: "yes".into(),
-                cancelled: "apply cancelled; nothing was changed",
+                settings: run.settings(),
+                endpoint_url: endpoint,
             };
-            if let Some(saved) = saved_plan(&file)? {
-                if only.is_some() {
-                    bail!(
-                        "`--only` applies to a spec; a saved plan is applied exactly as it was made"
-                    );
-                }
-                let aws = Aws::connect_to(
-                    &saved.stack,
-                    &saved.region,
-                    &saved.tags,
-                    &Connect {
-                        endpoint_url: cli.endpoint_url,
-                        max_wait: run.max_wait.map(Duration::from_secs),
-                    },
-                    Progress::new(),
-                )
-                .await;
-                let lock = lock::acquire(&aws, "apply", run.force_unlock).await?;
-                let result = async {
-                    let observed = aws.observe().await.context("reading the stack from AWS")?;
-                    if !saved.still_matches(&observed) {
-                        bail!(
-                            "stale plan: the stack changed in AWS since {} was planned; nothing was changed. Run `moodle-ha plan --out` again and review the new plan",
-                            file.display()
-                        );
-                    }
-                    run_plan(&aws, &saved, observed.ids(), &run, output, &approval).await
-                }
-                .await;
-                lock.release(&aws).await;
-                result
-            } else {
-                let Some((loaded, aws)) =
-                    open(&file, output, cli.endpoint_url, run.max_wait).await?
-                else {
-                    return Ok(ExitCode::from(1));
-                };
-                let lock = lock::acquire(&aws, "apply", run.force_unlock).await?;
-                let result = async {
-                    let Some((plan, ids)) = make_plan(&aws, &file, &loaded, output).await? else {
-                        return Ok(ExitCode::from(1));
-                    };
-                    let plan = limit(plan, only.as_deref())?;
-                    run_plan(&aws, &plan, ids, &run, output, &approval).await
-                }
-                .await;
-                lock.release(&aws).await;
-                result
-            }
+            printed(commands::apply::run(args, p).await?, |a| {
+                p.applied(a).map(|()| a.exit_code())
+            })
         }
         Command::Destroy {
             file,
@@ -347,546 +307,47 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             disable_deletion_protection,
             run,
         } => {
-            let Some((loaded, aws)) = open(&file, output, cli.endpoint_url, run.max_wait).await?
-            else {
-                return Ok(ExitCode::from(1));
-            };
-            let lock = lock::acquire(&aws, "destroy", run.force_unlock).await?;
-            let observed = match aws.observe().await {
-                Ok(o) => o,
-                Err(e) => {
-                    lock.release(&aws).await;
-                    return Err(e.context("reading the stack from AWS"));
-                }
-            };
-            let nothing = DesiredState {
-                stack: loaded.spec.name.clone(),
-                region: loaded.spec.region.clone(),
-                tags: loaded.spec.tags.clone(),
-                resources: BTreeMap::new(),
-            };
-            let plan = plan(
-                &nothing,
-                &observed,
-                &PlanOptions {
-                    plan_id: new_plan_id(),
-                    final_snapshot: loaded.spec.database.final_snapshot,
-                },
-            );
-            let name = loaded.spec.name;
-            let approval = Approval {
+            let args = commands::destroy::Args {
+                file,
                 yes,
-                // Destroying is the point of the command; the typed stack name is the guard.
-                allow_data_loss: true,
                 disable_deletion_protection,
-                prompt: format!("Destroy every resource above? Type the stack name `{name}`: "),
-                expected: name,
-                cancelled: "destroy cancelled; nothing was deleted",
+                settings: run.settings(),
+                endpoint_url: endpoint,
             };
-            let result = run_plan(&aws, &plan, observed.ids(), &run, output, &approval).await;
-            lock.release(&aws).await;
-            result
+            printed(commands::destroy::run(args, p).await?, |a| {
+                p.applied(a).map(|()| a.exit_code())
+            })
+        }
+        Command::Render { file, out, offline } => {
+            let rendered = commands::render::run(&file, &out, offline, endpoint, p).await?;
+            printed(rendered, |r| p.rendered(r).map(|()| 0))
+        }
+        Command::Schema { which } => {
+            print!("{}", commands::schema::json_schema(which));
+            Ok(0)
+        }
+        Command::Completions { shell } => {
+            commands::completions::script(shell, &mut Cli::command(), &mut std::io::stdout());
+            Ok(0)
+        }
+        Command::Man { out: None } => {
+            commands::completions::man_page(Cli::command(), &mut std::io::stdout()).map(|()| 0)
+        }
+        Command::Man { out: Some(dir) } => {
+            let written = commands::completions::man_pages_to(Cli::command(), &dir)?;
+            p.man_pages(&written).map(|()| 0)
         }
     }
 }
 
-/// Plans every stack spec in a directory, at most `parallel` at once; prints one line (or one
-/// JSON document) per stack. Exit 1 if any failed, else 2 with `--detailed-exitcode` if any
-/// has changes.
-async fn plan_many(
-    dir: &std::path::Path,
-    parallel: usize,
-    endpoint_url: Option<String>,
-    output: Output,
-    detailed_exitcode: bool,
-) -> anyhow::Result<ExitCode> {
-    use futures::stream::{self, StreamExt};
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("cannot read {}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
-        .collect();
-    files.sort();
-    let started = std::time::Instant::now();
-    type Planned = anyhow::Result<Option<(Plan, crate::report::ApiCallCounts)>>;
-    let results: Vec<(PathBuf, Planned)> = stream::iter(files)
-        .map(|file| {
-            let endpoint_url = endpoint_url.clone();
-            async move {
-                let result = async {
-                    let Some((loaded, aws)) = open(&file, output, endpoint_url, None).await? else {
-                        return Ok(None);
-                    };
-                    let planned = make_plan(&aws, &file, &loaded, output).await?;
-                    let calls = crate::report::ApiCallCounts::from_calls(&aws.calls);
-                    Ok(planned.map(|(plan, _)| (plan, calls)))
-                }
-                .await;
-                (file, result)
-            }
-        })
-        .buffer_unordered(parallel.max(1))
-        .collect()
-        .await;
-    let mut results = results;
-    results.sort_by(|a, b| a.0.cmp(&b.0));
-    let (mut failed, mut changed) = (0, 0);
-    let mut documents = Vec::new();
-    for (file, result) in &results {
-        match result {
-            Ok(Some((plan, calls))) => {
-                if !plan.is_empty() {
-                    changed += 1;
-                }
-                if output == Output::Text {
-                    let s = plan.summary();
-                    println!(
-                        "{}: {} ({} to add, {} to change, {} to replace, {} to destroy; {} AWS requests)",
-                        plan.stack,
-                        if plan.is_empty() {
-                            "no changes"
-                        } else {
-                            "changes"
-                        },
-                        s.create,
-                        s.update,
-                        s.replace,
-                        s.delete,
-                        calls.total
-                    );
-                } else {
-                    documents.push(serde_json::to_value(crate::report::PlanDocument::new(
-                        plan,
-                        calls.clone(),
-                        None,
-                    ))?);
-                }
-            }
-            Ok(None) => failed += 1,
-            Err(e) => {
-                failed += 1;
-                eprintln!("error: {}: {e:#}", file.display());
-            }
-        }
+/// Prints a workflow's result with `print`, which gives the exit code; `None` (the spec or
+/// its references had errors, already shown) exits 1.
+fn printed<T>(
+    result: Option<T>,
+    print: impl FnOnce(&T) -> anyhow::Result<u8>,
+) -> anyhow::Result<u8> {
+    match result {
+        Some(result) => print(&result),
+        None => Ok(1),
     }
-    let elapsed = started.elapsed();
-    if output == Output::Json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({
-                "format_version": crate::plan::PLAN_FORMAT_VERSION,
-                "stacks": documents,
-                "failed": failed,
-                "seconds": elapsed.as_secs_f64(),
-            }))?
-        );
-    } else {
-        println!(
-            "{} stacks planned in {:.2}s ({} at once): {changed} with changes, {failed} failed.",
-            results.len(),
-            elapsed.as_secs_f64(),
-            parallel.max(1)
-        );
-    }
-    Ok(if failed > 0 {
-        ExitCode::from(1)
-    } else if detailed_exitcode && changed > 0 {
-        ExitCode::from(2)
-    } else {
-        ExitCode::SUCCESS
-    })
-}
-
-/// The plan limited to one part of the spec, when asked.
-fn limit(plan: Plan, only: Option<&str>) -> anyhow::Result<Plan> {
-    match only {
-        None => Ok(plan),
-        Some(part) => crate::plan::select::select(&plan, part).map_err(anyhow::Error::msg),
-    }
-}
-
-/// A plan saved with `plan --out`, when `file` is one (a spec is YAML, a saved plan JSON with
-/// a `plan_id`).
-fn saved_plan(file: &std::path::Path) -> anyhow::Result<Option<Plan>> {
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    if !text.trim_start().starts_with('{') {
-        return Ok(None);
-    }
-    let plan: Plan = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a saved plan", file.display()))?;
-    if plan.format_version != crate::plan::PLAN_FORMAT_VERSION {
-        bail!(
-            "{} is a plan of format {}; this moodle-ha reads format {}",
-            file.display(),
-            plan.format_version,
-            crate::plan::PLAN_FORMAT_VERSION
-        );
-    }
-    Ok(Some(plan))
-}
-
-/// Loads the spec and connects to AWS. `None` when the spec has errors (already printed);
-/// no AWS client exists before the spec is valid.
-async fn open(
-    file: &std::path::Path,
-    output: Output,
-    endpoint_url: Option<String>,
-    max_wait: Option<u64>,
-) -> anyhow::Result<Option<(LoadedSpec, Aws)>> {
-    let Some(loaded) = load(file, output)? else {
-        return Ok(None);
-    };
-    let connect = Connect {
-        endpoint_url,
-        max_wait: max_wait.map(Duration::from_secs),
-    };
-    let aws = Aws::connect(&loaded.spec, &connect, Progress::new()).await;
-    Ok(Some((loaded, aws)))
-}
-
-/// What a run that changes AWS needs before it may start.
-struct Approval {
-    yes: bool,
-    allow_data_loss: bool,
-    disable_deletion_protection: bool,
-    prompt: String,
-    expected: String,
-    cancelled: &'static str,
-}
-
-/// Prints the plan, checks data loss and confirmation, carries the plan out and reports.
-async fn run_plan(
-    aws: &Aws,
-    plan: &Plan,
-    ids: executor::Ids,
-    run: &RunArgs,
-    output: Output,
-    approval: &Approval,
-) -> anyhow::Result<ExitCode> {
-    if output == Output::Text {
-        print_plan(plan, aws, output);
-    }
-    if plan.is_empty() {
-        if output == Output::Json {
-            print_json(plan, aws, Some(&ApplyReport::default()));
-        }
-        return Ok(ExitCode::SUCCESS);
-    }
-    if let Err(refusal) = plan.check_allowed(
-        approval.allow_data_loss,
-        approval.disable_deletion_protection,
-    ) {
-        bail!("{refusal}");
-    }
-    if !approval.yes && !confirm(&approval.prompt, &approval.expected)? {
-        bail!("{}", approval.cancelled);
-    }
-    let report = carry_out(aws, plan, ids, run.concurrency, output).await;
-    // Outputs (endpoints, secret ARNs) exist once the resources do: read them again.
-    let outputs = match aws.observe().await {
-        Ok(observed) => observed.outputs(),
-        Err(e) => {
-            tracing::warn!("reading outputs after apply: {e:#}");
-            plan.outputs.clone()
-        }
-    };
-    finish(plan, aws, &report, &outputs, output)
-}
-
-/// Loads and validates; prints problems. `None` when the spec has errors (already printed).
-/// A valid spec's files must render (a template bug, or user data over EC2's limit, stops
-/// here, before any AWS call).
-fn load(file: &std::path::Path, output: Output) -> anyhow::Result<Option<LoadedSpec>> {
-    match load_file(file) {
-        Ok(loaded) => {
-            for w in &loaded.warnings {
-                eprintln!("warning: {}: {w}", file.display());
-            }
-            crate::render::all_files(&loaded.spec, &crate::render::Outputs::default())
-                .with_context(|| format!("{}: rendering the site's files", file.display()))?;
-            Ok(Some(loaded))
-        }
-        Err(LoadError::Io { path, source }) => bail!("cannot read {}: {source}", path.display()),
-        Err(e) => {
-            print_problems(file, e.problems(), output);
-            Ok(None)
-        }
-    }
-}
-
-fn print_problems(file: &std::path::Path, problems: &[crate::spec::Problem], output: Output) {
-    if output == Output::Json {
-        let doc = json!({"format_version": 1, "file": file.display().to_string(), "valid": false, "problems": problems});
-        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
-        return;
-    }
-    for p in problems {
-        let label = if p.severity == Severity::Error {
-            "error"
-        } else {
-            "warning"
-        };
-        eprintln!("{label}: {}: {p}", file.display());
-    }
-    let errors = problems
-        .iter()
-        .filter(|p| p.severity == Severity::Error)
-        .count();
-    eprintln!(
-        "{}: {errors} error{}; nothing was sent to AWS",
-        file.display(),
-        if errors == 1 { "" } else { "s" }
-    );
-}
-
-fn validate(file: &std::path::Path, output: Output) -> anyhow::Result<ExitCode> {
-    let Some(loaded) = load(file, output)? else {
-        return Ok(ExitCode::from(1));
-    };
-    if output == Output::Json {
-        let doc = json!({"format_version": 1, "file": file.display().to_string(), "valid": true, "problems": loaded.warnings});
-        println!("{}", serde_json::to_string_pretty(&doc)?);
-    } else {
-        println!(
-            "{}: valid ({} warning{})",
-            file.display(),
-            loaded.warnings.len(),
-            if loaded.warnings.len() == 1 { "" } else { "s" }
-        );
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// `render`: the files a node gets, written to `out` for inspection.
-async fn render_files(
-    file: &std::path::Path,
-    out: &std::path::Path,
-    offline: bool,
-    endpoint_url: Option<String>,
-    output: Output,
-) -> anyhow::Result<ExitCode> {
-    let Some(loaded) = load(file, output)? else {
-        return Ok(ExitCode::from(1));
-    };
-    let outputs = if offline {
-        crate::render::Outputs::default()
-    } else {
-        let connect = Connect {
-            endpoint_url,
-            max_wait: None,
-        };
-        let aws = Aws::connect(&loaded.spec, &connect, Progress::new()).await;
-        let observed = aws
-            .observe()
-            .await
-            .context("reading the stack's resources (use `--offline` to render without AWS)")?;
-        crate::render::Outputs::from_map(&observed.outputs())
-    };
-    let files = crate::render::all_files(&loaded.spec, &outputs)?;
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let mut written = Vec::new();
-    for (name, text) in &files {
-        let path = out.join(name);
-        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
-        written.push(json!({"file": path.display().to_string(), "bytes": text.len()}));
-    }
-    let missing = outputs.missing();
-    match output {
-        Output::Json => {
-            let doc = json!({"format_version": 1, "files": written, "known_after_apply": missing});
-            println!("{}", serde_json::to_string_pretty(&doc)?);
-        }
-        Output::Text => {
-            for (name, text) in &files {
-                println!("wrote {} ({} bytes)", out.join(name).display(), text.len());
-            }
-            if !missing.is_empty() {
-                println!(
-                    "config.php marks {} as `<known after apply: …>`: {}; each node fills them in at boot",
-                    if missing.len() == 1 {
-                        "one value"
-                    } else {
-                        "values"
-                    },
-                    missing.join(", ")
-                );
-            }
-        }
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Facts → desired → observed → plan. `None` when adopted resources are missing (printed).
-async fn make_plan(
-    aws: &Aws,
-    file: &std::path::Path,
-    loaded: &LoadedSpec,
-    output: Output,
-) -> anyhow::Result<Option<(Plan, executor::Ids)>> {
-    let spec = &loaded.spec;
-    let (facts, observed) = tokio::try_join!(aws.facts(spec), aws.observe())?;
-    let problems = check_facts(spec, &facts, &loaded.source);
-    if !problems.is_empty() {
-        print_problems(file, &problems, output);
-        return Ok(None);
-    }
-    let desired = desired_state(spec, &facts);
-    let plan = plan(
-        &desired,
-        &observed,
-        &PlanOptions {
-            plan_id: new_plan_id(),
-            final_snapshot: spec.database.final_snapshot,
-        },
-    );
-    Ok(Some((plan, observed.ids())))
-}
-
-fn new_plan_id() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    executor::short_hash(&format!("{}-{}", now.as_nanos(), std::process::id()), 8)
-}
-
-fn print_plan(plan: &Plan, aws: &Aws, output: Output) {
-    match output {
-        Output::Json => print_json(plan, aws, None),
-        Output::Text => {
-            let mut out = anstream::stdout();
-            let _ = write!(out, "{}", render_plan(plan));
-        }
-    }
-}
-
-fn print_json(plan: &Plan, aws: &Aws, report: Option<&ApplyReport>) {
-    let doc = crate::report::PlanDocument::new(
-        plan,
-        crate::report::ApiCallCounts::from_calls(&aws.calls),
-        report,
-    );
-    println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
-}
-
-fn confirm(prompt: &str, expected: &str) -> anyhow::Result<bool> {
-    if !std::io::stdin().is_terminal() {
-        bail!(
-            "confirmation needed but stdin is not a terminal; pass `--yes` to go ahead without it"
-        );
-    }
-    eprint!("{prompt}");
-    std::io::stderr().flush()?;
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer)?;
-    Ok(answer.trim() == expected)
-}
-
-async fn carry_out(
-    aws: &Aws,
-    plan: &Plan,
-    ids: executor::Ids,
-    concurrency: usize,
-    output: Output,
-) -> ApplyReport {
-    let progress = &aws.progress;
-    let text = output == Output::Text;
-    if text {
-        progress.line("");
-    }
-    let on_event = |event: Event<'_>| {
-        if !text {
-            return;
-        }
-        match event {
-            Event::Started(key, step) => progress.line(&format!("  {} {key} …", verb(step, false))),
-            Event::Finished(report) => progress.line(&match &report.outcome {
-                Outcome::Done { id, seconds } => {
-                    let id = id.as_deref().map(|i| format!(" ({i})")).unwrap_or_default();
-                    format!(
-                        "  {} {}{id} in {seconds:.1}s",
-                        verb(report.step, true),
-                        report.key
-                    )
-                }
-                Outcome::Failed { error } => format!(
-                    "  FAILED to {} {}: {error}",
-                    infinitive(report.step),
-                    report.key
-                ),
-                Outcome::Skipped { because } => format!(
-                    "  skipped: {} {}, because {because} failed",
-                    infinitive(report.step),
-                    report.key
-                ),
-            }),
-        }
-    };
-    executor::execute(plan, aws, ids, concurrency, &on_event).await
-}
-
-fn infinitive(step: Step) -> &'static str {
-    match step {
-        Step::Create => "create",
-        Step::Update => "update",
-        Step::Delete => "delete",
-    }
-}
-
-fn verb(step: Step, done: bool) -> &'static str {
-    match (step, done) {
-        (Step::Create, false) => "creating",
-        (Step::Create, true) => "created",
-        (Step::Update, false) => "updating",
-        (Step::Update, true) => "updated",
-        (Step::Delete, false) => "deleting",
-        (Step::Delete, true) => "deleted",
-    }
-}
-
-fn finish(
-    plan: &Plan,
-    aws: &Aws,
-    report: &ApplyReport,
-    outputs: &BTreeMap<String, String>,
-    output: Output,
-) -> anyhow::Result<ExitCode> {
-    if output == Output::Json {
-        let mut plan = plan.clone();
-        plan.outputs = outputs.clone();
-        print_json(&plan, aws, Some(report));
-    } else {
-        if !outputs.is_empty() {
-            println!("\nOutputs:");
-            for (name, value) in outputs {
-                println!("  {name} = {value}");
-            }
-        }
-        let done = report
-            .steps
-            .iter()
-            .filter(|s| matches!(s.outcome, Outcome::Done { .. }))
-            .count();
-        let failed = report
-            .steps
-            .iter()
-            .filter(|s| matches!(s.outcome, Outcome::Failed { .. }))
-            .count();
-        let skipped = report
-            .steps
-            .iter()
-            .filter(|s| matches!(s.outcome, Outcome::Skipped { .. }))
-            .count();
-        println!(
-            "\nDone: {done} step{} succeeded, {failed} failed, {skipped} skipped ({} AWS requests, {} of them retries).",
-            if done == 1 { "" } else { "s" },
-            aws.calls.total(),
-            aws.calls.retries()
-        );
-    }
-    Ok(if report.succeeded() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
 }

@@ -1,6 +1,7 @@
 //! The executor: walks a plan's dependency graph and carries out each step through a
 //! [`Backend`], running independent steps at the same time up to a bound. A failed step's
-//! dependents are skipped and reported as such; the others go on.
+//! dependents are skipped and reported as such; the others go on. A [`Stop`] (a signal) ends a
+//! run early: no step starts after it, and the steps in flight finish or are given up.
 
 use crate::model::{Props, ResourceKey};
 use crate::plan::{Action, Change, Plan};
@@ -11,6 +12,7 @@ use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 
 /// One thing the backend does to one resource.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, JsonSchema)]
@@ -70,6 +72,14 @@ pub enum Outcome {
         /// The failed step's resource.
         because: ResourceKey,
     },
+    /// In flight when the run was stopped and given up (see [`Stop::give_up`]): AWS may
+    /// still carry out what it was asked; the next apply reads the result and goes on.
+    Abandoned {
+        /// Wall time until it was given up.
+        seconds: f64,
+    },
+    /// Not started because the run was stopped (see [`Stop::no_new_steps`]).
+    NotStarted,
 }
 
 /// One step and its outcome.
@@ -106,6 +116,34 @@ pub enum Event<'a> {
     Started(&'a ResourceKey, Step),
     /// A step ended.
     Finished(&'a StepReport),
+    /// The run was told to stop: no step starts any more; `in_flight` steps are running.
+    Stopping {
+        /// Steps running now.
+        in_flight: usize,
+    },
+}
+
+/// When to end a run early (on a signal). Cancelling `no_new_steps` lets the steps in flight
+/// finish and starts no other; cancelling `give_up` also abandons the steps in flight. The
+/// caller decides when each happens (e.g. a grace period between them).
+#[derive(Clone, Debug, Default)]
+pub struct Stop {
+    /// No step starts after this is cancelled.
+    pub no_new_steps: CancellationToken,
+    /// The steps in flight are given up when this is cancelled.
+    pub give_up: CancellationToken,
+}
+
+/// What the run loop waits for next.
+enum Next<T> {
+    /// A step ended.
+    Ended(T),
+    /// Every step has ended.
+    AllEnded,
+    /// [`Stop::no_new_steps`] was just cancelled.
+    Stopping,
+    /// [`Stop::give_up`] was cancelled.
+    GiveUp,
 }
 
 struct Node {
@@ -118,35 +156,37 @@ struct Node {
 pub async fn execute<B: Backend>(
     plan: &Plan,
     backend: &B,
-    mut ids: Ids,
+    ids: Ids,
     concurrency: usize,
     on_event: &(dyn Fn(Event<'_>) + Sync),
 ) -> ApplyReport {
-    let nodes = nodes(plan);
-    let edges = edges(plan, &nodes);
-    let mut waiting_on: Vec<usize> = vec![0; nodes.len()];
-    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
-    for (from, to) in &edges {
-        waiting_on[*to] += 1;
-        dependents[*from].push(*to);
-    }
-    let mut ready: VecDeque<usize> = (0..nodes.len()).filter(|n| waiting_on[*n] == 0).collect();
-    let mut finished: Vec<bool> = vec![false; nodes.len()];
-    let mut report = ApplyReport::default();
+    execute_until(plan, backend, ids, concurrency, on_event, &Stop::default()).await
+}
+
+/// [`execute`], ended early by `stop`: steps not started are reported [`Outcome::NotStarted`],
+/// steps given up [`Outcome::Abandoned`].
+pub async fn execute_until<B: Backend>(
+    plan: &Plan,
+    backend: &B,
+    mut ids: Ids,
+    concurrency: usize,
+    on_event: &(dyn Fn(Event<'_>) + Sync),
+    stop: &Stop,
+) -> ApplyReport {
+    let mut walk = Walk::new(plan);
     let mut running = FuturesUnordered::new();
     let limit = concurrency.max(1);
-
     loop {
-        while running.len() < limit {
-            let Some(n) = ready.pop_front() else { break };
-            let node = &nodes[n];
-            let change = &plan.changes[node.change];
-            let op = Operation {
-                step: node.step,
-                change: change.clone(),
-                client_token: client_token(&plan.plan_id, &change.key, node.step),
+        while running.len() < limit && !stop.no_new_steps.is_cancelled() {
+            let Some(n) = walk.ready.pop_front() else {
+                break;
             };
-            on_event(Event::Started(&change.key, node.step));
+            let op = walk.operation(n);
+            on_event(Event::Started(
+                &plan.changes[walk.nodes[n].change].key,
+                op.step,
+            ));
+            walk.in_flight.insert(n, tokio::time::Instant::now());
             let snapshot = ids.clone();
             running.push(async move {
                 let start = Instant::now();
@@ -154,83 +194,231 @@ pub async fn execute<B: Backend>(
                 (n, result, start.elapsed())
             });
         }
-        let Some((n, result, elapsed)) = running.next().await else {
+        if stop.no_new_steps.is_cancelled() {
+            walk.stopping(running.len(), on_event);
+        }
+        if running.is_empty() {
             break;
+        }
+        let next = tokio::select! {
+            biased;
+            _ = stop.give_up.cancelled() => Next::GiveUp,
+            _ = stop.no_new_steps.cancelled(), if !walk.stopping => Next::Stopping,
+            ended = running.next() => ended.map_or(Next::AllEnded, Next::Ended),
         };
-        finished[n] = true;
-        let node = &nodes[n];
-        let key = plan.changes[node.change].key.clone();
+        match next {
+            Next::Ended((n, result, elapsed)) => walk.ended(n, result, elapsed, &mut ids, on_event),
+            Next::AllEnded => break,
+            Next::Stopping => continue,
+            Next::GiveUp => {
+                walk.stopping(running.len(), on_event);
+                drop(running);
+                walk.give_up(on_event);
+                break;
+            }
+        }
+    }
+    walk.finish()
+}
+
+/// The executor's progress through one plan: the steps' dependency graph, which steps are
+/// ready, in flight and finished, and the report so far.
+struct Walk<'p> {
+    plan: &'p Plan,
+    nodes: Vec<Node>,
+    waiting_on: Vec<usize>,
+    dependents: Vec<Vec<usize>>,
+    ready: VecDeque<usize>,
+    finished: Vec<bool>,
+    report: ApplyReport,
+    // tokio's clock: the time a step was given up after is measured as the tests' paused time.
+    in_flight: BTreeMap<usize, tokio::time::Instant>,
+    stopping: bool,
+}
+
+impl<'p> Walk<'p> {
+    /// The plan's steps, the ones without dependencies ready.
+    fn new(plan: &'p Plan) -> Self {
+        let nodes = nodes(plan);
+        let mut waiting_on: Vec<usize> = vec![0; nodes.len()];
+        let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
+        for (from, to) in edges(plan, &nodes) {
+            waiting_on[to] += 1;
+            dependents[from].push(to);
+        }
+        let ready = (0..nodes.len()).filter(|n| waiting_on[*n] == 0).collect();
+        let finished = vec![false; nodes.len()];
+        Walk {
+            plan,
+            nodes,
+            waiting_on,
+            dependents,
+            ready,
+            finished,
+            report: ApplyReport::default(),
+            in_flight: BTreeMap::new(),
+            stopping: false,
+        }
+    }
+
+    fn key(&self, n: usize) -> &'p ResourceKey {
+        &self.plan.changes[self.nodes[n].change].key
+    }
+
+    /// What the backend is asked to do for step `n`.
+    fn operation(&self, n: usize) -> Operation {
+        let node = &self.nodes[n];
+        let change = &self.plan.changes[node.change];
+        Operation {
+            step: node.step,
+            change: change.clone(),
+            client_token: client_token(&self.plan.plan_id, &change.key, node.step),
+        }
+    }
+
+    /// Says once that the run is stopping, with the steps still in flight.
+    fn stopping(&mut self, in_flight: usize, on_event: &(dyn Fn(Event<'_>) + Sync)) {
+        if !self.stopping {
+            self.stopping = true;
+            on_event(Event::Stopping { in_flight });
+        }
+    }
+
+    fn record(&mut self, step: StepReport, on_event: &(dyn Fn(Event<'_>) + Sync)) {
+        on_event(Event::Finished(&step));
+        self.report.steps.push(step);
+    }
+
+    /// Step `n` ended: its ID recorded and its dependents readied, or, when it failed, every
+    /// step that depends on it skipped.
+    fn ended(
+        &mut self,
+        n: usize,
+        result: anyhow::Result<Option<String>>,
+        elapsed: Duration,
+        ids: &mut Ids,
+        on_event: &(dyn Fn(Event<'_>) + Sync),
+    ) {
+        self.in_flight.remove(&n);
+        self.finished[n] = true;
+        let step = self.nodes[n].step;
+        let key = self.key(n);
+        // A create must name what it made: without an ID nothing can refer to it.
+        let result = match result {
+            Ok(None) if step == Step::Create => Err(anyhow::anyhow!(
+                "the create call's answer held no ID for {key}"
+            )),
+            Ok(Some(id)) if step == Step::Create && id.is_empty() => Err(anyhow::anyhow!(
+                "the create call's answer held an empty ID for {key}"
+            )),
+            other => other,
+        };
         match result {
             Ok(new_id) => {
-                match (node.step, &new_id) {
+                match (step, &new_id) {
                     (Step::Create, Some(id)) => {
                         ids.insert(key.clone(), id.clone());
                     }
-                    (Step::Delete, _) if ids.get(&key) == plan.changes[node.change].id.as_ref() => {
-                        ids.remove(&key);
+                    (Step::Delete, _)
+                        if ids.get(key) == self.plan.changes[self.nodes[n].change].id.as_ref() =>
+                    {
+                        ids.remove(key);
                     }
                     _ => {}
                 }
-                let step = StepReport {
-                    key,
-                    step: node.step,
-                    outcome: Outcome::Done {
-                        id: new_id,
-                        seconds: secs(elapsed),
-                    },
+                let outcome = Outcome::Done {
+                    id: new_id,
+                    seconds: secs(elapsed),
                 };
-                on_event(Event::Finished(&step));
-                report.steps.push(step);
-                for d in &dependents[n] {
-                    waiting_on[*d] -= 1;
-                    if waiting_on[*d] == 0 && !finished[*d] {
-                        ready.push_back(*d);
+                self.record(
+                    StepReport {
+                        key: key.clone(),
+                        step,
+                        outcome,
+                    },
+                    on_event,
+                );
+                for d in self.dependents[n].clone() {
+                    self.waiting_on[d] -= 1;
+                    if self.waiting_on[d] == 0 && !self.finished[d] {
+                        self.ready.push_back(d);
                     }
                 }
             }
             Err(error) => {
-                let step = StepReport {
-                    key: key.clone(),
-                    step: node.step,
-                    outcome: Outcome::Failed {
-                        error: format!("{error:#}"),
-                    },
+                let outcome = Outcome::Failed {
+                    error: format!("{error:#}"),
                 };
-                on_event(Event::Finished(&step));
-                report.steps.push(step);
-                let mut stack = dependents[n].clone();
-                while let Some(d) = stack.pop() {
-                    if finished[d] {
-                        continue;
-                    }
-                    finished[d] = true;
-                    let skipped = StepReport {
-                        key: plan.changes[nodes[d].change].key.clone(),
-                        step: nodes[d].step,
-                        outcome: Outcome::Skipped {
-                            because: key.clone(),
-                        },
-                    };
-                    on_event(Event::Finished(&skipped));
-                    report.steps.push(skipped);
-                    stack.extend(dependents[d].iter().copied());
-                }
+                self.record(
+                    StepReport {
+                        key: key.clone(),
+                        step,
+                        outcome,
+                    },
+                    on_event,
+                );
+                self.skip_dependents_of(n, on_event);
             }
         }
     }
-    // Anything left waits on a cycle the planner should never produce; say so rather than hang.
-    for (n, node) in nodes.iter().enumerate() {
-        if !finished[n] {
-            report.steps.push(StepReport {
-                key: plan.changes[node.change].key.clone(),
-                step: node.step,
-                outcome: Outcome::Failed {
-                    error: "dependency cycle in the plan; nothing was done to it".into(),
+
+    /// Every step that depends on `n`, directly or not, is skipped.
+    fn skip_dependents_of(&mut self, n: usize, on_event: &(dyn Fn(Event<'_>) + Sync)) {
+        let because = self.key(n).clone();
+        let mut stack = self.dependents[n].clone();
+        while let Some(d) = stack.pop() {
+            if self.finished[d] {
+                continue;
+            }
+            self.finished[d] = true;
+            let skipped = StepReport {
+                key: self.key(d).clone(),
+                step: self.nodes[d].step,
+                outcome: Outcome::Skipped {
+                    because: because.clone(),
                 },
-            });
+            };
+            self.record(skipped, on_event);
+            stack.extend(self.dependents[d].iter().copied());
         }
     }
-    report
+
+    /// The steps in flight are given up (their futures were dropped).
+    fn give_up(&mut self, on_event: &(dyn Fn(Event<'_>) + Sync)) {
+        for (n, started) in std::mem::take(&mut self.in_flight) {
+            self.finished[n] = true;
+            let step = StepReport {
+                key: self.key(n).clone(),
+                step: self.nodes[n].step,
+                outcome: Outcome::Abandoned {
+                    seconds: secs(started.elapsed()),
+                },
+            };
+            self.record(step, on_event);
+        }
+    }
+
+    /// The report. Anything left was not started because the run stopped, or else waits on a
+    /// cycle the planner should never produce; it says so rather than hang.
+    fn finish(mut self) -> ApplyReport {
+        for n in 0..self.nodes.len() {
+            if !self.finished[n] {
+                let outcome = if self.stopping {
+                    Outcome::NotStarted
+                } else {
+                    Outcome::Failed {
+                        error: "dependency cycle in the plan; nothing was done to it".into(),
+                    }
+                };
+                self.report.steps.push(StepReport {
+                    key: self.key(n).clone(),
+                    step: self.nodes[n].step,
+                    outcome,
+                });
+            }
+        }
+        self.report
+    }
 }
 
 fn secs(d: Duration) -> f64 {
@@ -341,6 +529,7 @@ mod tests {
         running: AtomicUsize,
         peak: AtomicUsize,
         fail: Vec<ResourceKey>,
+        no_id: Vec<ResourceKey>,
     }
 
     impl Backend for Fake {
@@ -370,6 +559,9 @@ mod tests {
                 .map_err(|_| anyhow::anyhow!("poisoned"))?
                 .push((op.change.key.clone(), op.step));
             anyhow::ensure!(!self.fail.contains(&op.change.key), "injected failure");
+            if self.no_id.contains(&op.change.key) {
+                return Ok(None);
+            }
             Ok((op.step == Step::Create).then(|| format!("id-{}", op.change.key)))
         }
     }
@@ -434,6 +626,22 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_create_whose_answer_has_no_id_fails_instead_of_recording_an_empty_one() {
+        let p = example_plan(&ObservedState::default(), &[]);
+        let policy = ResourceKey::new(Kind::ScalingPolicy, "cpu");
+        let fake = Fake {
+            no_id: vec![policy.clone()],
+            ..Fake::default()
+        };
+        let report = execute(&p, &fake, Ids::new(), 10, &|_| {}).await;
+        let step = report.steps.iter().find(|s| s.key == policy);
+        assert!(
+            matches!(step.map(|s| &s.outcome), Some(Outcome::Failed { error }) if error.contains("held no ID for scaling-policy/cpu")),
+            "{step:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_failure_skips_its_dependents_and_nothing_else() {
         let p = example_plan(&ObservedState::default(), &[]);
         let fs = ResourceKey::new(Kind::FileSystem, "moodledata");
@@ -481,6 +689,7 @@ mod tests {
                 .iter()
                 .filter_map(|c| {
                     Some(ObservedResource {
+                        unknown: Default::default(),
                         key: c.key.clone(),
                         id: format!("id-{}", c.key),
                         props: c.desired.clone()?,
@@ -539,5 +748,92 @@ mod tests {
         assert_eq!(a, client_token("plan-1", &key, Step::Create));
         assert_ne!(a, client_token("plan-2", &key, Step::Create));
         assert!(a.len() <= 64);
+    }
+
+    /// Steps by outcome: (done, abandoned, not started, any other).
+    fn tally(report: &ApplyReport) -> (usize, usize, usize, usize) {
+        let mut t = (0, 0, 0, 0);
+        for s in &report.steps {
+            match s.outcome {
+                Outcome::Done { .. } => t.0 += 1,
+                Outcome::Abandoned { .. } => t.1 += 1,
+                Outcome::NotStarted => t.2 += 1,
+                _ => t.3 += 1,
+            }
+        }
+        t
+    }
+
+    /// Runs the example's plan, 4 steps of 10 s at a time, cancelling the stop's tokens at
+    /// 15 s (the second round is then in flight); returns the report, when each step started,
+    /// the `Stopping` notices and the time taken.
+    async fn stopped_at_15s(
+        give_up: bool,
+    ) -> (Plan, ApplyReport, Vec<Duration>, Vec<usize>, Duration) {
+        let p = example_plan(&ObservedState::default(), &[]);
+        let fake = Fake::default();
+        let stop = Stop::default();
+        let t0 = tokio::time::Instant::now();
+        let started = Mutex::new(Vec::new());
+        let stopping = Mutex::new(Vec::new());
+        let on_event = |e: Event<'_>| match e {
+            Event::Started(..) => started
+                .lock()
+                .map(|mut s| s.push(t0.elapsed()))
+                .unwrap_or(()),
+            Event::Stopping { in_flight } => {
+                stopping.lock().map(|mut s| s.push(in_flight)).unwrap_or(())
+            }
+            Event::Finished(_) => {}
+        };
+        let signal = stop.clone();
+        let (report, ()) = tokio::join!(
+            execute_until(&p, &fake, Ids::new(), 4, &on_event, &stop),
+            async {
+                tokio::time::sleep(Duration::from_secs(15)).await;
+                signal.no_new_steps.cancel();
+                if give_up {
+                    signal.give_up.cancel();
+                }
+            }
+        );
+        let took = t0.elapsed();
+        let started = started.into_inner().unwrap_or_default();
+        let stopping = stopping.into_inner().unwrap_or_default();
+        (p, report, started, stopping, took)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_a_stop_no_step_starts_and_the_steps_in_flight_finish() {
+        let (p, report, started, stopping, took) = stopped_at_15s(false).await;
+        assert!(
+            started.iter().all(|t| *t < Duration::from_secs(15)),
+            "{started:?}"
+        );
+        assert_eq!(stopping, [4], "one notice, with the steps in flight");
+        // Round one (0–10 s) and round two (10–20 s, in flight at the stop) are done.
+        assert_eq!(tally(&report), (8, 0, p.changes.len() - 8, 0));
+        assert_eq!(took, Duration::from_secs(20));
+        assert!(!report.succeeded());
+        assert_eq!(
+            serde_json::to_value(&Outcome::NotStarted).ok(),
+            Some(serde_json::json!({"status": "not_started"}))
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn given_up_the_steps_in_flight_are_reported_abandoned_at_once() {
+        let (p, report, _, stopping, took) = stopped_at_15s(true).await;
+        assert_eq!(stopping, [4]);
+        assert_eq!(tally(&report), (4, 4, p.changes.len() - 8, 0));
+        assert_eq!(
+            took,
+            Duration::from_secs(15),
+            "nothing waits for the abandoned steps"
+        );
+        assert!(report.steps.iter().all(|s| match s.outcome {
+            Outcome::Abandoned { seconds } => seconds == 5.0,
+            _ => true,
+        }));
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::model::{Kind, Props, Ref, ResourceKey};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// One resource found in AWS.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -17,6 +17,59 @@ pub struct ObservedResource {
     /// Values others need (endpoints, ARNs), by output name, e.g. `cache.primary_endpoint`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub outputs: BTreeMap<String, String>,
+    /// Managed fields AWS's answer did not include: their value in `props` is a placeholder,
+    /// never compared (not drift, never a replacement), listed by `drift` as unreadable.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub unknown: BTreeSet<String>,
+}
+
+/// Collects, while an AWS answer is mapped to the model, the fields it did not include.
+/// Each accessor returns the value AWS gave, or a placeholder recorded as unknown: an
+/// incomplete answer is never read as `0`, `""` or `false`.
+#[derive(Debug, Default)]
+pub struct Unknown(BTreeSet<String>);
+
+impl Unknown {
+    /// The value, or a placeholder recorded as unknown under `field`.
+    pub fn or_default<T: Default>(&mut self, field: &str, value: Option<T>) -> T {
+        value.unwrap_or_else(|| {
+            self.0.insert(field.to_string());
+            T::default()
+        })
+    }
+
+    /// A text field.
+    pub fn text(&mut self, field: &str, value: Option<&str>) -> String {
+        self.or_default(field, value.map(str::to_string))
+    }
+
+    /// A count or size AWS gives as a signed number; a negative one is unknown too.
+    pub fn count(&mut self, field: &str, value: Option<i32>) -> u32 {
+        self.or_default(field, value.and_then(|n| u32::try_from(n).ok()))
+    }
+
+    /// A flag.
+    pub fn flag(&mut self, field: &str, value: Option<bool>) -> bool {
+        self.or_default(field, value)
+    }
+
+    /// An optional attribute that AWS always reports for this kind: `None` is unknown.
+    pub fn reported<T>(&mut self, field: &str, value: Option<T>) -> Option<T> {
+        if value.is_none() {
+            self.0.insert(field.to_string());
+        }
+        value
+    }
+
+    /// Records `field` as unknown (an answer that lacked what it is computed from).
+    pub fn missing(&mut self, field: &str) {
+        self.0.insert(field.to_string());
+    }
+
+    /// The fields recorded.
+    pub fn fields(self) -> BTreeSet<String> {
+        self.0
+    }
 }
 
 /// Every resource found for a stack. A key can appear twice (a duplicate left by an
@@ -93,4 +146,47 @@ impl ObservedState {
         }
         ids
     }
+}
+
+/// [`ObservedState::symbolize`], with the resources found twice under one key (a create
+/// whose answer was lost and was sent again) ordered so that the one the stack uses comes
+/// first: the plan keeps the first and deletes the others, and apply resolves references
+/// to the first. Used means, in this order: referred to by more of the stack's other
+/// resources (the Elastic IP a NAT gateway holds, the VPC the subnets are in, the subnet
+/// with the mount target), then referring to more of them (the attached internet gateway,
+/// the route table with routes and subnets); then the smaller ID, so the choice is stable.
+pub fn symbolize(observed: &mut ObservedState) {
+    let ids: BTreeSet<&str> = observed.resources.iter().map(|r| r.id.as_str()).collect();
+    // Per resource: the AWS IDs of the stack's resources it refers to.
+    let refers_to: Vec<Vec<String>> = observed
+        .resources
+        .iter()
+        .map(|r| {
+            let found = std::cell::RefCell::new(Vec::new());
+            r.props.clone().map_refs(|reference| {
+                if let Ref::External(id) = reference {
+                    if ids.contains(id.as_str()) && *id != r.id {
+                        found.borrow_mut().push(id.clone());
+                    }
+                }
+                reference.clone()
+            });
+            found.into_inner()
+        })
+        .collect();
+    let mut used: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for (r, targets) in observed.resources.iter().zip(&refers_to) {
+        used.entry(r.id.clone()).or_default().1 += targets.len();
+        for id in targets {
+            used.entry(id.clone()).or_default().0 += 1;
+        }
+    }
+    observed.symbolize();
+    let score = |id: &str| used.get(id).copied().unwrap_or_default();
+    observed.resources.sort_by(|a, b| {
+        a.key
+            .cmp(&b.key)
+            .then_with(|| score(&b.id).cmp(&score(&a.id)))
+            .then_with(|| a.id.cmp(&b.id))
+    });
 }

@@ -101,10 +101,41 @@ impl Progress {
             self.line(&format!("  {} ready after {}s", w.what, elapsed.as_secs()));
         }
     }
+
+    /// Ends every wait still shown (its step was given up when the run was interrupted), so
+    /// no spinner is left on the terminal.
+    pub fn end_all_waits(&self) {
+        let Ok(mut guard) = self.waits.lock() else {
+            return;
+        };
+        for (_, w) in std::mem::take(&mut guard.1) {
+            if let Some(bar) = w.bar {
+                bar.finish_and_clear();
+            }
+            self.line(&format!("  stopped waiting for {}", w.what));
+        }
+    }
 }
 
 impl Default for Progress {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ending_all_waits_leaves_none_shown() {
+        let progress = Progress::new();
+        let a = progress.start_wait("the database");
+        progress.start_wait("the cache");
+        progress.finish_wait(a, Duration::from_secs(3));
+        let shown = |p: &Progress| p.waits.lock().map(|g| g.1.len()).unwrap_or(usize::MAX);
+        assert_eq!(shown(&progress), 1);
+        progress.end_all_waits();
+        assert_eq!(shown(&progress), 0);
     }
 }

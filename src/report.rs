@@ -33,6 +33,7 @@ pub struct ApiCallCounts {
 
 impl ApiCallCounts {
     /// From the interceptor's counts.
+    #[cfg(feature = "aws")]
     pub fn from_calls(calls: &crate::aws::api_log::ApiCalls) -> Self {
         Self {
             retries: calls.retries(),

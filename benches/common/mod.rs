@@ -5,6 +5,8 @@
 //! its own, so not every item is used by every bench.
 #![allow(dead_code)]
 
+pub mod delay;
+
 use anyhow::{Context, bail};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -5,6 +5,7 @@
 //! template version is rolled out with an instance refresh.
 
 use super::Aws;
+use super::answer::{adopt_if_ours, required, text};
 use super::ec2::resolve;
 use super::errors::is_code;
 use super::launch_templates;
@@ -13,24 +14,20 @@ use crate::executor::{Ids, Operation, Step};
 use crate::model::{
     AutoScalingGroupProps, Kind, Props, Ref, ResourceKey, ScalingPolicyProps, ScheduledActionProps,
 };
-use crate::observed::ObservedResource;
+use crate::observed::{ObservedResource, Unknown};
 use anyhow::{Context, bail};
 use aws_sdk_autoscaling::types::{
     Filter, InstancesDistribution, LaunchTemplate, LaunchTemplateOverrides,
     LaunchTemplateSpecification, LifecycleHookSpecification, MetricType, MixedInstancesPolicy,
     PredefinedMetricSpecification, RefreshPreferences, Tag, TargetTrackingConfiguration,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 /// Name of the termination lifecycle hook that lets a node drain.
-pub const DRAIN_HOOK: &str = "moodle-ha-drain";
+pub use crate::names::DRAIN_HOOK;
 /// Name of the launch lifecycle hook a node completes once it serves.
 pub use crate::render::READY_HOOK;
-
-fn text(s: Option<&str>) -> String {
-    s.unwrap_or_default().to_string()
-}
 
 fn count(n: Option<i32>) -> u32 {
     n.and_then(|n| u32::try_from(n).ok()).unwrap_or(0)
@@ -105,124 +102,158 @@ pub async fn observe(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
                 Ok::<_, anyhow::Error>(all)
             },
         )?;
-        let hook = |name: &str| {
-            hooks
-                .lifecycle_hooks()
-                .iter()
-                .find(|h| h.lifecycle_hook_name() == Some(name))
-                .map(|h| count(h.heartbeat_timeout()))
-                .unwrap_or(0)
-        };
-        let drain = hook(DRAIN_HOOK);
-        let ready = hook(READY_HOOK);
-        let distribution = policy.and_then(|p| p.instances_distribution());
-        let mut props = Props::AutoScalingGroup(AutoScalingGroupProps {
-            name: name.clone(),
-            launch_template: Ref::External(template_id),
-            launch_template_version: fingerprint,
-            min_size: count(g.min_size()),
-            max_size: count(g.max_size()),
-            desired_capacity: g.desired_capacity().and_then(|n| u32::try_from(n).ok()),
-            subnets: g
-                .vpc_zone_identifier()
-                .unwrap_or_default()
-                .split(',')
-                .filter(|s| !s.is_empty())
-                .map(|s| Ref::External(s.trim().to_string()))
-                .collect(),
-            instance_types: policy
-                .and_then(|p| p.launch_template())
-                .map(|t| {
-                    t.overrides()
-                        .iter()
-                        .filter_map(|o| o.instance_type().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            on_demand_base_capacity: count(distribution.and_then(|d| d.on_demand_base_capacity())),
-            // AWS's default when unset is 100 (all on-demand).
-            on_demand_percentage_above_base: distribution
-                .and_then(|d| d.on_demand_percentage_above_base_capacity())
-                .and_then(|n| u32::try_from(n).ok())
-                .unwrap_or(100),
-            spot_allocation_strategy: distribution
-                .and_then(|d| d.spot_allocation_strategy())
-                .unwrap_or("lowest-price")
-                .to_string(),
-            capacity_rebalance: g.capacity_rebalance().unwrap_or(false),
-            target_groups: g
-                .target_group_arns()
-                .iter()
-                .map(|a| Ref::External(a.clone()))
-                .collect(),
-            health_check_type: text(g.health_check_type()),
-            health_check_grace_seconds: count(g.health_check_grace_period()),
-            termination_drain_seconds: drain,
-            launch_ready_seconds: ready,
-            refresh_min_healthy_percent: 0,
-        });
-        props.normalize();
+        let (props, unknown) = map_group(&g, hooks.lifecycle_hooks(), template_id, fingerprint);
         out.push(ObservedResource {
+            unknown,
             key,
             id: name.clone(),
             props,
             outputs: BTreeMap::new(),
         });
-        for p in policies {
-            let Some(policy_name) = p.policy_name() else {
-                continue;
-            };
-            let Some(suffix) = policy_name.strip_prefix(&format!("{}-web-", aws.tags.stack)) else {
-                continue;
-            };
-            let tracking = p.target_tracking_configuration();
-            let metric = tracking.and_then(|t| t.predefined_metric_specification());
-            // `app/<lb>/<id>/targetgroup/<tg>/<id>`: the target group part is the end of its ARN.
-            let target_group = metric
-                .and_then(|m| m.resource_label())
-                .and_then(|l| l.find("targetgroup/").map(|i| l[i..].to_string()))
-                .map(Ref::External);
-            out.push(ObservedResource {
-                key: ResourceKey::new(Kind::ScalingPolicy, suffix),
-                id: text(p.policy_arn()),
-                props: Props::ScalingPolicy(ScalingPolicyProps {
-                    group: Ref::External(name.clone()),
-                    name: policy_name.to_string(),
-                    metric: metric
-                        .and_then(|m| m.predefined_metric_type())
-                        .map(|m| m.as_str().to_string())
-                        .unwrap_or_default(),
-                    target_value: tracking.and_then(|t| t.target_value()).unwrap_or_default(),
-                    target_group,
-                    listener: None,
-                }),
-                outputs: BTreeMap::new(),
-            });
-        }
-        for a in actions {
-            let Some(action_name) = a.scheduled_action_name() else {
-                continue;
-            };
-            let Some(suffix) = action_name.strip_prefix(&format!("{}-", aws.tags.stack)) else {
-                continue;
-            };
-            out.push(ObservedResource {
-                key: ResourceKey::new(Kind::ScheduledAction, suffix),
-                id: action_name.to_string(),
-                props: Props::ScheduledAction(ScheduledActionProps {
-                    group: Ref::External(name.clone()),
-                    name: action_name.to_string(),
-                    recurrence: text(a.recurrence()),
-                    time_zone: a.time_zone().unwrap_or("UTC").to_string(),
-                    min_size: a.min_size().and_then(|n| u32::try_from(n).ok()),
-                    max_size: a.max_size().and_then(|n| u32::try_from(n).ok()),
-                    desired_capacity: a.desired_capacity().and_then(|n| u32::try_from(n).ok()),
-                }),
-                outputs: BTreeMap::new(),
-            });
-        }
+        let prefix = &aws.tags.stack;
+        out.extend(policies.iter().filter_map(|p| map_policy(p, &name, prefix)));
+        out.extend(actions.iter().filter_map(|a| map_action(a, &name, prefix)));
     }
     Ok(out)
+}
+
+/// The group as the model sees it, from DescribeAutoScalingGroups, its lifecycle hooks and its
+/// launch template version's description (`fingerprint`). Pure.
+pub fn map_group(
+    g: &aws_sdk_autoscaling::types::AutoScalingGroup,
+    hooks: &[aws_sdk_autoscaling::types::LifecycleHook],
+    template_id: String,
+    fingerprint: String,
+) -> (Props, BTreeSet<String>) {
+    let name = text(g.auto_scaling_group_name());
+    let policy = g.mixed_instances_policy();
+    let hook = |name: &str| {
+        hooks
+            .iter()
+            .find(|h| h.lifecycle_hook_name() == Some(name))
+            .map(|h| count(h.heartbeat_timeout()))
+            .unwrap_or(0)
+    };
+    let drain = hook(DRAIN_HOOK);
+    let ready = hook(READY_HOOK);
+    let distribution = policy.and_then(|p| p.instances_distribution());
+    let mut u = Unknown::default();
+    let mut props = Props::AutoScalingGroup(AutoScalingGroupProps {
+        name: name.clone(),
+        launch_template: Ref::External(template_id),
+        launch_template_version: fingerprint,
+        min_size: u.count("min_size", g.min_size()),
+        max_size: u.count("max_size", g.max_size()),
+        desired_capacity: g.desired_capacity().and_then(|n| u32::try_from(n).ok()),
+        subnets: g
+            .vpc_zone_identifier()
+            .unwrap_or_default()
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(|s| Ref::External(s.trim().to_string()))
+            .collect(),
+        instance_types: u.or_default(
+            "instance_types",
+            policy.and_then(|p| p.launch_template()).map(|t| {
+                t.overrides()
+                    .iter()
+                    .filter_map(|o| o.instance_type().map(str::to_string))
+                    .collect()
+            }),
+        ),
+        on_demand_base_capacity: u.count(
+            "on_demand_base_capacity",
+            distribution.and_then(|d| d.on_demand_base_capacity()),
+        ),
+        // AWS's default when unset is 100 (all on-demand).
+        on_demand_percentage_above_base: distribution
+            .and_then(|d| d.on_demand_percentage_above_base_capacity())
+            .and_then(|n| u32::try_from(n).ok())
+            .unwrap_or(100),
+        spot_allocation_strategy: distribution
+            .and_then(|d| d.spot_allocation_strategy())
+            .unwrap_or("lowest-price")
+            .to_string(),
+        capacity_rebalance: u.flag("capacity_rebalance", g.capacity_rebalance()),
+        target_groups: g
+            .target_group_arns()
+            .iter()
+            .map(|a| Ref::External(a.clone()))
+            .collect(),
+        health_check_type: u.text("health_check_type", g.health_check_type()),
+        health_check_grace_seconds: u
+            .count("health_check_grace_seconds", g.health_check_grace_period()),
+        termination_drain_seconds: drain,
+        launch_ready_seconds: ready,
+        refresh_min_healthy_percent: 0,
+    });
+    props.normalize();
+    (props, u.fields())
+}
+
+/// A target-tracking policy of the group `group` named for stack `stack`
+/// (`<stack>-web-<suffix>`), from DescribePolicies; `None` for any other policy. Pure.
+pub fn map_policy(
+    p: &aws_sdk_autoscaling::types::ScalingPolicy,
+    group: &str,
+    stack: &str,
+) -> Option<ObservedResource> {
+    let policy_name = p.policy_name()?;
+    let suffix = policy_name.strip_prefix(&format!("{stack}-web-"))?;
+    let tracking = p.target_tracking_configuration();
+    let metric = tracking.and_then(|t| t.predefined_metric_specification());
+    // `app/<lb>/<id>/targetgroup/<tg>/<id>`: the target group part is the end of its ARN.
+    let target_group = metric
+        .and_then(|m| m.resource_label())
+        .and_then(|l| l.find("targetgroup/").map(|i| l[i..].to_string()))
+        .map(Ref::External);
+    let mut u = Unknown::default();
+    let props = Props::ScalingPolicy(ScalingPolicyProps {
+        group: Ref::External(group.to_string()),
+        name: policy_name.to_string(),
+        metric: u.text(
+            "metric",
+            metric
+                .and_then(|m| m.predefined_metric_type())
+                .map(|m| m.as_str()),
+        ),
+        target_value: u.or_default("target_value", tracking.and_then(|t| t.target_value())),
+        target_group,
+        listener: None,
+    });
+    Some(ObservedResource {
+        unknown: u.fields(),
+        key: ResourceKey::new(Kind::ScalingPolicy, suffix),
+        id: p.policy_arn().unwrap_or(policy_name).to_string(),
+        props,
+        outputs: BTreeMap::new(),
+    })
+}
+
+/// A scheduled action of the group `group` named for stack `stack` (`<stack>-<name>`), from
+/// DescribeScheduledActions; `None` for any other. Pure.
+pub fn map_action(
+    a: &aws_sdk_autoscaling::types::ScheduledUpdateGroupAction,
+    group: &str,
+    stack: &str,
+) -> Option<ObservedResource> {
+    let action_name = a.scheduled_action_name()?;
+    let suffix = action_name.strip_prefix(&format!("{stack}-"))?;
+    Some(ObservedResource {
+        unknown: Default::default(),
+        key: ResourceKey::new(Kind::ScheduledAction, suffix),
+        id: action_name.to_string(),
+        props: Props::ScheduledAction(ScheduledActionProps {
+            group: Ref::External(group.to_string()),
+            name: action_name.to_string(),
+            recurrence: text(a.recurrence()),
+            time_zone: a.time_zone().unwrap_or("UTC").to_string(),
+            min_size: a.min_size().and_then(|n| u32::try_from(n).ok()),
+            max_size: a.max_size().and_then(|n| u32::try_from(n).ok()),
+            desired_capacity: a.desired_capacity().and_then(|n| u32::try_from(n).ok()),
+        }),
+        outputs: BTreeMap::new(),
+    })
 }
 
 /// Carries out one planned step on the group, a policy or a scheduled action.
@@ -362,14 +393,9 @@ async fn create_group(
         // A resumed run: the group exists. Adopt it only if it is this stack's.
         Err(e) if is_code(&e, "AlreadyExists") => {
             let mine = observe(aws).await?;
-            if mine.iter().any(|r| &r.key == key && r.id == p.name) {
-                Ok(p.name.clone())
-            } else {
-                Err(e).context(format!(
-                    "Auto Scaling group `{}` exists and is not tagged as {key} of this stack",
-                    p.name
-                ))
-            }
+            let owner = mine.iter().find(|r| r.id == p.name).map(|r| &r.key);
+            adopt_if_ours(&aws.tags.stack, "Auto Scaling group", &p.name, key, owner)?;
+            Ok(p.name.clone())
         }
         Err(e) => Err(e).context("CreateAutoScalingGroup"),
     }
@@ -439,67 +465,95 @@ async fn update_group(
         call.send().await.context("UpdateAutoScalingGroup")?;
     }
     if differs(&|x| format!("{:?}", x.target_groups)) {
-        let want = p
-            .target_groups
-            .iter()
-            .map(|t| resolve(t, ids))
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        let have: Vec<String> = before
-            .map(|b| {
-                b.target_groups
-                    .iter()
-                    .filter_map(|t| resolve(t, ids).ok())
-                    .collect()
-            })
-            .unwrap_or_default();
-        let attach: Vec<String> = want.iter().filter(|t| !have.contains(t)).cloned().collect();
-        let detach: Vec<String> = have.iter().filter(|t| !want.contains(t)).cloned().collect();
-        if !attach.is_empty() {
-            aws.autoscaling
-                .attach_load_balancer_target_groups()
-                .auto_scaling_group_name(&p.name)
-                .set_target_group_arns(Some(attach))
-                .send()
-                .await
-                .context("AttachLoadBalancerTargetGroups")?;
-        }
-        if !detach.is_empty() {
-            aws.autoscaling
-                .detach_load_balancer_target_groups()
-                .auto_scaling_group_name(&p.name)
-                .set_target_group_arns(Some(detach))
-                .send()
-                .await
-                .context("DetachLoadBalancerTargetGroups")?;
-        }
+        sync_target_groups(aws, p, before, ids).await?;
     }
     if differs(&|x| x.termination_drain_seconds.to_string()) {
-        aws.autoscaling
-            .put_lifecycle_hook()
-            .auto_scaling_group_name(&p.name)
-            .lifecycle_hook_name(DRAIN_HOOK)
-            .lifecycle_transition("autoscaling:EC2_INSTANCE_TERMINATING")
-            .heartbeat_timeout(i32::try_from(p.termination_drain_seconds)?)
-            .default_result("CONTINUE")
-            .send()
-            .await
-            .context("PutLifecycleHook")?;
+        put_drain_hook(aws, p).await?;
     }
     if differs(&|x| x.launch_ready_seconds.to_string()) {
-        aws.autoscaling
-            .put_lifecycle_hook()
-            .auto_scaling_group_name(&p.name)
-            .lifecycle_hook_name(READY_HOOK)
-            .lifecycle_transition("autoscaling:EC2_INSTANCE_LAUNCHING")
-            .heartbeat_timeout(i32::try_from(p.launch_ready_seconds)?)
-            .default_result("ABANDON")
-            .send()
-            .await
-            .context("PutLifecycleHook")?;
+        put_ready_hook(aws, p).await?;
     }
     if before.is_some_and(|b| b.launch_template_version != p.launch_template_version) {
         refresh(aws, p).await?;
     }
+    Ok(())
+}
+
+/// Attaches the desired target groups the group lacks and detaches the others.
+async fn sync_target_groups(
+    aws: &Aws,
+    p: &AutoScalingGroupProps,
+    before: Option<&AutoScalingGroupProps>,
+    ids: &Ids,
+) -> anyhow::Result<()> {
+    let want = p
+        .target_groups
+        .iter()
+        .map(|t| resolve(t, ids))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let have: Vec<String> = before
+        .map(|b| {
+            b.target_groups
+                .iter()
+                .filter_map(|t| resolve(t, ids).ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    let attach: Vec<String> = want.iter().filter(|t| !have.contains(t)).cloned().collect();
+    let detach: Vec<String> = have.iter().filter(|t| !want.contains(t)).cloned().collect();
+    if !attach.is_empty() {
+        aws.autoscaling
+            .attach_load_balancer_target_groups()
+            .auto_scaling_group_name(&p.name)
+            .set_target_group_arns(Some(attach))
+            .send()
+            .await
+            .context("AttachLoadBalancerTargetGroups")?;
+    }
+    if !detach.is_empty() {
+        aws.autoscaling
+            .detach_load_balancer_target_groups()
+            .auto_scaling_group_name(&p.name)
+            .set_target_group_arns(Some(detach))
+            .send()
+            .await
+            .context("DetachLoadBalancerTargetGroups")?;
+    }
+    Ok(())
+}
+
+/// The termination hook: a leaving node may drain for `termination_drain_seconds`.
+async fn put_drain_hook(aws: &Aws, p: &AutoScalingGroupProps) -> anyhow::Result<()> {
+    let timeout = p.termination_drain_seconds;
+    put_hook(aws, &p.name, DRAIN_HOOK, "TERMINATING", timeout, "CONTINUE").await
+}
+
+/// The launch hook: a new node stays out of service until its boot completes it (abandoned,
+/// so replaced, after `launch_ready_seconds` without a heartbeat).
+async fn put_ready_hook(aws: &Aws, p: &AutoScalingGroupProps) -> anyhow::Result<()> {
+    let timeout = p.launch_ready_seconds;
+    put_hook(aws, &p.name, READY_HOOK, "LAUNCHING", timeout, "ABANDON").await
+}
+
+/// Creates or updates lifecycle hook `name` of `group` on `autoscaling:EC2_INSTANCE_<transition>`.
+async fn put_hook(
+    aws: &Aws,
+    group: &str,
+    name: &str,
+    transition: &str,
+    timeout: u32,
+    default: &str,
+) -> anyhow::Result<()> {
+    aws.autoscaling
+        .put_lifecycle_hook()
+        .auto_scaling_group_name(group)
+        .lifecycle_hook_name(name)
+        .lifecycle_transition(format!("autoscaling:EC2_INSTANCE_{transition}"))
+        .heartbeat_timeout(i32::try_from(timeout)?)
+        .default_result(default)
+        .send()
+        .await
+        .context("PutLifecycleHook")?;
     Ok(())
 }
 
@@ -630,7 +684,7 @@ async fn put_policy(aws: &Aws, p: &ScalingPolicyProps, ids: &Ids) -> anyhow::Res
         .send()
         .await
         .context("PutScalingPolicy")?;
-    Ok(text(out.policy_arn()))
+    required(out.policy_arn(), "PutScalingPolicy", "PolicyARN")
 }
 
 /// `app/<lb-name>/<lb-id>/targetgroup/<tg-name>/<tg-id>` for a target group ARN.
@@ -757,5 +811,142 @@ async fn delete(
             }
         }
         (other, _) => bail!("{other} is not an Auto Scaling resource"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Set;
+    use aws_sdk_autoscaling::types::{
+        AutoScalingGroup, InstancesDistribution, LaunchTemplate, LaunchTemplateOverrides,
+        LifecycleHook, MixedInstancesPolicy, PredefinedMetricSpecification, ScalingPolicy,
+        ScheduledUpdateGroupAction, TargetTrackingConfiguration,
+    };
+
+    fn group(policy: Option<MixedInstancesPolicy>) -> AutoScalingGroup {
+        AutoScalingGroup::builder()
+            .auto_scaling_group_name("s-web")
+            .min_size(2)
+            .max_size(8)
+            .desired_capacity(4)
+            .vpc_zone_identifier("subnet-b,subnet-a")
+            .health_check_type("ELB")
+            .health_check_grace_period(300)
+            .capacity_rebalance(true)
+            .set_mixed_instances_policy(policy)
+            .target_group_arns("arn:tg")
+            .build()
+    }
+
+    fn policy() -> MixedInstancesPolicy {
+        MixedInstancesPolicy::builder()
+            .launch_template(
+                LaunchTemplate::builder()
+                    .overrides(
+                        LaunchTemplateOverrides::builder()
+                            .instance_type("m7i.large")
+                            .build(),
+                    )
+                    .overrides(
+                        LaunchTemplateOverrides::builder()
+                            .instance_type("c7i.large")
+                            .build(),
+                    )
+                    .build(),
+            )
+            .instances_distribution(
+                InstancesDistribution::builder()
+                    .on_demand_base_capacity(1)
+                    .on_demand_percentage_above_base_capacity(0)
+                    .spot_allocation_strategy("price-capacity-optimized")
+                    .build(),
+            )
+            .build()
+    }
+
+    #[test]
+    fn a_group_maps_its_settings_and_hooks() {
+        let hooks = [
+            LifecycleHook::builder()
+                .lifecycle_hook_name(DRAIN_HOOK)
+                .heartbeat_timeout(150)
+                .build(),
+            LifecycleHook::builder()
+                .lifecycle_hook_name(READY_HOOK)
+                .heartbeat_timeout(1800)
+                .build(),
+        ];
+        let (props, unknown) =
+            map_group(&group(Some(policy())), &hooks, "lt-1".into(), "fp".into());
+        let Props::AutoScalingGroup(p) = props else {
+            panic!("not a group: {props:?}");
+        };
+        assert!(unknown.is_empty(), "{unknown:?}");
+        assert_eq!(
+            p.instance_types,
+            ["m7i.large", "c7i.large"],
+            "priority order kept"
+        );
+        assert_eq!(
+            (p.min_size, p.max_size, p.desired_capacity),
+            (2, 8, Some(4))
+        );
+        assert_eq!(
+            (p.termination_drain_seconds, p.launch_ready_seconds),
+            (150, 1800)
+        );
+        assert_eq!(
+            p.subnets,
+            Set::new([
+                Ref::External("subnet-a".into()),
+                Ref::External("subnet-b".into())
+            ])
+        );
+        assert_eq!(p.on_demand_base_capacity, 1);
+    }
+
+    #[test]
+    fn a_group_without_its_mixed_instances_policy_has_those_fields_unknown() {
+        let (_, unknown) = map_group(&group(None), &[], "lt-1".into(), "fp".into());
+        for field in ["instance_types", "on_demand_base_capacity"] {
+            assert!(unknown.contains(field), "{field}: {unknown:?}");
+        }
+        assert!(!unknown.contains("min_size"));
+    }
+
+    #[test]
+    fn only_the_stacks_policies_and_actions_are_mapped() {
+        let cpu = ScalingPolicy::builder()
+            .policy_name("s-web-cpu")
+            .policy_arn("arn:policy")
+            .target_tracking_configuration(
+                TargetTrackingConfiguration::builder()
+                    .predefined_metric_specification(
+                        PredefinedMetricSpecification::builder()
+                            .predefined_metric_type("ASGAverageCPUUtilization".into())
+                            .build(),
+                    )
+                    .target_value(60.0)
+                    .build(),
+            )
+            .build();
+        let mapped = map_policy(&cpu, "s-web", "s").expect("the stack's policy");
+        assert_eq!(mapped.key.to_string(), "scaling-policy/cpu");
+        assert_eq!(mapped.id, "arn:policy");
+        assert!(mapped.unknown.is_empty());
+        let other = ScalingPolicy::builder().policy_name("other-cpu").build();
+        assert!(map_policy(&other, "s-web", "s").is_none());
+        let action = ScheduledUpdateGroupAction::builder()
+            .scheduled_action_name("s-evening")
+            .recurrence("0 19 * * *")
+            .min_size(1)
+            .build();
+        let mapped = map_action(&action, "s-web", "s").expect("the stack's action");
+        assert_eq!(mapped.key.to_string(), "scheduled-action/evening");
+        let Props::ScheduledAction(a) = mapped.props else {
+            panic!("not an action");
+        };
+        assert_eq!((a.min_size, a.time_zone.as_str()), (Some(1), "UTC"));
     }
 }

@@ -2,15 +2,17 @@
 //! tagged, paginated describe per kind; creates carry the stack's tags in the create call.
 
 use super::Aws;
+use super::answer::{required, text};
+use super::errors::tolerate;
 use super::once;
 use super::wait::{self, Poll};
 use crate::desired::{Facts, ImageFacts, SubnetFacts};
 use crate::executor::{Ids, Operation, Step};
 use crate::model::{
     InternetGatewayProps, Kind, NatGatewayProps, Props, Ref, ResourceKey, Route, RouteTableProps,
-    Rule, RuleSource, SecurityGroupProps, SecurityGroupRulesProps, SubnetProps, VpcProps,
+    Rule, RuleSource, SecurityGroupProps, SecurityGroupRulesProps, Set, SubnetProps, VpcProps,
 };
-use crate::observed::ObservedResource;
+use crate::observed::{ObservedResource, Unknown};
 use anyhow::{Context, anyhow, bail};
 use aws_sdk_ec2::error::ProvideErrorMetadata;
 use aws_sdk_ec2::types::{
@@ -51,10 +53,6 @@ fn tag_spec(aws: &Aws, kind: ResourceType, key: &ResourceKey) -> TagSpecificatio
         .resource_type(kind)
         .set_tags(Some(tags))
         .build()
-}
-
-fn text(s: Option<&str>) -> String {
-    s.unwrap_or_default().to_string()
 }
 
 /// Looks up the VPC and subnets a spec adopts (not tagged: found by ID).
@@ -101,6 +99,7 @@ pub async fn facts(aws: &Aws, vpc_id: &str, subnet_ids: &[String]) -> anyhow::Re
             .collect(),
         images: BTreeMap::new(),
         certificate_status: None,
+        availability_zones: None,
     })
 }
 
@@ -209,14 +208,17 @@ async fn observe_vpcs(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
             vpc_attribute(aws, id, VpcAttributeName::EnableDnsSupport),
             vpc_attribute(aws, id, VpcAttributeName::EnableDnsHostnames)
         )?;
+        let mut u = Unknown::default();
+        let props = Props::Vpc(VpcProps {
+            cidr: u.text("cidr", v.cidr_block()),
+            dns_support: u.flag("dns_support", support),
+            dns_hostnames: u.flag("dns_hostnames", hostnames),
+        });
         out.push(ObservedResource {
+            unknown: u.fields(),
             key,
             id: id.to_string(),
-            props: Props::Vpc(VpcProps {
-                cidr: text(v.cidr_block()),
-                dns_support: support,
-                dns_hostnames: hostnames,
-            }),
+            props,
             outputs: Default::default(),
         });
     }
@@ -227,7 +229,7 @@ async fn vpc_attribute(
     aws: &Aws,
     vpc_id: &str,
     attribute: VpcAttributeName,
-) -> anyhow::Result<bool> {
+) -> anyhow::Result<Option<bool>> {
     let out = aws
         .ec2
         .describe_vpc_attribute()
@@ -240,7 +242,7 @@ async fn vpc_attribute(
         VpcAttributeName::EnableDnsSupport => out.enable_dns_support(),
         _ => out.enable_dns_hostnames(),
     };
-    Ok(value.and_then(|v| v.value()).unwrap_or(false))
+    Ok(value.and_then(|v| v.value()))
 }
 
 async fn observe_subnets(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
@@ -257,14 +259,17 @@ async fn observe_subnets(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
     Ok(subnets
         .iter()
         .filter_map(|s| {
+            let mut u = Unknown::default();
+            let props = Props::Subnet(SubnetProps {
+                vpc: Ref::External(u.text("vpc", s.vpc_id())),
+                cidr: u.text("cidr", s.cidr_block()),
+                availability_zone: u.text("availability_zone", s.availability_zone()),
+            });
             Some(ObservedResource {
+                unknown: u.fields(),
                 key: aws.tags.owner(s.tags())?,
                 id: s.subnet_id()?.to_string(),
-                props: Props::Subnet(SubnetProps {
-                    vpc: Ref::External(text(s.vpc_id())),
-                    cidr: text(s.cidr_block()),
-                    availability_zone: text(s.availability_zone()),
-                }),
+                props,
                 outputs: Default::default(),
             })
         })
@@ -291,6 +296,7 @@ async fn observe_internet_gateways(aws: &Aws) -> anyhow::Result<Vec<ObservedReso
                 .find_map(|a| a.vpc_id())
                 .map(|v| Ref::External(v.to_string()));
             Some(ObservedResource {
+                unknown: Default::default(),
                 key: aws.tags.owner(g.tags())?,
                 id: g.internet_gateway_id()?.to_string(),
                 props: Props::InternetGateway(InternetGatewayProps { vpc }),
@@ -314,6 +320,7 @@ async fn observe_addresses(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
         .iter()
         .filter_map(|a| {
             Some(ObservedResource {
+                unknown: Default::default(),
                 key: aws.tags.owner(a.tags())?,
                 id: a.allocation_id()?.to_string(),
                 props: Props::ElasticIp {},
@@ -350,6 +357,7 @@ async fn observe_nat_gateways(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>
                 .find_map(|a| a.allocation_id())
                 .unwrap_or_default();
             Some(ObservedResource {
+                unknown: Default::default(),
                 key: aws.tags.owner(n.tags())?,
                 id: n.nat_gateway_id()?.to_string(),
                 props: Props::NatGateway(NatGatewayProps {
@@ -376,31 +384,9 @@ async fn observe_route_tables(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>
     Ok(tables
         .iter()
         .filter_map(|t| {
-            let routes = t
-                .routes()
-                .iter()
-                .filter(|r| r.gateway_id() != Some("local"))
-                .filter_map(|r| {
-                    let target = r.gateway_id().or(r.nat_gateway_id())?;
-                    Some(Route {
-                        destination: text(r.destination_cidr_block()),
-                        target: Ref::External(target.to_string()),
-                    })
-                })
-                .collect();
-            let subnets = t
-                .associations()
-                .iter()
-                .filter(|a| !a.main().unwrap_or(false))
-                .filter_map(|a| a.subnet_id().map(|s| Ref::External(s.to_string())))
-                .collect();
-            let mut props = Props::RouteTable(RouteTableProps {
-                vpc: Ref::External(text(t.vpc_id())),
-                routes,
-                subnets,
-            });
-            props.normalize();
+            let props = map_route_table(t);
             Some(ObservedResource {
+                unknown: Default::default(),
                 key: aws.tags.owner(t.tags())?,
                 id: t.route_table_id()?.to_string(),
                 props,
@@ -408,6 +394,37 @@ async fn observe_route_tables(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>
             })
         })
         .collect())
+}
+
+/// A route table as the model sees it: its routes other than the VPC's local one (to an
+/// internet or NAT gateway) and its explicit subnet associations (the main one is the VPC's,
+/// not the table's). Pure.
+pub fn map_route_table(t: &aws_sdk_ec2::types::RouteTable) -> Props {
+    let routes = t
+        .routes()
+        .iter()
+        .filter(|r| r.gateway_id() != Some("local"))
+        .filter_map(|r| {
+            let target = r.gateway_id().or(r.nat_gateway_id())?;
+            Some(Route {
+                destination: text(r.destination_cidr_block()),
+                target: Ref::External(target.to_string()),
+            })
+        })
+        .collect();
+    let subnets = t
+        .associations()
+        .iter()
+        .filter(|a| !a.main().unwrap_or(false))
+        .filter_map(|a| a.subnet_id().map(|s| Ref::External(s.to_string())))
+        .collect();
+    let mut props = Props::RouteTable(RouteTableProps {
+        vpc: Ref::External(text(t.vpc_id())),
+        routes,
+        subnets,
+    });
+    props.normalize();
+    props
 }
 
 async fn observe_security_groups(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
@@ -432,6 +449,7 @@ async fn observe_security_groups(aws: &Aws) -> anyhow::Result<Vec<ObservedResour
             continue;
         };
         out.push(ObservedResource {
+            unknown: Default::default(),
             key: key.clone(),
             id: id.to_string(),
             props: Props::SecurityGroup(SecurityGroupProps {
@@ -455,6 +473,7 @@ async fn observe_security_groups(aws: &Aws) -> anyhow::Result<Vec<ObservedResour
             continue; // deleting the group deletes its rules
         }
         out.push(ObservedResource {
+            unknown: Default::default(),
             key: ResourceKey::new(Kind::SecurityGroupRules, key.name),
             id: id.to_string(),
             props: rules,
@@ -579,181 +598,263 @@ pub async fn execute(aws: &Aws, op: &Operation, ids: &Ids) -> anyhow::Result<Opt
 
 async fn create(aws: &Aws, op: &Operation, props: &Props, ids: &Ids) -> anyhow::Result<String> {
     let key = &op.change.key;
-    let ec2 = &aws.ec2;
     match props {
-        // No client token for these four: sent once per answer, looked up by tag when an
-        // answer is lost (see `once`).
-        Props::Vpc(p) => {
-            let id = once::create(
-                &aws.calls,
-                |attempt| async {
-                    let out = ec2
-                        .create_vpc()
-                        .cidr_block(&p.cidr)
-                        .tag_specifications(tag_spec(aws, ResourceType::Vpc, key))
-                        .customize()
-                        .interceptor(attempt)
-                        .send()
-                        .await?;
-                    Ok(text(out.vpc().and_then(|v| v.vpc_id())))
-                },
-                || find_by_key(aws, key),
-            )
-            .await?
-            .context("CreateVpc")?;
-            set_vpc_dns(aws, &id, p).await?;
-            Ok(id)
-        }
-        Props::Subnet(p) => {
-            let vpc = resolve(&p.vpc, ids)?;
-            let id = once::create(
-                &aws.calls,
-                |attempt| async {
-                    let out = ec2
-                        .create_subnet()
-                        .vpc_id(&vpc)
-                        .cidr_block(&p.cidr)
-                        .availability_zone(&p.availability_zone)
-                        .tag_specifications(tag_spec(aws, ResourceType::Subnet, key))
-                        .customize()
-                        .interceptor(attempt)
-                        .send()
-                        .await?;
-                    Ok(text(out.subnet().and_then(|s| s.subnet_id())))
-                },
-                || find_by_key(aws, key),
-            )
-            .await?
-            .context("CreateSubnet")?;
-            Ok(id)
-        }
-        Props::InternetGateway(p) => {
-            let id = once::create(
-                &aws.calls,
-                |attempt| async {
-                    let out = ec2
-                        .create_internet_gateway()
-                        .tag_specifications(tag_spec(aws, ResourceType::InternetGateway, key))
-                        .customize()
-                        .interceptor(attempt)
-                        .send()
-                        .await?;
-                    Ok(text(
-                        out.internet_gateway().and_then(|g| g.internet_gateway_id()),
-                    ))
-                },
-                || find_by_key(aws, key),
-            )
-            .await?
-            .context("CreateInternetGateway")?;
-            if let Some(vpc) = &p.vpc {
-                attach_gateway(aws, &id, &resolve(vpc, ids)?).await?;
-            }
-            Ok(id)
-        }
-        Props::ElasticIp {} => {
-            let id = once::create(
-                &aws.calls,
-                |attempt| async {
-                    let out = ec2
-                        .allocate_address()
-                        .domain(DomainType::Vpc)
-                        .tag_specifications(tag_spec(aws, ResourceType::ElasticIp, key))
-                        .customize()
-                        .interceptor(attempt)
-                        .send()
-                        .await?;
-                    Ok(text(out.allocation_id()))
-                },
-                || find_by_key(aws, key),
-            )
-            .await?
-            .context("AllocateAddress")?;
-            Ok(id)
-        }
-        Props::NatGateway(p) => {
-            let out = ec2
-                .create_nat_gateway()
-                .subnet_id(resolve(&p.subnet, ids)?)
-                .allocation_id(resolve(&p.allocation, ids)?)
-                .client_token(&op.client_token)
-                .tag_specifications(tag_spec(aws, ResourceType::Natgateway, key))
-                .send()
-                .await
-                .context("CreateNatGateway")?;
-            let id = text(out.nat_gateway().and_then(|n| n.nat_gateway_id()));
-            wait_nat(aws, &id, "available").await?;
-            Ok(id)
-        }
-        Props::RouteTable(p) => {
-            let out = ec2
-                .create_route_table()
-                .vpc_id(resolve(&p.vpc, ids)?)
-                .client_token(&op.client_token)
-                .tag_specifications(tag_spec(aws, ResourceType::RouteTable, key))
-                .send()
-                .await
-                .context("CreateRouteTable")?;
-            let id = text(out.route_table().and_then(|t| t.route_table_id()));
-            let empty = RouteTableProps {
-                vpc: p.vpc.clone(),
-                routes: vec![],
-                subnets: vec![],
-            };
-            sync_route_table(aws, &id, &empty, p, ids).await?;
-            Ok(id)
-        }
-        Props::SecurityGroup(p) => {
-            let vpc_id = resolve(&p.vpc, ids)?;
-            let created = ec2
-                .create_security_group()
-                .group_name(&p.group_name)
-                .description(&p.description)
-                .vpc_id(&vpc_id)
-                .tag_specifications(tag_spec(aws, ResourceType::SecurityGroup, key))
-                .send()
-                .await;
-            let id = match created {
-                Ok(out) => text(out.group_id()),
-                Err(e) if e.code() == Some("InvalidGroup.Duplicate") => {
-                    adopt_group(aws, &vpc_id, &p.group_name, key).await?
-                }
-                Err(e) => return Err(e).context("CreateSecurityGroup"),
-            };
-            // A new group allows all egress; rules are managed by the group's rules resource,
-            // which starts from nothing.
-            let all = Rule {
-                protocol: "-1".into(),
-                from_port: -1,
-                to_port: -1,
-                peer: RuleSource::Cidr("0.0.0.0/0".into()),
-                description: String::new(),
-            };
-            let revoke = ec2
-                .revoke_security_group_egress()
-                .group_id(&id)
-                .ip_permissions(permission(&all, ids)?)
-                .send()
-                .await;
-            tolerate(
-                revoke,
-                &["InvalidPermission.NotFound"],
-                "RevokeSecurityGroupEgress",
-            )?;
-            Ok(id)
-        }
-        Props::SecurityGroupRules(p) => {
-            let group = resolve(&p.group, ids)?;
-            let empty = SecurityGroupRulesProps {
-                group: p.group.clone(),
-                ingress: vec![],
-                egress: vec![],
-            };
-            sync_rules(aws, &group, &empty, p, ids).await?;
-            Ok(group)
-        }
+        // No client token in AWS for the VPC, subnets, internet gateway and Elastic IPs: sent
+        // once per answer, looked up by tag when an answer is lost (see `once`).
+        Props::Vpc(p) => create_vpc(aws, op, p).await,
+        Props::Subnet(p) => create_subnet(aws, op, p, ids).await,
+        Props::InternetGateway(p) => create_internet_gateway(aws, op, p, ids).await,
+        Props::ElasticIp {} => create_elastic_ip(aws, op).await,
+        Props::NatGateway(p) => create_nat_gateway(aws, op, p, ids).await,
+        Props::RouteTable(p) => create_route_table(aws, op, p, ids).await,
+        Props::SecurityGroup(p) => create_security_group(aws, op, p, ids).await,
+        Props::SecurityGroupRules(p) => create_security_group_rules(aws, p, ids).await,
         _ => bail!("{key} is not an EC2 resource"),
     }
+}
+
+/// Creates the VPC and sets its DNS attributes; its new ID.
+async fn create_vpc(aws: &Aws, op: &Operation, p: &VpcProps) -> anyhow::Result<String> {
+    let key = &op.change.key;
+    let ec2 = &aws.ec2;
+    let id = once::create(
+        &aws.calls,
+        |attempt| async {
+            let out = ec2
+                .create_vpc()
+                .cidr_block(&p.cidr)
+                .tag_specifications(tag_spec(aws, ResourceType::Vpc, key))
+                .customize()
+                .interceptor(attempt)
+                .send()
+                .await?;
+            Ok(text(out.vpc().and_then(|v| v.vpc_id())))
+        },
+        || find_by_key(aws, key),
+    )
+    .await?
+    .context("CreateVpc")?;
+    let id = required(Some(id.as_str()), "CreateVpc", "VpcId")?;
+    set_vpc_dns(aws, &id, p).await?;
+    Ok(id)
+}
+
+/// Creates the subnet; its new ID.
+async fn create_subnet(
+    aws: &Aws,
+    op: &Operation,
+    p: &SubnetProps,
+    ids: &Ids,
+) -> anyhow::Result<String> {
+    let key = &op.change.key;
+    let ec2 = &aws.ec2;
+    let vpc = resolve(&p.vpc, ids)?;
+    let id = once::create(
+        &aws.calls,
+        |attempt| async {
+            let out = ec2
+                .create_subnet()
+                .vpc_id(&vpc)
+                .cidr_block(&p.cidr)
+                .availability_zone(&p.availability_zone)
+                .tag_specifications(tag_spec(aws, ResourceType::Subnet, key))
+                .customize()
+                .interceptor(attempt)
+                .send()
+                .await?;
+            Ok(text(out.subnet().and_then(|s| s.subnet_id())))
+        },
+        || find_by_key(aws, key),
+    )
+    .await?
+    .context("CreateSubnet")?;
+    let id = required(Some(id.as_str()), "CreateSubnet", "SubnetId")?;
+    Ok(id)
+}
+
+/// Creates the internet gateway; its new ID.
+async fn create_internet_gateway(
+    aws: &Aws,
+    op: &Operation,
+    p: &InternetGatewayProps,
+    ids: &Ids,
+) -> anyhow::Result<String> {
+    let key = &op.change.key;
+    let ec2 = &aws.ec2;
+    let id = once::create(
+        &aws.calls,
+        |attempt| async {
+            let out = ec2
+                .create_internet_gateway()
+                .tag_specifications(tag_spec(aws, ResourceType::InternetGateway, key))
+                .customize()
+                .interceptor(attempt)
+                .send()
+                .await?;
+            Ok(text(
+                out.internet_gateway().and_then(|g| g.internet_gateway_id()),
+            ))
+        },
+        || find_by_key(aws, key),
+    )
+    .await?
+    .context("CreateInternetGateway")?;
+    let id = required(
+        Some(id.as_str()),
+        "CreateInternetGateway",
+        "InternetGatewayId",
+    )?;
+    if let Some(vpc) = &p.vpc {
+        attach_gateway(aws, &id, &resolve(vpc, ids)?).await?;
+    }
+    Ok(id)
+}
+
+/// Allocates the Elastic IP; its allocation ID.
+async fn create_elastic_ip(aws: &Aws, op: &Operation) -> anyhow::Result<String> {
+    let key = &op.change.key;
+    let ec2 = &aws.ec2;
+    let id = once::create(
+        &aws.calls,
+        |attempt| async {
+            let out = ec2
+                .allocate_address()
+                .domain(DomainType::Vpc)
+                .tag_specifications(tag_spec(aws, ResourceType::ElasticIp, key))
+                .customize()
+                .interceptor(attempt)
+                .send()
+                .await?;
+            Ok(text(out.allocation_id()))
+        },
+        || find_by_key(aws, key),
+    )
+    .await?
+    .context("AllocateAddress")?;
+    let id = required(Some(id.as_str()), "AllocateAddress", "AllocationId")?;
+    Ok(id)
+}
+
+/// Creates the nat gateway; its new ID.
+async fn create_nat_gateway(
+    aws: &Aws,
+    op: &Operation,
+    p: &NatGatewayProps,
+    ids: &Ids,
+) -> anyhow::Result<String> {
+    let key = &op.change.key;
+    let ec2 = &aws.ec2;
+    let out = ec2
+        .create_nat_gateway()
+        .subnet_id(resolve(&p.subnet, ids)?)
+        .allocation_id(resolve(&p.allocation, ids)?)
+        .client_token(&op.client_token)
+        .tag_specifications(tag_spec(aws, ResourceType::Natgateway, key))
+        .send()
+        .await
+        .context("CreateNatGateway")?;
+    let id = required(
+        out.nat_gateway().and_then(|n| n.nat_gateway_id()),
+        "CreateNatGateway",
+        "NatGatewayId",
+    )?;
+    wait_nat(aws, &id, "available").await?;
+    Ok(id)
+}
+
+/// Creates the route table; its new ID.
+async fn create_route_table(
+    aws: &Aws,
+    op: &Operation,
+    p: &RouteTableProps,
+    ids: &Ids,
+) -> anyhow::Result<String> {
+    let key = &op.change.key;
+    let ec2 = &aws.ec2;
+    let out = ec2
+        .create_route_table()
+        .vpc_id(resolve(&p.vpc, ids)?)
+        .client_token(&op.client_token)
+        .tag_specifications(tag_spec(aws, ResourceType::RouteTable, key))
+        .send()
+        .await
+        .context("CreateRouteTable")?;
+    let id = required(
+        out.route_table().and_then(|t| t.route_table_id()),
+        "CreateRouteTable",
+        "RouteTableId",
+    )?;
+    let empty = RouteTableProps {
+        vpc: p.vpc.clone(),
+        routes: Set::default(),
+        subnets: Set::default(),
+    };
+    sync_route_table(aws, &id, &empty, p, ids).await?;
+    Ok(id)
+}
+
+/// Creates the security group; its new ID.
+async fn create_security_group(
+    aws: &Aws,
+    op: &Operation,
+    p: &SecurityGroupProps,
+    ids: &Ids,
+) -> anyhow::Result<String> {
+    let key = &op.change.key;
+    let ec2 = &aws.ec2;
+    let vpc_id = resolve(&p.vpc, ids)?;
+    let created = ec2
+        .create_security_group()
+        .group_name(&p.group_name)
+        .description(&p.description)
+        .vpc_id(&vpc_id)
+        .tag_specifications(tag_spec(aws, ResourceType::SecurityGroup, key))
+        .send()
+        .await;
+    let id = match created {
+        Ok(out) => required(out.group_id(), "CreateSecurityGroup", "GroupId")?,
+        Err(e) if e.code() == Some("InvalidGroup.Duplicate") => {
+            adopt_group(aws, &vpc_id, &p.group_name, key).await?
+        }
+        Err(e) => return Err(e).context("CreateSecurityGroup"),
+    };
+    // A new group allows all egress; rules are managed by the group's rules resource,
+    // which starts from nothing.
+    let all = Rule {
+        protocol: "-1".into(),
+        from_port: -1,
+        to_port: -1,
+        peer: RuleSource::Cidr("0.0.0.0/0".into()),
+        description: String::new(),
+    };
+    let revoke = ec2
+        .revoke_security_group_egress()
+        .group_id(&id)
+        .ip_permissions(permission(&all, ids)?)
+        .send()
+        .await;
+    tolerate(
+        revoke,
+        &["InvalidPermission.NotFound"],
+        "RevokeSecurityGroupEgress",
+    )?;
+    Ok(id)
+}
+
+/// Makes the group's rules exactly the desired ones; the group's ID.
+async fn create_security_group_rules(
+    aws: &Aws,
+    p: &SecurityGroupRulesProps,
+    ids: &Ids,
+) -> anyhow::Result<String> {
+    let group = resolve(&p.group, ids)?;
+    let empty = SecurityGroupRulesProps {
+        group: p.group.clone(),
+        ingress: Set::default(),
+        egress: Set::default(),
+    };
+    sync_rules(aws, &group, &empty, p, ids).await?;
+    Ok(group)
 }
 
 /// `sent`, or success when it failed with `code` and `done` finds the work done after all (a
@@ -987,8 +1088,8 @@ async fn update(
         (Props::RouteTable(p), None) => {
             let empty = RouteTableProps {
                 vpc: p.vpc.clone(),
-                routes: vec![],
-                subnets: vec![],
+                routes: Set::default(),
+                subnets: Set::default(),
             };
             sync_route_table(aws, id, &empty, p, ids).await
         }
@@ -1103,7 +1204,7 @@ async fn sync_rules(
     ids: &Ids,
 ) -> anyhow::Result<()> {
     let ec2 = &aws.ec2;
-    let extra = |h: &[Rule], w: &[Rule]| {
+    let extra = |h: &Set<Rule>, w: &Set<Rule>| {
         h.iter()
             .filter(|r| !w.contains(r))
             .cloned()
@@ -1164,20 +1265,6 @@ async fn sync_rules(
         )?;
     }
     Ok(())
-}
-
-/// Treats the listed AWS error codes as success: a rule that already exists (a retried or
-/// resumed run), or something already gone when removing it.
-fn tolerate<T, E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
-    r: Result<T, E>,
-    codes: &[&str],
-    what: &'static str,
-) -> anyhow::Result<()> {
-    match r {
-        Ok(_) => Ok(()),
-        Err(e) if e.code().is_some_and(|c| codes.contains(&c)) => Ok(()),
-        Err(e) => Err(e).context(what),
-    }
 }
 
 /// Error codes meaning "already gone": a delete that meets one is done.
@@ -1287,8 +1374,8 @@ async fn delete(
             };
             let none = SecurityGroupRulesProps {
                 group: have.group.clone(),
-                ingress: vec![],
-                egress: vec![],
+                ingress: Set::default(),
+                egress: Set::default(),
             };
             sync_rules(aws, id, have, &none, ids).await
         }
@@ -1339,4 +1426,60 @@ async fn wait_nat(aws: &Aws, id: &str, target: &str) -> anyhow::Result<()> {
     )
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ec2::types::{RouteTable, RouteTableAssociation};
+
+    #[test]
+    fn a_route_table_keeps_its_gateway_routes_and_explicit_associations_only() {
+        let table = RouteTable::builder()
+            .vpc_id("vpc-1")
+            .routes(
+                aws_sdk_ec2::types::Route::builder()
+                    .destination_cidr_block("10.40.0.0/16")
+                    .gateway_id("local")
+                    .build(),
+            )
+            .routes(
+                aws_sdk_ec2::types::Route::builder()
+                    .destination_cidr_block("0.0.0.0/0")
+                    .nat_gateway_id("nat-1")
+                    .build(),
+            )
+            .associations(RouteTableAssociation::builder().main(true).build())
+            .associations(
+                RouteTableAssociation::builder()
+                    .main(false)
+                    .subnet_id("subnet-2")
+                    .build(),
+            )
+            .associations(
+                RouteTableAssociation::builder()
+                    .main(false)
+                    .subnet_id("subnet-1")
+                    .build(),
+            )
+            .build();
+        let Props::RouteTable(p) = map_route_table(&table) else {
+            panic!("not a route table");
+        };
+        assert_eq!(
+            p.routes,
+            Set::new([Route {
+                destination: "0.0.0.0/0".into(),
+                target: Ref::External("nat-1".into()),
+            }])
+        );
+        // The associations in any order are the same set.
+        assert_eq!(
+            p.subnets,
+            Set::new([
+                Ref::External("subnet-1".into()),
+                Ref::External("subnet-2".into())
+            ])
+        );
+    }
 }

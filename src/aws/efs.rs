@@ -3,11 +3,12 @@
 //! mount targets have no batch form and are read per file system / mount target.
 
 use super::Aws;
+use super::answer::text;
 use super::ec2::resolve;
 use super::wait::{self, Poll};
 use crate::executor::{Ids, Operation, Step};
 use crate::model::{FileSystemProps, Kind, MountTargetProps, Props, Ref, ResourceKey};
-use crate::observed::ObservedResource;
+use crate::observed::{ObservedResource, Unknown};
 use anyhow::{Context, anyhow, bail};
 use aws_sdk_efs::types::{
     BackupPolicy, LifecyclePolicy, PerformanceMode, Status, Tag, ThroughputMode,
@@ -22,10 +23,6 @@ fn settled(state: String) -> Poll {
         "error" => Poll::Failed("AWS reports lifecycle state `error`".into()),
         _ => Poll::Pending(state),
     }
-}
-
-fn text(s: Option<&str>) -> String {
-    s.unwrap_or_default().to_string()
 }
 
 /// The stack's file systems and their mount targets.
@@ -54,27 +51,38 @@ pub async fn observe(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
             backup(aws, &id),
             mount_targets(aws, &id)
         )?;
-        out.push(ObservedResource {
-            key,
-            id: id.clone(),
-            props: Props::FileSystem(FileSystemProps {
-                encrypted: fs.encrypted().unwrap_or(false),
-                kms_key_id: fs.kms_key_id().map(str::to_string),
-                performance_mode: fs.performance_mode().as_str().to_string(),
-                throughput_mode: fs
-                    .throughput_mode()
-                    .map(|t| t.as_str().to_string())
-                    .unwrap_or_default(),
-                provisioned_throughput_mibps: fs.provisioned_throughput_in_mibps(),
-                transition_to_ia: lifecycle.0,
-                transition_to_primary_storage_class: lifecycle.1,
-                backup,
-            }),
-            outputs: Default::default(),
-        });
+        out.push(map_file_system(&fs, lifecycle, backup, key));
         out.extend(mounts);
     }
     Ok(out)
+}
+
+/// The file system as the model sees it, from DescribeFileSystems, its lifecycle transitions
+/// (to IA, back to Standard) and its backup policy; what the answer lacks is unknown. Pure.
+pub fn map_file_system(
+    fs: &aws_sdk_efs::types::FileSystemDescription,
+    lifecycle: (String, String),
+    backup: bool,
+    key: ResourceKey,
+) -> ObservedResource {
+    let mut u = Unknown::default();
+    let props = Props::FileSystem(FileSystemProps {
+        encrypted: u.flag("encrypted", fs.encrypted()),
+        kms_key_id: fs.kms_key_id().map(str::to_string),
+        performance_mode: fs.performance_mode().as_str().to_string(),
+        throughput_mode: u.text("throughput_mode", fs.throughput_mode().map(|t| t.as_str())),
+        provisioned_throughput_mibps: fs.provisioned_throughput_in_mibps(),
+        transition_to_ia: lifecycle.0,
+        transition_to_primary_storage_class: lifecycle.1,
+        backup,
+    });
+    ObservedResource {
+        unknown: u.fields(),
+        key,
+        id: fs.file_system_id().to_string(),
+        props,
+        outputs: Default::default(),
+    }
 }
 
 async fn lifecycle(aws: &Aws, id: &str) -> anyhow::Result<(String, String)> {
@@ -124,7 +132,7 @@ async fn backup(aws: &Aws, id: &str) -> anyhow::Result<bool> {
 /// Mount targets carry no tags: they belong to the stack through their file system, and are
 /// keyed by availability zone.
 async fn mount_targets(aws: &Aws, fs_id: &str) -> anyhow::Result<Vec<ObservedResource>> {
-    let mut out = Vec::new();
+    let mut targets = Vec::new();
     let mut marker = None;
     loop {
         let page = aws
@@ -135,41 +143,49 @@ async fn mount_targets(aws: &Aws, fs_id: &str) -> anyhow::Result<Vec<ObservedRes
             .send()
             .await
             .context("DescribeMountTargets")?;
-        for mt in page.mount_targets() {
-            let state = mt.life_cycle_state().as_str();
-            if state == "deleting" || state == "deleted" {
-                continue;
-            }
-            let id = mt.mount_target_id().to_string();
-            let groups = aws
-                .efs
-                .describe_mount_target_security_groups()
-                .mount_target_id(&id)
-                .send()
-                .await
-                .context("DescribeMountTargetSecurityGroups")?;
-            let mut props = Props::MountTarget(MountTargetProps {
-                file_system: Ref::External(fs_id.to_string()),
-                subnet: Ref::External(mt.subnet_id().to_string()),
-                security_groups: groups
-                    .security_groups()
-                    .iter()
-                    .map(|g| Ref::External(g.clone()))
-                    .collect(),
-            });
-            props.normalize();
-            out.push(ObservedResource {
-                key: ResourceKey::new(Kind::MountTarget, text(mt.availability_zone_name())),
-                id,
-                props,
-                outputs: Default::default(),
-            });
-        }
+        targets.extend(
+            page.mount_targets()
+                .iter()
+                .filter(|mt| {
+                    let state = mt.life_cycle_state().as_str();
+                    state != "deleting" && state != "deleted"
+                })
+                .cloned(),
+        );
         marker = page.next_marker().map(str::to_string);
         if marker.is_none() {
-            return Ok(out);
+            break;
         }
     }
+    // Each target's groups have no batch form: all asked at once.
+    futures::future::try_join_all(targets.iter().map(|mt| async move {
+        let id = mt.mount_target_id().to_string();
+        let groups = aws
+            .efs
+            .describe_mount_target_security_groups()
+            .mount_target_id(&id)
+            .send()
+            .await
+            .context("DescribeMountTargetSecurityGroups")?;
+        let mut props = Props::MountTarget(MountTargetProps {
+            file_system: Ref::External(fs_id.to_string()),
+            subnet: Ref::External(mt.subnet_id().to_string()),
+            security_groups: groups
+                .security_groups()
+                .iter()
+                .map(|g| Ref::External(g.clone()))
+                .collect(),
+        });
+        props.normalize();
+        Ok::<_, anyhow::Error>(ObservedResource {
+            unknown: Default::default(),
+            key: ResourceKey::new(Kind::MountTarget, text(mt.availability_zone_name())),
+            id,
+            props,
+            outputs: Default::default(),
+        })
+    }))
+    .await
 }
 
 /// Carries out one planned step on an EFS resource.
@@ -223,7 +239,7 @@ async fn create_file_system(
 ) -> anyhow::Result<String> {
     // The creation token makes the call idempotent: a retried or resumed create returns
     // FileSystemAlreadyExists with the ID of the one made before.
-    let token = format!("moodle-ha/{}/{}", aws.tags.stack, key.name);
+    let token = crate::names::Names::of(&aws.tags.stack).efs_creation_token(&key.name);
     let tags = aws
         .tags
         .for_resource(key)
@@ -494,5 +510,55 @@ async fn delete(aws: &Aws, kind: Kind, id: &str) -> anyhow::Result<()> {
             Err(e) => Err(e).context("DeleteFileSystem"),
         },
         other => bail!("{other} is not an EFS resource"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_efs::types::{FileSystemDescription, FileSystemSize, LifeCycleState};
+
+    fn file_system(encrypted: Option<bool>) -> FileSystemDescription {
+        FileSystemDescription::builder()
+            .owner_id("1")
+            .creation_token("moodle-ha/s/moodledata")
+            .file_system_id("fs-1")
+            .creation_time(aws_smithy_types::DateTime::from_secs(0))
+            .life_cycle_state(LifeCycleState::Available)
+            .number_of_mount_targets(3)
+            .size_in_bytes(FileSystemSize::builder().value(0).build())
+            .performance_mode(PerformanceMode::GeneralPurpose)
+            .set_encrypted(encrypted)
+            .throughput_mode(ThroughputMode::Elastic)
+            .set_tags(Some(Vec::new()))
+            .build()
+            .expect("a file system")
+    }
+
+    #[test]
+    fn a_file_system_maps_its_settings_and_an_unsaid_encryption_is_unknown() {
+        let key = ResourceKey::new(Kind::FileSystem, "moodledata");
+        let lifecycle = ("AFTER_30_DAYS".to_string(), "AFTER_1_ACCESS".to_string());
+        let r = map_file_system(
+            &file_system(Some(true)),
+            lifecycle.clone(),
+            true,
+            key.clone(),
+        );
+        assert!(r.unknown.is_empty(), "{:?}", r.unknown);
+        let Props::FileSystem(p) = r.props else {
+            panic!("not a file system");
+        };
+        assert_eq!(
+            (
+                p.encrypted,
+                p.throughput_mode.as_str(),
+                p.transition_to_ia.as_str()
+            ),
+            (true, "elastic", "AFTER_30_DAYS")
+        );
+        // Encryption is immutable: read as `false` it would plan a replacement.
+        let r = map_file_system(&file_system(None), lifecycle, true, key);
+        assert!(r.unknown.contains("encrypted"), "{:?}", r.unknown);
     }
 }

@@ -4,13 +4,14 @@
 //! reported on its member clusters, read with one paginated DescribeCacheClusters.
 
 use super::Aws;
+use super::answer::{adopt_if_ours, text};
 use super::ec2::resolve;
-use super::errors::is_code;
+use super::errors::{is_code, tolerate};
 use super::secrets;
 use super::wait::{self, Poll};
 use crate::executor::{Ids, Operation, Step};
 use crate::model::{Kind, Props, Ref, ReplicationGroupProps, ResourceKey, SubnetGroupProps};
-use crate::observed::ObservedResource;
+use crate::observed::{ObservedResource, Unknown};
 use anyhow::{Context, bail};
 use aws_sdk_elasticache::types::{AutomaticFailoverStatus, MultiAzStatus, Tag};
 use std::collections::BTreeMap;
@@ -18,10 +19,6 @@ use std::time::Duration;
 
 /// Creating or resizing a replication group takes 5–20 minutes on AWS.
 const WAIT_MAX: Duration = Duration::from_secs(60 * 60);
-
-fn text(s: Option<&str>) -> String {
-    s.unwrap_or_default().to_string()
-}
 
 /// `7.1.0` → `7.1`, the form the spec uses.
 fn major_minor(version: &str) -> String {
@@ -85,6 +82,7 @@ async fn observe_subnet_groups(aws: &Aws) -> anyhow::Result<Vec<ObservedResource
         });
         props.normalize();
         out.push(ObservedResource {
+            unknown: Default::default(),
             key,
             id: name,
             props,
@@ -132,59 +130,80 @@ async fn observe_replication_groups(aws: &Aws) -> anyhow::Result<Vec<ObservedRes
         let member = clusters
             .iter()
             .find(|c| c.replication_group_id() == Some(id.as_str()));
-        let node_group = g.node_groups().first();
-        let mut props = Props::ReplicationGroup(ReplicationGroupProps {
-            id: id.clone(),
-            description: text(g.description()),
-            engine: g.engine().unwrap_or("redis").to_string(),
-            engine_version: major_minor(
-                member.and_then(|m| m.engine_version()).unwrap_or_default(),
-            ),
-            node_type: text(g.cache_node_type()),
-            replicas: u32::try_from(g.member_clusters().len().saturating_sub(1)).unwrap_or(0),
-            automatic_failover: matches!(
-                g.automatic_failover(),
-                Some(AutomaticFailoverStatus::Enabled | AutomaticFailoverStatus::Enabling)
-            ),
-            multi_az: g.multi_az() == Some(&MultiAzStatus::Enabled),
-            subnet_group: Ref::External(text(member.and_then(|m| m.cache_subnet_group_name()))),
-            security_groups: member
-                .map(|m| {
-                    m.security_groups()
-                        .iter()
-                        .filter_map(|s| s.security_group_id())
-                        .map(|s| Ref::External(s.to_string()))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            transit_encryption: g.transit_encryption_enabled().unwrap_or(false),
-            at_rest_encryption: g.at_rest_encryption_enabled().unwrap_or(false),
-            auth_token: g.auth_token_enabled().unwrap_or(false),
-            auth_secret: None,
-            snapshot_retention_days: u32::try_from(g.snapshot_retention_limit().unwrap_or(0))
-                .unwrap_or(0),
-            maintenance_window: text(member.and_then(|m| m.preferred_maintenance_window())),
-            apply_immediately: false,
-        });
-        props.normalize();
-        let mut outputs = BTreeMap::new();
-        if let Some(e) = node_group.and_then(|n| n.primary_endpoint()) {
-            outputs.insert("cache.primary_endpoint".into(), text(e.address()));
-            if let Some(port) = e.port() {
-                outputs.insert("cache.port".into(), port.to_string());
-            }
-        }
-        if let Some(e) = node_group.and_then(|n| n.reader_endpoint()) {
-            outputs.insert("cache.reader_endpoint".into(), text(e.address()));
-        }
-        out.push(ObservedResource {
-            key,
-            id,
-            props,
-            outputs,
-        });
+        out.push(map_replication_group(&g, member, key));
     }
     Ok(out)
+}
+
+/// The replication group as the model sees it, from DescribeReplicationGroups and its primary
+/// member cluster (DescribeCacheClusters: the only place AWS reports the group's security
+/// groups, subnet group, maintenance window and engine version; without it those are
+/// unknown). Pure.
+pub fn map_replication_group(
+    g: &aws_sdk_elasticache::types::ReplicationGroup,
+    member: Option<&aws_sdk_elasticache::types::CacheCluster>,
+    key: ResourceKey,
+) -> ObservedResource {
+    let id = text(g.replication_group_id());
+    let node_group = g.node_groups().first();
+    let mut u = Unknown::default();
+    let mut props = Props::ReplicationGroup(ReplicationGroupProps {
+        id: id.clone(),
+        description: text(g.description()),
+        engine: g.engine().unwrap_or("redis").to_string(),
+        engine_version: major_minor(
+            &u.text("engine_version", member.and_then(|m| m.engine_version())),
+        ),
+        node_type: u.text("node_type", g.cache_node_type()),
+        replicas: u32::try_from(g.member_clusters().len().saturating_sub(1)).unwrap_or(0),
+        automatic_failover: matches!(
+            g.automatic_failover(),
+            Some(AutomaticFailoverStatus::Enabled | AutomaticFailoverStatus::Enabling)
+        ),
+        multi_az: g.multi_az() == Some(&MultiAzStatus::Enabled),
+        subnet_group: Ref::External(u.text(
+            "subnet_group",
+            member.and_then(|m| m.cache_subnet_group_name()),
+        )),
+        security_groups: u.or_default(
+            "security_groups",
+            member.map(|m| {
+                m.security_groups()
+                    .iter()
+                    .filter_map(|s| s.security_group_id())
+                    .map(|s| Ref::External(s.to_string()))
+                    .collect()
+            }),
+        ),
+        transit_encryption: u.flag("transit_encryption", g.transit_encryption_enabled()),
+        at_rest_encryption: u.flag("at_rest_encryption", g.at_rest_encryption_enabled()),
+        auth_token: u.flag("auth_token", g.auth_token_enabled()),
+        auth_secret: None,
+        snapshot_retention_days: u.count("snapshot_retention_days", g.snapshot_retention_limit()),
+        maintenance_window: u.text(
+            "maintenance_window",
+            member.and_then(|m| m.preferred_maintenance_window()),
+        ),
+        apply_immediately: false,
+    });
+    props.normalize();
+    let mut outputs = BTreeMap::new();
+    if let Some(e) = node_group.and_then(|n| n.primary_endpoint()) {
+        outputs.insert("cache.primary_endpoint".into(), text(e.address()));
+        if let Some(port) = e.port() {
+            outputs.insert("cache.port".into(), port.to_string());
+        }
+    }
+    if let Some(e) = node_group.and_then(|n| n.reader_endpoint()) {
+        outputs.insert("cache.reader_endpoint".into(), text(e.address()));
+    }
+    ObservedResource {
+        unknown: u.fields(),
+        key,
+        id,
+        props,
+        outputs,
+    }
 }
 
 /// Carries out one planned step on an ElastiCache resource.
@@ -254,12 +273,14 @@ async fn create_subnet_group(
                 .first()
                 .and_then(|g| g.arn())
                 .unwrap_or_default();
-            if owned_by_arn(aws, &p.name, arn).await?.as_ref() != Some(key) {
-                bail!(
-                    "cache subnet group `{}` already exists and is not tagged as {key} of this stack; it was left alone",
-                    p.name
-                );
-            }
+            let owner = owned_by_arn(aws, &p.name, arn).await?;
+            adopt_if_ours(
+                &aws.tags.stack,
+                "cache subnet group",
+                &p.name,
+                key,
+                owner.as_ref(),
+            )?;
             modify_subnet_group(aws, p, ids).await?;
             Ok(p.name.clone())
         }
@@ -320,12 +341,14 @@ async fn create_group(
         Ok(_) => {}
         Err(e) if is_code(&e, "ReplicationGroupAlreadyExists") => {
             let arn = group_arn(aws, &p.id).await?;
-            if owned_by_arn(aws, &p.id, &arn).await?.as_ref() != Some(key) {
-                bail!(
-                    "replication group `{}` already exists and is not tagged as {key} of this stack; it was left alone",
-                    p.id
-                );
-            }
+            let owner = owned_by_arn(aws, &p.id, &arn).await?;
+            adopt_if_ours(
+                &aws.tags.stack,
+                "replication group",
+                &p.id,
+                key,
+                owner.as_ref(),
+            )?;
         }
         Err(e) => return Err(e).context("CreateReplicationGroup"),
     }
@@ -470,17 +493,15 @@ async fn set_replicas(aws: &Aws, p: &ReplicationGroupProps, increase: bool) -> a
 
 async fn delete(aws: &Aws, kind: Kind, id: &str) -> anyhow::Result<()> {
     match kind {
-        Kind::CacheSubnetGroup => match aws
-            .elasticache
-            .delete_cache_subnet_group()
-            .cache_subnet_group_name(id)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if is_code(&e, "CacheSubnetGroupNotFoundFault") => Ok(()),
-            Err(e) => Err(e).context("DeleteCacheSubnetGroup"),
-        },
+        Kind::CacheSubnetGroup => tolerate(
+            aws.elasticache
+                .delete_cache_subnet_group()
+                .cache_subnet_group_name(id)
+                .send()
+                .await,
+            &["CacheSubnetGroupNotFoundFault"],
+            "DeleteCacheSubnetGroup",
+        ),
         Kind::ReplicationGroup => {
             match aws
                 .elasticache
@@ -509,5 +530,88 @@ async fn delete(aws: &Aws, kind: Kind, id: &str) -> anyhow::Result<()> {
             Ok(())
         }
         other => bail!("{other} is not an ElastiCache resource"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_elasticache::types::{
+        CacheCluster, Endpoint, NodeGroup, ReplicationGroup, SecurityGroupMembership,
+    };
+
+    fn group() -> ReplicationGroup {
+        ReplicationGroup::builder()
+            .replication_group_id("s-redis")
+            .description("sessions")
+            .cache_node_type("cache.r7g.large")
+            .member_clusters("s-redis-001")
+            .member_clusters("s-redis-002")
+            .automatic_failover(AutomaticFailoverStatus::Enabled)
+            .multi_az(MultiAzStatus::Enabled)
+            .transit_encryption_enabled(true)
+            .at_rest_encryption_enabled(true)
+            .auth_token_enabled(true)
+            .snapshot_retention_limit(1)
+            .node_groups(
+                NodeGroup::builder()
+                    .primary_endpoint(Endpoint::builder().address("master.s").port(6379).build())
+                    .build(),
+            )
+            .build()
+    }
+
+    fn member() -> CacheCluster {
+        CacheCluster::builder()
+            .replication_group_id("s-redis")
+            .engine_version("7.1.0")
+            .cache_subnet_group_name("s-redis-subnets")
+            .preferred_maintenance_window("sun:05:00-sun:06:00")
+            .security_groups(
+                SecurityGroupMembership::builder()
+                    .security_group_id("sg-1")
+                    .build(),
+            )
+            .build()
+    }
+
+    fn key() -> ResourceKey {
+        ResourceKey::new(Kind::ReplicationGroup, "main")
+    }
+
+    #[test]
+    fn a_group_and_its_primary_map_every_setting() {
+        let r = map_replication_group(&group(), Some(&member()), key());
+        assert!(r.unknown.is_empty(), "{:?}", r.unknown);
+        let Props::ReplicationGroup(p) = r.props else {
+            panic!("not a replication group");
+        };
+        assert_eq!(
+            (
+                p.engine_version.as_str(),
+                p.replicas,
+                p.automatic_failover,
+                p.multi_az
+            ),
+            ("7.1", 1, true, true)
+        );
+        assert_eq!(
+            r.outputs.get("cache.primary_endpoint").map(String::as_str),
+            Some("master.s")
+        );
+    }
+
+    #[test]
+    fn without_its_member_cluster_the_members_settings_are_unknown_not_empty() {
+        let r = map_replication_group(&group(), None, key());
+        for field in [
+            "security_groups",
+            "subnet_group",
+            "maintenance_window",
+            "engine_version",
+        ] {
+            assert!(r.unknown.contains(field), "{field}: {:?}", r.unknown);
+        }
+        assert!(!r.unknown.contains("node_type"));
     }
 }

@@ -4,15 +4,16 @@
 //! delay, stickiness) have no batch form and are read per resource.
 
 use super::Aws;
+use super::answer::text;
 use super::ec2::resolve;
-use super::errors::is_code;
+use super::errors::{is_code, tolerate};
 use super::wait::{self, Poll};
 use crate::executor::{Ids, Operation, Step};
 use crate::model::{
-    Kind, ListenerAction, ListenerProps, LoadBalancerProps, Props, Ref, ResourceKey,
+    Kind, ListenerAction, ListenerProps, LoadBalancerProps, Props, Ref, ResourceKey, Set,
     TargetGroupProps,
 };
-use crate::observed::ObservedResource;
+use crate::observed::{ObservedResource, Unknown};
 use anyhow::{Context, bail};
 use aws_sdk_elasticloadbalancingv2::types::{
     Action, ActionTypeEnum, Certificate, IpAddressType, LoadBalancerAttribute,
@@ -21,10 +22,6 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 use std::collections::BTreeMap;
 use std::time::Duration;
-
-fn text(s: Option<&str>) -> String {
-    s.unwrap_or_default().to_string()
-}
 
 fn tags(aws: &Aws, key: &ResourceKey) -> Vec<Tag> {
     aws.tags
@@ -77,42 +74,47 @@ async fn observe_balancers(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
         .context("DescribeLoadBalancers")?;
     let candidates: Vec<_> = all
         .into_iter()
-        .filter(|lb| prefixed(aws, lb.load_balancer_name()))
+        .filter(|lb| prefixed(aws, lb.load_balancer_name()) && lb.load_balancer_arn().is_some())
         .collect();
-    let keys = owned(
-        aws,
-        candidates
-            .iter()
-            .filter_map(|lb| lb.load_balancer_arn().map(str::to_string))
-            .collect(),
-    )
-    .await?;
+    let arns: Vec<String> = candidates
+        .iter()
+        .map(|lb| text(lb.load_balancer_arn()))
+        .collect();
+    // Ownership (tags), attributes and listeners of the name-prefixed candidates at once: one
+    // round trip; what turns out not to be the stack's is dropped.
+    let details = futures::future::try_join_all(arns.iter().map(|arn| async move {
+        tokio::try_join!(
+            async {
+                aws.elbv2
+                    .describe_load_balancer_attributes()
+                    .load_balancer_arn(arn)
+                    .send()
+                    .await
+                    .context("DescribeLoadBalancerAttributes")
+            },
+            observe_listeners(aws, arn)
+        )
+    }));
+    let (keys, details) = tokio::try_join!(owned(aws, arns.clone()), details)?;
     let mut out = Vec::new();
-    for lb in candidates {
+    for (lb, (attributes, listeners)) in candidates.into_iter().zip(details) {
         let arn = text(lb.load_balancer_arn());
         let Some(key) = keys.get(&arn).cloned() else {
             continue;
         };
-        let attributes = aws
-            .elbv2
-            .describe_load_balancer_attributes()
-            .load_balancer_arn(&arn)
-            .send()
-            .await
-            .context("DescribeLoadBalancerAttributes")?;
-        let idle = attributes
-            .attributes()
-            .iter()
-            .find(|a| a.key() == Some("idle_timeout.timeout_seconds"))
-            .and_then(|a| a.value())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(60);
+        let mut u = Unknown::default();
+        let idle = u.or_default(
+            "idle_timeout_seconds",
+            attributes
+                .attributes()
+                .iter()
+                .find(|a| a.key() == Some("idle_timeout.timeout_seconds"))
+                .and_then(|a| a.value())
+                .and_then(|v| v.parse().ok()),
+        );
         let mut props = Props::LoadBalancer(LoadBalancerProps {
             name: text(lb.load_balancer_name()),
-            scheme: lb
-                .scheme()
-                .map(|s| s.as_str().to_string())
-                .unwrap_or_default(),
+            scheme: u.text("scheme", lb.scheme().map(|s| s.as_str())),
             subnets: lb
                 .availability_zones()
                 .iter()
@@ -134,12 +136,13 @@ async fn observe_balancers(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
             text(lb.canonical_hosted_zone_id()),
         );
         out.push(ObservedResource {
+            unknown: u.fields(),
             key,
             id: arn.clone(),
             props,
             outputs,
         });
-        out.extend(observe_listeners(aws, &arn).await?);
+        out.extend(listeners);
     }
     Ok(out)
 }
@@ -169,7 +172,11 @@ async fn observe_listeners(aws: &Aws, lb_arn: &str) -> anyhow::Result<Vec<Observ
         let Some(key) = keys.get(&arn).cloned() else {
             continue;
         };
+        let mut u = Unknown::default();
         let action = l.default_actions().first();
+        if action.is_none() {
+            u.missing("action");
+        }
         let action = match action.and_then(|a| a.r#type()) {
             Some(ActionTypeEnum::Redirect) => {
                 let r = action.and_then(|a| a.redirect_config());
@@ -186,16 +193,16 @@ async fn observe_listeners(aws: &Aws, lb_arn: &str) -> anyhow::Result<Vec<Observ
                 target_group: Ref::External(text(action.and_then(|a| a.target_group_arn()))),
             },
         };
+        let protocol = u.text("protocol", l.protocol().map(|p| p.as_str()));
+        let port = u.count("port", l.port());
         out.push(ObservedResource {
+            unknown: u.fields(),
             key,
             id: arn,
             props: Props::Listener(ListenerProps {
                 load_balancer: Ref::External(lb_arn.to_string()),
-                protocol: l
-                    .protocol()
-                    .map(|p| p.as_str().to_string())
-                    .unwrap_or_default(),
-                port: l.port().and_then(|p| u32::try_from(p).ok()).unwrap_or(0),
+                protocol,
+                port,
                 certificate_arn: l
                     .certificates()
                     .first()
@@ -222,73 +229,87 @@ async fn observe_target_groups(aws: &Aws) -> anyhow::Result<Vec<ObservedResource
         .context("DescribeTargetGroups")?;
     let candidates: Vec<_> = all
         .into_iter()
-        .filter(|tg| prefixed(aws, tg.target_group_name()))
+        .filter(|tg| prefixed(aws, tg.target_group_name()) && tg.target_group_arn().is_some())
         .collect();
-    let keys = owned(
-        aws,
-        candidates
-            .iter()
-            .filter_map(|tg| tg.target_group_arn().map(str::to_string))
-            .collect(),
-    )
-    .await?;
+    let arns: Vec<String> = candidates
+        .iter()
+        .map(|tg| text(tg.target_group_arn()))
+        .collect();
+    // Ownership and attributes at once (one round trip).
+    let attributes = futures::future::try_join_all(arns.iter().map(|arn| async move {
+        aws.elbv2
+            .describe_target_group_attributes()
+            .target_group_arn(arn)
+            .send()
+            .await
+            .context("DescribeTargetGroupAttributes")
+    }));
+    let (keys, attributes) = tokio::try_join!(owned(aws, arns.clone()), attributes)?;
     let mut out = Vec::new();
-    for tg in candidates {
+    for (tg, attributes) in candidates.into_iter().zip(attributes) {
         let arn = text(tg.target_group_arn());
         let Some(key) = keys.get(&arn).cloned() else {
             continue;
         };
-        let attributes = aws
-            .elbv2
-            .describe_target_group_attributes()
-            .target_group_arn(&arn)
-            .send()
-            .await
-            .context("DescribeTargetGroupAttributes")?;
-        let attribute = |name: &str| {
-            attributes
-                .attributes()
-                .iter()
-                .find(|a| a.key() == Some(name))
-                .and_then(|a| a.value())
-                .unwrap_or_default()
-                .to_string()
-        };
-        let number = |v: Option<i32>| v.and_then(|n| u32::try_from(n).ok()).unwrap_or(0);
-        out.push(ObservedResource {
-            key,
-            id: arn.clone(),
-            props: Props::TargetGroup(TargetGroupProps {
-                name: text(tg.target_group_name()),
-                protocol: tg
-                    .protocol()
-                    .map(|p| p.as_str().to_string())
-                    .unwrap_or_default(),
-                port: number(tg.port()),
-                vpc: Ref::External(text(tg.vpc_id())),
-                target_type: tg
-                    .target_type()
-                    .map(|t| t.as_str().to_string())
-                    .unwrap_or_default(),
-                health_check_path: text(tg.health_check_path()),
-                health_check_interval_seconds: number(tg.health_check_interval_seconds()),
-                health_check_timeout_seconds: number(tg.health_check_timeout_seconds()),
-                healthy_threshold: number(tg.healthy_threshold_count()),
-                unhealthy_threshold: number(tg.unhealthy_threshold_count()),
-                matcher: text(tg.matcher().and_then(|m| m.http_code())),
-                // AWS answers attribute values as strings.
-                deregistration_delay_seconds: attribute("deregistration_delay.timeout_seconds")
-                    .parse()
-                    .unwrap_or(300),
-                stickiness_enabled: attribute("stickiness.enabled") == "true",
-                stickiness_duration_seconds: attribute("stickiness.lb_cookie.duration_seconds")
-                    .parse()
-                    .unwrap_or(86_400),
-            }),
-            outputs: BTreeMap::from([("target_group.arn".to_string(), arn)]),
-        });
+        out.push(map_target_group(&tg, attributes.attributes(), key));
     }
     Ok(out)
+}
+
+/// The target group as the model sees it, from DescribeTargetGroups and its attributes
+/// (DescribeTargetGroupAttributes); what the answers lack is unknown. Pure.
+pub fn map_target_group(
+    tg: &aws_sdk_elasticloadbalancingv2::types::TargetGroup,
+    attributes: &[aws_sdk_elasticloadbalancingv2::types::TargetGroupAttribute],
+    key: ResourceKey,
+) -> ObservedResource {
+    let arn = text(tg.target_group_arn());
+    // AWS answers attribute values as strings.
+    let attribute = |name: &str| {
+        attributes
+            .iter()
+            .find(|a| a.key() == Some(name))
+            .and_then(|a| a.value())
+    };
+    let mut u = Unknown::default();
+    let props = Props::TargetGroup(TargetGroupProps {
+        name: text(tg.target_group_name()),
+        protocol: u.text("protocol", tg.protocol().map(|p| p.as_str())),
+        port: u.count("port", tg.port()),
+        vpc: Ref::External(u.text("vpc", tg.vpc_id())),
+        target_type: u.text("target_type", tg.target_type().map(|t| t.as_str())),
+        health_check_path: u.text("health_check_path", tg.health_check_path()),
+        health_check_interval_seconds: u.count(
+            "health_check_interval_seconds",
+            tg.health_check_interval_seconds(),
+        ),
+        health_check_timeout_seconds: u.count(
+            "health_check_timeout_seconds",
+            tg.health_check_timeout_seconds(),
+        ),
+        healthy_threshold: u.count("healthy_threshold", tg.healthy_threshold_count()),
+        unhealthy_threshold: u.count("unhealthy_threshold", tg.unhealthy_threshold_count()),
+        matcher: u.text("matcher", tg.matcher().and_then(|m| m.http_code())),
+        deregistration_delay_seconds: u.or_default(
+            "deregistration_delay_seconds",
+            attribute("deregistration_delay.timeout_seconds").and_then(|v| v.parse().ok()),
+        ),
+        stickiness_enabled: u.or_default(
+            "stickiness_enabled",
+            attribute("stickiness.enabled").and_then(|v| v.parse().ok()),
+        ),
+        stickiness_duration_seconds: u.or_default(
+            "stickiness_duration_seconds",
+            attribute("stickiness.lb_cookie.duration_seconds").and_then(|v| v.parse().ok()),
+        ),
+    });
+    ObservedResource {
+        unknown: u.fields(),
+        key,
+        id: arn.clone(),
+        props,
+        outputs: BTreeMap::from([("target_group.arn".to_string(), arn)]),
+    }
 }
 
 /// Carries out one planned step on a load balancer, target group or listener.
@@ -337,7 +358,7 @@ pub async fn execute(aws: &Aws, op: &Operation, ids: &Ids) -> anyhow::Result<Opt
     }
 }
 
-fn refs(list: &[Ref], ids: &Ids) -> anyhow::Result<Vec<String>> {
+fn refs(list: &Set<Ref>, ids: &Ids) -> anyhow::Result<Vec<String>> {
     list.iter().map(|r| resolve(r, ids)).collect()
 }
 
@@ -592,49 +613,101 @@ async fn create_listener(
 }
 
 async fn delete(aws: &Aws, kind: Kind, arn: &str) -> anyhow::Result<()> {
+    let elbv2 = &aws.elbv2;
     match kind {
-        Kind::Listener => aws
-            .elbv2
-            .delete_listener()
-            .listener_arn(arn)
-            .send()
-            .await
-            .map(|_| ())
-            .or_else(|e| {
-                if is_code(&e, "ListenerNotFound") {
-                    Ok(())
-                } else {
-                    Err(e).context("DeleteListener")
-                }
-            }),
-        Kind::TargetGroup => aws
-            .elbv2
-            .delete_target_group()
-            .target_group_arn(arn)
-            .send()
-            .await
-            .map(|_| ())
-            .or_else(|e| {
-                if is_code(&e, "TargetGroupNotFound") {
-                    Ok(())
-                } else {
-                    Err(e).context("DeleteTargetGroup")
-                }
-            }),
-        Kind::LoadBalancer => aws
-            .elbv2
-            .delete_load_balancer()
-            .load_balancer_arn(arn)
-            .send()
-            .await
-            .map(|_| ())
-            .or_else(|e| {
-                if is_code(&e, "LoadBalancerNotFound") {
-                    Ok(())
-                } else {
-                    Err(e).context("DeleteLoadBalancer")
-                }
-            }),
+        Kind::Listener => tolerate(
+            elbv2.delete_listener().listener_arn(arn).send().await,
+            &["ListenerNotFound"],
+            "DeleteListener",
+        ),
+        Kind::TargetGroup => tolerate(
+            elbv2
+                .delete_target_group()
+                .target_group_arn(arn)
+                .send()
+                .await,
+            &["TargetGroupNotFound"],
+            "DeleteTargetGroup",
+        ),
+        Kind::LoadBalancer => tolerate(
+            elbv2
+                .delete_load_balancer()
+                .load_balancer_arn(arn)
+                .send()
+                .await,
+            &["LoadBalancerNotFound"],
+            "DeleteLoadBalancer",
+        ),
         other => bail!("{other} is not a load balancing resource"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_elasticloadbalancingv2::types::{
+        Matcher, ProtocolEnum, TargetGroup, TargetGroupAttribute, TargetTypeEnum,
+    };
+
+    fn target_group() -> TargetGroup {
+        TargetGroup::builder()
+            .target_group_arn("arn:tg")
+            .target_group_name("s-web")
+            .protocol(ProtocolEnum::Http)
+            .port(80)
+            .vpc_id("vpc-1")
+            .target_type(TargetTypeEnum::Instance)
+            .health_check_path("/login/index.php")
+            .health_check_interval_seconds(30)
+            .health_check_timeout_seconds(5)
+            .healthy_threshold_count(2)
+            .unhealthy_threshold_count(2)
+            .matcher(Matcher::builder().http_code("200").build())
+            .build()
+    }
+
+    fn attribute(key: &str, value: &str) -> TargetGroupAttribute {
+        TargetGroupAttribute::builder()
+            .key(key)
+            .value(value)
+            .build()
+    }
+
+    #[test]
+    fn a_target_group_maps_its_health_check_and_attributes() {
+        let attributes = [
+            attribute("deregistration_delay.timeout_seconds", "120"),
+            attribute("stickiness.enabled", "true"),
+            attribute("stickiness.lb_cookie.duration_seconds", "86400"),
+        ];
+        let r = map_target_group(
+            &target_group(),
+            &attributes,
+            ResourceKey::new(Kind::TargetGroup, "web"),
+        );
+        assert!(r.unknown.is_empty(), "{:?}", r.unknown);
+        let Props::TargetGroup(p) = r.props else {
+            panic!("not a target group");
+        };
+        assert_eq!(
+            (p.port, p.deregistration_delay_seconds, p.stickiness_enabled),
+            (80, 120, true)
+        );
+    }
+
+    #[test]
+    fn attributes_the_answer_lacks_are_unknown_not_aws_defaults() {
+        let r = map_target_group(
+            &target_group(),
+            &[],
+            ResourceKey::new(Kind::TargetGroup, "web"),
+        );
+        for field in [
+            "deregistration_delay_seconds",
+            "stickiness_enabled",
+            "stickiness_duration_seconds",
+        ] {
+            assert!(r.unknown.contains(field), "{field}: {:?}", r.unknown);
+        }
     }
 }

@@ -4,10 +4,11 @@
 //! form. IAM answers policy documents URL-encoded; they are decoded and compared as JSON.
 
 use super::Aws;
+use super::answer::adopt_if_ours;
 use super::ec2::resolve;
-use super::errors::is_code;
+use super::errors::{is_code, tolerate};
 use crate::executor::{Ids, Operation, Step};
-use crate::model::{IamRoleProps, InstanceProfileProps, Kind, Props, Ref, ResourceKey};
+use crate::model::{IamRoleProps, InstanceProfileProps, Kind, Props, Ref, ResourceKey, Set};
 use crate::observed::ObservedResource;
 use anyhow::{Context, bail};
 use aws_sdk_iam::types::Tag;
@@ -68,231 +69,292 @@ pub async fn observe(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
             Ok::<_, anyhow::Error>(all)
         }
     )?;
-    let mut out = Vec::new();
-    for role in roles {
-        let name = role.role_name().to_string();
-        let role_tags = aws
-            .iam
-            .list_role_tags()
-            .role_name(&name)
-            .send()
-            .await
-            .context("ListRoleTags")?;
-        let Some(key) = aws.tags.owner(role_tags.tags()) else {
-            continue;
-        };
-        let (attached, inline) = tokio::try_join!(
-            async {
-                let all: Vec<_> = aws
-                    .iam
-                    .list_attached_role_policies()
-                    .role_name(&name)
-                    .into_paginator()
-                    .items()
-                    .send()
-                    .try_collect()
-                    .await
-                    .context("ListAttachedRolePolicies")?;
-                Ok::<_, anyhow::Error>(all)
-            },
-            async {
-                match aws
-                    .iam
-                    .get_role_policy()
-                    .role_name(&name)
-                    .policy_name(INLINE_POLICY)
-                    .send()
-                    .await
-                {
-                    Ok(p) => Ok(document(p.policy_document())),
-                    Err(e) if is_code(&e, "NoSuchEntity") => Ok(Value::Null),
-                    Err(e) => Err(e).context("GetRolePolicy"),
-                }
+    // Every role's and profile's details at once: one round trip for all of them.
+    let (roles, profiles) = tokio::try_join!(
+        futures::future::try_join_all(roles.iter().map(|r| observe_role(aws, r))),
+        futures::future::try_join_all(profiles.iter().map(|p| observe_profile(aws, p)))
+    )?;
+    Ok(roles.into_iter().chain(profiles).flatten().collect())
+}
+
+/// One role, with its tags (ownership) and policies; `None` when it is not the stack's.
+async fn observe_role(
+    aws: &Aws,
+    role: &aws_sdk_iam::types::Role,
+) -> anyhow::Result<Option<ObservedResource>> {
+    let name = role.role_name().to_string();
+    let role_tags = aws
+        .iam
+        .list_role_tags()
+        .role_name(&name)
+        .send()
+        .await
+        .context("ListRoleTags")?;
+    let Some(key) = aws.tags.owner(role_tags.tags()) else {
+        return Ok(None);
+    };
+    let (attached, inline) = tokio::try_join!(
+        async {
+            let all: Vec<_> = aws
+                .iam
+                .list_attached_role_policies()
+                .role_name(&name)
+                .into_paginator()
+                .items()
+                .send()
+                .try_collect()
+                .await
+                .context("ListAttachedRolePolicies")?;
+            Ok::<_, anyhow::Error>(all)
+        },
+        async {
+            match aws
+                .iam
+                .get_role_policy()
+                .role_name(&name)
+                .policy_name(INLINE_POLICY)
+                .send()
+                .await
+            {
+                Ok(p) => Ok(document(p.policy_document())),
+                Err(e) if is_code(&e, "NoSuchEntity") => Ok(Value::Null),
+                Err(e) => Err(e).context("GetRolePolicy"),
             }
-        )?;
-        let mut props = Props::IamRole(IamRoleProps {
-            name: name.clone(),
-            path: role.path().to_string(),
-            description: role.description().unwrap_or_default().to_string(),
-            assume_role_policy: role
-                .assume_role_policy_document()
-                .map(document)
-                .unwrap_or(Value::Null),
-            managed_policies: attached
-                .iter()
-                .filter_map(|p| p.policy_arn().map(str::to_string))
-                .collect(),
-            inline_policy: inline,
-        });
-        props.normalize();
-        out.push(ObservedResource {
-            key,
-            id: name,
-            props,
-            outputs: BTreeMap::new(),
-        });
-    }
-    for profile in profiles {
-        let name = profile.instance_profile_name().to_string();
-        // ListInstanceProfiles leaves tags out; GetInstanceProfile has them.
-        let full = aws
-            .iam
-            .get_instance_profile()
-            .instance_profile_name(&name)
-            .send()
-            .await
-            .context("GetInstanceProfile")?;
-        let Some(key) = full
-            .instance_profile()
-            .and_then(|p| aws.tags.owner(p.tags()))
-        else {
-            continue;
-        };
-        out.push(ObservedResource {
-            key,
-            id: name.clone(),
-            props: Props::InstanceProfile(InstanceProfileProps {
-                name,
-                path: profile.path().to_string(),
-                role: Ref::External(
-                    profile
-                        .roles()
-                        .first()
-                        .map(|r| r.role_name().to_string())
-                        .unwrap_or_default(),
-                ),
-            }),
-            outputs: BTreeMap::new(),
-        });
-    }
-    Ok(out)
+        }
+    )?;
+    Ok(Some(ObservedResource {
+        unknown: Default::default(),
+        key,
+        id: name,
+        props: map_role(role, &attached, inline),
+        outputs: BTreeMap::new(),
+    }))
+}
+
+/// The role as the model sees it, from ListRoles, its attached policies and its inline
+/// policy document (`null` when it has none). Pure.
+pub fn map_role(
+    role: &aws_sdk_iam::types::Role,
+    attached: &[aws_sdk_iam::types::AttachedPolicy],
+    inline: Value,
+) -> Props {
+    let mut props = Props::IamRole(IamRoleProps {
+        name: role.role_name().to_string(),
+        path: role.path().to_string(),
+        description: role.description().unwrap_or_default().to_string(),
+        assume_role_policy: role
+            .assume_role_policy_document()
+            .map(document)
+            .unwrap_or(Value::Null)
+            .into(),
+        managed_policies: attached
+            .iter()
+            .filter_map(|p| p.policy_arn().map(str::to_string))
+            .collect(),
+        inline_policy: inline.into(),
+    });
+    props.normalize();
+    props
+}
+
+/// One instance profile, with its tags (ownership); `None` when it is not the stack's.
+async fn observe_profile(
+    aws: &Aws,
+    profile: &aws_sdk_iam::types::InstanceProfile,
+) -> anyhow::Result<Option<ObservedResource>> {
+    let name = profile.instance_profile_name().to_string();
+    // ListInstanceProfiles leaves tags out; GetInstanceProfile has them.
+    let full = aws
+        .iam
+        .get_instance_profile()
+        .instance_profile_name(&name)
+        .send()
+        .await
+        .context("GetInstanceProfile")?;
+    let Some(key) = full
+        .instance_profile()
+        .and_then(|p| aws.tags.owner(p.tags()))
+    else {
+        return Ok(None);
+    };
+    Ok(Some(ObservedResource {
+        unknown: Default::default(),
+        key,
+        id: name.clone(),
+        props: Props::InstanceProfile(InstanceProfileProps {
+            name,
+            path: profile.path().to_string(),
+            role: Ref::External(
+                profile
+                    .roles()
+                    .first()
+                    .map(|r| r.role_name().to_string())
+                    .unwrap_or_default(),
+            ),
+        }),
+        outputs: BTreeMap::new(),
+    }))
 }
 
 /// Carries out one planned step on the role or the instance profile.
 pub async fn execute(aws: &Aws, op: &Operation, ids: &Ids) -> anyhow::Result<Option<String>> {
     let change = &op.change;
     let id = change.id.clone().unwrap_or_default();
+    let key = &change.key;
     match (op.step, change.desired.as_ref()) {
         (Step::Delete, _) => {
-            delete(aws, change.key.kind, &id, change.observed.as_ref(), ids).await?;
+            delete(aws, key.kind, &id, change.observed.as_ref(), ids).await?;
             Ok(None)
         }
-        (Step::Create, Some(Props::IamRole(p))) => {
-            let created = aws
-                .iam
-                .create_role()
-                .role_name(&p.name)
-                .path(&p.path)
-                .description(&p.description)
-                .assume_role_policy_document(p.assume_role_policy.to_string())
-                .set_tags(Some(tags(aws, &change.key)?))
-                .send()
-                .await;
-            match created {
-                Ok(_) => {}
-                Err(e) if is_code(&e, "EntityAlreadyExists") => {
-                    let found = aws
-                        .iam
-                        .list_role_tags()
-                        .role_name(&p.name)
-                        .send()
-                        .await
-                        .context("ListRoleTags")?;
-                    if aws.tags.owner(found.tags()).as_ref() != Some(&change.key) {
-                        return Err(e).context(format!(
-                            "role `{}` exists and is not tagged as {} of this stack",
-                            p.name, change.key
-                        ));
-                    }
-                }
-                Err(e) => return Err(e).context("CreateRole"),
-            }
-            sync_role(aws, p, None).await?;
-            Ok(Some(p.name.clone()))
-        }
+        (Step::Create, Some(Props::IamRole(p))) => create_role(aws, key, p).await.map(Some),
         (Step::Update, Some(Props::IamRole(p))) => {
             let before = match change.observed.as_ref() {
                 Some(Props::IamRole(b)) => Some(b),
                 _ => None,
             };
-            if before.is_some_and(|b| b.assume_role_policy != p.assume_role_policy) {
-                aws.iam
-                    .update_assume_role_policy()
-                    .role_name(&p.name)
-                    .policy_document(p.assume_role_policy.to_string())
-                    .send()
-                    .await
-                    .context("UpdateAssumeRolePolicy")?;
-            }
-            if before.is_some_and(|b| b.description != p.description) {
-                aws.iam
-                    .update_role()
-                    .role_name(&p.name)
-                    .description(&p.description)
-                    .send()
-                    .await
-                    .context("UpdateRole")?;
-            }
-            sync_role(aws, p, before).await?;
-            Ok(None)
+            update_role(aws, p, before).await.map(|()| None)
         }
         (Step::Create, Some(Props::InstanceProfile(p))) => {
-            let created = aws
-                .iam
-                .create_instance_profile()
-                .instance_profile_name(&p.name)
-                .path(&p.path)
-                .set_tags(Some(tags(aws, &change.key)?))
-                .send()
-                .await;
-            let has_role = match created {
-                Ok(_) => None,
-                Err(e) if is_code(&e, "EntityAlreadyExists") => {
-                    let found = aws
-                        .iam
-                        .get_instance_profile()
-                        .instance_profile_name(&p.name)
-                        .send()
-                        .await
-                        .context("GetInstanceProfile")?;
-                    let profile = found.instance_profile();
-                    if profile.map(|i| aws.tags.owner(i.tags())) != Some(Some(change.key.clone())) {
-                        return Err(e).context(format!(
-                            "instance profile `{}` exists and is not tagged as {} of this stack",
-                            p.name, change.key
-                        ));
-                    }
-                    profile
-                        .and_then(|i| i.roles().first())
-                        .map(|r| r.role_name().to_string())
-                }
-                Err(e) => return Err(e).context("CreateInstanceProfile"),
-            };
-            let role = resolve(&p.role, ids)?;
-            if has_role.as_deref() != Some(role.as_str()) {
-                add_role(aws, &p.name, &role).await?;
-            }
-            Ok(Some(p.name.clone()))
+            create_profile(aws, key, p, ids).await.map(Some)
         }
         (Step::Update, Some(Props::InstanceProfile(p))) => {
-            if let Some(Props::InstanceProfile(b)) = change.observed.as_ref() {
-                if let Ok(old) = resolve(&b.role, ids) {
-                    if !old.is_empty() {
-                        aws.iam
-                            .remove_role_from_instance_profile()
-                            .instance_profile_name(&p.name)
-                            .role_name(old)
-                            .send()
-                            .await
-                            .context("RemoveRoleFromInstanceProfile")?;
-                    }
-                }
-            }
-            add_role(aws, &p.name, &resolve(&p.role, ids)?).await?;
-            Ok(None)
+            update_profile(aws, p, change.observed.as_ref(), ids)
+                .await
+                .map(|()| None)
         }
-        (step, _) => bail!("{}: cannot {step:?} with these attributes", change.key),
+        (step, _) => bail!("{key}: cannot {step:?} with these attributes"),
     }
+}
+
+/// Creates the role (or adopts the one an earlier run made) with its policies; its name.
+async fn create_role(aws: &Aws, key: &ResourceKey, p: &IamRoleProps) -> anyhow::Result<String> {
+    let created = aws
+        .iam
+        .create_role()
+        .role_name(&p.name)
+        .path(&p.path)
+        .description(&p.description)
+        .assume_role_policy_document(p.assume_role_policy.to_string())
+        .set_tags(Some(tags(aws, key)?))
+        .send()
+        .await;
+    match created {
+        Ok(_) => {}
+        Err(e) if is_code(&e, "EntityAlreadyExists") => {
+            let found = aws
+                .iam
+                .list_role_tags()
+                .role_name(&p.name)
+                .send()
+                .await
+                .context("ListRoleTags")?;
+            let owner = aws.tags.owner(found.tags());
+            adopt_if_ours(&aws.tags.stack, "role", &p.name, key, owner.as_ref())?;
+        }
+        Err(e) => return Err(e).context("CreateRole"),
+    }
+    sync_role(aws, p, None).await?;
+    Ok(p.name.clone())
+}
+
+/// Brings the role's trust policy, description and policies to `p`.
+async fn update_role(
+    aws: &Aws,
+    p: &IamRoleProps,
+    before: Option<&IamRoleProps>,
+) -> anyhow::Result<()> {
+    if before.is_some_and(|b| b.assume_role_policy != p.assume_role_policy) {
+        aws.iam
+            .update_assume_role_policy()
+            .role_name(&p.name)
+            .policy_document(p.assume_role_policy.to_string())
+            .send()
+            .await
+            .context("UpdateAssumeRolePolicy")?;
+    }
+    if before.is_some_and(|b| b.description != p.description) {
+        aws.iam
+            .update_role()
+            .role_name(&p.name)
+            .description(&p.description)
+            .send()
+            .await
+            .context("UpdateRole")?;
+    }
+    sync_role(aws, p, before).await?;
+    Ok(())
+}
+
+/// Creates the instance profile (or adopts the one an earlier run made) holding its role;
+/// its name.
+async fn create_profile(
+    aws: &Aws,
+    key: &ResourceKey,
+    p: &InstanceProfileProps,
+    ids: &Ids,
+) -> anyhow::Result<String> {
+    let created = aws
+        .iam
+        .create_instance_profile()
+        .instance_profile_name(&p.name)
+        .path(&p.path)
+        .set_tags(Some(tags(aws, key)?))
+        .send()
+        .await;
+    let has_role = match created {
+        Ok(_) => None,
+        Err(e) if is_code(&e, "EntityAlreadyExists") => {
+            let found = aws
+                .iam
+                .get_instance_profile()
+                .instance_profile_name(&p.name)
+                .send()
+                .await
+                .context("GetInstanceProfile")?;
+            let profile = found.instance_profile();
+            let owner = profile.and_then(|i| aws.tags.owner(i.tags()));
+            adopt_if_ours(
+                &aws.tags.stack,
+                "instance profile",
+                &p.name,
+                key,
+                owner.as_ref(),
+            )?;
+            profile
+                .and_then(|i| i.roles().first())
+                .map(|r| r.role_name().to_string())
+        }
+        Err(e) => return Err(e).context("CreateInstanceProfile"),
+    };
+    let role = resolve(&p.role, ids)?;
+    if has_role.as_deref() != Some(role.as_str()) {
+        add_role(aws, &p.name, &role).await?;
+    }
+    Ok(p.name.clone())
+}
+
+/// Swaps the profile's role for the desired one.
+async fn update_profile(
+    aws: &Aws,
+    p: &InstanceProfileProps,
+    before: Option<&Props>,
+    ids: &Ids,
+) -> anyhow::Result<()> {
+    if let Some(Props::InstanceProfile(b)) = before {
+        if let Ok(old) = resolve(&b.role, ids) {
+            if !old.is_empty() {
+                aws.iam
+                    .remove_role_from_instance_profile()
+                    .instance_profile_name(&p.name)
+                    .role_name(old)
+                    .send()
+                    .await
+                    .context("RemoveRoleFromInstanceProfile")?;
+            }
+        }
+    }
+    add_role(aws, &p.name, &resolve(&p.role, ids)?).await?;
+    Ok(())
 }
 
 /// Puts `role` into the instance profile. A profile holds one role: `LimitExceeded` because it
@@ -344,7 +406,7 @@ async fn sync_role(
             .await
             .context("PutRolePolicy")?;
     }
-    let have: Vec<String> = before
+    let have: Set<String> = before
         .map(|b| b.managed_policies.clone())
         .unwrap_or_default();
     for arn in p.managed_policies.iter().filter(|a| !have.contains(a)) {
@@ -392,17 +454,15 @@ async fn delete(
                     Err(e) => return Err(e).context("RemoveRoleFromInstanceProfile"),
                 }
             }
-            match aws
-                .iam
-                .delete_instance_profile()
-                .instance_profile_name(name)
-                .send()
-                .await
-            {
-                Ok(_) => Ok(()),
-                Err(e) if is_code(&e, "NoSuchEntity") => Ok(()),
-                Err(e) => Err(e).context("DeleteInstanceProfile"),
-            }
+            tolerate(
+                aws.iam
+                    .delete_instance_profile()
+                    .instance_profile_name(name)
+                    .send()
+                    .await,
+                &["NoSuchEntity"],
+                "DeleteInstanceProfile",
+            )
         }
         (Kind::IamRole, observed) => {
             if let Some(Props::IamRole(p)) = observed {
@@ -433,12 +493,50 @@ async fn delete(
                 Err(e) if is_code(&e, "NoSuchEntity") => {}
                 Err(e) => return Err(e).context("DeleteRolePolicy"),
             }
-            match aws.iam.delete_role().role_name(name).send().await {
-                Ok(_) => Ok(()),
-                Err(e) if is_code(&e, "NoSuchEntity") => Ok(()),
-                Err(e) => Err(e).context("DeleteRole"),
-            }
+            tolerate(
+                aws.iam.delete_role().role_name(name).send().await,
+                &["NoSuchEntity"],
+                "DeleteRole",
+            )
         }
         (other, _) => bail!("{other} is not an IAM resource"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_iam::types::{AttachedPolicy, Role};
+
+    #[test]
+    fn a_role_maps_its_url_encoded_trust_policy_and_its_policies_as_sets() {
+        let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+        let encoded: String =
+            percent_encoding::utf8_percent_encode(trust, percent_encoding::NON_ALPHANUMERIC)
+                .to_string();
+        let role = Role::builder()
+            .role_name("s-web-role")
+            .path("/moodle-ha/s/")
+            .role_id("AROA1")
+            .arn("arn:aws:iam::1:role/s-web-role")
+            .create_date(aws_smithy_types::DateTime::from_secs(0))
+            .assume_role_policy_document(encoded)
+            .build()
+            .expect("a role");
+        let attached = [
+            AttachedPolicy::builder().policy_arn("arn:b").build(),
+            AttachedPolicy::builder().policy_arn("arn:a").build(),
+        ];
+        let Props::IamRole(p) = map_role(&role, &attached, Value::Null) else {
+            panic!("not a role");
+        };
+        assert_eq!(
+            p.assume_role_policy,
+            crate::desired::ec2_trust_policy().into()
+        );
+        assert_eq!(
+            p.managed_policies,
+            crate::model::Set::new(["arn:a".to_string(), "arn:b".to_string()])
+        );
     }
 }

@@ -4,11 +4,12 @@
 //! retried apply never makes a second one; a new type is applied by stop, modify, start.
 
 use super::Aws;
+use super::answer::text;
 use super::ec2::resolve;
 use super::wait::{self, Poll};
 use crate::executor::{Ids, Operation, Step};
 use crate::model::{InstanceProps, Props, Ref, ResourceKey};
-use crate::observed::ObservedResource;
+use crate::observed::{ObservedResource, Unknown};
 use anyhow::{Context, bail};
 use aws_sdk_ec2::error::ProvideErrorMetadata;
 use aws_sdk_ec2::types::{
@@ -17,12 +18,8 @@ use aws_sdk_ec2::types::{
     InstanceType, ResourceType, Tag, TagSpecification, VolumeType,
 };
 use aws_smithy_types::base64;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
-
-fn text(s: Option<&str>) -> String {
-    s.unwrap_or_default().to_string()
-}
 
 /// The stack's instances that are not terminated.
 pub async fn observe(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
@@ -75,91 +72,52 @@ pub async fn observe(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
                 .map(str::to_string)
         })
         .collect();
-    let volumes = if volume_ids.is_empty() {
-        Vec::new()
-    } else {
-        aws.ec2
-            .describe_volumes()
-            .set_volume_ids(Some(volume_ids))
-            .send()
-            .await
-            .context("DescribeVolumes")?
-            .volumes()
-            .to_vec()
+    // The root volumes and each instance's user data depend only on DescribeInstances: asked
+    // together, one round trip.
+    let volumes = async {
+        if volume_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok::<_, anyhow::Error>(
+            aws.ec2
+                .describe_volumes()
+                .set_volume_ids(Some(volume_ids))
+                .send()
+                .await
+                .context("DescribeVolumes")?
+                .volumes()
+                .to_vec(),
+        )
     };
-    let mut out = Vec::new();
-    for (key, i) in owned {
-        let id = text(i.instance_id());
-        let user_data = aws
+    let user_data = futures::future::try_join_all(owned.iter().map(|(_, i)| async move {
+        let out = aws
             .ec2
             .describe_instance_attribute()
-            .instance_id(&id)
+            .instance_id(text(i.instance_id()))
             .attribute(InstanceAttributeName::UserData)
             .send()
             .await
-            .context("DescribeInstanceAttribute")?
-            .user_data()
-            .and_then(|u| u.value())
-            .and_then(|v| base64::decode(v).ok())
-            .map(|b| crate::render::decode_user_data(&b))
-            .unwrap_or_default();
-        let root = i.root_device_name();
-        let volume = i
-            .block_device_mappings()
-            .iter()
-            .find(|b| b.device_name() == root)
-            .and_then(|b| b.ebs())
-            .and_then(|e| e.volume_id())
-            .and_then(|v| volumes.iter().find(|x| x.volume_id() == Some(v)));
-        let metadata = i.metadata_options();
-        let mut props = Props::Instance(InstanceProps {
-            image_id: text(i.image_id()),
-            instance_type: i
-                .instance_type()
-                .map(|t| t.as_str().to_string())
+            .context("DescribeInstanceAttribute")?;
+        Ok::<_, anyhow::Error>(
+            out.user_data()
+                .and_then(|u| u.value())
+                .and_then(|v| base64::decode(v).ok())
+                .map(|b| crate::render::decode_user_data(&b))
                 .unwrap_or_default(),
-            subnet: Ref::External(text(i.subnet_id())),
-            security_groups: i
-                .security_groups()
-                .iter()
-                .filter_map(|g| g.group_id())
-                .map(|g| Ref::External(g.to_string()))
-                .collect(),
-            instance_profile: Ref::External(
-                i.iam_instance_profile()
-                    .and_then(|p| p.arn())
-                    .and_then(|a| a.rsplit('/').next())
-                    .unwrap_or_default()
-                    .to_string(),
-            ),
-            http_tokens: metadata
-                .and_then(|m| m.http_tokens())
-                .map(|t| t.as_str().to_string())
-                .unwrap_or_else(|| "optional".into()),
-            http_put_response_hop_limit: metadata
-                .and_then(|m| m.http_put_response_hop_limit())
-                .and_then(|n| u32::try_from(n).ok())
-                .unwrap_or(1),
-            root_device_name: text(root),
-            root_volume_gib: volume
-                .and_then(|v| v.size())
-                .and_then(|n| u32::try_from(n).ok())
-                .unwrap_or(0),
-            root_volume_type: volume
-                .and_then(|v| v.volume_type())
-                .map(|t| t.as_str().to_string())
-                .unwrap_or_default(),
-            root_volume_encrypted: volume.and_then(|v| v.encrypted()).unwrap_or(false),
-            user_data: crate::render::describe_user_data(&user_data),
-            user_data_text: None,
-        });
-        props.normalize();
+        )
+    }));
+    let (volumes, user_data) = tokio::try_join!(volumes, user_data)?;
+    let mut out = Vec::new();
+    for ((key, i), user_data) in owned.into_iter().zip(user_data) {
+        let id = text(i.instance_id());
+        let (props, unknown) = map_instance(&i, &volumes, &user_data);
         let mut outputs = BTreeMap::new();
         outputs.insert(format!("{}.instance_id", key.name), id.clone());
         if let Some(ip) = i.private_ip_address() {
             outputs.insert(format!("{}.private_ip", key.name), ip.to_string());
         }
         out.push(ObservedResource {
+            unknown,
             key,
             id,
             props,
@@ -167,6 +125,139 @@ pub async fn observe(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
         });
     }
     Ok(out)
+}
+
+/// The cron instance as the model sees it, from DescribeInstances, its root volume from
+/// DescribeVolumes and its user data. Pure. A field the answers lack (no metadata options,
+/// the root volume not found) is unknown, never `0`, `""` or `false`: the root volume's
+/// fields are immutable, so a default would plan a replacement.
+pub fn map_instance(
+    i: &aws_sdk_ec2::types::Instance,
+    volumes: &[aws_sdk_ec2::types::Volume],
+    user_data: &str,
+) -> (Props, BTreeSet<String>) {
+    let mut u = Unknown::default();
+    let root = i.root_device_name();
+    let volume = i
+        .block_device_mappings()
+        .iter()
+        .find(|b| root.is_some() && b.device_name() == root)
+        .and_then(|b| b.ebs())
+        .and_then(|e| e.volume_id())
+        .and_then(|v| volumes.iter().find(|x| x.volume_id() == Some(v)));
+    let metadata = i.metadata_options();
+    let mut props = Props::Instance(InstanceProps {
+        image_id: u.text("image_id", i.image_id()),
+        instance_type: u.text("instance_type", i.instance_type().map(|t| t.as_str())),
+        subnet: Ref::External(u.text("subnet", i.subnet_id())),
+        security_groups: i
+            .security_groups()
+            .iter()
+            .filter_map(|g| g.group_id())
+            .map(|g| Ref::External(g.to_string()))
+            .collect(),
+        instance_profile: Ref::External(
+            u.text(
+                "instance_profile",
+                i.iam_instance_profile()
+                    .and_then(|p| p.arn())
+                    .and_then(|a| a.rsplit('/').next()),
+            ),
+        ),
+        http_tokens: u.text(
+            "http_tokens",
+            metadata.and_then(|m| m.http_tokens()).map(|t| t.as_str()),
+        ),
+        http_put_response_hop_limit: u.count(
+            "http_put_response_hop_limit",
+            metadata.and_then(|m| m.http_put_response_hop_limit()),
+        ),
+        root_device_name: u.text("root_device_name", root),
+        root_volume_gib: u.count("root_volume_gib", volume.and_then(|v| v.size())),
+        root_volume_type: u.text(
+            "root_volume_type",
+            volume.and_then(|v| v.volume_type()).map(|t| t.as_str()),
+        ),
+        root_volume_encrypted: u.flag("root_volume_encrypted", volume.and_then(|v| v.encrypted())),
+        user_data: crate::render::describe_user_data(user_data),
+        user_data_text: None,
+    });
+    props.normalize();
+    (props, u.fields())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ec2::types::{
+        EbsInstanceBlockDevice, Instance, InstanceBlockDeviceMapping,
+        InstanceMetadataOptionsResponse, Volume,
+    };
+
+    fn instance() -> Instance {
+        Instance::builder()
+            .instance_id("i-1")
+            .image_id("ami-1")
+            .instance_type(InstanceType::T3Large)
+            .subnet_id("subnet-1")
+            .root_device_name("/dev/sda1")
+            .block_device_mappings(
+                InstanceBlockDeviceMapping::builder()
+                    .device_name("/dev/sda1")
+                    .ebs(EbsInstanceBlockDevice::builder().volume_id("vol-1").build())
+                    .build(),
+            )
+            .metadata_options(
+                InstanceMetadataOptionsResponse::builder()
+                    .http_tokens(HttpTokensState::Required)
+                    .http_put_response_hop_limit(1)
+                    .build(),
+            )
+            .build()
+    }
+
+    #[test]
+    fn a_complete_answer_leaves_nothing_unknown() {
+        let volume = Volume::builder()
+            .volume_id("vol-1")
+            .size(30)
+            .volume_type(VolumeType::Gp3)
+            .encrypted(true)
+            .build();
+        let (props, unknown) = map_instance(&instance(), &[volume], "");
+        let Props::Instance(p) = props else {
+            panic!("not an instance: {props:?}");
+        };
+        assert_eq!(
+            (
+                p.root_volume_gib,
+                p.root_volume_type.as_str(),
+                p.root_volume_encrypted
+            ),
+            (30, "gp3", true)
+        );
+        // The profile is the one field this answer lacks.
+        assert_eq!(
+            unknown.into_iter().collect::<Vec<_>>(),
+            vec!["instance_profile"]
+        );
+    }
+
+    #[test]
+    fn a_root_volume_aws_did_not_describe_is_unknown_not_zero() {
+        let (_, unknown) = map_instance(&instance(), &[], "");
+        for field in [
+            "root_volume_gib",
+            "root_volume_type",
+            "root_volume_encrypted",
+        ] {
+            assert!(
+                unknown.contains(field),
+                "{field} should be unknown: {unknown:?}"
+            );
+        }
+        assert!(!unknown.contains("root_device_name"));
+    }
 }
 
 /// Carries out one planned step on an instance.

@@ -4,6 +4,7 @@
 //! group then names by explicit number.
 
 use super::Aws;
+use super::answer::{adopt_if_ours, required, text};
 use super::ec2::resolve;
 use crate::executor::{Ids, Operation, Step};
 use crate::model::{LaunchTemplateProps, Props, Ref, ResourceKey};
@@ -19,10 +20,6 @@ use aws_sdk_ec2::types::{
 };
 use aws_smithy_types::base64;
 use std::collections::BTreeMap;
-
-fn text(s: Option<&str>) -> String {
-    s.unwrap_or_default().to_string()
-}
 
 /// The stack's launch templates, as their default versions describe them.
 pub async fn observe(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
@@ -58,70 +55,84 @@ pub async fn observe(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
         let Some(version) = versions.launch_template_versions().first() else {
             continue;
         };
-        let Some(data) = version.launch_template_data() else {
+        let Some(resource) = map_template(&t, version, key) else {
             continue;
         };
-        let user_data = data
-            .user_data()
-            .and_then(|u| base64::decode(u).ok())
-            .map(|b| crate::render::decode_user_data(&b))
-            .unwrap_or_default();
-        let metadata = data.metadata_options();
-        let root = data.block_device_mappings().first();
-        let ebs = root.and_then(|r| r.ebs());
-        let profile = data.iam_instance_profile().and_then(|p| {
-            p.name().map(str::to_string).or_else(|| {
-                p.arn()
-                    .and_then(|a| a.rsplit('/').next())
-                    .map(str::to_string)
-            })
-        });
-        let mut props = Props::LaunchTemplate(LaunchTemplateProps {
-            name: text(t.launch_template_name()),
-            image_id: text(data.image_id()),
-            instance_profile: Ref::External(profile.unwrap_or_default()),
-            security_groups: data
-                .security_group_ids()
-                .iter()
-                .map(|g| Ref::External(g.clone()))
-                .collect(),
-            http_tokens: metadata
-                .and_then(|m| m.http_tokens())
-                .map(|t| t.as_str().to_string())
-                .unwrap_or_else(|| "optional".into()),
-            http_put_response_hop_limit: metadata
-                .and_then(|m| m.http_put_response_hop_limit())
-                .and_then(|n| u32::try_from(n).ok())
-                .unwrap_or(1),
-            instance_metadata_tags: metadata
-                .and_then(|m| m.instance_metadata_tags())
-                .is_some_and(|s| s.as_str() == "enabled"),
-            root_device_name: text(root.and_then(|r| r.device_name())),
-            root_volume_gib: ebs
-                .and_then(|e| e.volume_size())
-                .and_then(|n| u32::try_from(n).ok())
-                .unwrap_or(0),
-            root_volume_type: ebs
-                .and_then(|e| e.volume_type())
-                .map(|v| v.as_str().to_string())
-                .unwrap_or_default(),
-            root_volume_encrypted: ebs.and_then(|e| e.encrypted()).unwrap_or(false),
-            user_data: crate::render::describe_user_data(&user_data),
-            user_data_text: None,
-        });
-        props.normalize();
-        let mut outputs = BTreeMap::new();
-        if let Some(n) = version.version_number() {
-            outputs.insert("launch_template.default_version".into(), n.to_string());
-        }
-        out.push(ObservedResource {
-            key,
-            id,
-            props,
-            outputs,
-        });
+        out.push(resource);
     }
     Ok(out)
+}
+
+/// The launch template as the model sees it: its default version's data (absent settings are
+/// what the version holds: not set), with the user data decoded. `None` when the version has
+/// no data. Pure.
+pub fn map_template(
+    t: &aws_sdk_ec2::types::LaunchTemplate,
+    version: &aws_sdk_ec2::types::LaunchTemplateVersion,
+    key: ResourceKey,
+) -> Option<ObservedResource> {
+    let id = text(t.launch_template_id());
+    let data = version.launch_template_data()?;
+    let user_data = data
+        .user_data()
+        .and_then(|u| base64::decode(u).ok())
+        .map(|b| crate::render::decode_user_data(&b))
+        .unwrap_or_default();
+    let metadata = data.metadata_options();
+    let root = data.block_device_mappings().first();
+    let ebs = root.and_then(|r| r.ebs());
+    let profile = data.iam_instance_profile().and_then(|p| {
+        p.name().map(str::to_string).or_else(|| {
+            p.arn()
+                .and_then(|a| a.rsplit('/').next())
+                .map(str::to_string)
+        })
+    });
+    let mut props = Props::LaunchTemplate(LaunchTemplateProps {
+        name: text(t.launch_template_name()),
+        image_id: text(data.image_id()),
+        instance_profile: Ref::External(profile.unwrap_or_default()),
+        security_groups: data
+            .security_group_ids()
+            .iter()
+            .map(|g| Ref::External(g.clone()))
+            .collect(),
+        http_tokens: metadata
+            .and_then(|m| m.http_tokens())
+            .map(|t| t.as_str().to_string())
+            .unwrap_or_else(|| "optional".into()),
+        http_put_response_hop_limit: metadata
+            .and_then(|m| m.http_put_response_hop_limit())
+            .and_then(|n| u32::try_from(n).ok())
+            .unwrap_or(1),
+        instance_metadata_tags: metadata
+            .and_then(|m| m.instance_metadata_tags())
+            .is_some_and(|s| s.as_str() == "enabled"),
+        root_device_name: text(root.and_then(|r| r.device_name())),
+        root_volume_gib: ebs
+            .and_then(|e| e.volume_size())
+            .and_then(|n| u32::try_from(n).ok())
+            .unwrap_or(0),
+        root_volume_type: ebs
+            .and_then(|e| e.volume_type())
+            .map(|v| v.as_str().to_string())
+            .unwrap_or_default(),
+        root_volume_encrypted: ebs.and_then(|e| e.encrypted()).unwrap_or(false),
+        user_data: crate::render::describe_user_data(&user_data),
+        user_data_text: None,
+    });
+    props.normalize();
+    let mut outputs = BTreeMap::new();
+    if let Some(n) = version.version_number() {
+        outputs.insert("launch_template.default_version".into(), n.to_string());
+    }
+    Some(ObservedResource {
+        unknown: Default::default(),
+        key,
+        id,
+        props,
+        outputs,
+    })
 }
 
 /// The description (content fingerprint) of one version of a template.
@@ -305,17 +316,24 @@ async fn create(
         .send()
         .await;
     match created {
-        Ok(out) => Ok(text(
+        Ok(out) => required(
             out.launch_template().and_then(|t| t.launch_template_id()),
-        )),
+            "CreateLaunchTemplate",
+            "LaunchTemplateId",
+        ),
         // A resumed run with a new plan: the name is taken by the template made before.
         Err(e) if e.code() == Some("InvalidLaunchTemplateName.AlreadyExistsException") => {
             let mine = observe(aws).await?;
-            let Some(found) = mine.into_iter().find(|r| &r.key == key) else {
-                return Err(e).context(format!(
-                    "launch template `{}` exists and is not tagged as {key} of this stack",
-                    p.name
-                ));
+            let found = mine.into_iter().find(|r| &r.key == key);
+            adopt_if_ours(
+                &aws.tags.stack,
+                "launch template",
+                &p.name,
+                key,
+                found.as_ref().map(|r| &r.key),
+            )?;
+            let Some(found) = found else {
+                return Err(e).context("CreateLaunchTemplate");
             };
             new_version(aws, &found.id, p, fingerprint, token, ids).await?;
             Ok(found.id)
@@ -361,4 +379,64 @@ async fn new_version(
         .await
         .context("ModifyLaunchTemplate")?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ec2::types::{
+        LaunchTemplate, LaunchTemplateBlockDeviceMapping, LaunchTemplateEbsBlockDevice,
+        LaunchTemplateVersion, ResponseLaunchTemplateData,
+    };
+
+    fn template() -> LaunchTemplate {
+        LaunchTemplate::builder()
+            .launch_template_id("lt-1")
+            .launch_template_name("s-web")
+            .build()
+    }
+
+    #[test]
+    fn the_default_versions_data_is_mapped_with_its_user_data_decoded() {
+        let text = "#cloud-config\nruncmd: []\n";
+        let encoded = base64::encode(crate::render::encode_user_data(text));
+        let version = LaunchTemplateVersion::builder()
+            .version_number(3)
+            .launch_template_data(
+                ResponseLaunchTemplateData::builder()
+                    .image_id("ami-1")
+                    .security_group_ids("sg-2")
+                    .security_group_ids("sg-1")
+                    .user_data(encoded)
+                    .block_device_mappings(
+                        LaunchTemplateBlockDeviceMapping::builder()
+                            .device_name("/dev/sda1")
+                            .ebs(
+                                LaunchTemplateEbsBlockDevice::builder()
+                                    .volume_size(30)
+                                    .encrypted(true)
+                                    .build(),
+                            )
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build();
+        let key = ResourceKey::new(crate::model::Kind::LaunchTemplate, "web");
+        let r = map_template(&template(), &version, key).expect("a version with data");
+        let Props::LaunchTemplate(p) = r.props else {
+            panic!("not a template");
+        };
+        assert_eq!(p.user_data, crate::render::describe_user_data(text));
+        assert_eq!((p.root_volume_gib, p.root_volume_encrypted), (30, true));
+        assert_eq!(
+            r.outputs
+                .get("launch_template.default_version")
+                .map(String::as_str),
+            Some("3")
+        );
+        let empty = LaunchTemplateVersion::builder().version_number(1).build();
+        let key = ResourceKey::new(crate::model::Kind::LaunchTemplate, "web");
+        assert!(map_template(&template(), &empty, key).is_none());
+    }
 }

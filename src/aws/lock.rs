@@ -2,6 +2,10 @@
 //! parameter `/moodle-ha/<stack>/lock` created only if absent. A second run fails fast, naming
 //! the holder and since when. A lock left by a run on this machine whose process is gone is
 //! taken over; any other needs `--force-unlock`. `plan` and `drift` take no lock.
+//!
+//! The lock is only ever held for the length of a workflow, through [`hold`]: it is released
+//! however the workflow ends, with a value, an error or a panic. A signal (SIGINT, SIGTERM)
+//! ends the workflow through cancellation (`commands::interrupt`), so it passes there too.
 
 use super::Aws;
 use super::errors::is_code;
@@ -9,7 +13,10 @@ use anyhow::{Context, bail};
 use aws_sdk_ssm::types::{ParameterType, Tag};
 use aws_smithy_types::DateTime;
 use aws_smithy_types::date_time::Format;
+use futures::FutureExt;
 use serde::{Deserialize, Serialize};
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
 
 /// Who holds a stack's lock.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -26,9 +33,9 @@ pub struct Holder {
     pub since: String,
 }
 
-/// A held lock; release it with [`StackLock::release`].
+/// A held lock; only [`hold`] takes and releases one.
 #[derive(Debug)]
-pub struct StackLock {
+struct StackLock {
     name: String,
 }
 
@@ -65,8 +72,31 @@ fn dead_here(holder: &Holder) -> bool {
     holder.host == host() && !std::path::Path::new(&format!("/proc/{}", holder.pid)).exists()
 }
 
+/// Runs `body` holding the stack's lock for `command` (or fails naming who holds it, before
+/// `body` starts), then releases the lock however `body` ended: its value or error is
+/// returned, its panic resumed, after the release.
+pub async fn hold<T>(
+    aws: &Aws,
+    command: &str,
+    force: bool,
+    body: impl Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    let lock = acquire(aws, command, force).await?;
+    release_after(body, lock.release(aws)).await
+}
+
+/// Awaits `body`, then `release`, also when `body` panics (the panic is resumed after it).
+async fn release_after<T>(body: impl Future<Output = T>, release: impl Future<Output = ()>) -> T {
+    let ended = AssertUnwindSafe(body).catch_unwind().await;
+    release.await;
+    match ended {
+        Ok(value) => value,
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
 /// Takes the stack's lock for `command`, or fails naming who holds it.
-pub async fn acquire(aws: &Aws, command: &str, force: bool) -> anyhow::Result<StackLock> {
+async fn acquire(aws: &Aws, command: &str, force: bool) -> anyhow::Result<StackLock> {
     let name = parameter_name(&aws.tags.stack);
     let holder = me(command);
     let value = serde_json::to_string(&holder)?;
@@ -156,9 +186,56 @@ pub async fn acquire(aws: &Aws, command: &str, force: bool) -> anyhow::Result<St
 
 impl StackLock {
     /// Releases the lock (a failure is logged: the next run can take a dead run's lock over).
-    pub async fn release(self, aws: &Aws) {
+    async fn release(self, aws: &Aws) {
         if let Err(e) = aws.ssm.delete_parameter().name(&self.name).send().await {
             tracing::warn!("releasing the stack lock {}: {e}", self.name);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::release_after;
+    use futures::FutureExt;
+    use std::panic::AssertUnwindSafe;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    async fn flag(released: &AtomicBool) {
+        released.store(true, Ordering::SeqCst);
+    }
+
+    #[tokio::test]
+    async fn the_release_follows_a_value_and_an_error() {
+        let released = AtomicBool::new(false);
+        let value = release_after(async { Ok::<_, String>(7) }, flag(&released)).await;
+        assert_eq!(value, Ok(7));
+        assert!(released.swap(false, Ordering::SeqCst));
+        let error = release_after(async { Err::<u8, _>("no") }, flag(&released)).await;
+        assert_eq!(error, Err("no"));
+        assert!(released.load(Ordering::SeqCst));
+    }
+
+    #[tokio::test]
+    async fn a_panic_is_resumed_after_the_release() {
+        let released = AtomicBool::new(false);
+        let ended = AssertUnwindSafe(release_after(
+            async {
+                if released.load(Ordering::SeqCst) {
+                    return 1;
+                }
+                panic!("a bug in the workflow")
+            },
+            flag(&released),
+        ))
+        .catch_unwind()
+        .await;
+        let message = ended
+            .err()
+            .and_then(|p| p.downcast_ref::<&str>().map(|s| s.to_string()));
+        assert_eq!(message.as_deref(), Some("a bug in the workflow"));
+        assert!(
+            released.load(Ordering::SeqCst),
+            "released before the panic went on"
+        );
     }
 }

@@ -3,6 +3,7 @@
 //! (standard credential chain, `AWS_ENDPOINT_URL`, standard retries with backoff and jitter),
 //! and the [`Backend`] the executor drives. SDK types stay inside this module.
 
+pub mod answer;
 pub mod api_log;
 pub mod autoscaling;
 pub mod ec2;
@@ -26,6 +27,7 @@ use crate::model::Kind;
 use crate::observed::ObservedState;
 use crate::progress::Progress;
 use crate::spec::Spec;
+use anyhow::Context;
 use api_log::ApiCalls;
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
@@ -172,10 +174,28 @@ impl Aws {
                 Err(e) => Err(anyhow::Error::new(e).context("DescribeCertificate")),
             }
         };
-        let (mut facts, images, certificate_status) =
-            tokio::try_join!(network, ec2::images(self, &names), certificate)?;
+        let zones = async {
+            if spec.network.create.is_none() {
+                return Ok(None);
+            }
+            let out = self
+                .ec2
+                .describe_availability_zones()
+                .send()
+                .await
+                .context("DescribeAvailabilityZones")?;
+            Ok::<_, anyhow::Error>(Some(
+                out.availability_zones()
+                    .iter()
+                    .filter_map(|z| z.zone_name().map(str::to_string))
+                    .collect(),
+            ))
+        };
+        let (mut facts, images, certificate_status, availability_zones) =
+            tokio::try_join!(network, ec2::images(self, &names), certificate, zones)?;
         facts.images = images;
         facts.certificate_status = certificate_status;
+        facts.availability_zones = availability_zones;
         Ok(facts)
     }
 
@@ -218,7 +238,7 @@ impl Aws {
                 .chain(machines)
                 .collect(),
         };
-        crate::plan::planner::symbolize(&mut state);
+        crate::observed::symbolize(&mut state);
         Ok(state)
     }
 }

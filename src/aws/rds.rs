@@ -3,16 +3,17 @@
 //! parameter groups do not, so their tags are read for the stack's names only.
 
 use super::Aws;
+use super::answer::{adopt_if_ours, text};
 use super::ec2::resolve;
-use super::errors::is_code;
+use super::errors::{is_code, tolerate};
 use super::wait::{self, Poll};
 use crate::executor::{Ids, Operation, Step};
+use crate::model::STATIC_DB_PARAMETERS;
 use crate::model::{
-    DbClusterProps, DbInstanceProps, DbParameterGroupProps, Kind, Props, Ref, ResourceKey,
+    DbClusterProps, DbInstanceProps, DbParameterGroupProps, Kind, Props, Ref, ResourceKey, Set,
     SubnetGroupProps,
 };
-use crate::observed::ObservedResource;
-use crate::plan::STATIC_DB_PARAMETERS;
+use crate::observed::{ObservedResource, Unknown};
 use anyhow::{Context, bail};
 use aws_sdk_rds::types::{ApplyMethod, Parameter, Tag};
 use std::collections::BTreeMap;
@@ -27,10 +28,6 @@ fn tags(aws: &Aws, key: &ResourceKey) -> Vec<Tag> {
         .into_iter()
         .map(|(k, v)| Tag::builder().key(k).value(v).build())
         .collect()
-}
-
-fn text(s: Option<&str>) -> String {
-    s.unwrap_or_default().to_string()
 }
 
 fn gib(n: Option<i32>) -> Option<u32> {
@@ -105,12 +102,19 @@ async fn observe_subnet_groups(aws: &Aws) -> anyhow::Result<Vec<ObservedResource
         .try_collect()
         .await
         .context("DescribeDBSubnetGroups")?;
+    // Every candidate's tags at once (one round trip).
+    let keys = futures::future::try_join_all(groups.iter().map(|g| {
+        owned_by_arn(
+            aws,
+            g.db_subnet_group_name().unwrap_or_default(),
+            g.db_subnet_group_arn().unwrap_or_default(),
+        )
+    }))
+    .await?;
     let mut out = Vec::new();
-    for g in groups {
+    for (g, key) in groups.into_iter().zip(keys) {
         let name = text(g.db_subnet_group_name());
-        let Some(key) =
-            owned_by_arn(aws, &name, g.db_subnet_group_arn().unwrap_or_default()).await?
-        else {
+        let Some(key) = key else {
             continue;
         };
         let mut props = Props::DbSubnetGroup(SubnetGroupProps {
@@ -125,6 +129,7 @@ async fn observe_subnet_groups(aws: &Aws) -> anyhow::Result<Vec<ObservedResource
         });
         props.normalize();
         out.push(ObservedResource {
+            unknown: Default::default(),
             key,
             id: name,
             props,
@@ -144,19 +149,35 @@ async fn observe_parameter_groups(aws: &Aws) -> anyhow::Result<Vec<ObservedResou
         .try_collect()
         .await
         .context("DescribeDBParameterGroups")?;
+    // Only groups named for the stack are candidates; their tags and user-set parameters are
+    // read together, every group at once (one round trip).
+    let candidates: Vec<_> = groups
+        .into_iter()
+        .filter(|g| {
+            g.db_parameter_group_name()
+                .is_some_and(|n| n.starts_with(&format!("{}-", aws.tags.stack)))
+        })
+        .collect();
+    let details = futures::future::try_join_all(candidates.iter().map(|g| async move {
+        let name = g.db_parameter_group_name().unwrap_or_default();
+        tokio::try_join!(
+            owned_by_arn(aws, name, g.db_parameter_group_arn().unwrap_or_default()),
+            user_parameters(aws, name)
+        )
+    }))
+    .await?;
     let mut out = Vec::new();
-    for g in groups {
+    for (g, (key, parameters)) in candidates.into_iter().zip(details) {
         let name = text(g.db_parameter_group_name());
-        let Some(key) =
-            owned_by_arn(aws, &name, g.db_parameter_group_arn().unwrap_or_default()).await?
-        else {
+        let Some(key) = key else {
             continue;
         };
         out.push(ObservedResource {
+            unknown: Default::default(),
             key,
             id: name.clone(),
             props: Props::DbParameterGroup(DbParameterGroupProps {
-                parameters: user_parameters(aws, &name).await?,
+                parameters,
                 name,
                 family: text(g.db_parameter_group_family()),
                 description: text(g.description()),
@@ -210,9 +231,11 @@ async fn observe_clusters(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
             continue;
         }
         let engine = text(c.engine());
+        let mut u = Unknown::default();
+        let version = u.text("engine_version", c.engine_version());
         let mut props = Props::DbCluster(DbClusterProps {
             identifier: text(c.db_cluster_identifier()),
-            engine_version: major_version(&engine, c.engine_version().unwrap_or_default()),
+            engine_version: major_version(&engine, &version),
             engine,
             subnet_group: Ref::External(text(c.db_subnet_group())),
             security_groups: c
@@ -221,16 +244,17 @@ async fn observe_clusters(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
                 .filter_map(|g| g.vpc_security_group_id())
                 .map(|g| Ref::External(g.to_string()))
                 .collect(),
-            storage_encrypted: c.storage_encrypted().unwrap_or(false),
+            storage_encrypted: u.flag("storage_encrypted", c.storage_encrypted()),
             kms_key_id: c.kms_key_id().map(str::to_string),
-            database_name: text(c.database_name()),
-            master_username: text(c.master_username()),
+            database_name: u.text("database_name", c.database_name()),
+            master_username: u.text("master_username", c.master_username()),
             managed_master_password: c.master_user_secret().is_some(),
-            backup_retention_days: gib(c.backup_retention_period()).unwrap_or(0),
-            backup_window: text(c.preferred_backup_window()),
-            maintenance_window: text(c.preferred_maintenance_window()),
-            deletion_protection: c.deletion_protection().unwrap_or(false),
-            copy_tags_to_snapshot: c.copy_tags_to_snapshot().unwrap_or(false),
+            backup_retention_days: u
+                .or_default("backup_retention_days", gib(c.backup_retention_period())),
+            backup_window: u.text("backup_window", c.preferred_backup_window()),
+            maintenance_window: u.text("maintenance_window", c.preferred_maintenance_window()),
+            deletion_protection: u.flag("deletion_protection", c.deletion_protection()),
+            copy_tags_to_snapshot: u.flag("copy_tags_to_snapshot", c.copy_tags_to_snapshot()),
             apply_immediately: false,
         });
         props.normalize();
@@ -248,6 +272,7 @@ async fn observe_clusters(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
             outputs.insert("database.master_secret_arn".into(), arn.to_string());
         }
         out.push(ObservedResource {
+            unknown: u.fields(),
             key,
             id: text(c.db_cluster_identifier()),
             props,
@@ -275,93 +300,120 @@ async fn observe_instances(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
         if i.db_instance_status() == Some("deleting") {
             continue;
         }
-        let engine = text(i.engine());
-        let member = i.db_cluster_identifier().is_some();
-        // A modification waiting for the maintenance window is what the instance will be:
-        // report it as such, so a second plan does not ask for it again.
-        let pending = i.pending_modified_values();
-        let class = pending
-            .and_then(|p| p.db_instance_class())
-            .or(i.db_instance_class());
-        let storage = pending
-            .and_then(|p| p.allocated_storage())
-            .or(i.allocated_storage());
-        let multi_az = pending.and_then(|p| p.multi_az()).or(i.multi_az());
-        let storage_type = pending.and_then(|p| p.storage_type()).or(i.storage_type());
-        let retention = pending
-            .and_then(|p| p.backup_retention_period())
-            .or(i.backup_retention_period());
-        let version = pending
-            .and_then(|p| p.engine_version())
-            .or(i.engine_version())
-            .unwrap_or_default();
-        let mut props = Props::DbInstance(DbInstanceProps {
-            identifier: text(i.db_instance_identifier()),
-            engine_version: Some(major_version(&engine, version)),
-            engine,
-            instance_class: text(class),
-            cluster: i
-                .db_cluster_identifier()
-                .map(|c| Ref::External(c.to_string())),
-            promotion_tier: i.promotion_tier().filter(|_| member),
-            subnet_group: i
-                .db_subnet_group()
-                .and_then(|g| g.db_subnet_group_name())
-                .map(|g| Ref::External(g.to_string())),
-            parameter_group: Ref::External(
-                i.db_parameter_groups()
-                    .first()
-                    .and_then(|g| g.db_parameter_group_name())
-                    .unwrap_or_default()
-                    .to_string(),
-            ),
-            security_groups: Some(
-                i.vpc_security_groups()
-                    .iter()
-                    .filter_map(|g| g.vpc_security_group_id())
-                    .map(|g| Ref::External(g.to_string()))
-                    .collect(),
-            ),
-            publicly_accessible: i.publicly_accessible().unwrap_or(false),
-            multi_az,
-            storage_type: storage_type.map(str::to_string),
-            allocated_storage_gib: gib(storage),
-            max_allocated_storage_gib: gib(i.max_allocated_storage()),
-            storage_encrypted: i.storage_encrypted(),
-            kms_key_id: i.kms_key_id().map(str::to_string),
-            database_name: i.db_name().map(str::to_string),
-            master_username: i.master_username().map(str::to_string),
-            managed_master_password: Some(i.master_user_secret().is_some()),
-            backup_retention_days: gib(retention),
-            backup_window: i.preferred_backup_window().map(str::to_string),
-            maintenance_window: text(i.preferred_maintenance_window()),
-            deletion_protection: i.deletion_protection(),
-            copy_tags_to_snapshot: i.copy_tags_to_snapshot(),
-            apply_immediately: false,
-        });
-        props.normalize();
-        let mut outputs = BTreeMap::new();
-        if !member {
-            if let Some(e) = i.endpoint() {
-                if let Some(a) = e.address() {
-                    outputs.insert("database.endpoint".into(), a.to_string());
-                }
-                if let Some(p) = e.port() {
-                    outputs.insert("database.port".into(), p.to_string());
-                }
-            }
-            if let Some(arn) = i.master_user_secret().and_then(|s| s.secret_arn()) {
-                outputs.insert("database.master_secret_arn".into(), arn.to_string());
-            }
-        }
-        out.push(ObservedResource {
-            key,
-            id: text(i.db_instance_identifier()),
-            props,
-            outputs,
-        });
+        out.push(map_instance(&i, key));
     }
     Ok(out)
+}
+
+/// An RDS MySQL instance or Aurora member as the model sees it, from DescribeDBInstances: a
+/// modification pending for the maintenance window counts as made; a setting the answer lacks
+/// is unknown (an Aurora member's storage, backups and credentials are its cluster's, not
+/// reported). Pure.
+pub fn map_instance(i: &aws_sdk_rds::types::DbInstance, key: ResourceKey) -> ObservedResource {
+    let engine = text(i.engine());
+    let member = i.db_cluster_identifier().is_some();
+    // A modification waiting for the maintenance window is what the instance will be:
+    // report it as such, so a second plan does not ask for it again.
+    let pending = i.pending_modified_values();
+    let class = pending
+        .and_then(|p| p.db_instance_class())
+        .or(i.db_instance_class());
+    let storage = pending
+        .and_then(|p| p.allocated_storage())
+        .or(i.allocated_storage());
+    let multi_az = pending.and_then(|p| p.multi_az()).or(i.multi_az());
+    let storage_type = pending.and_then(|p| p.storage_type()).or(i.storage_type());
+    let retention = pending
+        .and_then(|p| p.backup_retention_period())
+        .or(i.backup_retention_period());
+    let mut u = Unknown::default();
+    let version = pending
+        .and_then(|p| p.engine_version())
+        .or(i.engine_version());
+    // Aurora members' storage, backups and credentials are the cluster's: not reported.
+    let mut reported = |field: &str, present: bool| {
+        if !member && !present {
+            u.missing(field);
+        }
+    };
+    reported("engine_version", version.is_some());
+    reported("multi_az", multi_az.is_some());
+    reported("storage_type", storage_type.is_some());
+    reported("allocated_storage_gib", storage.is_some());
+    reported("storage_encrypted", i.storage_encrypted().is_some());
+    reported("database_name", i.db_name().is_some());
+    reported("master_username", i.master_username().is_some());
+    reported("backup_retention_days", retention.is_some());
+    reported("backup_window", i.preferred_backup_window().is_some());
+    reported("deletion_protection", i.deletion_protection().is_some());
+    reported("copy_tags_to_snapshot", i.copy_tags_to_snapshot().is_some());
+    let mut props = Props::DbInstance(DbInstanceProps {
+        identifier: text(i.db_instance_identifier()),
+        engine_version: Some(major_version(&engine, version.unwrap_or_default())),
+        engine,
+        instance_class: u.text("instance_class", class),
+        cluster: i
+            .db_cluster_identifier()
+            .map(|c| Ref::External(c.to_string())),
+        promotion_tier: i.promotion_tier().filter(|_| member),
+        subnet_group: i
+            .db_subnet_group()
+            .and_then(|g| g.db_subnet_group_name())
+            .map(|g| Ref::External(g.to_string())),
+        parameter_group: Ref::External(
+            u.text(
+                "parameter_group",
+                i.db_parameter_groups()
+                    .first()
+                    .and_then(|g| g.db_parameter_group_name()),
+            ),
+        ),
+        security_groups: Some(
+            i.vpc_security_groups()
+                .iter()
+                .filter_map(|g| g.vpc_security_group_id())
+                .map(|g| Ref::External(g.to_string()))
+                .collect(),
+        ),
+        publicly_accessible: u.flag("publicly_accessible", i.publicly_accessible()),
+        multi_az,
+        storage_type: storage_type.map(str::to_string),
+        allocated_storage_gib: gib(storage),
+        max_allocated_storage_gib: gib(i.max_allocated_storage()),
+        storage_encrypted: i.storage_encrypted(),
+        kms_key_id: i.kms_key_id().map(str::to_string),
+        database_name: i.db_name().map(str::to_string),
+        master_username: i.master_username().map(str::to_string),
+        managed_master_password: Some(i.master_user_secret().is_some()),
+        backup_retention_days: gib(retention),
+        backup_window: i.preferred_backup_window().map(str::to_string),
+        maintenance_window: u.text("maintenance_window", i.preferred_maintenance_window()),
+        deletion_protection: i.deletion_protection(),
+        copy_tags_to_snapshot: i.copy_tags_to_snapshot(),
+        apply_immediately: false,
+    });
+    props.normalize();
+    let mut outputs = BTreeMap::new();
+    if !member {
+        if let Some(e) = i.endpoint() {
+            if let Some(a) = e.address() {
+                outputs.insert("database.endpoint".into(), a.to_string());
+            }
+            if let Some(p) = e.port() {
+                outputs.insert("database.port".into(), p.to_string());
+            }
+        }
+        if let Some(arn) = i.master_user_secret().and_then(|s| s.secret_arn()) {
+            outputs.insert("database.master_secret_arn".into(), arn.to_string());
+        }
+    }
+    ObservedResource {
+        unknown: u.fields(),
+        key,
+        id: text(i.db_instance_identifier()),
+        props,
+        outputs,
+    }
 }
 
 /// Carries out one planned step on an RDS resource.
@@ -472,18 +524,18 @@ async fn ensure_owned_subnet_group(aws: &Aws, key: &ResourceKey, name: &str) -> 
         .first()
         .and_then(|g| g.db_subnet_group_arn())
         .unwrap_or_default();
-    ensure_owned(aws, key, name, arn).await
+    ensure_owned(aws, "DB subnet group", key, name, arn).await
 }
 
-async fn ensure_owned(aws: &Aws, key: &ResourceKey, name: &str, arn: &str) -> anyhow::Result<()> {
-    if owned_by_arn(aws, name, arn).await?.as_ref() == Some(key) {
-        Ok(())
-    } else {
-        bail!(
-            "`{name}` already exists and is not tagged as {key} of stack `{}`; it was left alone",
-            aws.tags.stack
-        )
-    }
+async fn ensure_owned(
+    aws: &Aws,
+    what: &str,
+    key: &ResourceKey,
+    name: &str,
+    arn: &str,
+) -> anyhow::Result<()> {
+    let owner = owned_by_arn(aws, name, arn).await?;
+    adopt_if_ours(&aws.tags.stack, what, name, key, owner.as_ref())
 }
 
 async fn modify_subnet_group(aws: &Aws, p: &SubnetGroupProps, ids: &Ids) -> anyhow::Result<()> {
@@ -532,7 +584,7 @@ async fn create_parameter_group(
                 .first()
                 .and_then(|g| g.db_parameter_group_arn())
                 .unwrap_or_default();
-            ensure_owned(aws, key, &p.name, arn).await?;
+            ensure_owned(aws, "DB parameter group", key, &p.name, arn).await?;
             user_parameters(aws, &p.name).await?
         }
         Err(e) => return Err(e).context("CreateDBParameterGroup"),
@@ -599,7 +651,7 @@ async fn set_parameters(
     Ok(())
 }
 
-fn group_ids(groups: &[Ref], ids: &Ids) -> anyhow::Result<Vec<String>> {
+fn group_ids(groups: &Set<Ref>, ids: &Ids) -> anyhow::Result<Vec<String>> {
     groups.iter().map(|g| resolve(g, ids)).collect()
 }
 
@@ -643,12 +695,13 @@ async fn create_cluster(
                 .db_clusters()
                 .first()
                 .and_then(|c| aws.tags.owner(c.tag_list()));
-            if found.as_ref() != Some(key) {
-                bail!(
-                    "DB cluster `{}` already exists and is not tagged as {key} of this stack; it was left alone",
-                    p.identifier
-                );
-            }
+            adopt_if_ours(
+                &aws.tags.stack,
+                "DB cluster",
+                &p.identifier,
+                key,
+                found.as_ref(),
+            )?;
         }
         Err(e) => return Err(e).context("CreateDBCluster"),
     }
@@ -820,12 +873,13 @@ async fn create_instance(
                 .db_instances()
                 .first()
                 .and_then(|i| aws.tags.owner(i.tag_list()));
-            if found.as_ref() != Some(key) {
-                bail!(
-                    "DB instance `{}` already exists and is not tagged as {key} of this stack; it was left alone",
-                    p.identifier
-                );
-            }
+            adopt_if_ours(
+                &aws.tags.stack,
+                "DB instance",
+                &p.identifier,
+                key,
+                found.as_ref(),
+            )?;
         }
         Err(e) => return Err(e).context("CreateDBInstance"),
     }
@@ -922,32 +976,24 @@ async fn delete(
     let protected = before.is_some_and(Props::deletion_protection);
     let member = matches!(before, Some(Props::DbInstance(p)) if p.cluster.is_some());
     match kind {
-        Kind::DbSubnetGroup => {
-            match aws
-                .rds
+        Kind::DbSubnetGroup => tolerate(
+            aws.rds
                 .delete_db_subnet_group()
                 .db_subnet_group_name(id)
                 .send()
-                .await
-            {
-                Ok(_) => Ok(()),
-                Err(e) if is_code(&e, "DBSubnetGroupNotFoundFault") => Ok(()),
-                Err(e) => Err(e).context("DeleteDBSubnetGroup"),
-            }
-        }
-        Kind::DbParameterGroup => {
-            match aws
-                .rds
+                .await,
+            &["DBSubnetGroupNotFoundFault"],
+            "DeleteDBSubnetGroup",
+        ),
+        Kind::DbParameterGroup => tolerate(
+            aws.rds
                 .delete_db_parameter_group()
                 .db_parameter_group_name(id)
                 .send()
-                .await
-            {
-                Ok(_) => Ok(()),
-                Err(e) if is_code(&e, "DBParameterGroupNotFound") => Ok(()),
-                Err(e) => Err(e).context("DeleteDBParameterGroup"),
-            }
-        }
+                .await,
+            &["DBParameterGroupNotFound"],
+            "DeleteDBParameterGroup",
+        ),
         Kind::DbInstance => {
             if protected {
                 aws.rds
@@ -1001,5 +1047,94 @@ async fn delete(
             wait_gone(aws, Db::Cluster, id).await
         }
         other => bail!("{other} is not an RDS resource"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_rds::types::{DbInstance, PendingModifiedValues};
+
+    fn instance() -> DbInstance {
+        with_instance().build()
+    }
+
+    fn with_instance() -> aws_sdk_rds::types::builders::DbInstanceBuilder {
+        DbInstance::builder()
+            .db_instance_identifier("s-db")
+            .engine("mysql")
+            .engine_version("8.4.5")
+            .db_instance_class("db.r6g.large")
+            .multi_az(true)
+            .storage_type("gp3")
+            .allocated_storage(100)
+            .storage_encrypted(true)
+            .db_name("moodle")
+            .master_username("admin")
+            .backup_retention_period(14)
+            .preferred_backup_window("02:00-03:00")
+            .preferred_maintenance_window("sun:04:00-sun:05:00")
+            .deletion_protection(true)
+            .copy_tags_to_snapshot(true)
+            .publicly_accessible(false)
+            .db_parameter_groups(
+                aws_sdk_rds::types::DbParameterGroupStatus::builder()
+                    .db_parameter_group_name("s-mysql8-4")
+                    .build(),
+            )
+    }
+
+    fn key() -> ResourceKey {
+        ResourceKey::new(Kind::DbInstance, "main")
+    }
+
+    #[test]
+    fn a_complete_answer_leaves_nothing_unknown() {
+        let r = map_instance(&instance(), key());
+        assert!(r.unknown.is_empty(), "{:?}", r.unknown);
+    }
+
+    #[test]
+    fn a_pending_modification_counts_as_made() {
+        let i = with_instance()
+            .pending_modified_values(
+                PendingModifiedValues::builder()
+                    .db_instance_class("db.r6g.xlarge")
+                    .build(),
+            )
+            .build();
+        let r = map_instance(&i, key());
+        let Props::DbInstance(p) = r.props else {
+            panic!("not an instance");
+        };
+        assert_eq!(p.instance_class, "db.r6g.xlarge");
+        assert_eq!(p.engine_version.as_deref(), Some("8.4"));
+    }
+
+    #[test]
+    fn what_the_answer_lacks_is_unknown_for_an_instance_but_not_for_an_aurora_member() {
+        let bare = DbInstance::builder()
+            .db_instance_identifier("s-db")
+            .engine("mysql")
+            .build();
+        let r = map_instance(&bare, key());
+        for field in [
+            "storage_encrypted",
+            "deletion_protection",
+            "instance_class",
+            "backup_window",
+        ] {
+            assert!(r.unknown.contains(field), "{field}: {:?}", r.unknown);
+        }
+        let member = DbInstance::builder()
+            .db_instance_identifier("s-db-0")
+            .engine("aurora-mysql")
+            .db_cluster_identifier("s-db-cluster")
+            .db_instance_class("db.r6g.large")
+            .publicly_accessible(false)
+            .preferred_maintenance_window("sun:04:00-sun:05:00")
+            .build();
+        let r = map_instance(&member, ResourceKey::new(Kind::DbInstance, "0"));
+        assert!(!r.unknown.contains("storage_encrypted"), "{:?}", r.unknown);
     }
 }

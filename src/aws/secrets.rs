@@ -3,6 +3,7 @@
 //! only to hand it to the service that needs it; it is never logged or printed.
 
 use super::Aws;
+use super::answer::{adopt_if_ours, required};
 use super::errors::is_code;
 use crate::executor::{Operation, Step};
 use crate::model::{Kind, Props, ResourceKey, SecretProps};
@@ -52,6 +53,7 @@ pub async fn observe(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
         }
         let arn = s.arn().unwrap_or_default().to_string();
         out.push(ObservedResource {
+            unknown: Default::default(),
             outputs: BTreeMap::from([(arn_output(&key.name), arn.clone())]),
             key,
             id: arn,
@@ -136,7 +138,7 @@ async fn create(
         .send()
         .await;
     match created {
-        Ok(out) => Ok(out.arn().unwrap_or_default().to_string()),
+        Ok(out) => required(out.arn(), "CreateSecret", "ARN"),
         // Made by an earlier, interrupted run (or scheduled for deletion by a destroy): keep
         // using it when it is this stack's, restoring it if needed.
         Err(e)
@@ -150,12 +152,7 @@ async fn create(
                 .await
                 .context("DescribeSecret")?;
             let owner = aws.tags.owner(found.tags());
-            if owner.as_ref() != Some(key) {
-                return Err(e).context(format!(
-                    "secret `{}` exists and is not tagged as {key} of this stack; it was left alone",
-                    p.name
-                ));
-            }
+            adopt_if_ours(&aws.tags.stack, "secret", &p.name, key, owner.as_ref())?;
             if found.deleted_date().is_some() {
                 aws.secrets
                     .restore_secret()
@@ -164,7 +161,7 @@ async fn create(
                     .await
                     .context("RestoreSecret")?;
             }
-            Ok(found.arn().unwrap_or_default().to_string())
+            required(found.arn(), "DescribeSecret", "ARN")
         }
         Err(e) => Err(e).context("CreateSecret"),
     }

@@ -1,19 +1,24 @@
 //! The resource model shared by the desired state, the observed state and the plan: what a
 //! resource is ([`ResourceKey`]), how resources refer to each other ([`Ref`]) and the managed
-//! attributes of each kind ([`Props`]).
+//! attributes of each kind ([`Props`]), and whether a list's order means anything ([`Set`],
+//! [`Seq`]).
 
 mod key;
+mod policy;
 mod props;
+mod set;
 
 pub use key::{Kind, ResourceKey};
+pub use policy::Policy;
 pub use props::{
     AutoScalingGroupProps, DbClusterProps, DbInstanceProps, DbParameterGroupProps, FileSystemProps,
     IamRoleProps, InstanceProfileProps, InstanceProps, InternetGatewayProps, LaunchTemplateProps,
     ListenerAction, ListenerProps, LoadBalancerProps, MountTargetProps, NatGatewayProps, Props,
-    ReplicationGroupProps, Route, RouteTableProps, Rule, RuleSource, ScalingPolicyProps,
-    ScheduledActionProps, SecretProps, SecurityGroupProps, SecurityGroupRulesProps,
-    SubnetGroupProps, SubnetProps, TargetGroupProps, VpcProps,
+    ReplicationGroupProps, Route, RouteTableProps, Rule, RuleSource, STATIC_DB_PARAMETERS,
+    ScalingPolicyProps, ScheduledActionProps, SecretProps, SecurityGroupProps,
+    SecurityGroupRulesProps, SubnetGroupProps, SubnetProps, TargetGroupProps, VpcProps,
 };
+pub use set::{Seq, Set};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

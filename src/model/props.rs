@@ -1,11 +1,23 @@
 //! The managed attributes of each kind of resource. The desired state and the observed state
 //! use the same structs, so the planner compares like with like, field by field.
 
-use super::{Kind, Ref, ResourceKey};
+use super::{Kind, Policy, Ref, ResourceKey, Seq, Set};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
+
+/// MySQL parameters that only take effect when the database restarts. Changing one is
+/// planned as "at the next reboot"; moodle-ha never reboots a database on its own.
+pub const STATIC_DB_PARAMETERS: &[&str] = &[
+    "innodb_buffer_pool_size",
+    "innodb_log_buffer_size",
+    "innodb_log_file_size",
+    "innodb_read_io_threads",
+    "innodb_write_io_threads",
+    "performance_schema",
+    "skip_name_resolve",
+];
 
 /// Managed attributes of one resource. A field that is `null` in the desired state means
 /// "not managed" (AWS's value is accepted, never reported as drift).
@@ -120,10 +132,10 @@ pub struct Route {
 pub struct RouteTableProps {
     /// Its VPC.
     pub vpc: Ref,
-    /// Routes other than the VPC's local route, sorted.
-    pub routes: Vec<Route>,
-    /// Associated subnets, sorted.
-    pub subnets: Vec<Ref>,
+    /// Routes other than the VPC's local route.
+    pub routes: Set<Route>,
+    /// Associated subnets.
+    pub subnets: Set<Ref>,
 }
 
 /// A security group (its rules are a separate resource, so groups can refer to each other
@@ -170,10 +182,10 @@ pub struct Rule {
 pub struct SecurityGroupRulesProps {
     /// The group.
     pub group: Ref,
-    /// Ingress rules, sorted.
-    pub ingress: Vec<Rule>,
-    /// Egress rules, sorted.
-    pub egress: Vec<Rule>,
+    /// Ingress rules.
+    pub ingress: Set<Rule>,
+    /// Egress rules.
+    pub egress: Set<Rule>,
 }
 
 /// The EFS file system.
@@ -204,8 +216,8 @@ pub struct MountTargetProps {
     pub file_system: Ref,
     /// The private subnet.
     pub subnet: Ref,
-    /// Security groups, sorted.
-    pub security_groups: Vec<Ref>,
+    /// Security groups.
+    pub security_groups: Set<Ref>,
 }
 
 /// A secret whose value moodle-ha generates and never shows (only its name and ARN).
@@ -224,8 +236,8 @@ pub struct SubnetGroupProps {
     pub name: String,
     /// Its description.
     pub description: String,
-    /// The private subnets, sorted.
-    pub subnets: Vec<Ref>,
+    /// The private subnets.
+    pub subnets: Set<Ref>,
 }
 
 /// The DB parameter group and the parameters the spec sets (anything else set by hand is drift).
@@ -252,8 +264,8 @@ pub struct DbClusterProps {
     pub engine_version: String,
     /// The DB subnet group.
     pub subnet_group: Ref,
-    /// VPC security groups, sorted.
-    pub security_groups: Vec<Ref>,
+    /// VPC security groups.
+    pub security_groups: Set<Ref>,
     /// Storage encryption.
     pub storage_encrypted: bool,
     /// KMS key; `None` in the desired state accepts the AWS managed key.
@@ -298,8 +310,8 @@ pub struct DbInstanceProps {
     pub subnet_group: Option<Ref>,
     /// The DB parameter group.
     pub parameter_group: Ref,
-    /// VPC security groups, sorted (`None` for Aurora members: the cluster's).
-    pub security_groups: Option<Vec<Ref>>,
+    /// VPC security groups (`None` for Aurora members: the cluster's).
+    pub security_groups: Option<Set<Ref>>,
     /// Never reachable from the internet.
     pub publicly_accessible: bool,
     /// A synchronous standby in another AZ (RDS MySQL).
@@ -355,8 +367,8 @@ pub struct ReplicationGroupProps {
     pub multi_az: bool,
     /// The cache subnet group.
     pub subnet_group: Ref,
-    /// VPC security groups, sorted.
-    pub security_groups: Vec<Ref>,
+    /// VPC security groups.
+    pub security_groups: Set<Ref>,
     /// TLS between clients and nodes.
     pub transit_encryption: bool,
     /// Encryption at rest.
@@ -383,11 +395,11 @@ pub struct IamRoleProps {
     /// Description.
     pub description: String,
     /// Who may assume it (EC2).
-    pub assume_role_policy: Value,
-    /// AWS managed policies attached, sorted ARNs.
-    pub managed_policies: Vec<String>,
+    pub assume_role_policy: Policy,
+    /// AWS managed policies attached (ARNs).
+    pub managed_policies: Set<String>,
     /// The one inline policy, `moodle-ha`.
-    pub inline_policy: Value,
+    pub inline_policy: Policy,
 }
 
 /// An IAM instance profile holding one role.
@@ -408,10 +420,10 @@ pub struct LoadBalancerProps {
     pub name: String,
     /// `internet-facing`.
     pub scheme: String,
-    /// Public subnets, sorted.
-    pub subnets: Vec<Ref>,
-    /// Security groups, sorted.
-    pub security_groups: Vec<Ref>,
+    /// Public subnets.
+    pub subnets: Set<Ref>,
+    /// Security groups.
+    pub security_groups: Set<Ref>,
     /// Idle connection timeout, seconds.
     pub idle_timeout_seconds: u32,
 }
@@ -495,8 +507,8 @@ pub struct LaunchTemplateProps {
     pub image_id: String,
     /// Instance profile, by name.
     pub instance_profile: Ref,
-    /// Security groups, sorted.
-    pub security_groups: Vec<Ref>,
+    /// Security groups.
+    pub security_groups: Set<Ref>,
     /// `required`: IMDSv2 only.
     pub http_tokens: String,
     /// IMDS hop limit (1 keeps containers off the metadata service).
@@ -533,10 +545,10 @@ pub struct AutoScalingGroupProps {
     pub max_size: u32,
     /// Desired size; `None` leaves it to the scaling policies.
     pub desired_capacity: Option<u32>,
-    /// Private subnets, sorted.
-    pub subnets: Vec<Ref>,
-    /// Instance types, in priority order.
-    pub instance_types: Vec<String>,
+    /// Private subnets.
+    pub subnets: Set<Ref>,
+    /// Instance types, in priority order (a sequence: reordering them is a change).
+    pub instance_types: Seq<String>,
     /// On-demand floor.
     pub on_demand_base_capacity: u32,
     /// Percent on-demand above the floor.
@@ -545,8 +557,8 @@ pub struct AutoScalingGroupProps {
     pub spot_allocation_strategy: String,
     /// Replace Spot nodes at elevated risk before they are interrupted.
     pub capacity_rebalance: bool,
-    /// Target groups, sorted.
-    pub target_groups: Vec<Ref>,
+    /// Target groups.
+    pub target_groups: Set<Ref>,
     /// `ELB`.
     pub health_check_type: String,
     /// Seconds after launch before health checks count.
@@ -607,8 +619,8 @@ pub struct InstanceProps {
     pub instance_type: String,
     /// Its private subnet.
     pub subnet: Ref,
-    /// Security groups, sorted.
-    pub security_groups: Vec<Ref>,
+    /// Security groups.
+    pub security_groups: Set<Ref>,
     /// Instance profile, by name.
     pub instance_profile: Ref,
     /// `required`: IMDSv2 only.
@@ -719,8 +731,8 @@ impl Props {
             Props::InstanceProfile(p) => vec![&mut p.role],
             Props::LoadBalancer(p) => p
                 .subnets
-                .iter_mut()
-                .chain(p.security_groups.iter_mut())
+                .values_mut()
+                .chain(p.security_groups.values_mut())
                 .collect(),
             Props::TargetGroup(p) => vec![&mut p.vpc],
             Props::Listener(p) => {
@@ -732,13 +744,13 @@ impl Props {
             }
             Props::LaunchTemplate(p) => {
                 let mut refs = vec![&mut p.instance_profile];
-                refs.extend(p.security_groups.iter_mut());
+                refs.extend(p.security_groups.values_mut());
                 refs
             }
             Props::AutoScalingGroup(p) => {
                 let mut refs = vec![&mut p.launch_template];
-                refs.extend(p.subnets.iter_mut());
-                refs.extend(p.target_groups.iter_mut());
+                refs.extend(p.subnets.values_mut());
+                refs.extend(p.target_groups.values_mut());
                 refs
             }
             Props::ScalingPolicy(p) => {
@@ -750,25 +762,27 @@ impl Props {
             Props::ScheduledAction(p) => vec![&mut p.group],
             Props::Instance(p) => {
                 let mut refs = vec![&mut p.subnet, &mut p.instance_profile];
-                refs.extend(p.security_groups.iter_mut());
+                refs.extend(p.security_groups.values_mut());
                 refs
             }
-            Props::DbSubnetGroup(p) | Props::CacheSubnetGroup(p) => p.subnets.iter_mut().collect(),
+            Props::DbSubnetGroup(p) | Props::CacheSubnetGroup(p) => {
+                p.subnets.values_mut().collect()
+            }
             Props::DbCluster(p) => {
                 let mut refs = vec![&mut p.subnet_group];
-                refs.extend(p.security_groups.iter_mut());
+                refs.extend(p.security_groups.values_mut());
                 refs
             }
             Props::DbInstance(p) => {
                 let mut refs = vec![&mut p.parameter_group];
                 refs.extend(p.cluster.iter_mut());
                 refs.extend(p.subnet_group.iter_mut());
-                refs.extend(p.security_groups.iter_mut().flatten());
+                refs.extend(p.security_groups.iter_mut().flat_map(Set::values_mut));
                 refs
             }
             Props::ReplicationGroup(p) => {
                 let mut refs = vec![&mut p.subnet_group];
-                refs.extend(p.security_groups.iter_mut());
+                refs.extend(p.security_groups.values_mut());
                 refs.extend(p.auth_secret.iter_mut());
                 refs
             }
@@ -777,14 +791,14 @@ impl Props {
             Props::NatGateway(p) => vec![&mut p.subnet, &mut p.allocation],
             Props::RouteTable(p) => {
                 let mut refs = vec![&mut p.vpc];
-                refs.extend(p.routes.iter_mut().map(|r| &mut r.target));
-                refs.extend(p.subnets.iter_mut());
+                refs.extend(p.routes.values_mut().map(|r| &mut r.target));
+                refs.extend(p.subnets.values_mut());
                 refs
             }
             Props::SecurityGroup(p) => vec![&mut p.vpc],
             Props::SecurityGroupRules(p) => {
                 let mut refs = vec![&mut p.group];
-                for rule in p.ingress.iter_mut().chain(p.egress.iter_mut()) {
+                for rule in p.ingress.values_mut().chain(p.egress.values_mut()) {
                     if let RuleSource::Group(r) = &mut rule.peer {
                         refs.push(r);
                     }
@@ -793,7 +807,7 @@ impl Props {
             }
             Props::MountTarget(p) => {
                 let mut refs = vec![&mut p.file_system, &mut p.subnet];
-                refs.extend(p.security_groups.iter_mut());
+                refs.extend(p.security_groups.values_mut());
                 refs
             }
         }
@@ -825,66 +839,36 @@ impl Props {
         self.normalize();
     }
 
-    /// Sorts the list-valued attributes, so equal sets compare equal.
+    /// Restores the sorted order of every [`Set`] after references in it were rewritten
+    /// (iteration order only: sets compare and serialize alike in any order).
     pub fn normalize(&mut self) {
         match self {
             Props::RouteTable(p) => {
-                p.routes.sort();
-                p.routes.dedup();
-                p.subnets.sort();
-                p.subnets.dedup();
+                p.routes.restore_order();
+                p.subnets.restore_order();
             }
             Props::SecurityGroupRules(p) => {
-                p.ingress.sort();
-                p.ingress.dedup();
-                p.egress.sort();
-                p.egress.dedup();
+                p.ingress.restore_order();
+                p.egress.restore_order();
             }
-            Props::MountTarget(p) => {
-                p.security_groups.sort();
-                p.security_groups.dedup();
-            }
-            Props::DbSubnetGroup(p) | Props::CacheSubnetGroup(p) => {
-                p.subnets.sort();
-                p.subnets.dedup();
-            }
-            Props::DbCluster(p) => {
-                p.security_groups.sort();
-                p.security_groups.dedup();
-            }
+            Props::MountTarget(p) => p.security_groups.restore_order(),
+            Props::DbSubnetGroup(p) | Props::CacheSubnetGroup(p) => p.subnets.restore_order(),
+            Props::DbCluster(p) => p.security_groups.restore_order(),
             Props::DbInstance(p) => {
                 if let Some(groups) = &mut p.security_groups {
-                    groups.sort();
-                    groups.dedup();
+                    groups.restore_order();
                 }
             }
-            Props::ReplicationGroup(p) => {
-                p.security_groups.sort();
-                p.security_groups.dedup();
-            }
-            Props::IamRole(p) => {
-                p.managed_policies.sort();
-                p.managed_policies.dedup();
-            }
+            Props::ReplicationGroup(p) => p.security_groups.restore_order(),
             Props::LoadBalancer(p) => {
-                p.subnets.sort();
-                p.subnets.dedup();
-                p.security_groups.sort();
-                p.security_groups.dedup();
+                p.subnets.restore_order();
+                p.security_groups.restore_order();
             }
-            Props::LaunchTemplate(p) => {
-                p.security_groups.sort();
-                p.security_groups.dedup();
-            }
-            Props::Instance(p) => {
-                p.security_groups.sort();
-                p.security_groups.dedup();
-            }
+            Props::LaunchTemplate(p) => p.security_groups.restore_order(),
+            Props::Instance(p) => p.security_groups.restore_order(),
             Props::AutoScalingGroup(p) => {
-                p.subnets.sort();
-                p.subnets.dedup();
-                p.target_groups.sort();
-                p.target_groups.dedup();
+                p.subnets.restore_order();
+                p.target_groups.restore_order();
             }
             _ => {}
         }

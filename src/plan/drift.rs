@@ -7,6 +7,7 @@ use crate::model::ResourceKey;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 /// Version of the drift report's JSON document.
@@ -82,6 +83,10 @@ pub struct DriftReport {
     pub summary: DriftSummary,
     /// Every resource that differs, in key order.
     pub resources: Vec<DriftedResource>,
+    /// Managed fields AWS's answers did not include, by resource: not compared, so not
+    /// drift (`drift` stays false for them), but they could not be checked.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub unreadable: BTreeMap<String, Vec<String>>,
 }
 
 /// The drift a plan describes.
@@ -132,6 +137,11 @@ pub fn report(plan: &Plan) -> DriftReport {
         drift: !resources.is_empty(),
         summary,
         resources,
+        unreadable: plan
+            .unreadable
+            .iter()
+            .map(|(k, fields)| (k.to_string(), fields.clone()))
+            .collect(),
     }
 }
 
@@ -139,12 +149,22 @@ pub fn report(plan: &Plan) -> DriftReport {
 pub fn render(report: &DriftReport) -> String {
     use super::render::show;
     let mut out = String::new();
+    let unreadable = |out: &mut String| {
+        for (key, fields) in &report.unreadable {
+            let _ = writeln!(
+                out,
+                "  {key}: AWS did not report {}; not checked",
+                fields.join(", ")
+            );
+        }
+    };
     if !report.drift {
         let _ = writeln!(
             out,
             "No drift: stack `{}` matches the spec ({} resources).",
             report.stack, report.summary.in_sync
         );
+        unreadable(&mut out);
         return out;
     }
     let _ = writeln!(out, "Drift in stack `{}`:", report.stack);
@@ -184,5 +204,6 @@ pub fn render(report: &DriftReport) -> String {
         "\n{} drifted, {} missing, {} not in the spec ({} in sync). `moodle-ha apply` repairs it.",
         s.drifted, s.missing, s.unmanaged, s.in_sync
     );
+    unreadable(&mut out);
     out
 }

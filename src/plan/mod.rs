@@ -153,6 +153,11 @@ pub struct Plan {
     /// secret value), as AWS reported them when planning.
     #[serde(default)]
     pub outputs: BTreeMap<String, String>,
+    /// Managed fields AWS's answers did not include, by resource: unknown, so not compared
+    /// (never planned as a change); `drift` lists them as unreadable.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(with = "BTreeMap<String, Vec<String>>")]
+    pub unreadable: BTreeMap<ResourceKey, Vec<String>>,
 }
 
 impl Plan {

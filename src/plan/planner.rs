@@ -3,7 +3,7 @@
 
 use super::{Action, Applies, Change, FieldChange, PLAN_FORMAT_VERSION, Plan};
 use crate::desired::DesiredState;
-use crate::model::{Props, Ref, ResourceKey};
+use crate::model::{Props, ResourceKey};
 use crate::observed::ObservedState;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -26,60 +26,9 @@ impl Default for PlanOptions {
     }
 }
 
-/// MySQL parameters that only take effect when the database restarts. Changing one is
-/// planned as "at the next reboot"; moodle-ha never reboots a database on its own.
-pub const STATIC_DB_PARAMETERS: &[&str] = &[
-    "innodb_buffer_pool_size",
-    "innodb_log_buffer_size",
-    "innodb_log_file_size",
-    "innodb_read_io_threads",
-    "innodb_write_io_threads",
-    "performance_schema",
-    "skip_name_resolve",
-];
+pub use crate::model::STATIC_DB_PARAMETERS;
 
-/// [`ObservedState::symbolize`], with the resources found twice under one key (a create
-/// whose answer was lost and was sent again) ordered so that the one the stack uses comes
-/// first: the plan keeps the first and deletes the others, and apply resolves references
-/// to the first. Used means, in this order: referred to by more of the stack's other
-/// resources (the Elastic IP a NAT gateway holds, the VPC the subnets are in, the subnet
-/// with the mount target), then referring to more of them (the attached internet gateway,
-/// the route table with routes and subnets); then the smaller ID, so the choice is stable.
-pub fn symbolize(observed: &mut ObservedState) {
-    let ids: BTreeSet<&str> = observed.resources.iter().map(|r| r.id.as_str()).collect();
-    // Per resource: the AWS IDs of the stack's resources it refers to.
-    let refers_to: Vec<Vec<String>> = observed
-        .resources
-        .iter()
-        .map(|r| {
-            let found = std::cell::RefCell::new(Vec::new());
-            r.props.clone().map_refs(|reference| {
-                if let Ref::External(id) = reference {
-                    if ids.contains(id.as_str()) && *id != r.id {
-                        found.borrow_mut().push(id.clone());
-                    }
-                }
-                reference.clone()
-            });
-            found.into_inner()
-        })
-        .collect();
-    let mut used: BTreeMap<String, (usize, usize)> = BTreeMap::new();
-    for (r, targets) in observed.resources.iter().zip(&refers_to) {
-        used.entry(r.id.clone()).or_default().1 += targets.len();
-        for id in targets {
-            used.entry(id.clone()).or_default().0 += 1;
-        }
-    }
-    observed.symbolize();
-    let score = |id: &str| used.get(id).copied().unwrap_or_default();
-    observed.resources.sort_by(|a, b| {
-        a.key
-            .cmp(&b.key)
-            .then_with(|| score(&b.id).cmp(&score(&a.id)))
-            .then_with(|| a.id.cmp(&b.id))
-    });
-}
+pub use crate::observed::symbolize;
 
 /// Computes the changes that take `observed` to `desired`.
 pub fn plan(desired: &DesiredState, observed: &ObservedState, options: &PlanOptions) -> Plan {
@@ -105,7 +54,7 @@ pub fn plan(desired: &DesiredState, observed: &ObservedState, options: &PlanOpti
                 Some(format!("duplicate of {} ({})", key, first.id)),
             ));
         }
-        let fields = diff(key, want, &first.props);
+        let fields = diff(key, want, &first.props, &first.unknown);
         if fields.is_empty() {
             unchanged.insert(key.clone());
             continue;
@@ -161,7 +110,33 @@ pub fn plan(desired: &DesiredState, observed: &ObservedState, options: &PlanOpti
         changes,
         unchanged: unchanged.into_iter().collect(),
         outputs: observed.outputs(),
+        unreadable: unreadable(desired, observed),
     }
+}
+
+/// The managed fields of the stack's resources that AWS's answers did not include, by
+/// resource: not compared, so neither a change nor drift, but worth saying.
+fn unreadable(
+    desired: &DesiredState,
+    observed: &ObservedState,
+) -> BTreeMap<ResourceKey, Vec<String>> {
+    let mut out: BTreeMap<ResourceKey, Vec<String>> = BTreeMap::new();
+    for r in &observed.resources {
+        let Some(want) = desired.resources.get(&r.key) else {
+            continue;
+        };
+        let managed = want.fields();
+        let fields: Vec<String> = r
+            .unknown
+            .iter()
+            .filter(|f| managed.get(*f).is_some_and(|v| !v.is_null()))
+            .cloned()
+            .collect();
+        if !fields.is_empty() {
+            out.entry(r.key.clone()).or_default().extend(fields);
+        }
+    }
+    out
 }
 
 /// Fields each desired resource leaves to AWS (`null` in the desired state), by key.
@@ -197,7 +172,7 @@ pub(crate) fn digest(
             .props
             .fields()
             .into_iter()
-            .filter(|(k, _)| !skip.contains(k))
+            .filter(|(k, _)| !skip.contains(k) && !r.unknown.contains(k))
             .collect();
         hasher.update(format!("{}\n{}\n", r.key, r.id));
         hasher.update(serde_json::to_string(&fields).unwrap_or_default());
@@ -429,14 +404,22 @@ fn delete(key: &ResourceKey, id: &str, props: &Props, reason: Option<String>) ->
     }
 }
 
-/// Managed fields whose values differ. A desired `null` is unmanaged and never differs.
-fn diff(key: &ResourceKey, want: &Props, have: &Props) -> Vec<FieldChange> {
+/// Managed fields whose values differ. A desired `null` is unmanaged and never differs; a
+/// field AWS did not report (`unknown`) is not compared: what AWS did not say is no change.
+fn diff(
+    key: &ResourceKey,
+    want: &Props,
+    have: &Props,
+    unknown: &BTreeSet<String>,
+) -> Vec<FieldChange> {
     let have_fields = have.fields();
     let directives = key.kind.directives();
     let mut changes: Vec<FieldChange> = want
         .fields()
         .into_iter()
-        .filter(|(field, after)| !after.is_null() && !directives.contains(&field.as_str()))
+        .filter(|(field, after)| {
+            !after.is_null() && !directives.contains(&field.as_str()) && !unknown.contains(field)
+        })
         .filter_map(|(field, after)| {
             let before = have_fields.get(&field).cloned().unwrap_or(Value::Null);
             if same(&before, &after) {

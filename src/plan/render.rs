@@ -108,6 +108,19 @@ fn render_change(out: &mut String, change: &Change) {
                 let _ = writeln!(out, "      {DIM}{}: {}{DIM:#}", f.field, show(&f.before));
             }
             _ => match (&f.before, &f.after) {
+                (Value::Array(before), Value::Array(after))
+                    if before.iter().all(|i| after.contains(i))
+                        && after.iter().all(|i| before.contains(i)) =>
+                {
+                    // Same items, another order: a sequence (priority order) was reordered.
+                    let _ = writeln!(
+                        out,
+                        "      {}: {} → {}  {DIM}# order changed{DIM:#}{mark}",
+                        f.field,
+                        show(&f.before),
+                        show(&f.after)
+                    );
+                }
                 (Value::Array(before), Value::Array(after)) => {
                     let _ = writeln!(out, "      {}:{mark}", f.field);
                     for item in before.iter().filter(|i| !after.contains(i)) {

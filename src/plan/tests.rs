@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::desired::{DesiredState, Facts, desired_state};
-use crate::model::{Kind, Props, Ref, ResourceKey};
+use crate::model::{Kind, Props, Ref, ResourceKey, Set};
 use crate::observed::{ObservedResource, ObservedState};
 
 fn desired() -> DesiredState {
@@ -20,6 +20,7 @@ fn observed_as(d: &DesiredState) -> ObservedState {
             .resources
             .iter()
             .map(|(key, props)| ObservedResource {
+                unknown: Default::default(),
                 key: key.clone(),
                 id: format!("id-{key}"),
                 props: props.clone(),
@@ -104,7 +105,7 @@ fn a_rule_added_outside_the_tool_is_an_update_that_removes_it() {
         if let (Kind::SecurityGroupRules, "db", Props::SecurityGroupRules(rules)) =
             (r.key.kind, r.key.name.as_str(), &mut r.props)
         {
-            rules.ingress.push(crate::model::Rule {
+            rules.ingress.insert(crate::model::Rule {
                 protocol: "tcp".into(),
                 from_port: 3306,
                 to_port: 3306,
@@ -219,6 +220,7 @@ fn observed_ids_of_own_resources_become_keys() {
     let mut o = ObservedState {
         resources: vec![
             ObservedResource {
+                unknown: Default::default(),
                 key: key(Kind::Vpc, "main"),
                 id: "vpc-1".into(),
                 props: Props::Vpc(crate::model::VpcProps {
@@ -229,6 +231,7 @@ fn observed_ids_of_own_resources_become_keys() {
                 outputs: Default::default(),
             },
             ObservedResource {
+                unknown: Default::default(),
                 key: key(Kind::Subnet, "a"),
                 id: "subnet-1".into(),
                 props: Props::Subnet(crate::model::SubnetProps {
@@ -239,6 +242,7 @@ fn observed_ids_of_own_resources_become_keys() {
                 outputs: Default::default(),
             },
             ObservedResource {
+                unknown: Default::default(),
                 key: key(Kind::Subnet, "b"),
                 id: "subnet-2".into(),
                 props: Props::Subnet(crate::model::SubnetProps {
@@ -386,7 +390,8 @@ fn data_tier_settings_aws_can_change_are_in_place_updates_with_their_timing() {
             Kind::DbSubnetGroup,
             Box::new(|p| {
                 if let Props::DbSubnetGroup(g) = p {
-                    g.subnets.pop();
+                    let last = g.subnets.iter().last().cloned();
+                    g.subnets.retain(|s| Some(s) != last.as_ref());
                 }
             }),
             "subnets",
@@ -769,6 +774,7 @@ fn drift_reads_the_plan_backwards() {
     o.resources
         .retain(|r| r.key != key(Kind::MountTarget, "eu-west-1a"));
     o.resources.push(ObservedResource {
+        unknown: Default::default(),
         key: key(Kind::SecurityGroup, "stray-sg-1"),
         id: "sg-1".into(),
         props: Props::SecurityGroup(crate::model::SecurityGroupProps {
@@ -921,6 +927,7 @@ fn raw_observed_as(d: &DesiredState) -> ObservedState {
                     other => other.clone(),
                 });
                 ObservedResource {
+                    unknown: Default::default(),
                     key: key.clone(),
                     id: format!("id-{key}"),
                     props,
@@ -935,6 +942,7 @@ fn raw_observed_as(d: &DesiredState) -> ObservedState {
 /// create whose answer was lost leaves when it is sent again.
 fn with_duplicate(mut o: ObservedState, k: &ResourceKey, id: &str, props: Props) -> ObservedState {
     o.resources.push(ObservedResource {
+        unknown: Default::default(),
         key: k.clone(),
         id: id.into(),
         props,
@@ -1030,8 +1038,8 @@ fn of_two_route_tables_the_one_with_routes_and_subnets_is_kept() {
         "dup-rtb",
         Props::RouteTable(crate::model::RouteTableProps {
             vpc: Ref::External("id-vpc/main".into()),
-            routes: vec![],
-            subnets: vec![],
+            routes: Set::default(),
+            subnets: Set::default(),
         }),
     );
     only_the_duplicate_goes(&d, o, &table, "dup-rtb");
@@ -1044,4 +1052,148 @@ fn symbolize_changes_nothing_without_duplicates() {
     planner::symbolize(&mut o);
     assert_eq!(o, observed_as(&d));
     assert!(plan(&d, &o, &opts()).changes.is_empty());
+}
+
+/// `props` as AWS might answer: every list in another order (reversed).
+fn reversed_lists(props: &Props) -> Props {
+    fn reverse(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Array(items) => {
+                items.reverse();
+                items.iter_mut().for_each(reverse);
+            }
+            serde_json::Value::Object(map) => map.values_mut().for_each(reverse),
+            _ => {}
+        }
+    }
+    let mut value = serde_json::to_value(props).unwrap_or_default();
+    reverse(&mut value);
+    match serde_json::from_value(value) {
+        Ok(p) => p,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[test]
+fn sets_in_any_order_plan_nothing_and_a_reordered_sequence_is_one_printed_update() {
+    // The spec's AZs (and their CIDRs) in another order than AWS lists them.
+    let text = include_str!("../../stacks/example.yaml")
+        .replace(
+            "[eu-west-1a, eu-west-1b, eu-west-1c]",
+            "[eu-west-1c, eu-west-1a, eu-west-1b]",
+        )
+        .replace(
+            "[10.40.0.0/24, 10.40.1.0/24, 10.40.2.0/24]",
+            "[10.40.2.0/24, 10.40.0.0/24, 10.40.1.0/24]",
+        )
+        .replace(
+            "[10.40.16.0/20, 10.40.32.0/20, 10.40.48.0/20]",
+            "[10.40.48.0/20, 10.40.16.0/20, 10.40.32.0/20]",
+        );
+    let spec = match crate::spec::load_str(&text) {
+        Ok(l) => l.spec,
+        Err(e) => panic!("{e}"),
+    };
+    let d = desired_state(&spec, &Facts::default());
+    // AWS answers with every list reversed.
+    let mut o = observed_as(&d);
+    for r in &mut o.resources {
+        r.props = reversed_lists(&r.props);
+    }
+    let p = plan(&d, &o, &opts());
+    // Only the instance types, a priority order, differ.
+    let changed: Vec<(String, Vec<String>)> = p
+        .changes
+        .iter()
+        .map(|c| {
+            (
+                c.key.to_string(),
+                c.fields.iter().map(|f| f.field.clone()).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        changed,
+        vec![(
+            "auto-scaling-group/web".to_string(),
+            vec!["instance_types".to_string()]
+        )]
+    );
+    assert_eq!(p.changes[0].action, Action::Update);
+    let text = render::render_plan(&p);
+    assert!(
+        text.contains(
+            "instance_types: [t3.large, c6i.large, c7i.large, m6i.large, m7i.large] → [m7i.large, m6i.large, c7i.large, c6i.large, t3.large]"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn every_printed_update_says_what_changed() {
+    // A set that gains and loses members prints them; nothing prints a bare `field:`.
+    let d = desired();
+    let mut o = observed_as(&d);
+    for r in &mut o.resources {
+        if let Props::RouteTable(rt) = &mut r.props {
+            if r.key.name == "public" {
+                rt.subnets = Set::new([Ref::External("subnet-stray".into())]);
+            }
+        }
+    }
+    let text = render::render_plan(&plan(&d, &o, &opts()));
+    assert!(text.contains("- subnet-stray"), "{text}");
+    assert!(text.contains("+ subnet/public-eu-west-1a"), "{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    for (n, line) in lines.iter().enumerate() {
+        if line.starts_with("      ") && line.trim_end().ends_with(':') {
+            let next = lines.get(n + 1).copied().unwrap_or_default();
+            assert!(
+                next.starts_with("        "),
+                "a change that prints nothing: {line:?}\n{text}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_field_aws_did_not_report_is_unknown_never_a_replacement() {
+    let d = desired();
+    let mut o = observed_as(&d);
+    for r in &mut o.resources {
+        if let Props::Instance(i) = &mut r.props {
+            // The root volume was not in DescribeVolumes' answer: placeholders, marked unknown.
+            i.root_volume_gib = 0;
+            i.root_volume_type = String::new();
+            i.root_volume_encrypted = false;
+            r.unknown = [
+                "root_volume_gib",
+                "root_volume_type",
+                "root_volume_encrypted",
+            ]
+            .map(String::from)
+            .into();
+        }
+    }
+    let p = plan(&d, &o, &opts());
+    assert!(p.is_empty(), "{:?}", p.changes);
+    let cron = key(Kind::Instance, "cron");
+    assert_eq!(
+        p.unreadable.get(&cron).map(Vec::len),
+        Some(3),
+        "{:?}",
+        p.unreadable
+    );
+    let report = drift::report(&p);
+    assert!(!report.drift);
+    let text = drift::render(&report);
+    assert!(text.contains("instance/cron: AWS did not report root_volume_encrypted, root_volume_gib, root_volume_type; not checked"), "{text}");
+    // The same answer without the unknown marks would replace the instance.
+    for r in &mut o.resources {
+        r.unknown.clear();
+    }
+    assert_eq!(
+        action_of(&plan(&d, &o, &opts()), &cron),
+        Some(Action::Replace)
+    );
 }

@@ -17,9 +17,7 @@ pub const EFS_UTILS_REF: &str = "v1.36.0";
 /// The RDS certificate bundle every node adds to its trust store (`dboptions` `verify-full`).
 pub const RDS_CA_URL: &str = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem";
 
-/// The web group's launch lifecycle hook: a new node stays out of service (no load balancer
-/// traffic, no health checks) until its boot script completes it, once it serves the site.
-pub const READY_HOOK: &str = "moodle-ha-ready";
+pub use crate::names::READY_HOOK;
 
 /// Where the node writes the secrets it reads at boot; config.php requires it.
 pub const SECRETS_FILE: &str = "/etc/moodle-ha/secrets.php";
@@ -144,44 +142,99 @@ pub struct Site {
 impl Site {
     /// Works out the site from a validated spec.
     pub fn new(spec: &Spec) -> Site {
-        let os = spec.os();
-        let php = spec.php_version();
         let m = &spec.moodle;
-        let debian = matches!(os, Os::Ubuntu2404 | Os::Debian12);
-        let nginx = m.web_server == WebServer::Nginx;
-        let code_root = m.code_path.trim_end_matches('/').to_string();
-        let document_root = if m.version.serves_public_dir() {
-            format!("{code_root}/public")
-        } else {
-            code_root.clone()
-        };
-        let host = m
-            .wwwroot
-            .trim_start_matches("https://")
-            .split(['/', ':'])
-            .next()
-            .unwrap_or_default()
-            .to_string();
-        let health_path = spec.load_balancer.health_check.path.clone();
-        let health_script = if health_path.ends_with('/') {
-            format!("{health_path}index.php")
-        } else {
-            health_path.clone()
-        };
-        let packages = packages(os, &php, nginx);
+        let php = spec.php_version();
+        let dist = Distribution::of(spec.os(), &php, m.web_server == WebServer::Nginx);
+        let branch = Branch::of(m.version, &m.code_path);
+        let health = Health::of(spec);
+        let lookups = Lookups::of(spec);
         let php_bin = "/usr/bin/php";
-        let aurora = spec.database.engine == DbEngine::AuroraMysql3;
         Site {
             stack: spec.name.clone(),
             region: spec.region.clone(),
+            os: dist.os,
+            os_family: dist.os_family,
+            moodle_version: branch.moodle_version,
+            moodle_branch: branch.moodle_branch,
+            fpm_socket: dist.fpm_socket,
+            fpm_service: dist.fpm_service,
+            php_ini_paths: dist.php_ini_paths,
+            php_version: php,
+            php_bin,
+            web_server: dist.web_server,
+            web_service: dist.web_service,
+            site_config_path: dist.site_config_path,
+            web_user: dist.web_user,
+            packages: dist.packages,
+            cron_package: dist.cron_package,
+            cron_service: dist.cron_service,
+            ca_bundle: dist.ca_bundle,
+            deny_internal_paths: branch.deny_internal_paths,
+            code_root: branch.code_root,
+            document_root: branch.document_root,
+            dataroot: m.dataroot.trim_end_matches('/').to_string(),
+            localcachedir: "/var/cache/moodle",
+            git_url: m.git_url.clone(),
+            git_ref: m.git_ref.clone(),
+            wwwroot: m.wwwroot.clone(),
+            host: health.host,
+            health_path: health.path,
+            health_script: health.script,
+            max_body: m.php.post_max_size.clone(),
+            max_input_vars: m.php.max_input_vars,
+            memory_limit: m.php.memory_limit.clone(),
+            upload_max_filesize: m.php.upload_max_filesize.clone(),
+            post_max_size: m.php.post_max_size.clone(),
+            dbtype: lookups.dbtype,
+            db_kind: lookups.db_kind,
+            db_id: lookups.db_id,
+            db_name: spec.database.name.clone(),
+            db_user: m.db_user.clone(),
+            db_prefix: m.db_prefix.clone(),
+            db_grants: DB_GRANTS,
+            redis_group: lookups.redis_group,
+            asg_name: lookups.asg_name,
+            ready_hook: READY_HOOK,
+            efs_token: lookups.efs_token,
+            secret_db_user: lookups.secret_db_user,
+            secret_redis_auth: lookups.secret_redis_auth,
+            secret_admin: lookups.secret_admin,
+            secrets_file: SECRETS_FILE,
+            site_name: m.site_name.clone(),
+            site_short_name: spec.site_short_name().to_string(),
+            admin_email: m.admin_email.clone(),
+            jobs: cron_lines(spec, php_bin),
+            efs_utils_ref: EFS_UTILS_REF,
+            rds_ca_url: RDS_CA_URL,
+        }
+    }
+}
+
+/// The distribution's facts: PHP-FPM, web server and cron units and paths, the web user,
+/// packages and CA bundle (see the fields of the same names on [`Site`]).
+struct Distribution {
+    os: &'static str,
+    os_family: &'static str,
+    fpm_socket: String,
+    fpm_service: String,
+    php_ini_paths: Vec<String>,
+    web_server: &'static str,
+    web_service: &'static str,
+    site_config_path: &'static str,
+    web_user: &'static str,
+    packages: Vec<String>,
+    cron_package: &'static str,
+    cron_service: &'static str,
+    ca_bundle: &'static str,
+}
+
+impl Distribution {
+    /// The facts of `os` with PHP `php` and nginx (or else Apache).
+    fn of(os: Os, php: &str, nginx: bool) -> Distribution {
+        let debian = matches!(os, Os::Ubuntu2404 | Os::Debian12);
+        Distribution {
             os: os.as_str(),
             os_family: if debian { "debian" } else { "rhel" },
-            moodle_version: m.version.as_str(),
-            moodle_branch: match m.version {
-                MoodleVersion::V4_5 => "MOODLE_405_STABLE",
-                MoodleVersion::V5_0 => "MOODLE_500_STABLE",
-                MoodleVersion::V5_1 => "MOODLE_501_STABLE",
-            },
             fpm_socket: if debian {
                 format!("/run/php/php{php}-fpm.sock")
             } else {
@@ -200,8 +253,6 @@ impl Site {
             } else {
                 vec!["/etc/php.d/90-moodle-ha.ini".into()]
             },
-            php_version: php,
-            php_bin,
             web_server: if nginx { "nginx" } else { "apache" },
             web_service: match (nginx, debian) {
                 (true, _) => "nginx",
@@ -214,7 +265,7 @@ impl Site {
                 (false, false) => "/etc/httpd/conf.d/moodle.conf",
             },
             web_user: if debian { "www-data" } else { "apache" },
-            packages,
+            packages: packages(os, php, nginx),
             cron_package: if debian { "cron" } else { "cronie" },
             cron_service: if debian { "cron" } else { "crond" },
             ca_bundle: if debian {
@@ -222,63 +273,124 @@ impl Site {
             } else {
                 "/etc/pki/tls/certs/ca-bundle.crt"
             },
-            deny_internal_paths: !m.version.serves_public_dir(),
+        }
+    }
+}
+
+/// The Moodle branch's facts: its names and where the code is served from.
+struct Branch {
+    moodle_version: &'static str,
+    moodle_branch: &'static str,
+    code_root: String,
+    document_root: String,
+    deny_internal_paths: bool,
+}
+
+impl Branch {
+    /// The facts of `version` with its code at `code_path`.
+    fn of(version: MoodleVersion, code_path: &str) -> Branch {
+        let code_root = code_path.trim_end_matches('/').to_string();
+        let document_root = if version.serves_public_dir() {
+            format!("{code_root}/public")
+        } else {
+            code_root.clone()
+        };
+        Branch {
+            moodle_version: version.as_str(),
+            moodle_branch: match version {
+                MoodleVersion::V4_5 => "MOODLE_405_STABLE",
+                MoodleVersion::V5_0 => "MOODLE_500_STABLE",
+                MoodleVersion::V5_1 => "MOODLE_501_STABLE",
+            },
             code_root,
             document_root,
-            dataroot: m.dataroot.trim_end_matches('/').to_string(),
-            localcachedir: "/var/cache/moodle",
-            git_url: m.git_url.clone(),
-            git_ref: m.git_ref.clone(),
-            wwwroot: m.wwwroot.clone(),
-            host,
-            health_path,
-            health_script,
-            max_body: m.php.post_max_size.clone(),
-            max_input_vars: m.php.max_input_vars,
-            memory_limit: m.php.memory_limit.clone(),
-            upload_max_filesize: m.php.upload_max_filesize.clone(),
-            post_max_size: m.php.post_max_size.clone(),
+            deny_internal_paths: !version.serves_public_dir(),
+        }
+    }
+}
+
+/// What the web server needs for the load balancer's health check.
+struct Health {
+    host: String,
+    path: String,
+    script: String,
+}
+
+impl Health {
+    /// wwwroot's host name, the health-check path and the PHP script behind it.
+    fn of(spec: &Spec) -> Health {
+        let host = spec
+            .moodle
+            .wwwroot
+            .trim_start_matches("https://")
+            .split(['/', ':'])
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let path = spec.load_balancer.health_check.path.clone();
+        let script = if path.ends_with('/') {
+            format!("{path}index.php")
+        } else {
+            path.clone()
+        };
+        Health { host, path, script }
+    }
+}
+
+/// The database's driver and kind, and the names a node looks its resources and secrets up
+/// by at boot.
+struct Lookups {
+    dbtype: &'static str,
+    db_kind: &'static str,
+    db_id: String,
+    redis_group: String,
+    asg_name: String,
+    efs_token: String,
+    secret_db_user: String,
+    secret_redis_auth: String,
+    secret_admin: String,
+}
+
+impl Lookups {
+    /// The names of the stack's resources, from its name and database engine.
+    fn of(spec: &Spec) -> Lookups {
+        let aurora = spec.database.engine == DbEngine::AuroraMysql3;
+        let names = crate::names::Names::of(&spec.name);
+        Lookups {
             dbtype: if aurora { "auroramysql" } else { "mysqli" },
             db_kind: if aurora { "cluster" } else { "instance" },
             db_id: if aurora {
-                format!("{}-db-cluster", spec.name)
+                names.db_cluster()
             } else {
-                format!("{}-db", spec.name)
+                names.db_instance()
             },
-            db_name: spec.database.name.clone(),
-            db_user: m.db_user.clone(),
-            db_prefix: m.db_prefix.clone(),
-            db_grants: DB_GRANTS,
-            redis_group: format!("{}-redis", spec.name),
-            asg_name: format!("{}-web", spec.name),
-            ready_hook: READY_HOOK,
-            efs_token: format!("moodle-ha/{}/moodledata", spec.name),
-            secret_db_user: format!("moodle-ha/{}/db-user", spec.name),
-            secret_redis_auth: format!("moodle-ha/{}/redis-auth", spec.name),
-            secret_admin: format!("moodle-ha/{}/admin", spec.name),
-            secrets_file: SECRETS_FILE,
-            site_name: m.site_name.clone(),
-            site_short_name: spec.site_short_name().to_string(),
-            admin_email: m.admin_email.clone(),
-            jobs: spec
-                .cron
-                .jobs
-                .iter()
-                .map(|j| {
-                    let command = match j.command.strip_prefix("php ") {
-                        Some(rest) => format!("{php_bin} {rest}"),
-                        None => j.command.clone(),
-                    };
-                    (
-                        j.schedule.split_whitespace().collect::<Vec<_>>().join(" "),
-                        command,
-                    )
-                })
-                .collect(),
-            efs_utils_ref: EFS_UTILS_REF,
-            rds_ca_url: RDS_CA_URL,
+            redis_group: names.redis_group(),
+            asg_name: names.web_group(),
+            efs_token: names.efs_creation_token(crate::names::FILE_SYSTEM),
+            secret_db_user: names.secret("db-user"),
+            secret_redis_auth: names.secret("redis-auth"),
+            secret_admin: names.secret("admin"),
         }
     }
+}
+
+/// The site's own cron lines: the schedule with single spaces, and the command with a
+/// leading `php ` replaced by `php_bin`.
+fn cron_lines(spec: &Spec, php_bin: &str) -> Vec<(String, String)> {
+    spec.cron
+        .jobs
+        .iter()
+        .map(|j| {
+            let command = match j.command.strip_prefix("php ") {
+                Some(rest) => format!("{php_bin} {rest}"),
+                None => j.command.clone(),
+            };
+            (
+                j.schedule.split_whitespace().collect::<Vec<_>>().join(" "),
+                command,
+            )
+        })
+        .collect()
 }
 
 /// The distribution's packages for the web server, PHP with every extension Moodle needs

@@ -578,3 +578,88 @@ fn without_a_notice_the_watcher_keeps_the_node_in_service() {
     );
     assert!(!calls.contains("deregister-targets"), "{calls}");
 }
+
+/// The values of `node.env` the boot scripts read, by name.
+fn node_env(user_data: &str) -> std::collections::BTreeMap<String, String> {
+    let doc = parse(user_data);
+    file(&doc, "/etc/moodle-ha/node.env")
+        .content
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.trim_matches('\'').to_string()))
+        .collect()
+}
+
+/// Every name a node looks up at boot (database, Redis, file system, secrets, Auto Scaling
+/// group and hook) is one the desired state creates, for every rendered variant and both
+/// roles: the renderer and the desired state take them from the same place.
+#[test]
+fn every_name_a_node_looks_up_is_one_the_desired_state_creates() {
+    use crate::desired::{Facts, ImageFacts, desired_state};
+    use crate::model::Props;
+    for name in VARIANTS {
+        let spec = variant(name);
+        let mut facts = Facts::default();
+        facts.images.insert(
+            spec.web.ami.clone(),
+            ImageFacts {
+                id: "ami-1".into(),
+                root_device_name: "/dev/sda1".into(),
+                architecture: "x86_64".into(),
+                name: String::new(),
+            },
+        );
+        let desired = desired_state(&spec, &facts);
+        let props: Vec<&Props> = desired.resources.values().collect();
+        let names = crate::names::Names::of(&spec.name);
+        for user_data in [web_user_data(&spec), cron_user_data(&spec)] {
+            let env = node_env(&user_data.expect("renders"));
+            let get = |k: &str| {
+                env.get(k)
+                    .cloned()
+                    .unwrap_or_else(|| panic!("{name}: no {k}"))
+            };
+            let db = get("DB_ID");
+            let found_db = props.iter().any(|p| match (get("DB_KIND").as_str(), p) {
+                ("cluster", Props::DbCluster(c)) => c.identifier == db,
+                ("instance", Props::DbInstance(i)) => i.identifier == db && i.cluster.is_none(),
+                _ => false,
+            });
+            assert!(found_db, "{name}: database `{db}` is not created");
+            let redis = get("REDIS_GROUP");
+            assert!(
+                props
+                    .iter()
+                    .any(|p| matches!(p, Props::ReplicationGroup(r) if r.id == redis)),
+                "{name}: replication group `{redis}`"
+            );
+            let group = get("ASG_NAME");
+            assert!(
+                props
+                    .iter()
+                    .any(|p| matches!(p, Props::AutoScalingGroup(g) if g.name == group)),
+                "{name}: group `{group}`"
+            );
+            // The hook the adapter creates on that group.
+            assert_eq!(get("READY_HOOK"), crate::names::READY_HOOK, "{name}");
+            let token = get("EFS_TOKEN");
+            assert!(
+                desired
+                    .resources
+                    .keys()
+                    .any(|k| k.kind == crate::model::Kind::FileSystem
+                        && names.efs_creation_token(&k.name) == token),
+                "{name}: file system with creation token `{token}`"
+            );
+            for secret in ["SECRET_DB_USER", "SECRET_REDIS_AUTH", "SECRET_ADMIN"] {
+                let wanted = get(secret);
+                assert!(
+                    props
+                        .iter()
+                        .any(|p| matches!(p, Props::Secret(s) if s.name == wanted)),
+                    "{name}: secret `{wanted}` ({secret})"
+                );
+            }
+        }
+    }
+}

@@ -80,3 +80,28 @@ fn malformed_specs_name_field_and_line_and_make_no_aws_call() {
         assert_eq!(wire.connections(), 0, "{name}: an AWS call was made");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_availability_zone_the_region_lacks_is_named_at_plan_time_and_nothing_changes() {
+    // `eu-west-1z` has the region's prefix, so only AWS can say it is not one of its zones.
+    let stack = example_spec(&unique("it-az"), |t| {
+        t.replace(
+            "[eu-west-1a, eu-west-1b, eu-west-1c]",
+            "[eu-west-1a, eu-west-1b, eu-west-1z]",
+        )
+    });
+    let out = moodle_ha(&["apply", "--yes", stack.path.to_str().expect("path")]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("network.create.availability_zones[2]: `eu-west-1z` is not an availability zone of `eu-west-1` (it has eu-west-1a, eu-west-1b, eu-west-1c) (line 15)"),
+        "{err}"
+    );
+    assert!(
+        tagged_counts(&stack.name)
+            .await
+            .iter()
+            .all(|(_, n)| *n == 0),
+        "nothing was created"
+    );
+}

@@ -3,12 +3,15 @@
 
 mod adopt;
 mod bad_input;
+mod completions;
+mod converge;
 mod corpus;
 mod cron;
 mod data_tier;
 mod drift;
 mod fuzz;
 mod harness;
+mod interrupt;
 mod lock;
 mod network_efs;
 mod proxy;
