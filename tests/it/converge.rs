@@ -53,7 +53,7 @@ struct Choice {
     scaling: u8,
     ssh: bool,
     extra_db: bool,
-    /// 0 Ubuntu 24.04, 1 Amazon Linux 2023.
+    /// 0 Ubuntu 24.04, 1 Amazon Linux 2023, 2 Debian 12.
     os: usize,
     apache: bool,
     /// 0 Moodle 4.5, 1 5.0, 2 5.1.
@@ -77,7 +77,7 @@ fn choices() -> impl Strategy<Value = Choice> {
         0u8..4,
         any::<bool>(),
         any::<bool>(),
-        0usize..2,
+        0usize..3,
         any::<bool>(),
         0usize..3,
     );
@@ -219,9 +219,12 @@ fn spec_yaml(name: &str, c: &Choice, octet: u8, existing: Option<&Existing>) -> 
         "load_balancer:\n  certificate_arn: arn:aws:acm:eu-west-1:123456789012:certificate/8f3c2d1e-0a4b-4c5d-9e6f-7a8b9c0d1e2f\n  ingress_cidrs: [{}]",
         c.ingress.join(", ")
     );
+    // The emulator publishes no Debian parameter: an AMI ID with the OS named, as an operator
+    // of a private image would write it.
     let ami = [
         "ssm:/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id",
         "ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64",
+        "ami-785db401\n  os: debian-12",
     ][c.os];
     let _ = writeln!(
         y,
@@ -519,7 +522,7 @@ fn the_generator_is_reproducible_and_spans_the_space() {
     assert!(seen(&|c| c.azs.len(), 2), "2 and 3 AZs");
     assert!(seen(&|c| c.engine, 3), "each engine");
     assert!(seen(&|c| c.replicas as usize, 3), "0–2 replicas");
-    assert!(seen(&|c| c.os, 2), "each OS");
+    assert!(seen(&|c| c.os, 3), "each OS");
     assert!(seen(&|c| c.version, 3), "each Moodle branch");
     assert!(
         seen(&|c| usize::from(c.existing), 2),
