@@ -230,56 +230,62 @@ async fn observe_clusters(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
         if c.status() == Some("deleting") {
             continue;
         }
-        let engine = text(c.engine());
-        let mut u = Unknown::default();
-        let version = u.text("engine_version", c.engine_version());
-        let mut props = Props::DbCluster(DbClusterProps {
-            identifier: text(c.db_cluster_identifier()),
-            engine_version: major_version(&engine, &version),
-            engine,
-            subnet_group: Ref::External(text(c.db_subnet_group())),
-            security_groups: c
-                .vpc_security_groups()
-                .iter()
-                .filter_map(|g| g.vpc_security_group_id())
-                .map(|g| Ref::External(g.to_string()))
-                .collect(),
-            storage_encrypted: u.flag("storage_encrypted", c.storage_encrypted()),
-            kms_key_id: c.kms_key_id().map(str::to_string),
-            database_name: u.text("database_name", c.database_name()),
-            master_username: u.text("master_username", c.master_username()),
-            managed_master_password: c.master_user_secret().is_some(),
-            backup_retention_days: u
-                .or_default("backup_retention_days", gib(c.backup_retention_period())),
-            backup_window: u.text("backup_window", c.preferred_backup_window()),
-            maintenance_window: u.text("maintenance_window", c.preferred_maintenance_window()),
-            deletion_protection: u.flag("deletion_protection", c.deletion_protection()),
-            copy_tags_to_snapshot: u.flag("copy_tags_to_snapshot", c.copy_tags_to_snapshot()),
-            apply_immediately: false,
-        });
-        props.normalize();
-        let mut outputs = BTreeMap::new();
-        if let Some(e) = c.endpoint() {
-            outputs.insert("database.endpoint".into(), e.to_string());
-        }
-        if let Some(e) = c.reader_endpoint() {
-            outputs.insert("database.reader_endpoint".into(), e.to_string());
-        }
-        if let Some(p) = c.port() {
-            outputs.insert("database.port".into(), p.to_string());
-        }
-        if let Some(arn) = c.master_user_secret().and_then(|s| s.secret_arn()) {
-            outputs.insert("database.master_secret_arn".into(), arn.to_string());
-        }
-        out.push(ObservedResource {
-            unknown: u.fields(),
-            key,
-            id: text(c.db_cluster_identifier()),
-            props,
-            outputs,
-        });
+        out.push(map_cluster(&c, key));
     }
     Ok(out)
+}
+
+/// The Aurora cluster as the model sees it, from DescribeDBClusters, with its endpoints and
+/// master secret as outputs; what the answer lacks is unknown. Pure.
+pub fn map_cluster(c: &aws_sdk_rds::types::DbCluster, key: ResourceKey) -> ObservedResource {
+    let engine = text(c.engine());
+    let mut u = Unknown::default();
+    let version = u.text("engine_version", c.engine_version());
+    let mut props = Props::DbCluster(DbClusterProps {
+        identifier: text(c.db_cluster_identifier()),
+        engine_version: major_version(&engine, &version),
+        engine,
+        subnet_group: Ref::External(text(c.db_subnet_group())),
+        security_groups: c
+            .vpc_security_groups()
+            .iter()
+            .filter_map(|g| g.vpc_security_group_id())
+            .map(|g| Ref::External(g.to_string()))
+            .collect(),
+        storage_encrypted: u.flag("storage_encrypted", c.storage_encrypted()),
+        kms_key_id: c.kms_key_id().map(str::to_string),
+        database_name: u.text("database_name", c.database_name()),
+        master_username: u.text("master_username", c.master_username()),
+        managed_master_password: c.master_user_secret().is_some(),
+        backup_retention_days: u
+            .or_default("backup_retention_days", gib(c.backup_retention_period())),
+        backup_window: u.text("backup_window", c.preferred_backup_window()),
+        maintenance_window: u.text("maintenance_window", c.preferred_maintenance_window()),
+        deletion_protection: u.flag("deletion_protection", c.deletion_protection()),
+        copy_tags_to_snapshot: u.flag("copy_tags_to_snapshot", c.copy_tags_to_snapshot()),
+        apply_immediately: false,
+    });
+    props.normalize();
+    let mut outputs = BTreeMap::new();
+    if let Some(e) = c.endpoint() {
+        outputs.insert("database.endpoint".into(), e.to_string());
+    }
+    if let Some(e) = c.reader_endpoint() {
+        outputs.insert("database.reader_endpoint".into(), e.to_string());
+    }
+    if let Some(p) = c.port() {
+        outputs.insert("database.port".into(), p.to_string());
+    }
+    if let Some(arn) = c.master_user_secret().and_then(|s| s.secret_arn()) {
+        outputs.insert("database.master_secret_arn".into(), arn.to_string());
+    }
+    ObservedResource {
+        unknown: u.fields(),
+        key,
+        id: text(c.db_cluster_identifier()),
+        props,
+        outputs,
+    }
 }
 
 async fn observe_instances(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
@@ -1086,6 +1092,43 @@ mod tests {
 
     fn key() -> ResourceKey {
         ResourceKey::new(Kind::DbInstance, "main")
+    }
+
+    #[test]
+    fn a_cluster_maps_its_settings_and_outputs_and_what_it_lacks_is_unknown() {
+        let c = aws_sdk_rds::types::DbCluster::builder()
+            .db_cluster_identifier("s-db-cluster")
+            .engine("aurora-mysql")
+            .engine_version("8.0.mysql_aurora.3.08.0")
+            .storage_encrypted(true)
+            .database_name("moodle")
+            .master_username("admin")
+            .backup_retention_period(14)
+            .preferred_backup_window("02:00-03:00")
+            .preferred_maintenance_window("sun:04:00-sun:05:00")
+            .deletion_protection(true)
+            .copy_tags_to_snapshot(true)
+            .endpoint("s-db-cluster.cluster-1.eu-west-1.rds.amazonaws.com")
+            .port(3306)
+            .build();
+        let r = map_cluster(&c, ResourceKey::new(Kind::DbCluster, "main"));
+        assert!(r.unknown.is_empty(), "{:?}", r.unknown);
+        assert_eq!(
+            r.outputs.get("database.port").map(String::as_str),
+            Some("3306")
+        );
+        let bare = aws_sdk_rds::types::DbCluster::builder()
+            .db_cluster_identifier("s-db-cluster")
+            .engine("aurora-mysql")
+            .build();
+        let r = map_cluster(&bare, ResourceKey::new(Kind::DbCluster, "main"));
+        for field in [
+            "storage_encrypted",
+            "deletion_protection",
+            "backup_retention_days",
+        ] {
+            assert!(r.unknown.contains(field), "{field}: {:?}", r.unknown);
+        }
     }
 
     #[test]

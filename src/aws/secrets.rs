@@ -7,7 +7,7 @@ use super::answer::{adopt_if_ours, required};
 use super::errors::is_code;
 use crate::executor::{Operation, Step};
 use crate::model::{Kind, Props, ResourceKey, SecretProps};
-use crate::observed::ObservedResource;
+use crate::observed::{ObservedResource, Unknown};
 use anyhow::{Context, bail};
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, Tag};
 use std::collections::BTreeMap;
@@ -39,31 +39,36 @@ pub async fn observe(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
         .try_collect()
         .await
         .context("ListSecrets")?;
-    let mut out = Vec::new();
-    for s in pages.iter().flat_map(|p| p.secret_list()) {
-        // Secrets that AWS services manage (the RDS master password) are not ours to keep.
-        if s.owning_service().is_some() || s.deleted_date().is_some() {
-            continue;
-        }
-        let Some(key) = aws.tags.owner(s.tags()) else {
-            continue;
-        };
-        if key.kind != Kind::Secret {
-            continue;
-        }
-        let arn = s.arn().unwrap_or_default().to_string();
-        out.push(ObservedResource {
-            unknown: Default::default(),
-            outputs: BTreeMap::from([(arn_output(&key.name), arn.clone())]),
-            key,
-            id: arn,
-            props: Props::Secret(SecretProps {
-                name: s.name().unwrap_or_default().to_string(),
-                description: s.description().unwrap_or_default().to_string(),
-            }),
-        });
+    Ok(pages
+        .iter()
+        .flat_map(|p| p.secret_list())
+        .filter_map(|s| map_secret(s, aws.tags.owner(s.tags())?))
+        .collect())
+}
+
+/// A secret of the stack (`key`, from its tags) as the model sees it, from ListSecrets;
+/// `None` for one an AWS service manages (the RDS master password), one scheduled for
+/// deletion, or a key of another kind. Its ARN is its ID and an output. Pure.
+pub fn map_secret(
+    s: &aws_sdk_secretsmanager::types::SecretListEntry,
+    key: ResourceKey,
+) -> Option<ObservedResource> {
+    if s.owning_service().is_some() || s.deleted_date().is_some() || key.kind != Kind::Secret {
+        return None;
     }
-    Ok(out)
+    let arn = s.arn()?.to_string();
+    let mut u = Unknown::default();
+    let props = Props::Secret(SecretProps {
+        name: u.text("name", s.name()),
+        description: s.description().unwrap_or_default().to_string(),
+    });
+    Some(ObservedResource {
+        unknown: u.fields(),
+        outputs: BTreeMap::from([(arn_output(&key.name), arn.clone())]),
+        key,
+        id: arn,
+        props,
+    })
 }
 
 /// Carries out one planned step on a secret.
@@ -179,4 +184,36 @@ pub async fn value(aws: &Aws, arn: &str) -> anyhow::Result<String> {
     out.secret_string()
         .map(str::to_string)
         .context("the secret has no string value")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_secretsmanager::types::SecretListEntry;
+
+    #[test]
+    fn only_the_stacks_own_live_secrets_are_mapped() {
+        let key = ResourceKey::new(Kind::Secret, "admin");
+        let ours = SecretListEntry::builder()
+            .arn("arn:secret:admin")
+            .name("moodle-ha/s/admin")
+            .description("admin password")
+            .build();
+        let r = map_secret(&ours, key.clone()).expect("the stack's secret");
+        assert_eq!(r.id, "arn:secret:admin");
+        assert_eq!(
+            r.outputs.get("secret.admin.arn").map(String::as_str),
+            Some("arn:secret:admin")
+        );
+        let rds = SecretListEntry::builder()
+            .arn("arn:secret:rds")
+            .owning_service("rds")
+            .build();
+        assert!(map_secret(&rds, key.clone()).is_none());
+        let deleted = SecretListEntry::builder()
+            .arn("arn:secret:old")
+            .deleted_date(aws_smithy_types::DateTime::from_secs(0))
+            .build();
+        assert!(map_secret(&deleted, key).is_none());
+    }
 }
