@@ -448,39 +448,52 @@ async fn observe_security_groups(aws: &Aws) -> anyhow::Result<Vec<ObservedResour
         ) else {
             continue;
         };
-        out.push(ObservedResource {
-            unknown: Default::default(),
-            key: key.clone(),
-            id: id.to_string(),
-            props: Props::SecurityGroup(SecurityGroupProps {
-                vpc: Ref::External(text(g.vpc_id())),
-                group_name: text(g.group_name()),
-                description: text(g.description()),
-            }),
-            outputs: Default::default(),
-        });
-        let mut rules = Props::SecurityGroupRules(SecurityGroupRulesProps {
-            group: Ref::External(id.to_string()),
-            ingress: g.ip_permissions().iter().flat_map(rules_of).collect(),
-            egress: g
-                .ip_permissions_egress()
-                .iter()
-                .flat_map(rules_of)
-                .collect(),
-        });
-        rules.normalize();
-        if key.name.starts_with("stray-") {
-            continue; // deleting the group deletes its rules
-        }
-        out.push(ObservedResource {
-            unknown: Default::default(),
-            key: ResourceKey::new(Kind::SecurityGroupRules, key.name),
-            id: id.to_string(),
-            props: rules,
-            outputs: Default::default(),
-        });
+        out.extend(map_security_group(g, id, key));
     }
     Ok(out)
+}
+
+/// A security group as the model sees it: the group, and (unless it is a stray the stack will
+/// delete with its rules) its complete ingress and egress rules as a resource of their own.
+/// Pure.
+pub fn map_security_group(
+    g: &aws_sdk_ec2::types::SecurityGroup,
+    id: &str,
+    key: ResourceKey,
+) -> Vec<ObservedResource> {
+    let mut u = Unknown::default();
+    let group = ObservedResource {
+        key: key.clone(),
+        id: id.to_string(),
+        props: Props::SecurityGroup(SecurityGroupProps {
+            vpc: Ref::External(u.text("vpc", g.vpc_id())),
+            group_name: u.text("group_name", g.group_name()),
+            description: u.text("description", g.description()),
+        }),
+        outputs: Default::default(),
+        unknown: u.fields(),
+    };
+    if key.name.starts_with("stray-") {
+        return vec![group]; // deleting the group deletes its rules
+    }
+    let mut rules = Props::SecurityGroupRules(SecurityGroupRulesProps {
+        group: Ref::External(id.to_string()),
+        ingress: g.ip_permissions().iter().flat_map(rules_of).collect(),
+        egress: g
+            .ip_permissions_egress()
+            .iter()
+            .flat_map(rules_of)
+            .collect(),
+    });
+    rules.normalize();
+    let rules = ObservedResource {
+        unknown: Default::default(),
+        key: ResourceKey::new(Kind::SecurityGroupRules, key.name),
+        id: id.to_string(),
+        props: rules,
+        outputs: Default::default(),
+    };
+    vec![group, rules]
 }
 
 /// Splits one AWS permission (many peers) into one rule per peer.
@@ -1432,6 +1445,45 @@ async fn wait_nat(aws: &Aws, id: &str, target: &str) -> anyhow::Result<()> {
 mod tests {
     use super::*;
     use aws_sdk_ec2::types::{RouteTable, RouteTableAssociation};
+
+    #[test]
+    fn a_group_and_its_rules_are_two_resources_and_a_strays_rules_are_not_read() {
+        use aws_sdk_ec2::types::{IpPermission, IpRange, SecurityGroup, UserIdGroupPair};
+        let g = SecurityGroup::builder()
+            .group_id("sg-1")
+            .vpc_id("vpc-1")
+            .group_name("s-db")
+            .description("database")
+            .ip_permissions(
+                IpPermission::builder()
+                    .ip_protocol("tcp")
+                    .from_port(3306)
+                    .to_port(3306)
+                    .user_id_group_pairs(
+                        UserIdGroupPair::builder()
+                            .group_id("sg-web")
+                            .description("MySQL from the web fleet")
+                            .build(),
+                    )
+                    .build(),
+            )
+            .ip_permissions_egress(
+                IpPermission::builder()
+                    .ip_protocol("-1")
+                    .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
+                    .build(),
+            )
+            .build();
+        let mapped = map_security_group(&g, "sg-1", ResourceKey::new(Kind::SecurityGroup, "db"));
+        let keys: Vec<String> = mapped.iter().map(|r| r.key.to_string()).collect();
+        assert_eq!(keys, ["security-group/db", "security-group-rules/db"]);
+        let Props::SecurityGroupRules(rules) = &mapped[1].props else {
+            panic!("not rules");
+        };
+        assert_eq!((rules.ingress.len(), rules.egress.len()), (1, 1));
+        let stray = ResourceKey::new(Kind::SecurityGroup, "stray-sg-1");
+        assert_eq!(map_security_group(&g, "sg-1", stray).len(), 1);
+    }
 
     #[test]
     fn a_route_table_keeps_its_gateway_routes_and_explicit_associations_only() {
