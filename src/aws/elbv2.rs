@@ -102,49 +102,59 @@ async fn observe_balancers(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
         let Some(key) = keys.get(&arn).cloned() else {
             continue;
         };
-        let mut u = Unknown::default();
-        let idle = u.or_default(
-            "idle_timeout_seconds",
-            attributes
-                .attributes()
-                .iter()
-                .find(|a| a.key() == Some("idle_timeout.timeout_seconds"))
-                .and_then(|a| a.value())
-                .and_then(|v| v.parse().ok()),
-        );
-        let mut props = Props::LoadBalancer(LoadBalancerProps {
-            name: text(lb.load_balancer_name()),
-            scheme: u.text("scheme", lb.scheme().map(|s| s.as_str())),
-            subnets: lb
-                .availability_zones()
-                .iter()
-                .filter_map(|z| z.subnet_id())
-                .map(|s| Ref::External(s.to_string()))
-                .collect(),
-            security_groups: lb
-                .security_groups()
-                .iter()
-                .map(|g| Ref::External(g.clone()))
-                .collect(),
-            idle_timeout_seconds: idle,
-        });
-        props.normalize();
-        let mut outputs = BTreeMap::new();
-        outputs.insert("load_balancer.dns_name".into(), text(lb.dns_name()));
-        outputs.insert(
-            "load_balancer.zone_id".into(),
-            text(lb.canonical_hosted_zone_id()),
-        );
-        out.push(ObservedResource {
-            unknown: u.fields(),
-            key,
-            id: arn.clone(),
-            props,
-            outputs,
-        });
+        out.push(map_load_balancer(&lb, attributes.attributes(), key));
         out.extend(listeners);
     }
     Ok(out)
+}
+
+/// The load balancer as the model sees it, from DescribeLoadBalancers and its attributes, with
+/// its DNS name and zone as outputs; what the answers lack is unknown. Pure.
+pub fn map_load_balancer(
+    lb: &aws_sdk_elasticloadbalancingv2::types::LoadBalancer,
+    attributes: &[aws_sdk_elasticloadbalancingv2::types::LoadBalancerAttribute],
+    key: ResourceKey,
+) -> ObservedResource {
+    let arn = text(lb.load_balancer_arn());
+    let mut u = Unknown::default();
+    let idle = u.or_default(
+        "idle_timeout_seconds",
+        attributes
+            .iter()
+            .find(|a| a.key() == Some("idle_timeout.timeout_seconds"))
+            .and_then(|a| a.value())
+            .and_then(|v| v.parse().ok()),
+    );
+    let mut props = Props::LoadBalancer(LoadBalancerProps {
+        name: text(lb.load_balancer_name()),
+        scheme: u.text("scheme", lb.scheme().map(|s| s.as_str())),
+        subnets: lb
+            .availability_zones()
+            .iter()
+            .filter_map(|z| z.subnet_id())
+            .map(|s| Ref::External(s.to_string()))
+            .collect(),
+        security_groups: lb
+            .security_groups()
+            .iter()
+            .map(|g| Ref::External(g.clone()))
+            .collect(),
+        idle_timeout_seconds: idle,
+    });
+    props.normalize();
+    let mut outputs = BTreeMap::new();
+    outputs.insert("load_balancer.dns_name".into(), text(lb.dns_name()));
+    outputs.insert(
+        "load_balancer.zone_id".into(),
+        text(lb.canonical_hosted_zone_id()),
+    );
+    ObservedResource {
+        unknown: u.fields(),
+        key,
+        id: arn.clone(),
+        props,
+        outputs,
+    }
 }
 
 async fn observe_listeners(aws: &Aws, lb_arn: &str) -> anyhow::Result<Vec<ObservedResource>> {
@@ -692,6 +702,46 @@ mod tests {
         assert_eq!(
             (p.port, p.deregistration_delay_seconds, p.stickiness_enabled),
             (80, 120, true)
+        );
+    }
+
+    #[test]
+    fn a_load_balancer_maps_its_subnets_as_a_set_and_its_idle_timeout() {
+        use aws_sdk_elasticloadbalancingv2::types::{
+            AvailabilityZone, LoadBalancer, LoadBalancerAttribute, LoadBalancerSchemeEnum,
+        };
+        let lb = LoadBalancer::builder()
+            .load_balancer_arn("arn:lb")
+            .load_balancer_name("s-alb")
+            .scheme(LoadBalancerSchemeEnum::InternetFacing)
+            .availability_zones(AvailabilityZone::builder().subnet_id("subnet-b").build())
+            .availability_zones(AvailabilityZone::builder().subnet_id("subnet-a").build())
+            .security_groups("sg-alb")
+            .dns_name("s-alb-1.eu-west-1.elb.amazonaws.com")
+            .build();
+        let idle = LoadBalancerAttribute::builder()
+            .key("idle_timeout.timeout_seconds")
+            .value("120")
+            .build();
+        let key = ResourceKey::new(Kind::LoadBalancer, "main");
+        let r = map_load_balancer(&lb, &[idle], key.clone());
+        assert!(r.unknown.is_empty(), "{:?}", r.unknown);
+        let Props::LoadBalancer(p) = r.props else {
+            panic!("not a load balancer");
+        };
+        assert_eq!(p.idle_timeout_seconds, 120);
+        assert_eq!(
+            p.subnets,
+            Set::new([
+                Ref::External("subnet-a".into()),
+                Ref::External("subnet-b".into())
+            ])
+        );
+        let r = map_load_balancer(&lb, &[], key);
+        assert!(
+            r.unknown.contains("idle_timeout_seconds"),
+            "{:?}",
+            r.unknown
         );
     }
 
