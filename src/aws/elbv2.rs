@@ -182,49 +182,60 @@ async fn observe_listeners(aws: &Aws, lb_arn: &str) -> anyhow::Result<Vec<Observ
         let Some(key) = keys.get(&arn).cloned() else {
             continue;
         };
-        let mut u = Unknown::default();
-        let action = l.default_actions().first();
-        if action.is_none() {
-            u.missing("action");
-        }
-        let action = match action.and_then(|a| a.r#type()) {
-            Some(ActionTypeEnum::Redirect) => {
-                let r = action.and_then(|a| a.redirect_config());
-                ListenerAction::Redirect {
-                    protocol: text(r.and_then(|r| r.protocol())),
-                    port: text(r.and_then(|r| r.port())),
-                    status_code: r
-                        .and_then(|r| r.status_code())
-                        .map(|c| c.as_str().to_string())
-                        .unwrap_or_default(),
-                }
-            }
-            _ => ListenerAction::Forward {
-                target_group: Ref::External(text(action.and_then(|a| a.target_group_arn()))),
-            },
-        };
-        let protocol = u.text("protocol", l.protocol().map(|p| p.as_str()));
-        let port = u.count("port", l.port());
-        out.push(ObservedResource {
-            unknown: u.fields(),
-            key,
-            id: arn,
-            props: Props::Listener(ListenerProps {
-                load_balancer: Ref::External(lb_arn.to_string()),
-                protocol,
-                port,
-                certificate_arn: l
-                    .certificates()
-                    .first()
-                    .and_then(|c| c.certificate_arn())
-                    .map(str::to_string),
-                ssl_policy: l.ssl_policy().map(str::to_string),
-                action,
-            }),
-            outputs: BTreeMap::new(),
-        });
+        out.push(map_listener(&l, lb_arn, key));
     }
     Ok(out)
+}
+
+/// A listener of load balancer `lb_arn` as the model sees it, from DescribeListeners: its
+/// protocol, port, certificate, TLS policy and default action (forward or redirect). Pure.
+pub fn map_listener(
+    l: &aws_sdk_elasticloadbalancingv2::types::Listener,
+    lb_arn: &str,
+    key: ResourceKey,
+) -> ObservedResource {
+    let arn = text(l.listener_arn());
+    let mut u = Unknown::default();
+    let action = l.default_actions().first();
+    if action.is_none() {
+        u.missing("action");
+    }
+    let action = match action.and_then(|a| a.r#type()) {
+        Some(ActionTypeEnum::Redirect) => {
+            let r = action.and_then(|a| a.redirect_config());
+            ListenerAction::Redirect {
+                protocol: text(r.and_then(|r| r.protocol())),
+                port: text(r.and_then(|r| r.port())),
+                status_code: r
+                    .and_then(|r| r.status_code())
+                    .map(|c| c.as_str().to_string())
+                    .unwrap_or_default(),
+            }
+        }
+        _ => ListenerAction::Forward {
+            target_group: Ref::External(text(action.and_then(|a| a.target_group_arn()))),
+        },
+    };
+    let protocol = u.text("protocol", l.protocol().map(|p| p.as_str()));
+    let port = u.count("port", l.port());
+    ObservedResource {
+        unknown: u.fields(),
+        key,
+        id: arn,
+        props: Props::Listener(ListenerProps {
+            load_balancer: Ref::External(lb_arn.to_string()),
+            protocol,
+            port,
+            certificate_arn: l
+                .certificates()
+                .first()
+                .and_then(|c| c.certificate_arn())
+                .map(str::to_string),
+            ssl_policy: l.ssl_policy().map(str::to_string),
+            action,
+        }),
+        outputs: BTreeMap::new(),
+    }
 }
 
 async fn observe_target_groups(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
@@ -742,6 +753,53 @@ mod tests {
             r.unknown.contains("idle_timeout_seconds"),
             "{:?}",
             r.unknown
+        );
+    }
+
+    #[test]
+    fn a_listener_maps_its_redirect_and_one_without_an_action_has_it_unknown() {
+        use aws_sdk_elasticloadbalancingv2::types::{
+            Action, Listener, RedirectActionConfig, RedirectActionStatusCodeEnum,
+        };
+        let redirect = Action::builder()
+            .r#type(ActionTypeEnum::Redirect)
+            .redirect_config(
+                RedirectActionConfig::builder()
+                    .protocol("HTTPS")
+                    .port("443")
+                    .status_code(RedirectActionStatusCodeEnum::Http301)
+                    .build(),
+            )
+            .build();
+        let l = Listener::builder()
+            .listener_arn("arn:listener")
+            .protocol(ProtocolEnum::Http)
+            .port(80)
+            .default_actions(redirect)
+            .build();
+        let key = ResourceKey::new(Kind::Listener, "http");
+        let r = map_listener(&l, "arn:lb", key.clone());
+        assert!(r.unknown.is_empty(), "{:?}", r.unknown);
+        let Props::Listener(p) = r.props else {
+            panic!("not a listener");
+        };
+        assert_eq!(
+            p.action,
+            ListenerAction::Redirect {
+                protocol: "HTTPS".into(),
+                port: "443".into(),
+                status_code: "HTTP_301".into()
+            }
+        );
+        let bare = Listener::builder()
+            .listener_arn("arn:listener")
+            .protocol(ProtocolEnum::Http)
+            .port(80)
+            .build();
+        assert!(
+            map_listener(&bare, "arn:lb", key)
+                .unknown
+                .contains("action")
         );
     }
 
