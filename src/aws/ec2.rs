@@ -350,24 +350,33 @@ async fn observe_nat_gateways(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>
                 Some("deleted" | "deleting" | "failed")
             )
         })
-        .filter_map(|n| {
-            let allocation = n
-                .nat_gateway_addresses()
-                .iter()
-                .find_map(|a| a.allocation_id())
-                .unwrap_or_default();
-            Some(ObservedResource {
-                unknown: Default::default(),
-                key: aws.tags.owner(n.tags())?,
-                id: n.nat_gateway_id()?.to_string(),
-                props: Props::NatGateway(NatGatewayProps {
-                    subnet: Ref::External(text(n.subnet_id())),
-                    allocation: Ref::External(allocation.to_string()),
-                }),
-                outputs: Default::default(),
-            })
-        })
+        .filter_map(|n| map_nat_gateway(n, aws.tags.owner(n.tags())?))
         .collect())
+}
+
+/// A NAT gateway as the model sees it: its subnet and Elastic IP, both immutable, so an answer
+/// without them leaves them unknown (read as empty they would plan a replacement). `None`
+/// without an ID. Pure.
+pub fn map_nat_gateway(
+    n: &aws_sdk_ec2::types::NatGateway,
+    key: ResourceKey,
+) -> Option<ObservedResource> {
+    let mut u = Unknown::default();
+    let allocation = n
+        .nat_gateway_addresses()
+        .iter()
+        .find_map(|a| a.allocation_id());
+    let props = Props::NatGateway(NatGatewayProps {
+        subnet: Ref::External(u.text("subnet", n.subnet_id())),
+        allocation: Ref::External(u.text("allocation", allocation)),
+    });
+    Some(ObservedResource {
+        unknown: u.fields(),
+        key,
+        id: n.nat_gateway_id()?.to_string(),
+        props,
+        outputs: Default::default(),
+    })
 }
 
 async fn observe_route_tables(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
@@ -1483,6 +1492,29 @@ mod tests {
         assert_eq!((rules.ingress.len(), rules.egress.len()), (1, 1));
         let stray = ResourceKey::new(Kind::SecurityGroup, "stray-sg-1");
         assert_eq!(map_security_group(&g, "sg-1", stray).len(), 1);
+    }
+
+    #[test]
+    fn a_nat_gateway_without_its_address_has_it_unknown_not_empty() {
+        use aws_sdk_ec2::types::{NatGateway, NatGatewayAddress};
+        let key = ResourceKey::new(Kind::NatGateway, "eu-west-1a");
+        let full = NatGateway::builder()
+            .nat_gateway_id("nat-1")
+            .subnet_id("subnet-1")
+            .nat_gateway_addresses(
+                NatGatewayAddress::builder()
+                    .allocation_id("eipalloc-1")
+                    .build(),
+            )
+            .build();
+        let r = map_nat_gateway(&full, key.clone()).expect("a gateway");
+        assert!(r.unknown.is_empty(), "{:?}", r.unknown);
+        let pending = NatGateway::builder()
+            .nat_gateway_id("nat-1")
+            .subnet_id("subnet-1")
+            .build();
+        let r = map_nat_gateway(&pending, key).expect("a gateway");
+        assert_eq!(r.unknown.into_iter().collect::<Vec<_>>(), ["allocation"]);
     }
 
     #[test]
