@@ -53,14 +53,6 @@ impl Unknown {
         self.or_default(field, value)
     }
 
-    /// An optional attribute that AWS always reports for this kind: `None` is unknown.
-    pub fn reported<T>(&mut self, field: &str, value: Option<T>) -> Option<T> {
-        if value.is_none() {
-            self.0.insert(field.to_string());
-        }
-        value
-    }
-
     /// Records `field` as unknown (an answer that lacked what it is computed from).
     pub fn missing(&mut self, field: &str) {
         self.0.insert(field.to_string());

@@ -63,14 +63,6 @@ impl<T: Ord> Set<T> {
         self.0.retain(keep);
     }
 
-    /// Rewrites every value with `f` and restores the set's order (references resolved to IDs
-    /// or symbolized back to keys sort differently).
-    pub fn rewrite(&mut self, mut f: impl FnMut(&mut T)) {
-        self.0.iter_mut().for_each(&mut f);
-        self.0.sort();
-        self.0.dedup();
-    }
-
     /// Mutable access to the values for code that rewrites references in several places at
     /// once; the caller calls [`Set::restore_order`] afterwards (equality and serialization
     /// do not depend on it, only iteration order does).
