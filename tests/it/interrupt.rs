@@ -1,8 +1,10 @@
-//! Interrupting apply: SIGINT or SIGTERM to the real binary while steps run against the
-//! emulator. The proxy holds every `CreateNatGateway` request, so those steps are in flight
-//! when the signal arrives and the steps that depend on them (the private route tables) have
-//! not started. Then: no new step starts, the lock is released, what was and was not done is
-//! printed, the exit code is 130/143, and the next apply converges.
+//! Interrupting apply and destroy: SIGINT or SIGTERM to the real binary while steps run
+//! against the emulator. The proxy holds every `CreateNatGateway` (or `DeleteNatGateway`)
+//! request, so those steps are in flight when the signal arrives and the steps that depend on
+//! them have not started. Then: no new step starts, the lock is released, what was and was not
+//! done is printed, the exit code is 130/143, and the next apply (or destroy) finishes the job.
+//! A Ctrl-C typed at the confirmation prompt (on a real terminal) ends the run with nothing
+//! changed.
 
 use crate::harness::*;
 use crate::proxy::{Behaviour, Proxy};
@@ -29,8 +31,12 @@ struct Running {
 
 impl Running {
     fn start(endpoint: &str, spec: &str) -> Self {
+        Self::run(endpoint, &["apply", "--yes", spec])
+    }
+
+    fn run(endpoint: &str, args: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_moodle-ha"))
-            .args(["apply", "--yes", spec])
+            .args(args)
             .env("AWS_ENDPOINT_URL", endpoint)
             .env("AWS_ACCESS_KEY_ID", "test")
             .env("AWS_SECRET_ACCESS_KEY", "test")
@@ -113,10 +119,15 @@ impl Running {
 
 /// Holds every `CreateNatGateway` for `hold` (nothing releases it early).
 fn holding_nat_gateways(hold: Duration) -> Proxy {
+    holding("CreateNatGateway", hold)
+}
+
+/// Holds every request of `operation` for `hold` (nothing releases it early).
+fn holding(operation: &str, hold: Duration) -> Proxy {
     Proxy::start(
         endpoint(),
         Behaviour::HoldUntil {
-            hold: "CreateNatGateway".into(),
+            hold: operation.into(),
             until: "NoSuchOperation".into(),
             until_body: String::new(),
             max: hold,
@@ -251,6 +262,139 @@ async fn a_signal_while_planning_ends_the_run_at_once_with_nothing_changed() {
     assert!(
         signalled.elapsed() < Duration::from_secs(5),
         "planning is dropped at once, not waited for"
+    );
+    assert!(!lock_exists(&stack.name).await, "the lock is released");
+    assert!(
+        tagged_counts(&stack.name)
+            .await
+            .iter()
+            .all(|(_, n)| *n == 0),
+        "nothing was created"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigint_during_destroy_lets_the_steps_in_flight_finish_and_the_next_destroy_finishes() {
+    let stack = example_spec(&unique("sigdestroy"), |t| t);
+    let spec = stack.path.to_str().expect("utf-8 path");
+    let _cleanup = Cleanup(spec);
+    ok(moodle_ha(&["apply", "--yes", spec]));
+    // Held 2 s: inside the 5 s the steps in flight get to finish.
+    let proxy = holding("DeleteNatGateway", Duration::from_secs(2));
+    let mut destroy = Running::run(
+        proxy.url(),
+        &["destroy", "--yes", "--disable-deletion-protection", spec],
+    );
+    destroy.wait_for_line("deleting nat-gateway/", Duration::from_secs(120));
+    destroy.signal(libc::SIGINT);
+    let (code, out, err) = destroy.finish(Duration::from_secs(30));
+    println!("--- stdout after SIGINT:\n{out}\n--- stderr:\n{err}");
+    assert_eq!(code, Some(130), "{err}");
+    let after_signal = &err[err
+        .find("interrupted: no new step starts")
+        .unwrap_or_else(|| panic!("no interruption line: {err}"))..];
+    assert!(
+        after_signal.contains("deleted nat-gateway/"),
+        "the NAT gateway in flight finished: {after_signal}"
+    );
+    assert!(
+        !after_signal.contains("deleting "),
+        "no step started after the signal: {after_signal}"
+    );
+    assert!(out.contains("Interrupted by SIGINT: "), "{out}");
+    assert!(
+        out.contains("  not started: delete vpc/main"),
+        "what was not done is listed: {out}"
+    );
+    assert!(!lock_exists(&stack.name).await, "the lock is released");
+    let left: usize = tagged_counts(&stack.name)
+        .await
+        .iter()
+        .map(|(_, n)| n)
+        .sum();
+    assert!(left > 0, "the interrupted destroy left resources to delete");
+    drop(proxy);
+    let destroyed = ok(moodle_ha(&[
+        "destroy",
+        "--yes",
+        "--disable-deletion-protection",
+        spec,
+    ]));
+    assert!(destroyed.contains("\nDone: "), "{destroyed}");
+    let counts = tagged_counts(&stack.name).await;
+    assert!(
+        counts.iter().all(|(_, n)| *n == 0),
+        "the second destroy finished the job: {counts:?}"
+    );
+}
+
+/// Ctrl-C typed at apply's confirmation prompt, on a real terminal: `script` (util-linux) runs
+/// the binary on a pseudo-terminal, and the byte ^C written to it becomes SIGINT from the
+/// terminal's line discipline, as when an operator presses the keys.
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_at_the_confirmation_prompt_ends_the_run_with_nothing_changed() {
+    use std::io::Write;
+    let stack = example_spec(&unique("sigprompt"), |t| t);
+    let spec = stack.path.to_str().expect("utf-8 path");
+    let command = format!("exec {} apply {spec}", env!("CARGO_BIN_EXE_moodle-ha"));
+    let mut child = Command::new("script")
+        .args(["--quiet", "--return", "--command", &command, "/dev/null"])
+        .env("AWS_ENDPOINT_URL", endpoint())
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", REGION)
+        .env("NO_COLOR", "1")
+        .env("SHELL", "/bin/sh")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script(1) from util-linux runs the binary on a terminal");
+    let mut terminal_out = child.stdout.take().expect("script's stdout");
+    let (tx, seen) = mpsc::channel::<Vec<u8>>();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = terminal_out.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut screen = String::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !screen.contains("Type `yes`") {
+        let left = deadline
+            .checked_duration_since(Instant::now())
+            .unwrap_or_else(|| panic!("no prompt within 120 s; the terminal showed:\n{screen}"));
+        match seen.recv_timeout(left) {
+            Ok(bytes) => screen.push_str(&String::from_utf8_lossy(&bytes)),
+            Err(_) => panic!("no prompt; the terminal showed:\n{screen}"),
+        }
+    }
+    let mut keyboard = child.stdin.take().expect("script's stdin");
+    keyboard.write_all(b"\x03").expect("type ^C");
+    keyboard.flush().expect("type ^C");
+    let signalled = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for script") {
+            break status;
+        }
+        assert!(
+            signalled.elapsed() < Duration::from_secs(10),
+            "still running 10 s after ^C; the terminal showed:\n{screen}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    drop(keyboard);
+    while let Ok(bytes) = seen.recv_timeout(Duration::from_secs(1)) {
+        screen.push_str(&String::from_utf8_lossy(&bytes));
+    }
+    println!("--- the terminal showed:\n{screen}");
+    assert_eq!(status.code(), Some(130), "{screen}");
+    assert!(
+        screen.contains("interrupted by SIGINT before any change; nothing was changed"),
+        "{screen}"
     );
     assert!(!lock_exists(&stack.name).await, "the lock is released");
     assert!(
