@@ -3,7 +3,7 @@
 //! The flow is one way: [`spec`] (load, default, validate) → [`desired`] state → observed
 //! state ([`observed`], read by `aws`) → [`plan`] → [`executor`]. Each command is a workflow
 //! in `commands`, composed from those steps; `cli` parses the arguments and prints the
-//! results. Everything but the AWS adapters (`aws`), the workflows (`commands`) and the
+//! results; [`upgrade`] holds the upgrade's pure rules. Everything but the AWS adapters (`aws`), the workflows (`commands`) and the
 //! command line (`cli`) is pure and builds without any AWS SDK crate: those three modules
 //! exist only with the `aws` feature (on by default), and
 //! `cargo test --lib --no-default-features` tests the core alone.
@@ -24,3 +24,4 @@ pub mod progress;
 pub mod render;
 pub mod report;
 pub mod spec;
+pub mod upgrade;
