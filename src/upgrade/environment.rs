@@ -111,8 +111,7 @@ impl Environment {
                 .iter()
                 .filter(|b| compare_versions(&b.branch, &target.branch) == Ordering::Less)
                 .filter(|b| compare_versions(&b.branch, &branch_of(&at)) == Ordering::Greater)
-                .filter(|b| compare_versions(&at, &b.requires) != Ordering::Less)
-                .next_back()?;
+                .rfind(|b| compare_versions(&at, &b.requires) != Ordering::Less)?;
             chain.push(next.branch.clone());
             // Its latest release: above any `requires` of the same branch (`4.2.3`).
             at = format!("{}.{}", next.branch, u32::MAX);
