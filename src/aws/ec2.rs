@@ -208,21 +208,33 @@ async fn observe_vpcs(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
             vpc_attribute(aws, id, VpcAttributeName::EnableDnsSupport),
             vpc_attribute(aws, id, VpcAttributeName::EnableDnsHostnames)
         )?;
-        let mut u = Unknown::default();
-        let props = Props::Vpc(VpcProps {
-            cidr: u.text("cidr", v.cidr_block()),
-            dns_support: u.flag("dns_support", support),
-            dns_hostnames: u.flag("dns_hostnames", hostnames),
-        });
-        out.push(ObservedResource {
-            unknown: u.fields(),
-            key,
-            id: id.to_string(),
-            props,
-            outputs: Default::default(),
-        });
+        out.push(map_vpc(&v, id, key, support, hostnames));
     }
     Ok(out)
+}
+
+/// A VPC as the model sees it, with its two DNS attributes (each its own call): a value AWS
+/// did not give is unknown. Pure.
+pub fn map_vpc(
+    v: &aws_sdk_ec2::types::Vpc,
+    id: &str,
+    key: ResourceKey,
+    dns_support: Option<bool>,
+    dns_hostnames: Option<bool>,
+) -> ObservedResource {
+    let mut u = Unknown::default();
+    let props = Props::Vpc(VpcProps {
+        cidr: u.text("cidr", v.cidr_block()),
+        dns_support: u.flag("dns_support", dns_support),
+        dns_hostnames: u.flag("dns_hostnames", dns_hostnames),
+    });
+    ObservedResource {
+        unknown: u.fields(),
+        key,
+        id: id.to_string(),
+        props,
+        outputs: Default::default(),
+    }
 }
 
 async fn vpc_attribute(
@@ -258,22 +270,25 @@ async fn observe_subnets(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
         .context("DescribeSubnets")?;
     Ok(subnets
         .iter()
-        .filter_map(|s| {
-            let mut u = Unknown::default();
-            let props = Props::Subnet(SubnetProps {
-                vpc: Ref::External(u.text("vpc", s.vpc_id())),
-                cidr: u.text("cidr", s.cidr_block()),
-                availability_zone: u.text("availability_zone", s.availability_zone()),
-            });
-            Some(ObservedResource {
-                unknown: u.fields(),
-                key: aws.tags.owner(s.tags())?,
-                id: s.subnet_id()?.to_string(),
-                props,
-                outputs: Default::default(),
-            })
-        })
+        .filter_map(|s| map_subnet(s, aws.tags.owner(s.tags())?))
         .collect())
+}
+
+/// A subnet as the model sees it; `None` without an ID. Pure.
+pub fn map_subnet(s: &aws_sdk_ec2::types::Subnet, key: ResourceKey) -> Option<ObservedResource> {
+    let mut u = Unknown::default();
+    let props = Props::Subnet(SubnetProps {
+        vpc: Ref::External(u.text("vpc", s.vpc_id())),
+        cidr: u.text("cidr", s.cidr_block()),
+        availability_zone: u.text("availability_zone", s.availability_zone()),
+    });
+    Some(ObservedResource {
+        unknown: u.fields(),
+        key,
+        id: s.subnet_id()?.to_string(),
+        props,
+        outputs: Default::default(),
+    })
 }
 
 async fn observe_internet_gateways(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
@@ -289,21 +304,28 @@ async fn observe_internet_gateways(aws: &Aws) -> anyhow::Result<Vec<ObservedReso
         .context("DescribeInternetGateways")?;
     Ok(igws
         .iter()
-        .filter_map(|g| {
-            let vpc = g
-                .attachments()
-                .iter()
-                .find_map(|a| a.vpc_id())
-                .map(|v| Ref::External(v.to_string()));
-            Some(ObservedResource {
-                unknown: Default::default(),
-                key: aws.tags.owner(g.tags())?,
-                id: g.internet_gateway_id()?.to_string(),
-                props: Props::InternetGateway(InternetGatewayProps { vpc }),
-                outputs: Default::default(),
-            })
-        })
+        .filter_map(|g| map_internet_gateway(g, aws.tags.owner(g.tags())?))
         .collect())
+}
+
+/// An internet gateway as the model sees it: the VPC it is attached to, none when detached
+/// (what `attachments` says, not an unknown). `None` without an ID. Pure.
+pub fn map_internet_gateway(
+    g: &aws_sdk_ec2::types::InternetGateway,
+    key: ResourceKey,
+) -> Option<ObservedResource> {
+    let vpc = g
+        .attachments()
+        .iter()
+        .find_map(|a| a.vpc_id())
+        .map(|v| Ref::External(v.to_string()));
+    Some(ObservedResource {
+        unknown: Default::default(),
+        key,
+        id: g.internet_gateway_id()?.to_string(),
+        props: Props::InternetGateway(InternetGatewayProps { vpc }),
+        outputs: Default::default(),
+    })
 }
 
 async fn observe_addresses(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
@@ -318,16 +340,19 @@ async fn observe_addresses(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
     Ok(out
         .addresses()
         .iter()
-        .filter_map(|a| {
-            Some(ObservedResource {
-                unknown: Default::default(),
-                key: aws.tags.owner(a.tags())?,
-                id: a.allocation_id()?.to_string(),
-                props: Props::ElasticIp {},
-                outputs: Default::default(),
-            })
-        })
+        .filter_map(|a| map_address(a, aws.tags.owner(a.tags())?))
         .collect())
+}
+
+/// An Elastic IP: its allocation ID is all the model keeps. `None` without one. Pure.
+pub fn map_address(a: &aws_sdk_ec2::types::Address, key: ResourceKey) -> Option<ObservedResource> {
+    Some(ObservedResource {
+        unknown: Default::default(),
+        key,
+        id: a.allocation_id()?.to_string(),
+        props: Props::ElasticIp {},
+        outputs: Default::default(),
+    })
 }
 
 async fn observe_nat_gateways(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
@@ -1492,6 +1517,59 @@ mod tests {
         assert_eq!((rules.ingress.len(), rules.egress.len()), (1, 1));
         let stray = ResourceKey::new(Kind::SecurityGroup, "stray-sg-1");
         assert_eq!(map_security_group(&g, "sg-1", stray).len(), 1);
+    }
+
+    #[test]
+    fn a_vpc_a_subnet_a_gateway_and_an_address_map_what_aws_said_and_mark_what_it_did_not() {
+        use aws_sdk_ec2::types::{
+            Address, InternetGateway, InternetGatewayAttachment, Subnet, Vpc,
+        };
+        let key = |kind, name: &str| ResourceKey::new(kind, name);
+        let vpc = Vpc::builder()
+            .vpc_id("vpc-1")
+            .cidr_block("10.40.0.0/16")
+            .build();
+        let r = map_vpc(&vpc, "vpc-1", key(Kind::Vpc, "main"), Some(true), None);
+        let Props::Vpc(p) = &r.props else {
+            panic!("not a VPC")
+        };
+        assert_eq!((p.cidr.as_str(), p.dns_support), ("10.40.0.0/16", true));
+        assert_eq!(r.unknown.iter().collect::<Vec<_>>(), ["dns_hostnames"]);
+
+        let subnet = Subnet::builder()
+            .subnet_id("subnet-1")
+            .vpc_id("vpc-1")
+            .cidr_block("10.40.16.0/20")
+            .build();
+        let r = map_subnet(&subnet, key(Kind::Subnet, "private-eu-west-1a")).expect("a subnet");
+        assert_eq!(r.unknown.iter().collect::<Vec<_>>(), ["availability_zone"]);
+        let Props::Subnet(p) = &r.props else {
+            panic!("not a subnet")
+        };
+        assert_eq!(p.vpc, Ref::External("vpc-1".into()));
+        assert!(map_subnet(&Subnet::builder().build(), key(Kind::Subnet, "x")).is_none());
+
+        let attached = InternetGateway::builder()
+            .internet_gateway_id("igw-1")
+            .attachments(InternetGatewayAttachment::builder().vpc_id("vpc-1").build())
+            .build();
+        let detached = InternetGateway::builder()
+            .internet_gateway_id("igw-1")
+            .build();
+        let vpc_of = |g| match map_internet_gateway(g, key(Kind::InternetGateway, "main"))
+            .expect("a gateway")
+            .props
+        {
+            Props::InternetGateway(p) => p.vpc,
+            _ => panic!("not a gateway"),
+        };
+        assert_eq!(vpc_of(&attached), Some(Ref::External("vpc-1".into())));
+        assert_eq!(vpc_of(&detached), None, "detached: planned as an attach");
+
+        let address = Address::builder().allocation_id("eipalloc-1").build();
+        let r = map_address(&address, key(Kind::ElasticIp, "nat-eu-west-1a")).expect("one");
+        assert_eq!(r.id, "eipalloc-1");
+        assert!(map_address(&Address::builder().build(), key(Kind::ElasticIp, "x")).is_none());
     }
 
     #[test]

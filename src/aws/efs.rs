@@ -3,7 +3,6 @@
 //! mount targets have no batch form and are read per file system / mount target.
 
 use super::Aws;
-use super::answer::text;
 use super::ec2::resolve;
 use super::wait::{self, Poll};
 use crate::executor::{Ids, Operation, Step};
@@ -158,34 +157,46 @@ async fn mount_targets(aws: &Aws, fs_id: &str) -> anyhow::Result<Vec<ObservedRes
         }
     }
     // Each target's groups have no batch form: all asked at once.
-    futures::future::try_join_all(targets.iter().map(|mt| async move {
-        let id = mt.mount_target_id().to_string();
+    let groups = futures::future::try_join_all(targets.iter().map(|mt| async move {
         let groups = aws
             .efs
             .describe_mount_target_security_groups()
-            .mount_target_id(&id)
+            .mount_target_id(mt.mount_target_id())
             .send()
             .await
             .context("DescribeMountTargetSecurityGroups")?;
-        let mut props = Props::MountTarget(MountTargetProps {
-            file_system: Ref::External(fs_id.to_string()),
-            subnet: Ref::External(mt.subnet_id().to_string()),
-            security_groups: groups
-                .security_groups()
-                .iter()
-                .map(|g| Ref::External(g.clone()))
-                .collect(),
-        });
-        props.normalize();
-        Ok::<_, anyhow::Error>(ObservedResource {
-            unknown: Default::default(),
-            key: ResourceKey::new(Kind::MountTarget, text(mt.availability_zone_name())),
-            id,
-            props,
-            outputs: Default::default(),
-        })
+        Ok::<_, anyhow::Error>(groups.security_groups().to_vec())
     }))
-    .await
+    .await?;
+    Ok(targets
+        .iter()
+        .zip(groups)
+        .filter_map(|(mt, groups)| map_mount_target(mt, fs_id, &groups))
+        .collect())
+}
+
+/// A mount target of the file system `fs_id`, with its security groups (their own call),
+/// keyed by its availability zone: `None` when AWS did not name the zone (the target cannot
+/// be told apart). Pure.
+pub fn map_mount_target(
+    mt: &aws_sdk_efs::types::MountTargetDescription,
+    fs_id: &str,
+    groups: &[String],
+) -> Option<ObservedResource> {
+    let zone = mt.availability_zone_name()?;
+    let mut props = Props::MountTarget(MountTargetProps {
+        file_system: Ref::External(fs_id.to_string()),
+        subnet: Ref::External(mt.subnet_id().to_string()),
+        security_groups: groups.iter().map(|g| Ref::External(g.clone())).collect(),
+    });
+    props.normalize();
+    Some(ObservedResource {
+        unknown: Default::default(),
+        key: ResourceKey::new(Kind::MountTarget, zone),
+        id: mt.mount_target_id().to_string(),
+        props,
+        outputs: Default::default(),
+    })
 }
 
 /// Carries out one planned step on an EFS resource.
@@ -560,5 +571,35 @@ mod tests {
         // Encryption is immutable: read as `false` it would plan a replacement.
         let r = map_file_system(&file_system(None), lifecycle, true, key);
         assert!(r.unknown.contains("encrypted"), "{:?}", r.unknown);
+    }
+
+    #[test]
+    fn a_mount_target_is_keyed_by_its_zone_and_one_without_a_zone_is_left_out() {
+        use aws_sdk_efs::types::MountTargetDescription;
+        let target = |zone: Option<&str>| {
+            MountTargetDescription::builder()
+                .mount_target_id("fsmt-1")
+                .file_system_id("fs-1")
+                .subnet_id("subnet-a")
+                .life_cycle_state(LifeCycleState::Available)
+                .set_availability_zone_name(zone.map(str::to_string))
+                .build()
+                .expect("a mount target")
+        };
+        let groups = ["sg-b".to_string(), "sg-a".to_string()];
+        let r = map_mount_target(&target(Some("eu-west-1a")), "fs-1", &groups).expect("mapped");
+        assert_eq!(r.key.to_string(), "mount-target/eu-west-1a");
+        let Props::MountTarget(p) = &r.props else {
+            panic!("not a mount target")
+        };
+        assert_eq!(
+            p.security_groups
+                .iter()
+                .map(|g| g.to_string())
+                .collect::<Vec<_>>(),
+            ["sg-a", "sg-b"]
+        );
+        assert_eq!(p.subnet, Ref::External("subnet-a".into()));
+        assert!(map_mount_target(&target(None), "fs-1", &groups).is_none());
     }
 }

@@ -70,26 +70,41 @@ async fn observe_subnet_groups(aws: &Aws) -> anyhow::Result<Vec<ObservedResource
         let Some(key) = owned_by_arn(aws, &name, g.arn().unwrap_or_default()).await? else {
             continue;
         };
-        let mut props = Props::CacheSubnetGroup(SubnetGroupProps {
-            name: name.clone(),
-            description: text(g.cache_subnet_group_description()),
-            subnets: g
-                .subnets()
-                .iter()
-                .filter_map(|s| s.subnet_identifier())
-                .map(|s| Ref::External(s.to_string()))
-                .collect(),
-        });
-        props.normalize();
-        out.push(ObservedResource {
-            unknown: Default::default(),
-            key,
-            id: name,
-            props,
-            outputs: BTreeMap::new(),
-        });
+        out.extend(map_subnet_group(&g, key));
     }
     Ok(out)
+}
+
+/// A cache subnet group as the model sees it: a description or subnet list AWS left out is
+/// unknown (a group always has subnets). `None` without a name. Pure.
+pub fn map_subnet_group(
+    g: &aws_sdk_elasticache::types::CacheSubnetGroup,
+    key: ResourceKey,
+) -> Option<ObservedResource> {
+    let name = g.cache_subnet_group_name()?.to_string();
+    let mut u = Unknown::default();
+    let subnets: Vec<_> = g
+        .subnets()
+        .iter()
+        .filter_map(|s| s.subnet_identifier())
+        .map(|s| Ref::External(s.to_string()))
+        .collect();
+    if subnets.is_empty() {
+        u.missing("subnets");
+    }
+    let mut props = Props::CacheSubnetGroup(SubnetGroupProps {
+        name: name.clone(),
+        description: u.text("description", g.cache_subnet_group_description()),
+        subnets: subnets.into_iter().collect(),
+    });
+    props.normalize();
+    Some(ObservedResource {
+        unknown: u.fields(),
+        key,
+        id: name,
+        props,
+        outputs: BTreeMap::new(),
+    })
 }
 
 async fn observe_replication_groups(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
@@ -613,5 +628,27 @@ mod tests {
             assert!(r.unknown.contains(field), "{field}: {:?}", r.unknown);
         }
         assert!(!r.unknown.contains("node_type"));
+    }
+
+    #[test]
+    fn a_subnet_group_without_its_subnets_has_them_unknown_not_empty() {
+        use aws_sdk_elasticache::types::{CacheSubnetGroup, Subnet};
+        let key = || ResourceKey::new(Kind::CacheSubnetGroup, "main");
+        let full = CacheSubnetGroup::builder()
+            .cache_subnet_group_name("s-cache-subnets")
+            .cache_subnet_group_description("private subnets")
+            .subnets(Subnet::builder().subnet_identifier("subnet-a").build())
+            .build();
+        let r = map_subnet_group(&full, key()).expect("a group");
+        assert!(r.unknown.is_empty(), "{:?}", r.unknown);
+        let bare = CacheSubnetGroup::builder()
+            .cache_subnet_group_name("s-cache-subnets")
+            .build();
+        let r = map_subnet_group(&bare, key()).expect("a group");
+        assert_eq!(
+            r.unknown.iter().collect::<Vec<_>>(),
+            ["description", "subnets"]
+        );
+        assert!(map_subnet_group(&CacheSubnetGroup::builder().build(), key()).is_none());
     }
 }

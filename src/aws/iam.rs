@@ -177,7 +177,17 @@ async fn observe_profile(
     else {
         return Ok(None);
     };
-    Ok(Some(ObservedResource {
+    Ok(Some(map_profile(profile, key)))
+}
+
+/// An instance profile as the model sees it: its path and role; a profile without a role
+/// (AWS lists it as such) has the empty role, which plans adding it. Pure.
+pub fn map_profile(
+    profile: &aws_sdk_iam::types::InstanceProfile,
+    key: ResourceKey,
+) -> ObservedResource {
+    let name = profile.instance_profile_name().to_string();
+    ObservedResource {
         unknown: Default::default(),
         key,
         id: name.clone(),
@@ -193,7 +203,7 @@ async fn observe_profile(
             ),
         }),
         outputs: BTreeMap::new(),
-    }))
+    }
 }
 
 /// Carries out one planned step on the role or the instance profile.
@@ -537,6 +547,45 @@ mod tests {
         assert_eq!(
             p.managed_policies,
             crate::model::Set::new(["arn:a".to_string(), "arn:b".to_string()])
+        );
+    }
+
+    #[test]
+    fn an_instance_profile_maps_its_role_and_one_without_a_role_has_none() {
+        use aws_sdk_iam::types::InstanceProfile;
+        let created = aws_smithy_types::DateTime::from_secs(0);
+        let role = Role::builder()
+            .role_name("s-web-role")
+            .path("/moodle-ha/s/")
+            .role_id("AROA1")
+            .arn("arn:aws:iam::123456789012:role/moodle-ha/s/s-web-role")
+            .create_date(created)
+            .build()
+            .expect("a role");
+        let profile = |roles: Vec<Role>| {
+            InstanceProfile::builder()
+                .instance_profile_name("s-web-profile")
+                .path("/moodle-ha/s/")
+                .instance_profile_id("AIPA1")
+                .arn("arn:aws:iam::123456789012:instance-profile/moodle-ha/s/s-web-profile")
+                .create_date(created)
+                .set_roles(Some(roles))
+                .build()
+                .expect("a profile")
+        };
+        let key = || ResourceKey::new(Kind::InstanceProfile, "web");
+        let role_of = |r: ObservedResource| match r.props {
+            Props::InstanceProfile(p) => (p.path, p.role),
+            _ => panic!("not a profile"),
+        };
+        assert_eq!(
+            role_of(map_profile(&profile(vec![role]), key())),
+            ("/moodle-ha/s/".into(), Ref::External("s-web-role".into()))
+        );
+        assert_eq!(
+            role_of(map_profile(&profile(vec![]), key())).1,
+            Ref::External(String::new()),
+            "no role: the plan adds it"
         );
     }
 }

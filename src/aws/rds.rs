@@ -113,30 +113,41 @@ async fn observe_subnet_groups(aws: &Aws) -> anyhow::Result<Vec<ObservedResource
     .await?;
     let mut out = Vec::new();
     for (g, key) in groups.into_iter().zip(keys) {
-        let name = text(g.db_subnet_group_name());
-        let Some(key) = key else {
-            continue;
-        };
-        let mut props = Props::DbSubnetGroup(SubnetGroupProps {
-            name: name.clone(),
-            description: text(g.db_subnet_group_description()),
-            subnets: g
-                .subnets()
-                .iter()
-                .filter_map(|s| s.subnet_identifier())
-                .map(|s| Ref::External(s.to_string()))
-                .collect(),
-        });
-        props.normalize();
-        out.push(ObservedResource {
-            unknown: Default::default(),
-            key,
-            id: name,
-            props,
-            outputs: BTreeMap::new(),
-        });
+        out.extend(key.and_then(|key| map_subnet_group(&g, key)));
     }
     Ok(out)
+}
+
+/// A DB subnet group as the model sees it: a description or subnet list AWS left out is
+/// unknown (a group always has subnets). `None` without a name. Pure.
+pub fn map_subnet_group(
+    g: &aws_sdk_rds::types::DbSubnetGroup,
+    key: ResourceKey,
+) -> Option<ObservedResource> {
+    let name = g.db_subnet_group_name()?.to_string();
+    let mut u = Unknown::default();
+    let subnets: Vec<_> = g
+        .subnets()
+        .iter()
+        .filter_map(|s| s.subnet_identifier())
+        .map(|s| Ref::External(s.to_string()))
+        .collect();
+    if subnets.is_empty() {
+        u.missing("subnets");
+    }
+    let mut props = Props::DbSubnetGroup(SubnetGroupProps {
+        name: name.clone(),
+        description: u.text("description", g.db_subnet_group_description()),
+        subnets: subnets.into_iter().collect(),
+    });
+    props.normalize();
+    Some(ObservedResource {
+        unknown: u.fields(),
+        key,
+        id: name,
+        props,
+        outputs: BTreeMap::new(),
+    })
 }
 
 async fn observe_parameter_groups(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
@@ -168,24 +179,33 @@ async fn observe_parameter_groups(aws: &Aws) -> anyhow::Result<Vec<ObservedResou
     .await?;
     let mut out = Vec::new();
     for (g, (key, parameters)) in candidates.into_iter().zip(details) {
-        let name = text(g.db_parameter_group_name());
-        let Some(key) = key else {
-            continue;
-        };
-        out.push(ObservedResource {
-            unknown: Default::default(),
-            key,
-            id: name.clone(),
-            props: Props::DbParameterGroup(DbParameterGroupProps {
-                parameters,
-                name,
-                family: text(g.db_parameter_group_family()),
-                description: text(g.description()),
-            }),
-            outputs: BTreeMap::new(),
-        });
+        out.extend(key.and_then(|key| map_parameter_group(&g, key, parameters)));
     }
     Ok(out)
+}
+
+/// A DB parameter group with the parameters set in it (read by their own call): a family or
+/// description AWS left out is unknown. `None` without a name. Pure.
+pub fn map_parameter_group(
+    g: &aws_sdk_rds::types::DbParameterGroup,
+    key: ResourceKey,
+    parameters: BTreeMap<String, String>,
+) -> Option<ObservedResource> {
+    let name = g.db_parameter_group_name()?.to_string();
+    let mut u = Unknown::default();
+    let props = Props::DbParameterGroup(DbParameterGroupProps {
+        parameters,
+        name: name.clone(),
+        family: u.text("family", g.db_parameter_group_family()),
+        description: u.text("description", g.description()),
+    });
+    Some(ObservedResource {
+        unknown: u.fields(),
+        key,
+        id: name,
+        props,
+        outputs: BTreeMap::new(),
+    })
 }
 
 /// The parameters set in the group (not the engine defaults).
@@ -1179,5 +1199,57 @@ mod tests {
             .build();
         let r = map_instance(&member, ResourceKey::new(Kind::DbInstance, "0"));
         assert!(!r.unknown.contains("storage_encrypted"), "{:?}", r.unknown);
+    }
+
+    #[test]
+    fn a_subnet_group_and_a_parameter_group_map_what_aws_said_and_mark_what_it_did_not() {
+        use aws_sdk_rds::types::{DbParameterGroup, DbSubnetGroup, Subnet};
+        let group = DbSubnetGroup::builder()
+            .db_subnet_group_name("s-db-subnets")
+            .subnets(Subnet::builder().subnet_identifier("subnet-b").build())
+            .subnets(Subnet::builder().subnet_identifier("subnet-a").build())
+            .build();
+        let r = map_subnet_group(&group, ResourceKey::new(Kind::DbSubnetGroup, "main"))
+            .expect("a group");
+        assert_eq!(r.unknown.iter().collect::<Vec<_>>(), ["description"]);
+        let Props::DbSubnetGroup(p) = &r.props else {
+            panic!("not a subnet group")
+        };
+        assert_eq!(
+            p.subnets.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            ["subnet-a", "subnet-b"]
+        );
+        let bare = DbSubnetGroup::builder()
+            .db_subnet_group_name("s-db-subnets")
+            .db_subnet_group_description("d")
+            .build();
+        let r = map_subnet_group(&bare, ResourceKey::new(Kind::DbSubnetGroup, "main"))
+            .expect("a group");
+        assert_eq!(r.unknown.iter().collect::<Vec<_>>(), ["subnets"]);
+
+        let params = DbParameterGroup::builder()
+            .db_parameter_group_name("s-mysql8-4")
+            .db_parameter_group_family("mysql8.4")
+            .build();
+        let set = BTreeMap::from([("max_allowed_packet".to_string(), "268435456".to_string())]);
+        let r = map_parameter_group(
+            &params,
+            ResourceKey::new(Kind::DbParameterGroup, "main"),
+            set,
+        )
+        .expect("a group");
+        assert_eq!(r.unknown.iter().collect::<Vec<_>>(), ["description"]);
+        let Props::DbParameterGroup(p) = &r.props else {
+            panic!("not a parameter group")
+        };
+        assert_eq!((p.family.as_str(), p.parameters.len()), ("mysql8.4", 1));
+        assert!(
+            map_parameter_group(
+                &DbParameterGroup::builder().build(),
+                ResourceKey::new(Kind::DbParameterGroup, "main"),
+                BTreeMap::new()
+            )
+            .is_none()
+        );
     }
 }
