@@ -25,3 +25,4 @@ pub mod render;
 pub mod report;
 pub mod spec;
 pub mod upgrade;
+pub mod workflow;
