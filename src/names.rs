@@ -59,6 +59,12 @@ impl<'a> Names<'a> {
     pub fn web_group(&self) -> String {
         format!("{}-web", self.stack)
     }
+
+    /// The SSM parameter holding the release record every node reads at boot (beside the
+    /// stack lock, `/moodle-ha/<stack>/lock`).
+    pub fn release_parameter(&self) -> String {
+        format!("/moodle-ha/{}/release", self.stack)
+    }
 }
 
 #[cfg(test)]
@@ -76,7 +82,8 @@ mod tests {
                 n.redis_group(),
                 n.secret("admin"),
                 n.efs_creation_token(FILE_SYSTEM),
-                n.web_group()
+                n.web_group(),
+                n.release_parameter()
             ],
             [
                 "s-db",
@@ -85,7 +92,8 @@ mod tests {
                 "s-redis",
                 "moodle-ha/s/admin",
                 "moodle-ha/s/moodledata",
-                "s-web"
+                "s-web",
+                "/moodle-ha/s/release"
             ]
         );
     }

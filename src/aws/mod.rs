@@ -17,6 +17,7 @@ pub mod launch_templates;
 pub mod lock;
 pub mod once;
 pub mod rds;
+pub mod releases;
 pub mod secrets;
 pub mod tags;
 pub mod wait;
@@ -55,8 +56,10 @@ pub struct Aws {
     pub elasticache: aws_sdk_elasticache::Client,
     /// Secrets Manager.
     pub secrets: aws_sdk_secretsmanager::Client,
-    /// SSM (public AMI parameters; later the stack lock).
+    /// SSM (public AMI parameters, the stack lock, the release record).
     pub ssm: aws_sdk_ssm::Client,
+    /// S3 (release archives in the stack's bucket).
+    pub s3: aws_sdk_s3::Client,
     /// Elastic Load Balancing v2.
     pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
     /// Auto Scaling.
@@ -112,6 +115,7 @@ impl Aws {
             elasticache: client!(aws_sdk_elasticache),
             secrets: client!(aws_sdk_secretsmanager),
             ssm: client!(aws_sdk_ssm),
+            s3: client!(aws_sdk_s3),
             elbv2: client!(aws_sdk_elasticloadbalancingv2),
             autoscaling: client!(aws_sdk_autoscaling),
             iam: client!(aws_sdk_iam),
@@ -212,6 +216,7 @@ impl Aws {
             templates,
             groups,
             machines,
+            releases,
         ) = tokio::try_join!(
             ec2::observe(self),
             efs::observe(self),
@@ -223,6 +228,7 @@ impl Aws {
             launch_templates::observe(self),
             autoscaling::observe(self),
             instances::observe(self),
+            releases::observe(self),
         )?;
         let mut state = ObservedState {
             resources: network
@@ -236,6 +242,7 @@ impl Aws {
                 .chain(templates)
                 .chain(groups)
                 .chain(machines)
+                .chain(releases)
                 .collect(),
         };
         crate::observed::symbolize(&mut state);
@@ -260,6 +267,7 @@ impl Backend for Aws {
             }
             Kind::LaunchTemplate => launch_templates::execute(self, op, ids).await,
             Kind::Instance => instances::execute(self, op, ids).await,
+            Kind::Release => releases::execute(self, op, ids).await,
             Kind::AutoScalingGroup | Kind::ScalingPolicy | Kind::ScheduledAction => {
                 autoscaling::execute(self, op, ids).await
             }

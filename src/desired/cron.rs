@@ -12,6 +12,7 @@ use crate::spec::Spec;
 /// with root access (the cron instance gives moodledata to the web user).
 pub fn cron_node_policy(stack: &str, region: &str) -> serde_json::Value {
     let names = crate::names::Names::of(stack);
+    let release = super::release::read_the_release(stack);
     serde_json::json!({
         "Version": "2012-10-17",
         "Statement": [
@@ -41,6 +42,8 @@ pub fn cron_node_policy(stack: &str, region: &str) -> serde_json::Value {
                 }}
             },
             find_the_stacks_endpoints(),
+            release[0],
+            release[1],
             {
                 "Sid": "MountMoodledataAndOwnIt",
                 "Effect": "Allow",

@@ -32,6 +32,7 @@ pub(super) fn find_the_stacks_endpoints() -> serde_json::Value {
 /// The inline policy of the web nodes' role: only what they need, limited to the stack's own
 /// resources by their `moodle-ha:stack` tag.
 pub fn web_node_policy(stack: &str) -> serde_json::Value {
+    let release = super::release::read_the_release(stack);
     serde_json::json!({
         "Version": "2012-10-17",
         "Statement": [
@@ -43,6 +44,8 @@ pub fn web_node_policy(stack: &str) -> serde_json::Value {
                 "Condition": {"StringEquals": {"secretsmanager:ResourceTag/moodle-ha:stack": stack}}
             },
             find_the_stacks_endpoints(),
+            release[0],
+            release[1],
             {
                 "Sid": "MountMoodledata",
                 "Effect": "Allow",

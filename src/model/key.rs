@@ -62,6 +62,9 @@ pub enum Kind {
     ScheduledAction,
     /// The stable, on-demand cron instance.
     Instance,
+    /// The release the nodes run: a record in the stack naming an archive of one commit in
+    /// the stack's bucket (uploaded by the same step when the bucket lacks it).
+    Release,
 }
 
 const KINDS: &[(Kind, &str)] = &[
@@ -92,6 +95,7 @@ const KINDS: &[(Kind, &str)] = &[
     (Kind::ScalingPolicy, "scaling-policy"),
     (Kind::ScheduledAction, "scheduled-action"),
     (Kind::Instance, "instance"),
+    (Kind::Release, "release"),
 ];
 
 impl Kind {
@@ -167,6 +171,8 @@ impl Kind {
                 "root_volume_encrypted",
                 "user_data",
             ],
+            // A new release is a new record (the archive of a commit never changes).
+            Kind::Release => &["parameter"],
         }
     }
 

@@ -14,9 +14,10 @@ pub use props::{
     AutoScalingGroupProps, DbClusterProps, DbInstanceProps, DbParameterGroupProps, FileSystemProps,
     IamRoleProps, InstanceProfileProps, InstanceProps, InternetGatewayProps, LaunchTemplateProps,
     ListenerAction, ListenerProps, LoadBalancerProps, MountTargetProps, NatGatewayProps, Props,
-    ReplicationGroupProps, Route, RouteTableProps, Rule, RuleSource, STATIC_DB_PARAMETERS,
-    ScalingPolicyProps, ScheduledActionProps, SecretProps, SecurityGroupProps,
-    SecurityGroupRulesProps, SubnetGroupProps, SubnetProps, TargetGroupProps, VpcProps,
+    ReleaseProps, ReplicationGroupProps, Route, RouteTableProps, Rule, RuleSource,
+    STATIC_DB_PARAMETERS, ScalingPolicyProps, ScheduledActionProps, SecretProps,
+    SecurityGroupProps, SecurityGroupRulesProps, SubnetGroupProps, SubnetProps, TargetGroupProps,
+    VpcProps,
 };
 pub use set::{Seq, Set};
 

@@ -78,6 +78,8 @@ pub enum Props {
     ScheduledAction(ScheduledActionProps),
     /// See [`InstanceProps`].
     Instance(InstanceProps),
+    /// See [`ReleaseProps`].
+    Release(ReleaseProps),
 }
 
 /// A VPC the stack created.
@@ -227,6 +229,57 @@ pub struct SecretProps {
     pub name: String,
     /// What it is for.
     pub description: String,
+}
+
+/// The release the nodes run: the record (an SSM parameter) and the archive it names in the
+/// stack's bucket. Every field but `parameter` and `bucket` is the record's
+/// ([`crate::release::Release`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReleaseProps {
+    /// The SSM parameter, `/moodle-ha/<stack>/release`.
+    pub parameter: String,
+    /// The stack's bucket, holding the archive.
+    pub bucket: Ref,
+    /// The commit.
+    pub commit: String,
+    /// The archive's key, `releases/<commit>.tar.gz`.
+    pub key: String,
+    /// The archive's SHA-256 (hex).
+    pub sha256: String,
+    /// Moodle's `$version`.
+    pub version: String,
+    /// Moodle's `$release`.
+    pub release: String,
+    /// Moodle's `$branch`.
+    pub branch: String,
+}
+
+impl ReleaseProps {
+    /// The record these attributes hold.
+    pub fn record(&self) -> crate::release::Release {
+        crate::release::Release {
+            commit: self.commit.clone(),
+            key: self.key.clone(),
+            sha256: self.sha256.clone(),
+            version: self.version.clone(),
+            release: self.release.clone(),
+            branch: self.branch.clone(),
+        }
+    }
+
+    /// The attributes of `record`, stored in `parameter`, the archive in `bucket`.
+    pub fn of(parameter: String, bucket: Ref, record: &crate::release::Release) -> Self {
+        Self {
+            parameter,
+            bucket,
+            commit: record.commit.clone(),
+            key: record.key.clone(),
+            sha256: record.sha256.clone(),
+            version: record.version.clone(),
+            release: record.release.clone(),
+            branch: record.branch.clone(),
+        }
+    }
 }
 
 /// A DB or cache subnet group.
@@ -672,6 +725,7 @@ impl Props {
             Props::ScalingPolicy(_) => Kind::ScalingPolicy,
             Props::ScheduledAction(_) => Kind::ScheduledAction,
             Props::Instance(_) => Kind::Instance,
+            Props::Release(_) => Kind::Release,
         }
     }
 
@@ -760,6 +814,7 @@ impl Props {
                 refs
             }
             Props::ScheduledAction(p) => vec![&mut p.group],
+            Props::Release(p) => vec![&mut p.bucket],
             Props::Instance(p) => {
                 let mut refs = vec![&mut p.subnet, &mut p.instance_profile];
                 refs.extend(p.security_groups.values_mut());

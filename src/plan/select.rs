@@ -48,6 +48,7 @@ pub const PARTS: &[(&str, &[Kind])] = &[
             Kind::AutoScalingGroup,
             Kind::ScalingPolicy,
             Kind::ScheduledAction,
+            Kind::Release,
         ],
     ),
     (

@@ -71,10 +71,12 @@ pub struct Site {
     pub dataroot: String,
     /// Node-local cache directory.
     pub localcachedir: &'static str,
-    /// Git repository and ref of the code.
-    pub git_url: String,
-    /// Branch, tag or commit.
-    pub git_ref: String,
+    /// The SSM parameter holding the release record the node runs (the same for every
+    /// release, so a new release changes no user data).
+    pub release_parameter: String,
+    /// Moodle's `$branch` of the spec's `moodle.version` (`405`): a node refuses a release of
+    /// another branch.
+    pub release_branch: &'static str,
     /// wwwroot.
     pub wwwroot: String,
     /// wwwroot's host name, the Host the health check is given.
@@ -174,8 +176,8 @@ impl Site {
             document_root: branch.document_root,
             dataroot: m.dataroot.trim_end_matches('/').to_string(),
             localcachedir: "/var/cache/moodle",
-            git_url: m.git_url.clone(),
-            git_ref: m.git_ref.clone(),
+            release_parameter: crate::names::Names::of(&spec.name).release_parameter(),
+            release_branch: crate::release::branch_of(m.version),
             wwwroot: m.wwwroot.clone(),
             host: health.host,
             health_path: health.path,
@@ -408,7 +410,7 @@ fn packages(os: Os, php: &str, nginx: bool) -> Vec<String> {
             ] {
                 out.push(format!("php{php}-{ext}"));
             }
-            // git for the code; nfs-common, stunnel4 and binutils for efs-utils (built at
+            // git, nfs-common, stunnel4 and binutils for efs-utils (fetched and built at
             // boot: it is not in Ubuntu's archive).
             out.extend(
                 [
@@ -455,7 +457,7 @@ fn packages(os: Os, php: &str, nginx: bool) -> Vec<String> {
                 out.push(format!("php{php}-{ext}"));
             }
             // phpredis is not packaged for AL2023: built with pecl (php-pear, gcc, make).
-            out.extend(["php-pear", "gcc", "make", "git", "amazon-efs-utils"].map(String::from));
+            out.extend(["php-pear", "gcc", "make", "amazon-efs-utils"].map(String::from));
         }
     }
     out
