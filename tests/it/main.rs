@@ -15,6 +15,7 @@ mod interrupt;
 mod lock;
 mod network_efs;
 mod proxy;
+mod release;
 mod resilience;
 mod secrets;
 mod web_tier;
