@@ -17,6 +17,7 @@ pub mod launch_templates;
 pub mod lock;
 pub mod once;
 pub mod rds;
+pub mod s3;
 pub mod secrets;
 pub mod tags;
 pub mod wait;
@@ -65,6 +66,12 @@ pub struct Aws {
     pub iam: aws_sdk_iam::Client,
     /// ACM (the load balancer's certificate is checked at plan time).
     pub acm: aws_sdk_acm::Client,
+    /// S3 (the stack bucket).
+    pub s3: aws_sdk_s3::Client,
+    /// STS (the account, at plan time).
+    pub sts: aws_sdk_sts::Client,
+    /// The stack's region.
+    pub region: String,
     /// The stack's ownership tags.
     pub tags: StackTags,
     /// Where waits report.
@@ -116,6 +123,9 @@ impl Aws {
             autoscaling: client!(aws_sdk_autoscaling),
             iam: client!(aws_sdk_iam),
             acm: client!(aws_sdk_acm),
+            s3: client!(aws_sdk_s3),
+            sts: client!(aws_sdk_sts),
+            region: region.to_string(),
             tags: StackTags {
                 stack: stack.to_string(),
                 extra: tags.clone(),
@@ -191,8 +201,23 @@ impl Aws {
                     .collect(),
             ))
         };
-        let (mut facts, images, certificate_status, availability_zones) =
-            tokio::try_join!(network, ec2::images(self, &names), certificate, zones)?;
+        let account = async {
+            let out = self
+                .sts
+                .get_caller_identity()
+                .send()
+                .await
+                .context("GetCallerIdentity")?;
+            Ok::<_, anyhow::Error>(out.account().map(str::to_string))
+        };
+        let (mut facts, images, certificate_status, availability_zones, account) = tokio::try_join!(
+            network,
+            ec2::images(self, &names),
+            certificate,
+            zones,
+            account
+        )?;
+        facts.account = account;
         facts.images = images;
         facts.certificate_status = certificate_status;
         facts.availability_zones = availability_zones;
@@ -212,6 +237,7 @@ impl Aws {
             templates,
             groups,
             machines,
+            buckets,
         ) = tokio::try_join!(
             ec2::observe(self),
             efs::observe(self),
@@ -223,6 +249,7 @@ impl Aws {
             launch_templates::observe(self),
             autoscaling::observe(self),
             instances::observe(self),
+            s3::observe(self),
         )?;
         let mut state = ObservedState {
             resources: network
@@ -236,6 +263,7 @@ impl Aws {
                 .chain(templates)
                 .chain(groups)
                 .chain(machines)
+                .chain(buckets)
                 .collect(),
         };
         crate::observed::symbolize(&mut state);
@@ -259,6 +287,7 @@ impl Backend for Aws {
                 elbv2::execute(self, op, ids).await
             }
             Kind::LaunchTemplate => launch_templates::execute(self, op, ids).await,
+            Kind::Bucket => s3::execute(self, op).await,
             Kind::Instance => instances::execute(self, op, ids).await,
             Kind::AutoScalingGroup | Kind::ScalingPolicy | Kind::ScheduledAction => {
                 autoscaling::execute(self, op, ids).await

@@ -21,6 +21,9 @@ pub struct Facts {
     /// The availability zones of the spec's region (read when the stack creates its network;
     /// `None` when not read).
     pub availability_zones: Option<Vec<String>>,
+    /// The AWS account the stack is in (STS GetCallerIdentity): it makes the stack bucket's
+    /// name globally unique and names the roles in resource policies. `None` when not read.
+    pub account: Option<String>,
 }
 
 /// An AMI the spec names.
@@ -60,6 +63,7 @@ pub struct DesiredState {
 
 mod cron;
 mod data;
+mod edge;
 mod file_storage;
 mod network;
 mod node_role;
@@ -68,6 +72,7 @@ mod web;
 
 pub use cron::cron_node_policy;
 pub use data::{parameter_group_family, redis_auth_secret_name};
+pub use edge::{bucket_name, bucket_policy, log_delivery_principal};
 pub use node_role::{NODE_MANAGED_POLICIES, ec2_trust_policy};
 pub use security_groups::SECURITY_GROUPS;
 pub use web::{LAUNCH_READY_SECONDS, web_node_policy};
@@ -243,6 +248,7 @@ pub fn desired_state(spec: &Spec, facts: &Facts) -> DesiredState {
             &private_subnets,
         ))
         .chain(cron::cron_tier(spec, facts, &private_subnets))
+        .chain(edge::stack_bucket(spec, facts))
         .collect();
     DesiredState {
         stack: spec.name.clone(),
