@@ -21,6 +21,9 @@ pub struct Facts {
     /// The availability zones of the spec's region (read when the stack creates its network;
     /// `None` when not read).
     pub availability_zones: Option<Vec<String>>,
+    /// The AWS account the stack is in (STS GetCallerIdentity): it makes the stack bucket's
+    /// name globally unique and names the roles in resource policies. `None` when not read.
+    pub account: Option<String>,
     /// The release built from `moodle.git_url` at `moodle.git_ref` (`None` when not built:
     /// render, and tests of other parts).
     pub release: Option<crate::release::Release>,
@@ -63,6 +66,7 @@ pub struct DesiredState {
 
 mod cron;
 mod data;
+mod edge;
 mod file_storage;
 mod network;
 mod node_role;
@@ -72,6 +76,7 @@ mod web;
 
 pub use cron::cron_node_policy;
 pub use data::{parameter_group_family, redis_auth_secret_name};
+pub use edge::{bucket_name, bucket_policy, log_delivery_principal};
 pub use node_role::{NODE_MANAGED_POLICIES, ec2_trust_policy};
 pub use release::RELEASE;
 pub use security_groups::SECURITY_GROUPS;
@@ -266,7 +271,8 @@ pub fn desired_state(spec: &Spec, facts: &Facts) -> DesiredState {
             &private_subnets,
         ))
         .chain(cron::cron_tier(spec, facts, &private_subnets))
-        .chain(release::release(spec, facts, release_bucket(spec)))
+        .chain(edge::stack_bucket(spec, facts))
+        .chain(release::release(spec, facts))
         .collect();
     DesiredState {
         stack: spec.name.clone(),
@@ -274,11 +280,6 @@ pub fn desired_state(spec: &Spec, facts: &Facts) -> DesiredState {
         tags: spec.tags.clone(),
         resources,
     }
-}
-
-/// The stack bucket the release archive goes into.
-fn release_bucket(spec: &Spec) -> Ref {
-    Ref::External(format!("moodle-ha-{}", spec.name))
 }
 
 /// The serde name of a spec enum value (e.g. `generalPurpose`), which is how AWS spells it.

@@ -46,6 +46,8 @@ pub enum Kind {
     IamRole,
     /// The IAM instance profile of the web nodes.
     InstanceProfile,
+    /// The stack's S3 bucket: the load balancer's access logs and Moodle releases.
+    Bucket,
     /// The application load balancer.
     LoadBalancer,
     /// The web nodes' target group.
@@ -87,6 +89,7 @@ const KINDS: &[(Kind, &str)] = &[
     (Kind::ReplicationGroup, "replication-group"),
     (Kind::IamRole, "iam-role"),
     (Kind::InstanceProfile, "instance-profile"),
+    (Kind::Bucket, "bucket"),
     (Kind::LoadBalancer, "load-balancer"),
     (Kind::TargetGroup, "target-group"),
     (Kind::Listener, "listener"),
@@ -152,6 +155,7 @@ impl Kind {
             ],
             Kind::IamRole => &["name", "path"],
             Kind::InstanceProfile => &["name", "path"],
+            Kind::Bucket => &["name"],
             Kind::LoadBalancer => &["name", "scheme"],
             Kind::TargetGroup => &["name", "protocol", "port", "vpc", "target_type"],
             Kind::Listener => &["load_balancer"],
@@ -199,8 +203,12 @@ impl Kind {
     }
 
     /// Kinds whose replacement or deletion destroys user data: refused unless explicitly allowed.
+    /// The stack bucket is one: deleting it deletes the access logs and releases in it.
     pub fn holds_data(self) -> bool {
-        matches!(self, Kind::FileSystem | Kind::DbCluster | Kind::DbInstance)
+        matches!(
+            self,
+            Kind::FileSystem | Kind::DbCluster | Kind::DbInstance | Kind::Bucket
+        )
     }
 }
 

@@ -62,6 +62,8 @@ pub enum Props {
     IamRole(IamRoleProps),
     /// See [`InstanceProfileProps`].
     InstanceProfile(InstanceProfileProps),
+    /// See [`BucketProps`].
+    Bucket(BucketProps),
     /// See [`LoadBalancerProps`].
     LoadBalancer(LoadBalancerProps),
     /// See [`TargetGroupProps`].
@@ -466,6 +468,25 @@ pub struct InstanceProfileProps {
     pub role: Ref,
 }
 
+/// The stack's S3 bucket: the load balancer's access logs under one prefix, Moodle releases
+/// under another. Private, encrypted, TLS only.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BucketProps {
+    /// The globally unique name, `moodle-ha-<stack>-<account>-<region>`.
+    pub name: String,
+    /// Default encryption: `AES256` (SSE-S3, the only one ALB access logs accept).
+    pub encryption: String,
+    /// All four public access block settings on (any one off reads as `false`).
+    pub block_public_access: bool,
+    /// `BucketOwnerEnforced`: ACLs off, the bucket owns every object written to it.
+    pub object_ownership: String,
+    /// The enabled lifecycle expirations, key prefix to days (the access logs'; never the
+    /// releases').
+    pub expiration_days: BTreeMap<String, u32>,
+    /// The bucket policy: TLS only, and the region's ELB log delivery may write the logs.
+    pub policy: Policy,
+}
+
 /// The internet-facing application load balancer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LoadBalancerProps {
@@ -717,6 +738,7 @@ impl Props {
             Props::ReplicationGroup(_) => Kind::ReplicationGroup,
             Props::IamRole(_) => Kind::IamRole,
             Props::InstanceProfile(_) => Kind::InstanceProfile,
+            Props::Bucket(_) => Kind::Bucket,
             Props::LoadBalancer(_) => Kind::LoadBalancer,
             Props::TargetGroup(_) => Kind::TargetGroup,
             Props::Listener(_) => Kind::Listener,
@@ -756,7 +778,8 @@ impl Props {
         }
     }
 
-    /// The RDS deletion protection flag, for resources that have one.
+    /// The deletion protection flag, for resources that have one (databases, the load
+    /// balancer).
     pub fn deletion_protection(&self) -> bool {
         match self {
             Props::DbCluster(p) => p.deletion_protection,
@@ -780,6 +803,7 @@ impl Props {
             | Props::ElasticIp {}
             | Props::FileSystem(_)
             | Props::Secret(_)
+            | Props::Bucket(_)
             | Props::DbParameterGroup(_)
             | Props::IamRole(_) => vec![],
             Props::InstanceProfile(p) => vec![&mut p.role],

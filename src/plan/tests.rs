@@ -1197,3 +1197,45 @@ fn a_field_aws_did_not_report_is_unknown_never_a_replacement() {
         Some(Action::Replace)
     );
 }
+
+#[test]
+fn a_stack_bucket_control_switched_off_is_an_in_place_update_and_deleting_it_says_what_goes() {
+    let d = desired();
+    let mut o = observed_as(&d);
+    let bucket = key(Kind::Bucket, "stack");
+    for r in &mut o.resources {
+        if let (true, Props::Bucket(b)) = (r.key == bucket, &mut r.props) {
+            b.block_public_access = false;
+            b.policy = crate::model::Policy::default();
+        }
+    }
+    let p = plan(&d, &o, &opts());
+    let c = p
+        .changes
+        .iter()
+        .find(|c| c.key == bucket)
+        .expect("the bucket changes");
+    assert_eq!(c.action, Action::Update);
+    let fields: Vec<&str> = c.fields.iter().map(|f| f.field.as_str()).collect();
+    assert_eq!(fields, ["block_public_access", "policy"]);
+    assert!(!c.destroys_data);
+
+    let nothing = DesiredState {
+        resources: Default::default(),
+        ..d.clone()
+    };
+    let gone = plan(&nothing, &observed_as(&d), &opts());
+    let c = gone
+        .changes
+        .iter()
+        .find(|c| c.key == bucket)
+        .expect("the bucket is deleted");
+    assert!(c.destroys_data);
+    assert!(
+        c.reason
+            .as_deref()
+            .is_some_and(|r| r.contains("access logs and the Moodle releases")),
+        "{:?}",
+        c.reason
+    );
+}

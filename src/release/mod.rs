@@ -12,12 +12,10 @@ pub use version_php::{VersionPhp, parse_version_php};
 use crate::spec::MoodleVersion;
 use serde::{Deserialize, Serialize};
 
-/// The key prefix of release archives in the stack's bucket (the node roles may read only it).
-pub const PREFIX: &str = "releases/";
-
-/// The archive's key in the bucket: its content address, `releases/<commit>.tar.gz`.
+/// The archive's key in the bucket: its content address, `releases/<commit>.tar.gz` (under
+/// [`crate::names::RELEASES_PREFIX`], the only prefix the node roles may read).
 pub fn archive_key(commit: &str) -> String {
-    format!("{PREFIX}{commit}.tar.gz")
+    format!("{}{commit}.tar.gz", crate::names::RELEASES_PREFIX)
 }
 
 /// What the nodes run: written by `apply` into the stack (an SSM parameter, see

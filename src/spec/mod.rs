@@ -22,7 +22,8 @@ pub use schema::json_schema;
 pub use source_map::SourceMap;
 pub use validate::{Problem, Severity, architecture_of_types, parse_size, validate};
 pub use web::{
-    Cron, CronJob, HealthCheck, LoadBalancer, Scaling, ScheduledAction, Stickiness, Web,
+    AccessLogs, Cron, CronJob, DesyncMitigationMode, HealthCheck, LoadBalancer, Scaling,
+    ScheduledAction, Stickiness, Web,
 };
 
 use schemars::JsonSchema;

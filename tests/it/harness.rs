@@ -322,3 +322,10 @@ pub fn json(o: Output) -> serde_json::Value {
     let text = ok(o);
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}):\n{text}"))
 }
+
+pub async fn s3() -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::new(&config_for_tests().await)
+}
+
+/// The emulator's account (moto's).
+pub const ACCOUNT: &str = "123456789012";

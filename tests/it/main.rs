@@ -9,6 +9,7 @@ mod corpus;
 mod cron;
 mod data_tier;
 mod drift;
+mod edge_security;
 mod fuzz;
 mod harness;
 mod interrupt;

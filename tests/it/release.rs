@@ -9,10 +9,6 @@ use crate::harness::*;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-async fn s3() -> aws_sdk_s3::Client {
-    aws_sdk_s3::Client::new(&config_for_tests().await)
-}
-
 async fn ssm() -> aws_sdk_ssm::Client {
     aws_sdk_ssm::Client::new(&config_for_tests().await)
 }
@@ -67,18 +63,6 @@ async fn a_release_is_uploaded_once_recorded_and_planned_as_its_own_step() {
     let stack = example_spec(&unique("rel"), |t| t);
     let spec = stack.path.to_str().expect("path");
     let name = stack.name.clone();
-    // The stack's bucket (until the bucket resource of issue 20 makes it).
-    s3().await
-        .create_bucket()
-        .bucket(format!("moodle-ha-{name}"))
-        .create_bucket_configuration(
-            aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("bucket");
     let out = ok(moodle_ha(&["apply", "--yes", spec]));
     assert!(out.contains("release/site"), "{out}");
 

@@ -15,7 +15,6 @@
                                         overwrites the release record (bad-release)
   labaws.py put-object BUCKET KEY FILE REGION
                                         uploads FILE (bad-release: a tampered archive)
-  labaws.py bucket NAME REGION          creates a bucket when it is missing
 
 AWS_ENDPOINT_URL (the emulator) and test credentials come from the environment.
 """
@@ -98,16 +97,7 @@ def put_object(bucket, key, path, region):
         client("s3", region).put_object(Bucket=bucket, Key=key, Body=f.read())
 
 
-def bucket(name, region):
-    s3 = client("s3", region)
-    try:
-        s3.head_bucket(Bucket=name)
-    except ClientError:
-        s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": region})
-
-
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
     {"facts": facts, "secret": secret, "targets": targets, "complete": complete,
-     "record": record, "put-record": put_record, "put-object": put_object,
-     "bucket": bucket}[cmd](*args)
+     "record": record, "put-record": put_record, "put-object": put_object}[cmd](*args)
