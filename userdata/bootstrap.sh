@@ -88,7 +88,11 @@ launch_hook() {
 
 trust_rds_ca() {
   local bundle=/run/moodle-ha-rds-ca.pem
-  retry curl -fsSL -o "$bundle" "$RDS_CA_URL" || fail "downloading the RDS CA bundle"
+  # An s3:// URL (the stack bucket) keeps the boot inside the stack; else AWS's trust store.
+  case "$RDS_CA_URL" in
+    s3://*) retry awscli s3 cp --quiet "$RDS_CA_URL" "$bundle" || fail "downloading the RDS CA bundle from $RDS_CA_URL" ;;
+    *) retry curl -fsSL -o "$bundle" "$RDS_CA_URL" || fail "downloading the RDS CA bundle from $RDS_CA_URL" ;;
+  esac
   case "$OS_FAMILY" in
     debian)
       mkdir -p /usr/local/share/ca-certificates/rds
@@ -112,9 +116,9 @@ install_missing_tools() {
       fi
       if ! command -v mount.efs >/dev/null; then
         # efs-utils is in neither Ubuntu's nor Debian's archive: build its Debian package from
-        # the pinned tag.
+        # the pinned tag of the spec's `moodle.efs_utils_git_url` (GitHub unless mirrored).
         rm -rf /tmp/efs-utils
-        retry git clone --quiet --depth 1 --branch "$EFS_UTILS_REF" https://github.com/aws/efs-utils /tmp/efs-utils
+        retry git clone --quiet --depth 1 --branch "$EFS_UTILS_REF" "$EFS_UTILS_GIT_URL" /tmp/efs-utils
         (cd /tmp/efs-utils && ./build-deb.sh >/dev/null)
         apt-get install -y /tmp/efs-utils/build/amazon-efs-utils*deb >/dev/null
       fi

@@ -14,8 +14,9 @@ pub const DB_GRANTS: &str =
 /// Python and stunnel, so it builds in seconds with no Rust or Go toolchain.
 pub const EFS_UTILS_REF: &str = "v1.36.0";
 
-/// The RDS certificate bundle every node adds to its trust store (`dboptions` `verify-full`).
-pub const RDS_CA_URL: &str = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem";
+/// The RDS certificate bundle every node adds to its trust store (`dboptions` `verify-full`),
+/// unless the spec's `moodle.rds_ca_bundle_url` names another.
+pub const RDS_CA_URL: &str = crate::spec::DEFAULT_RDS_CA_BUNDLE_URL;
 
 pub use crate::names::READY_HOOK;
 
@@ -135,8 +136,10 @@ pub struct Site {
     pub jobs: Vec<(String, String)>,
     /// efs-utils ref built on Ubuntu and Debian.
     pub efs_utils_ref: &'static str,
-    /// The RDS CA bundle URL.
-    pub rds_ca_url: &'static str,
+    /// The RDS CA bundle URL (https:// or s3://).
+    pub rds_ca_url: String,
+    /// efs-utils' git repository.
+    pub efs_utils_git_url: String,
     /// 4.5 and 5.0 serve the code root: deny its internal files.
     pub deny_internal_paths: bool,
 }
@@ -207,7 +210,8 @@ impl Site {
             admin_email: m.admin_email.clone(),
             jobs: cron_lines(spec, php_bin),
             efs_utils_ref: EFS_UTILS_REF,
-            rds_ca_url: RDS_CA_URL,
+            rds_ca_url: m.rds_ca_bundle_url.clone(),
+            efs_utils_git_url: m.efs_utils_git_url.clone(),
         }
     }
 }

@@ -16,7 +16,7 @@ pub use database::{
     Cache, Database, DbEngine, DbParameters, FileStorage, PerformanceMode, ThroughputMode,
 };
 pub use load::{LoadError, LoadedSpec, load_file, load_str};
-pub use moodle::{Moodle, MoodleVersion, Os, PhpSettings, WebServer};
+pub use moodle::{DEFAULT_RDS_CA_BUNDLE_URL, Moodle, MoodleVersion, Os, PhpSettings, WebServer};
 pub use network::{CreateNetwork, ExistingNetwork, NatGateways, Network};
 pub use schema::json_schema;
 pub use source_map::SourceMap;
