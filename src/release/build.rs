@@ -69,14 +69,12 @@ pub fn build(url: &str, git_ref: &str, cache: &Path) -> Result<Built, BuildError
     let repo = cache.join("git");
     // One build at a time per cache (`plan DIR` runs stacks in parallel; git's own locks
     // would make a second fetch fail instead of wait).
-    let lock = File::create(cache.join(".lock"))
-        .and_then(|f| f.lock().map(|()| f))
-        .map_err(|e| {
-            err(
-                "moodle.git_url",
-                format!("cannot lock the release cache: {e}"),
-            )
-        })?;
+    let lock = CacheLock::take(&cache.join(".lock")).map_err(|e| {
+        err(
+            "moodle.git_url",
+            format!("cannot lock the release cache: {e}"),
+        )
+    })?;
     if !repo.join("HEAD").exists() {
         git(
             &repo,
@@ -245,6 +243,54 @@ fn pack(repo: &Path, cache: &Path, commit: &str, git_ref: &str) -> Result<Built,
     };
     std::fs::write(&record, release.to_record()).map_err(io)?;
     Ok(Built { release, archive })
+}
+
+/// The release cache's lock: a file made with `create_new`, holding the PID, removed on drop.
+/// A lock whose process is gone (a killed run) is taken over.
+struct CacheLock(PathBuf);
+
+impl CacheLock {
+    fn take(path: &Path) -> std::io::Result<Self> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1800);
+        loop {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(path)
+            {
+                Ok(mut f) => {
+                    write!(f, "{}", std::process::id())?;
+                    return Ok(CacheLock(path.to_path_buf()));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let holder = std::fs::read_to_string(path).unwrap_or_default();
+                    let alive = holder
+                        .trim()
+                        .parse::<u32>()
+                        .is_ok_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+                    if !alive && !holder.is_empty() {
+                        let _ = std::fs::remove_file(path);
+                        continue;
+                    }
+                    if std::time::Instant::now() > deadline {
+                        return Err(std::io::Error::other(format!(
+                            "{} is held by process {}",
+                            path.display(),
+                            holder.trim()
+                        )));
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+impl Drop for CacheLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 struct HashingWriter {

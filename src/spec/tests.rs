@@ -1275,7 +1275,11 @@ fn git_url_is_https_ssh_scp_like_or_an_absolute_file_url_or_path() {
             "{url}: {problems:#?}"
         );
     }
-    for url in ["file://relative/moodle.git", "relative/moodle.git", "ftp://x/y"] {
+    for url in [
+        "file://relative/moodle.git",
+        "relative/moodle.git",
+        "ftp://x/y",
+    ] {
         let (path, text) = only_error(&moodle_problems(&[(
             "git_ref: v4.5.6",
             &format!("git_url: {url}\n  git_ref: v4.5.6"),
