@@ -264,11 +264,17 @@ impl CacheLock {
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                     let holder = std::fs::read_to_string(path).unwrap_or_default();
-                    let alive = holder
-                        .trim()
-                        .parse::<u32>()
-                        .is_ok_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
-                    if !alive && !holder.is_empty() {
+                    let alive = match holder.trim().parse::<u32>() {
+                        Ok(pid) => Path::new(&format!("/proc/{pid}")).exists(),
+                        // No PID yet: being written now, or left by a run killed right
+                        // after making it (stale after a few seconds).
+                        Err(_) => std::fs::metadata(path)
+                            .and_then(|m| m.modified())
+                            .ok()
+                            .and_then(|t| t.elapsed().ok())
+                            .is_none_or(|age| age < std::time::Duration::from_secs(5)),
+                    };
+                    if !alive {
                         let _ = std::fs::remove_file(path);
                         continue;
                     }
@@ -448,6 +454,29 @@ mod tests {
         );
         let by_commit = build(&url, &b.release.commit, &cache).expect("builds");
         assert_eq!(by_commit.release, b.release);
+    }
+
+    #[test]
+    fn a_lock_left_by_a_dead_run_is_taken_over() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(".lock");
+        // A PID no process has (above the kernel's maximum), then an old empty file.
+        std::fs::write(&path, "4194305").expect("write");
+        drop(CacheLock::take(&path).expect("taken over"));
+        assert!(!path.exists(), "removed on drop");
+        std::fs::write(&path, "").expect("write");
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+        File::options()
+            .write(true)
+            .open(&path)
+            .and_then(|f| f.set_modified(old))
+            .expect("age it");
+        let held = CacheLock::take(&path).expect("taken over");
+        assert_eq!(
+            std::fs::read_to_string(&path).expect("read"),
+            std::process::id().to_string()
+        );
+        drop(held);
     }
 
     #[test]
