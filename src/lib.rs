@@ -21,6 +21,7 @@ pub mod names;
 pub mod observed;
 pub mod plan;
 pub mod progress;
+pub mod release;
 pub mod render;
 pub mod report;
 pub mod spec;

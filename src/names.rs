@@ -13,6 +13,27 @@ pub const DRAIN_HOOK: &str = "moodle-ha-drain";
 /// The file system's key name (its creation token ends with it).
 pub const FILE_SYSTEM: &str = "moodledata";
 
+/// The key name of the stack bucket (`bucket/stack`).
+pub const BUCKET: &str = "stack";
+
+/// The stack bucket's prefix for the load balancer's access logs (ELB appends
+/// `/AWSLogs/<account>/elasticloadbalancing/…`). Only this prefix expires.
+pub const ACCESS_LOG_PREFIX: &str = "alb-access-logs";
+
+/// The stack bucket's prefix for Moodle releases (never expired).
+pub const RELEASES_PREFIX: &str = "releases/";
+
+/// The AWS partition of `region` (`aws`, `aws-cn`, `aws-us-gov`), for ARNs.
+pub fn partition(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
+
 /// Names of one stack's resources.
 #[derive(Clone, Copy, Debug)]
 pub struct Names<'a> {
@@ -55,9 +76,24 @@ impl<'a> Names<'a> {
         format!("moodle-ha/{}/{name}", self.stack)
     }
 
+    /// The stack bucket in `account` and `region`: `moodle-ha-<stack>-<account>-<region>`.
+    /// Bucket names are global, so the account and region make it unique; it follows S3's
+    /// rules (3–63 lowercase letters, digits and hyphens, a letter or digit at both ends): a
+    /// stack name has at most 24 characters, an account 12 and a region 14, so at most 62.
+    /// A node computes the same name from its instance identity document.
+    pub fn bucket(&self, account: &str, region: &str) -> String {
+        format!("moodle-ha-{}-{account}-{region}", self.stack)
+    }
+
     /// The web fleet's Auto Scaling group (and its launch template and target group).
     pub fn web_group(&self) -> String {
         format!("{}-web", self.stack)
+    }
+
+    /// The SSM parameter holding the release record every node reads at boot (beside the
+    /// stack lock, `/moodle-ha/<stack>/lock`).
+    pub fn release_parameter(&self) -> String {
+        format!("/moodle-ha/{}/release", self.stack)
     }
 }
 
@@ -76,7 +112,8 @@ mod tests {
                 n.redis_group(),
                 n.secret("admin"),
                 n.efs_creation_token(FILE_SYSTEM),
-                n.web_group()
+                n.web_group(),
+                n.release_parameter()
             ],
             [
                 "s-db",
@@ -85,8 +122,31 @@ mod tests {
                 "s-redis",
                 "moodle-ha/s/admin",
                 "moodle-ha/s/moodledata",
-                "s-web"
+                "s-web",
+                "/moodle-ha/s/release"
             ]
+        );
+    }
+
+    #[test]
+    fn the_longest_bucket_name_is_a_valid_s3_name() {
+        let name = Names::of("a23456789012345678901234").bucket("123456789012", "ap-southeast-5");
+        assert_eq!(name.len(), 62);
+        assert!(
+            name.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        );
+        assert_eq!(
+            Names::of("s").bucket("123456789012", "eu-west-1"),
+            "moodle-ha-s-123456789012-eu-west-1"
+        );
+        assert_eq!(
+            [
+                partition("eu-west-1"),
+                partition("cn-north-1"),
+                partition("us-gov-west-1")
+            ],
+            ["aws", "aws-cn", "aws-us-gov"]
         );
     }
 }

@@ -6,7 +6,7 @@
 #  2. the AWS CLI and the EFS mount helper where the distribution lacks them; phpredis on AL2023
 #  3. the stack's resources looked up by their deterministic names (DB, Redis, EFS)
 #  4. moodledata mounted from EFS through fstab, with TLS and IAM
-#  5. the code from git; config.php and the secrets file written
+#  5. the release the stack names (checked, unpacked, switched to); config.php and secrets
 #  6. cron instance: moodle-ha-install-site (DB user, install or upgrade, caches on Redis)
 #     web node: wait until the site is installed, then start PHP-FPM and the web server, and
 #     let the Auto Scaling group put it in service (its launch hook holds it until then)
@@ -88,7 +88,11 @@ launch_hook() {
 
 trust_rds_ca() {
   local bundle=/run/moodle-ha-rds-ca.pem
-  retry curl -fsSL -o "$bundle" "$RDS_CA_URL" || fail "downloading the RDS CA bundle"
+  # An s3:// URL (the stack bucket) keeps the boot inside the stack; else AWS's trust store.
+  case "$RDS_CA_URL" in
+    s3://*) retry awscli s3 cp --quiet "$RDS_CA_URL" "$bundle" || fail "downloading the RDS CA bundle from $RDS_CA_URL" ;;
+    *) retry curl -fsSL -o "$bundle" "$RDS_CA_URL" || fail "downloading the RDS CA bundle from $RDS_CA_URL" ;;
+  esac
   case "$OS_FAMILY" in
     debian)
       mkdir -p /usr/local/share/ca-certificates/rds
@@ -112,9 +116,9 @@ install_missing_tools() {
       fi
       if ! command -v mount.efs >/dev/null; then
         # efs-utils is in neither Ubuntu's nor Debian's archive: build its Debian package from
-        # the pinned tag.
+        # the pinned tag of the spec's `moodle.efs_utils_git_url` (GitHub unless mirrored).
         rm -rf /tmp/efs-utils
-        retry git clone --quiet --depth 1 --branch "$EFS_UTILS_REF" https://github.com/aws/efs-utils /tmp/efs-utils
+        retry git clone --quiet --depth 1 --branch "$EFS_UTILS_REF" "$EFS_UTILS_GIT_URL" /tmp/efs-utils
         (cd /tmp/efs-utils && ./build-deb.sh >/dev/null)
         apt-get install -y /tmp/efs-utils/build/amazon-efs-utils*deb >/dev/null
       fi
@@ -159,15 +163,57 @@ mount_moodledata() {
   mountpoint -q "$DATAROOT" || retry mount "$DATAROOT" || fail "mounting $EFS_ID at $DATAROOT"
 }
 
-fetch_code() {
-  mkdir -p "$CODE_ROOT"
-  cd "$CODE_ROOT"
-  [ -d .git ] || git init --quiet
-  git remote remove origin 2>/dev/null || true
-  git remote add origin "$GIT_URL"
-  retry git fetch --quiet --depth 1 origin "$GIT_REF" || fail "fetching $GIT_REF from $GIT_URL"
-  git checkout --quiet --force FETCH_HEAD
-  cd /
+# The release the stack names (its record, an SSM parameter, read at every boot): the
+# archive downloaded from the stack's bucket, checked against the record's SHA-256 and this
+# node's branch, unpacked once per commit beside the code root, and switched to with an
+# atomic symlink. The previous release stays for a rollback. A bad release is refused: the
+# node stops here and never serves.
+fetch_release() {
+  local record fields bucket key sha commit branch release dir archive got releases
+  record=$(wait_for_value "the release record $RELEASE_PARAMETER" awscli ssm get-parameter \
+    --name "$RELEASE_PARAMETER" --query Parameter.Value)
+  fields=$(printf '%s' "$record" | python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+print("\t".join(str(r.get(k, "")) for k in ("bucket", "key", "sha256", "commit", "branch", "release")))
+') || fail "the release record $RELEASE_PARAMETER is not JSON"
+  IFS=$'\t' read -r bucket key sha commit branch release <<<"$fields"
+  [[ $commit =~ ^[0-9a-f]{40}$ ]] || fail "release refused: the record names no commit ($commit)"
+  [[ $sha =~ ^[0-9a-f]{64}$ ]] || fail "release $commit refused: the record has no SHA-256"
+  [[ $key == "releases/$commit.tar.gz" ]] || fail "release $commit refused: unexpected key $key"
+  [[ $bucket =~ ^[a-z0-9][a-z0-9.-]+$ ]] || fail "release $commit refused: no bucket in the record"
+  if [ "$branch" != "$RELEASE_BRANCH" ]; then
+    fail "release $commit refused: it is Moodle $release (branch $branch), this node runs Moodle $MOODLE_VERSION (branch $RELEASE_BRANCH)"
+  fi
+  releases=$CODE_ROOT.releases
+  dir=$releases/$commit
+  if [ ! -f "$dir/.moodle-ha-release" ]; then
+    mkdir -p "$releases"
+    archive=$releases/$commit.tar.gz
+    retry awscli s3api get-object --bucket "$bucket" --key "$key" "$archive" >/dev/null ||
+      fail "release $commit: downloading s3://$bucket/$key"
+    got=$(sha256sum "$archive" | cut -d' ' -f1)
+    if [ "$got" != "$sha" ]; then
+      rm -f "$archive"
+      fail "release $commit refused: checksum mismatch (the archive has SHA-256 $got, the record $sha)"
+    fi
+    rm -rf "$dir.partial"
+    mkdir -p "$dir.partial"
+    tar -xzf "$archive" -C "$dir.partial" --no-same-owner || fail "release $commit: unpacking"
+    rm -f "$archive"
+    printf '%s\n' "$commit" >"$dir.partial/.moodle-ha-release"
+    mv "$dir.partial" "$dir"
+  fi
+  if [ -e "$CODE_ROOT" ] && [ ! -L "$CODE_ROOT" ]; then
+    fail "$CODE_ROOT is a directory, not the release symlink"
+  fi
+  # The previous release (kept), then the switch: rename(2) over the symlink is atomic.
+  if [ -L "$CODE_ROOT" ] && [ "$(readlink "$CODE_ROOT")" != "$dir" ]; then
+    ln -sfn "$(readlink "$CODE_ROOT")" "$releases/previous"
+  fi
+  ln -sfn "$dir" "$CODE_ROOT.switch"
+  mv -T "$CODE_ROOT.switch" "$CODE_ROOT"
+  log "running release $commit (Moodle $release)"
 }
 
 secret() { awscli secretsmanager get-secret-value --secret-id "$1" --query SecretString; }
@@ -240,7 +286,7 @@ trust_rds_ca
 install_missing_tools
 discover
 mount_moodledata
-fetch_code
+fetch_release
 write_config
 enable_site
 case "$ROLE" in

@@ -6,8 +6,10 @@ fail without them. See patches/__init__.py.
 
 import json
 
+import botocore.exceptions
+
 from . import patch
-from .expect import expect_equal, expect_error
+from .expect import Mismatch, expect_equal, expect_error
 
 SSE_S3_DEFAULT = {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}, "BucketKeyEnabled": False}]}
 
@@ -39,6 +41,61 @@ def s3_default_encryption():
 
     FakeBucket.__init__ = __init__
     S3Backend.delete_bucket_encryption = delete_bucket_encryption
+
+
+@patch
+def s3_bucket_policy_conditions():
+    """S3 object requests (PutObject, GetObject, DeleteObjects) against a bucket policy with conditions.
+
+    AWS: a statement applies only when its Condition holds; a Deny conditioned on
+    `aws:SecureTransport` "false" refuses plain-HTTP requests and nothing else (the SDK always
+    uses HTTPS with AWS's endpoints). moto 5.2.5: a statement whose condition does not hold is
+    read as an explicit DENY whatever its Effect, so that TLS-only Deny refuses every object
+    request (HTTP 403). The emulator speaks plain HTTP as a stand-in for AWS's HTTPS endpoint,
+    so its requests are evaluated as `aws:SecureTransport` "true" (the value every request from
+    an SDK to AWS has). Needed by: issue 20's stack bucket (tests/it/edge_security.rs: a release
+    put into the bucket, and destroy emptying it before deleting it).
+    """
+    from moto.iam.access_control import IAMPolicyStatement, PermissionResult
+    from moto.s3.models import FakeBucket
+
+    context = {"aws:SecureTransport": "true"}
+
+    def holds(condition):
+        for operator, pairs in condition.items():
+            for key, wanted in pairs.items():
+                wanted = [str(w).lower() for w in (wanted if isinstance(wanted, list) else [wanted])]
+                actual = context.get(key)
+                if operator in ("Bool", "StringEquals", "StringEqualsIgnoreCase"):
+                    if actual is None or actual.lower() not in wanted:
+                        return False
+                elif operator in ("StringNotEquals", "StringNotEqualsIgnoreCase"):
+                    if actual is not None and actual.lower() in wanted:
+                        return False
+                else:
+                    return False  # a condition this emulator cannot evaluate: not applied
+        return True
+
+    def get_permission(self, action, resource):
+        if self.policy is None:
+            return PermissionResult.NEUTRAL
+        document = json.loads(self.policy.decode() if isinstance(self.policy, bytes) else self.policy)
+        statements = document.get("Statement", [])
+        if isinstance(statements, dict):
+            statements = [statements]
+        permitted = False
+        for statement in statements:
+            condition = statement.get("Condition")
+            if condition and not holds(condition):
+                continue
+            plain = {k: v for k, v in statement.items() if k != "Condition"}
+            result = IAMPolicyStatement(plain).is_action_permitted(action, resource)
+            if result == PermissionResult.DENIED:
+                return result
+            permitted = permitted or result == PermissionResult.PERMITTED
+        return PermissionResult.PERMITTED if permitted else PermissionResult.NEUTRAL
+
+    FakeBucket.get_permission = get_permission
 
 
 # Checks --------------------------------------------------------------------------------------
@@ -78,3 +135,27 @@ def check_log_bucket(ctx):
     expect_error("NoSuchBucketPolicy", s3.get_bucket_policy, Bucket=bucket)
     s3.delete_bucket(Bucket=bucket)
     expect_error("NoSuchBucket", s3.get_bucket_location, Bucket=bucket)
+
+
+def check_tls_only_bucket_policy(ctx):
+    """A TLS-only bucket policy refuses nothing the SDK sends; an unconditional Deny still refuses."""
+    s3 = ctx.s3
+    bucket = f"chk-{ctx.run}-tls-only"
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": ctx.region})
+    arn = f"arn:aws:s3:::{bucket}"
+    tls_only = {"Sid": "tls-only", "Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": [arn, f"{arn}/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [tls_only]}))
+    s3.put_object(Bucket=bucket, Key="releases/moodle.tgz", Body=b"release")
+    expect_equal(s3.get_object(Bucket=bucket, Key="releases/moodle.tgz")["Body"].read(), b"release", "GetObject under a TLS-only policy")
+    deleted = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "releases/moodle.tgz"}], "Quiet": True})
+    expect_equal(deleted.get("Errors", []), [], "DeleteObjects under a TLS-only policy")
+    deny_puts = {"Sid": "no-puts", "Effect": "Deny", "Principal": "*", "Action": "s3:PutObject", "Resource": f"{arn}/*"}
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [tls_only, deny_puts]}))
+    try:
+        s3.put_object(Bucket=bucket, Key="x", Body=b"x")
+        raise Mismatch("PutObject under an unconditional Deny: expected HTTP 403, got success")
+    except botocore.exceptions.ClientError as error:
+        expect_equal(error.response["ResponseMetadata"]["HTTPStatusCode"], 403, "PutObject under an unconditional Deny")
+    s3.delete_bucket_policy(Bucket=bucket)
+    s3.delete_bucket(Bucket=bucket)

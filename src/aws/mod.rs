@@ -17,6 +17,8 @@ pub mod launch_templates;
 pub mod lock;
 pub mod once;
 pub mod rds;
+pub mod releases;
+pub mod s3;
 pub mod secrets;
 pub mod tags;
 pub mod wait;
@@ -55,7 +57,7 @@ pub struct Aws {
     pub elasticache: aws_sdk_elasticache::Client,
     /// Secrets Manager.
     pub secrets: aws_sdk_secretsmanager::Client,
-    /// SSM (public AMI parameters; later the stack lock).
+    /// SSM (public AMI parameters, the stack lock, the release record).
     pub ssm: aws_sdk_ssm::Client,
     /// Elastic Load Balancing v2.
     pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
@@ -65,6 +67,12 @@ pub struct Aws {
     pub iam: aws_sdk_iam::Client,
     /// ACM (the load balancer's certificate is checked at plan time).
     pub acm: aws_sdk_acm::Client,
+    /// S3 (the stack bucket, release archives in it).
+    pub s3: aws_sdk_s3::Client,
+    /// STS (the account, at plan time).
+    pub sts: aws_sdk_sts::Client,
+    /// The stack's region.
+    pub region: String,
     /// The stack's ownership tags.
     pub tags: StackTags,
     /// Where waits report.
@@ -112,10 +120,13 @@ impl Aws {
             elasticache: client!(aws_sdk_elasticache),
             secrets: client!(aws_sdk_secretsmanager),
             ssm: client!(aws_sdk_ssm),
+            s3: client!(aws_sdk_s3),
             elbv2: client!(aws_sdk_elasticloadbalancingv2),
             autoscaling: client!(aws_sdk_autoscaling),
             iam: client!(aws_sdk_iam),
             acm: client!(aws_sdk_acm),
+            sts: client!(aws_sdk_sts),
+            region: region.to_string(),
             tags: StackTags {
                 stack: stack.to_string(),
                 extra: tags.clone(),
@@ -191,8 +202,23 @@ impl Aws {
                     .collect(),
             ))
         };
-        let (mut facts, images, certificate_status, availability_zones) =
-            tokio::try_join!(network, ec2::images(self, &names), certificate, zones)?;
+        let account = async {
+            let out = self
+                .sts
+                .get_caller_identity()
+                .send()
+                .await
+                .context("GetCallerIdentity")?;
+            Ok::<_, anyhow::Error>(out.account().map(str::to_string))
+        };
+        let (mut facts, images, certificate_status, availability_zones, account) = tokio::try_join!(
+            network,
+            ec2::images(self, &names),
+            certificate,
+            zones,
+            account
+        )?;
+        facts.account = account;
         facts.images = images;
         facts.certificate_status = certificate_status;
         facts.availability_zones = availability_zones;
@@ -212,6 +238,8 @@ impl Aws {
             templates,
             groups,
             machines,
+            buckets,
+            releases,
         ) = tokio::try_join!(
             ec2::observe(self),
             efs::observe(self),
@@ -223,6 +251,8 @@ impl Aws {
             launch_templates::observe(self),
             autoscaling::observe(self),
             instances::observe(self),
+            s3::observe(self),
+            releases::observe(self),
         )?;
         let mut state = ObservedState {
             resources: network
@@ -236,6 +266,8 @@ impl Aws {
                 .chain(templates)
                 .chain(groups)
                 .chain(machines)
+                .chain(buckets)
+                .chain(releases)
                 .collect(),
         };
         crate::observed::symbolize(&mut state);
@@ -259,7 +291,9 @@ impl Backend for Aws {
                 elbv2::execute(self, op, ids).await
             }
             Kind::LaunchTemplate => launch_templates::execute(self, op, ids).await,
+            Kind::Bucket => s3::execute(self, op).await,
             Kind::Instance => instances::execute(self, op, ids).await,
+            Kind::Release => releases::execute(self, op, ids).await,
             Kind::AutoScalingGroup | Kind::ScalingPolicy | Kind::ScheduledAction => {
                 autoscaling::execute(self, op, ids).await
             }

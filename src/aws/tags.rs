@@ -42,7 +42,11 @@ macro_rules! required_tag {
         }
     )*};
 }
-required_tag!(aws_sdk_iam::types::Tag, aws_sdk_efs::types::Tag);
+required_tag!(
+    aws_sdk_iam::types::Tag,
+    aws_sdk_efs::types::Tag,
+    aws_sdk_s3::types::Tag
+);
 
 /// The tags of one stack.
 #[derive(Clone, Debug)]

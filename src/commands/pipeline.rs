@@ -7,7 +7,7 @@ use crate::aws::Aws;
 use crate::desired::{DesiredState, check_facts, desired_state};
 use crate::executor::{self, Ids};
 use crate::plan::{Plan, PlanOptions, plan};
-use crate::spec::LoadedSpec;
+use crate::spec::{LoadedSpec, Problem, Severity};
 use anyhow::{Context, bail};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -22,8 +22,27 @@ pub async fn build_plan(
     ui: &dyn Ui,
 ) -> anyhow::Result<Option<(Plan, Ids)>> {
     let spec = &loaded.spec;
+    // The release is built with git (a subprocess) while AWS is read.
+    let (url, git_ref) = (spec.moodle.git_url.clone(), spec.moodle.git_ref.clone());
+    let built = tokio::task::spawn_blocking(move || {
+        crate::release::build::build(&url, &git_ref, &crate::release::build::cache_dir())
+    });
     // Boxed: the adapters' futures are large, and a debug build copies them on the stack.
-    let (facts, observed) = tokio::try_join!(Box::pin(aws.facts(spec)), Box::pin(aws.observe()))?;
+    let (mut facts, observed) =
+        tokio::try_join!(Box::pin(aws.facts(spec)), Box::pin(aws.observe()))?;
+    match built.await.context("building the release")? {
+        Ok(built) => facts.release = Some(built.release),
+        Err(e) => {
+            let problem = Problem {
+                severity: Severity::Error,
+                path: e.field.to_string(),
+                line: loaded.source.line_of(e.field),
+                message: e.message,
+            };
+            ui.problems(file, &[problem]);
+            return Ok(None);
+        }
+    }
     let problems = check_facts(spec, &facts, &loaded.source);
     if !problems.is_empty() {
         ui.problems(file, &problems);

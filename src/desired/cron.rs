@@ -10,8 +10,9 @@ use crate::spec::Spec;
 /// managed master secret of the stack's database (tagged by RDS with the database's ARN), the
 /// describes that find the database, Redis and the file system by name, and the file system
 /// with root access (the cron instance gives moodledata to the web user).
-pub fn cron_node_policy(stack: &str, region: &str) -> serde_json::Value {
+pub fn cron_node_policy(stack: &str, region: &str, bucket: &str) -> serde_json::Value {
     let names = crate::names::Names::of(stack);
+    let release = super::release::read_the_release(stack, region, bucket);
     serde_json::json!({
         "Version": "2012-10-17",
         "Statement": [
@@ -41,6 +42,8 @@ pub fn cron_node_policy(stack: &str, region: &str) -> serde_json::Value {
                 }}
             },
             find_the_stacks_endpoints(),
+            release[0],
+            release[1],
             {
                 "Sid": "MountMoodledataAndOwnIt",
                 "Effect": "Allow",
@@ -80,7 +83,7 @@ pub(super) fn cron_tier(spec: &Spec, facts: &Facts, private: &[Ref]) -> Part {
         stack,
         "cron",
         "the cron instance",
-        cron_node_policy(stack, &spec.region),
+        cron_node_policy(stack, &spec.region, &super::bucket_name(spec, facts)),
     );
     let ami = spec.cron.ami.as_ref().unwrap_or(&spec.web.ami);
     let (image_id, root_device_name) = match facts.images.get(ami) {

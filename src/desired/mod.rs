@@ -21,6 +21,12 @@ pub struct Facts {
     /// The availability zones of the spec's region (read when the stack creates its network;
     /// `None` when not read).
     pub availability_zones: Option<Vec<String>>,
+    /// The AWS account the stack is in (STS GetCallerIdentity): it makes the stack bucket's
+    /// name globally unique and names the roles in resource policies. `None` when not read.
+    pub account: Option<String>,
+    /// The release built from `moodle.git_url` at `moodle.git_ref` (`None` when not built:
+    /// render, and tests of other parts).
+    pub release: Option<crate::release::Release>,
 }
 
 /// An AMI the spec names.
@@ -60,15 +66,19 @@ pub struct DesiredState {
 
 mod cron;
 mod data;
+mod edge;
 mod file_storage;
 mod network;
 mod node_role;
+mod release;
 mod security_groups;
 mod web;
 
 pub use cron::cron_node_policy;
 pub use data::{parameter_group_family, redis_auth_secret_name};
+pub use edge::{bucket_name, bucket_policy, log_delivery_principal};
 pub use node_role::{NODE_MANAGED_POLICIES, ec2_trust_policy};
+pub use release::RELEASE;
 pub use security_groups::SECURITY_GROUPS;
 pub use web::{LAUNCH_READY_SECONDS, web_node_policy};
 /// Checks what the spec refers to against what AWS reported (AMIs, the certificate, the
@@ -86,6 +96,7 @@ pub fn check_facts(spec: &Spec, facts: &Facts, source: &SourceMap) -> Vec<Proble
     };
     check_image_and_certificate(spec, facts, &mut push);
     check_network(spec, facts, &mut push);
+    check_release(spec, facts, &mut push);
     problems
 }
 
@@ -145,6 +156,23 @@ fn check_image_and_certificate(spec: &Spec, facts: &Facts, push: &mut impl FnMut
             "load_balancer.certificate_arn".into(),
             format!("the certificate is `{status}`; an HTTPS listener needs an issued certificate"),
         ),
+    }
+}
+
+/// The release's branch is the spec's `moodle.version`.
+fn check_release(spec: &Spec, facts: &Facts, push: &mut impl FnMut(String, String)) {
+    let Some(built) = &facts.release else {
+        return;
+    };
+    let tree = crate::release::VersionPhp {
+        version: built.version.clone(),
+        release: built.release.clone(),
+        branch: built.branch.clone(),
+    };
+    if let Some(why) =
+        crate::release::branch_mismatch(spec.moodle.version, &tree, &spec.moodle.git_ref)
+    {
+        push("moodle.version".into(), why);
     }
 }
 
@@ -243,6 +271,8 @@ pub fn desired_state(spec: &Spec, facts: &Facts) -> DesiredState {
             &private_subnets,
         ))
         .chain(cron::cron_tier(spec, facts, &private_subnets))
+        .chain(edge::stack_bucket(spec, facts))
+        .chain(release::release(spec, facts))
         .collect();
     DesiredState {
         stack: spec.name.clone(),

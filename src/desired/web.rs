@@ -31,7 +31,8 @@ pub(super) fn find_the_stacks_endpoints() -> serde_json::Value {
 
 /// The inline policy of the web nodes' role: only what they need, limited to the stack's own
 /// resources by their `moodle-ha:stack` tag.
-pub fn web_node_policy(stack: &str) -> serde_json::Value {
+pub fn web_node_policy(stack: &str, region: &str, bucket: &str) -> serde_json::Value {
+    let release = super::release::read_the_release(stack, region, bucket);
     serde_json::json!({
         "Version": "2012-10-17",
         "Statement": [
@@ -43,6 +44,8 @@ pub fn web_node_policy(stack: &str) -> serde_json::Value {
                 "Condition": {"StringEquals": {"secretsmanager:ResourceTag/moodle-ha:stack": stack}}
             },
             find_the_stacks_endpoints(),
+            release[0],
+            release[1],
             {
                 "Sid": "MountMoodledata",
                 "Effect": "Allow",
@@ -87,7 +90,7 @@ pub(super) fn web_tier(
     public: &[Ref],
     private: &[Ref],
 ) -> Part {
-    let (profile, mut out) = web_role(spec);
+    let (profile, mut out) = web_role(spec, facts);
     out.extend(load_balancer(spec, vpc, public));
     out.extend(web_fleet(spec, facts, private, profile));
     out
@@ -95,12 +98,18 @@ pub(super) fn web_tier(
 
 /// The web nodes' role and instance profile (unless the spec names a profile of its own), and
 /// the profile the nodes get.
-fn web_role(spec: &Spec) -> (Ref, Part) {
+fn web_role(spec: &Spec, facts: &Facts) -> (Ref, Part) {
     let mut out = Part::default();
     let stack = &spec.name;
     let profile = match &spec.web.instance_profile {
         Some(name) => Ref::External(name.clone()),
-        None => node_role(&mut out, stack, "web", "web nodes", web_node_policy(stack)),
+        None => node_role(
+            &mut out,
+            stack,
+            "web",
+            "web nodes",
+            web_node_policy(stack, &spec.region, &super::bucket_name(spec, facts)),
+        ),
     };
     (profile, out)
 }

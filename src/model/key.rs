@@ -46,6 +46,8 @@ pub enum Kind {
     IamRole,
     /// The IAM instance profile of the web nodes.
     InstanceProfile,
+    /// The stack's S3 bucket: the load balancer's access logs and Moodle releases.
+    Bucket,
     /// The application load balancer.
     LoadBalancer,
     /// The web nodes' target group.
@@ -62,6 +64,9 @@ pub enum Kind {
     ScheduledAction,
     /// The stable, on-demand cron instance.
     Instance,
+    /// The release the nodes run: a record in the stack naming an archive of one commit in
+    /// the stack's bucket (uploaded by the same step when the bucket lacks it).
+    Release,
 }
 
 const KINDS: &[(Kind, &str)] = &[
@@ -84,6 +89,7 @@ const KINDS: &[(Kind, &str)] = &[
     (Kind::ReplicationGroup, "replication-group"),
     (Kind::IamRole, "iam-role"),
     (Kind::InstanceProfile, "instance-profile"),
+    (Kind::Bucket, "bucket"),
     (Kind::LoadBalancer, "load-balancer"),
     (Kind::TargetGroup, "target-group"),
     (Kind::Listener, "listener"),
@@ -92,6 +98,7 @@ const KINDS: &[(Kind, &str)] = &[
     (Kind::ScalingPolicy, "scaling-policy"),
     (Kind::ScheduledAction, "scheduled-action"),
     (Kind::Instance, "instance"),
+    (Kind::Release, "release"),
 ];
 
 impl Kind {
@@ -148,6 +155,7 @@ impl Kind {
             ],
             Kind::IamRole => &["name", "path"],
             Kind::InstanceProfile => &["name", "path"],
+            Kind::Bucket => &["name"],
             Kind::LoadBalancer => &["name", "scheme"],
             Kind::TargetGroup => &["name", "protocol", "port", "vpc", "target_type"],
             Kind::Listener => &["load_balancer"],
@@ -167,6 +175,8 @@ impl Kind {
                 "root_volume_encrypted",
                 "user_data",
             ],
+            // A new release is a new record (the archive of a commit never changes).
+            Kind::Release => &["parameter"],
         }
     }
 
@@ -193,8 +203,12 @@ impl Kind {
     }
 
     /// Kinds whose replacement or deletion destroys user data: refused unless explicitly allowed.
+    /// The stack bucket is one: deleting it deletes the access logs and releases in it.
     pub fn holds_data(self) -> bool {
-        matches!(self, Kind::FileSystem | Kind::DbCluster | Kind::DbInstance)
+        matches!(
+            self,
+            Kind::FileSystem | Kind::DbCluster | Kind::DbInstance | Kind::Bucket
+        )
     }
 }
 

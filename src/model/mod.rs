@@ -11,12 +11,13 @@ mod set;
 pub use key::{Kind, ResourceKey};
 pub use policy::Policy;
 pub use props::{
-    AutoScalingGroupProps, DbClusterProps, DbInstanceProps, DbParameterGroupProps, FileSystemProps,
-    IamRoleProps, InstanceProfileProps, InstanceProps, InternetGatewayProps, LaunchTemplateProps,
-    ListenerAction, ListenerProps, LoadBalancerProps, MountTargetProps, NatGatewayProps, Props,
-    ReplicationGroupProps, Route, RouteTableProps, Rule, RuleSource, STATIC_DB_PARAMETERS,
-    ScalingPolicyProps, ScheduledActionProps, SecretProps, SecurityGroupProps,
-    SecurityGroupRulesProps, SubnetGroupProps, SubnetProps, TargetGroupProps, VpcProps,
+    AutoScalingGroupProps, BucketProps, DbClusterProps, DbInstanceProps, DbParameterGroupProps,
+    FileSystemProps, IamRoleProps, InstanceProfileProps, InstanceProps, InternetGatewayProps,
+    LaunchTemplateProps, ListenerAction, ListenerProps, LoadBalancerProps, MountTargetProps,
+    NatGatewayProps, Props, ReleaseProps, ReplicationGroupProps, Route, RouteTableProps, Rule,
+    RuleSource, STATIC_DB_PARAMETERS, ScalingPolicyProps, ScheduledActionProps, SecretProps,
+    SecurityGroupProps, SecurityGroupRulesProps, SubnetGroupProps, SubnetProps, TargetGroupProps,
+    VpcProps,
 };
 pub use set::{Seq, Set};
 

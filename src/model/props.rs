@@ -62,6 +62,8 @@ pub enum Props {
     IamRole(IamRoleProps),
     /// See [`InstanceProfileProps`].
     InstanceProfile(InstanceProfileProps),
+    /// See [`BucketProps`].
+    Bucket(BucketProps),
     /// See [`LoadBalancerProps`].
     LoadBalancer(LoadBalancerProps),
     /// See [`TargetGroupProps`].
@@ -78,6 +80,8 @@ pub enum Props {
     ScheduledAction(ScheduledActionProps),
     /// See [`InstanceProps`].
     Instance(InstanceProps),
+    /// See [`ReleaseProps`].
+    Release(ReleaseProps),
 }
 
 /// A VPC the stack created.
@@ -227,6 +231,57 @@ pub struct SecretProps {
     pub name: String,
     /// What it is for.
     pub description: String,
+}
+
+/// The release the nodes run: the record (an SSM parameter) and the archive it names in the
+/// stack's bucket. Every field but `parameter` and `bucket` is the record's
+/// ([`crate::release::Release`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReleaseProps {
+    /// The SSM parameter, `/moodle-ha/<stack>/release`.
+    pub parameter: String,
+    /// The stack's bucket, holding the archive.
+    pub bucket: Ref,
+    /// The commit.
+    pub commit: String,
+    /// The archive's key, `releases/<commit>.tar.gz`.
+    pub key: String,
+    /// The archive's SHA-256 (hex).
+    pub sha256: String,
+    /// Moodle's `$version`.
+    pub version: String,
+    /// Moodle's `$release`.
+    pub release: String,
+    /// Moodle's `$branch`.
+    pub branch: String,
+}
+
+impl ReleaseProps {
+    /// The record these attributes hold.
+    pub fn record(&self) -> crate::release::Release {
+        crate::release::Release {
+            commit: self.commit.clone(),
+            key: self.key.clone(),
+            sha256: self.sha256.clone(),
+            version: self.version.clone(),
+            release: self.release.clone(),
+            branch: self.branch.clone(),
+        }
+    }
+
+    /// The attributes of `record`, stored in `parameter`, the archive in `bucket`.
+    pub fn of(parameter: String, bucket: Ref, record: &crate::release::Release) -> Self {
+        Self {
+            parameter,
+            bucket,
+            commit: record.commit.clone(),
+            key: record.key.clone(),
+            sha256: record.sha256.clone(),
+            version: record.version.clone(),
+            release: record.release.clone(),
+            branch: record.branch.clone(),
+        }
+    }
 }
 
 /// A DB or cache subnet group.
@@ -411,6 +466,25 @@ pub struct InstanceProfileProps {
     pub path: String,
     /// Its role.
     pub role: Ref,
+}
+
+/// The stack's S3 bucket: the load balancer's access logs under one prefix, Moodle releases
+/// under another. Private, encrypted, TLS only.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BucketProps {
+    /// The globally unique name, `moodle-ha-<stack>-<account>-<region>`.
+    pub name: String,
+    /// Default encryption: `AES256` (SSE-S3, the only one ALB access logs accept).
+    pub encryption: String,
+    /// All four public access block settings on (any one off reads as `false`).
+    pub block_public_access: bool,
+    /// `BucketOwnerEnforced`: ACLs off, the bucket owns every object written to it.
+    pub object_ownership: String,
+    /// The enabled lifecycle expirations, key prefix to days (the access logs'; never the
+    /// releases').
+    pub expiration_days: BTreeMap<String, u32>,
+    /// The bucket policy: TLS only, and the region's ELB log delivery may write the logs.
+    pub policy: Policy,
 }
 
 /// The internet-facing application load balancer.
@@ -664,6 +738,7 @@ impl Props {
             Props::ReplicationGroup(_) => Kind::ReplicationGroup,
             Props::IamRole(_) => Kind::IamRole,
             Props::InstanceProfile(_) => Kind::InstanceProfile,
+            Props::Bucket(_) => Kind::Bucket,
             Props::LoadBalancer(_) => Kind::LoadBalancer,
             Props::TargetGroup(_) => Kind::TargetGroup,
             Props::Listener(_) => Kind::Listener,
@@ -672,6 +747,7 @@ impl Props {
             Props::ScalingPolicy(_) => Kind::ScalingPolicy,
             Props::ScheduledAction(_) => Kind::ScheduledAction,
             Props::Instance(_) => Kind::Instance,
+            Props::Release(_) => Kind::Release,
         }
     }
 
@@ -702,7 +778,8 @@ impl Props {
         }
     }
 
-    /// The RDS deletion protection flag, for resources that have one.
+    /// The deletion protection flag, for resources that have one (databases, the load
+    /// balancer).
     pub fn deletion_protection(&self) -> bool {
         match self {
             Props::DbCluster(p) => p.deletion_protection,
@@ -726,6 +803,7 @@ impl Props {
             | Props::ElasticIp {}
             | Props::FileSystem(_)
             | Props::Secret(_)
+            | Props::Bucket(_)
             | Props::DbParameterGroup(_)
             | Props::IamRole(_) => vec![],
             Props::InstanceProfile(p) => vec![&mut p.role],
@@ -760,6 +838,7 @@ impl Props {
                 refs
             }
             Props::ScheduledAction(p) => vec![&mut p.group],
+            Props::Release(p) => vec![&mut p.bucket],
             Props::Instance(p) => {
                 let mut refs = vec![&mut p.subnet, &mut p.instance_profile];
                 refs.extend(p.security_groups.values_mut());

@@ -3,7 +3,7 @@
 
 use super::{Action, Applies, Change, FieldChange, PLAN_FORMAT_VERSION, Plan};
 use crate::desired::DesiredState;
-use crate::model::{Props, ResourceKey};
+use crate::model::{Kind, Props, ResourceKey};
 use crate::observed::ObservedState;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -391,6 +391,13 @@ fn delete(key: &ResourceKey, id: &str, props: &Props, reason: Option<String>) ->
             applies: None,
         })
         .collect();
+    // Deleting the stack bucket empties it first: say what goes with it.
+    let reason = if key.kind == Kind::Bucket {
+        let note = "emptied first: the load balancer's access logs and the Moodle releases in it go with it";
+        Some(reason.map_or_else(|| note.to_string(), |r| format!("{r}; {note}")))
+    } else {
+        reason
+    };
     Change {
         key: key.clone(),
         action: Action::Delete,

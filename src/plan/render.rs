@@ -75,7 +75,10 @@ fn render_change(out: &mut String, change: &Change) {
     out.push('\n');
     if let Some(snapshot) = &change.final_snapshot {
         let _ = writeln!(out, "      {BOLD}final snapshot: {snapshot}{BOLD:#}");
-    } else if change.destroys_data && matches!(change.action, Action::Delete | Action::Replace) {
+    } else if change.destroys_data
+        && change.key.kind != crate::model::Kind::Bucket
+        && matches!(change.action, Action::Delete | Action::Replace)
+    {
         let _ = writeln!(out, "      {BOLD_RED}no final snapshot{BOLD_RED:#}");
     }
     for f in &change.fields {

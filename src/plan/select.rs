@@ -37,7 +37,12 @@ pub const PARTS: &[(&str, &[Kind])] = &[
     ),
     (
         "load_balancer",
-        &[Kind::LoadBalancer, Kind::TargetGroup, Kind::Listener],
+        &[
+            Kind::Bucket,
+            Kind::LoadBalancer,
+            Kind::TargetGroup,
+            Kind::Listener,
+        ],
     ),
     (
         "web",
@@ -48,6 +53,7 @@ pub const PARTS: &[(&str, &[Kind])] = &[
             Kind::AutoScalingGroup,
             Kind::ScalingPolicy,
             Kind::ScheduledAction,
+            Kind::Release,
         ],
     ),
     (

@@ -1197,3 +1197,103 @@ fn a_field_aws_did_not_report_is_unknown_never_a_replacement() {
         Some(Action::Replace)
     );
 }
+
+#[test]
+fn a_stack_bucket_control_switched_off_is_an_in_place_update_and_deleting_it_says_what_goes() {
+    let d = desired();
+    let mut o = observed_as(&d);
+    let bucket = key(Kind::Bucket, "stack");
+    for r in &mut o.resources {
+        if let (true, Props::Bucket(b)) = (r.key == bucket, &mut r.props) {
+            b.block_public_access = false;
+            b.policy = crate::model::Policy::default();
+        }
+    }
+    let p = plan(&d, &o, &opts());
+    let c = p
+        .changes
+        .iter()
+        .find(|c| c.key == bucket)
+        .expect("the bucket changes");
+    assert_eq!(c.action, Action::Update);
+    let fields: Vec<&str> = c.fields.iter().map(|f| f.field.as_str()).collect();
+    assert_eq!(fields, ["block_public_access", "policy"]);
+    assert!(!c.destroys_data);
+
+    let nothing = DesiredState {
+        resources: Default::default(),
+        ..d.clone()
+    };
+    let gone = plan(&nothing, &observed_as(&d), &opts());
+    let c = gone
+        .changes
+        .iter()
+        .find(|c| c.key == bucket)
+        .expect("the bucket is deleted");
+    assert!(c.destroys_data);
+    assert!(
+        c.reason
+            .as_deref()
+            .is_some_and(|r| r.contains("access logs and the Moodle releases")),
+        "{:?}",
+        c.reason
+    );
+}
+
+#[test]
+fn a_new_release_is_one_update_of_the_release_and_nothing_else() {
+    let spec = match crate::spec::load_str(include_str!("../../stacks/example.yaml")) {
+        Ok(l) => l.spec,
+        Err(e) => panic!("{e}"),
+    };
+    let release = |commit: &str, version: &str| crate::release::Release {
+        commit: commit.repeat(40),
+        key: crate::release::archive_key(&commit.repeat(40)),
+        sha256: commit.repeat(64),
+        version: version.into(),
+        release: "4.5.x".into(),
+        branch: "405".into(),
+    };
+    let facts = |r| Facts {
+        account: Some("123456789012".into()),
+        release: Some(r),
+        ..Facts::default()
+    };
+    let before = desired_state(&spec, &facts(release("a", "2024100706.00")));
+    let after = desired_state(&spec, &facts(release("b", "2024100707.00")));
+    let p = plan(&after, &observed_as(&before), &opts());
+    let changed: Vec<(ResourceKey, Action, Vec<&str>)> = p
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::NoOp)
+        .map(|c| {
+            (
+                c.key.clone(),
+                c.action,
+                c.fields.iter().map(|f| f.field.as_str()).collect(),
+            )
+        })
+        .collect();
+    // The launch template and the cron instance (their user data) are untouched: a node reads
+    // the record at boot, so only the record changes.
+    assert_eq!(
+        changed,
+        vec![(
+            key(Kind::Release, "site"),
+            Action::Update,
+            vec!["commit", "key", "sha256", "version"]
+        )]
+    );
+    // Built before the record is written: the release refers to the stack's bucket.
+    let Some(Props::Release(r)) = after.resources.get(&key(Kind::Release, "site")) else {
+        panic!("no release");
+    };
+    assert_eq!(r.bucket, Ref::to(Kind::Bucket, "stack"));
+    assert_eq!(r.parameter, "/moodle-ha/moodle-example/release");
+    // Without a built release (render) there is no release resource.
+    assert!(
+        !desired()
+            .resources
+            .contains_key(&key(Kind::Release, "site"))
+    );
+}

@@ -14,8 +14,9 @@ pub const DB_GRANTS: &str =
 /// Python and stunnel, so it builds in seconds with no Rust or Go toolchain.
 pub const EFS_UTILS_REF: &str = "v1.36.0";
 
-/// The RDS certificate bundle every node adds to its trust store (`dboptions` `verify-full`).
-pub const RDS_CA_URL: &str = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem";
+/// The RDS certificate bundle every node adds to its trust store (`dboptions` `verify-full`),
+/// unless the spec's `moodle.rds_ca_bundle_url` names another.
+pub const RDS_CA_URL: &str = crate::spec::DEFAULT_RDS_CA_BUNDLE_URL;
 
 pub use crate::names::READY_HOOK;
 
@@ -71,10 +72,12 @@ pub struct Site {
     pub dataroot: String,
     /// Node-local cache directory.
     pub localcachedir: &'static str,
-    /// Git repository and ref of the code.
-    pub git_url: String,
-    /// Branch, tag or commit.
-    pub git_ref: String,
+    /// The SSM parameter holding the release record the node runs (the same for every
+    /// release, so a new release changes no user data).
+    pub release_parameter: String,
+    /// Moodle's `$branch` of the spec's `moodle.version` (`405`): a node refuses a release of
+    /// another branch.
+    pub release_branch: &'static str,
     /// wwwroot.
     pub wwwroot: String,
     /// wwwroot's host name, the Host the health check is given.
@@ -133,8 +136,10 @@ pub struct Site {
     pub jobs: Vec<(String, String)>,
     /// efs-utils ref built on Ubuntu and Debian.
     pub efs_utils_ref: &'static str,
-    /// The RDS CA bundle URL.
-    pub rds_ca_url: &'static str,
+    /// The RDS CA bundle URL (https:// or s3://).
+    pub rds_ca_url: String,
+    /// efs-utils' git repository.
+    pub efs_utils_git_url: String,
     /// 4.5 and 5.0 serve the code root: deny its internal files.
     pub deny_internal_paths: bool,
 }
@@ -174,8 +179,8 @@ impl Site {
             document_root: branch.document_root,
             dataroot: m.dataroot.trim_end_matches('/').to_string(),
             localcachedir: "/var/cache/moodle",
-            git_url: m.git_url.clone(),
-            git_ref: m.git_ref.clone(),
+            release_parameter: crate::names::Names::of(&spec.name).release_parameter(),
+            release_branch: crate::release::branch_of(m.version),
             wwwroot: m.wwwroot.clone(),
             host: health.host,
             health_path: health.path,
@@ -205,7 +210,8 @@ impl Site {
             admin_email: m.admin_email.clone(),
             jobs: cron_lines(spec, php_bin),
             efs_utils_ref: EFS_UTILS_REF,
-            rds_ca_url: RDS_CA_URL,
+            rds_ca_url: m.rds_ca_bundle_url.clone(),
+            efs_utils_git_url: m.efs_utils_git_url.clone(),
         }
     }
 }
@@ -408,7 +414,7 @@ fn packages(os: Os, php: &str, nginx: bool) -> Vec<String> {
             ] {
                 out.push(format!("php{php}-{ext}"));
             }
-            // git for the code; nfs-common, stunnel4 and binutils for efs-utils (built at
+            // git, nfs-common, stunnel4 and binutils for efs-utils (fetched and built at
             // boot: it is not in Ubuntu's archive).
             out.extend(
                 [
@@ -455,7 +461,7 @@ fn packages(os: Os, php: &str, nginx: bool) -> Vec<String> {
                 out.push(format!("php{php}-{ext}"));
             }
             // phpredis is not packaged for AL2023: built with pecl (php-pear, gcc, make).
-            out.extend(["php-pear", "gcc", "make", "git", "amazon-efs-utils"].map(String::from));
+            out.extend(["php-pear", "gcc", "make", "amazon-efs-utils"].map(String::from));
         }
     }
     out

@@ -16,13 +16,14 @@ pub use database::{
     Cache, Database, DbEngine, DbParameters, FileStorage, PerformanceMode, ThroughputMode,
 };
 pub use load::{LoadError, LoadedSpec, load_file, load_str};
-pub use moodle::{Moodle, MoodleVersion, Os, PhpSettings, WebServer};
+pub use moodle::{DEFAULT_RDS_CA_BUNDLE_URL, Moodle, MoodleVersion, Os, PhpSettings, WebServer};
 pub use network::{CreateNetwork, ExistingNetwork, NatGateways, Network};
 pub use schema::json_schema;
 pub use source_map::SourceMap;
 pub use validate::{Problem, Severity, architecture_of_types, parse_size, validate};
 pub use web::{
-    Cron, CronJob, HealthCheck, LoadBalancer, Scaling, ScheduledAction, Stickiness, Web,
+    AccessLogs, Cron, CronJob, DesyncMitigationMode, HealthCheck, LoadBalancer, Scaling,
+    ScheduledAction, Stickiness, Web,
 };
 
 use schemars::JsonSchema;

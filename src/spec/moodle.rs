@@ -156,6 +156,16 @@ pub struct Moodle {
     /// php.ini settings.
     #[serde(default)]
     pub php: PhpSettings,
+    /// Where every node downloads the RDS CA bundle at boot (the database is reached with
+    /// `verify-full`): AWS's trust store by default; an `s3://` URL under the stack bucket's
+    /// `releases/` prefix (which the node roles may read) keeps the boot inside the stack.
+    #[serde(default = "default_rds_ca_bundle_url")]
+    pub rds_ca_bundle_url: String,
+    /// The git repository efs-utils is built from at boot on Ubuntu and Debian (in neither
+    /// archive), at its pinned tag: GitHub by default; a mirror of your own keeps the boot
+    /// off GitHub.
+    #[serde(default = "default_efs_utils_git_url")]
+    pub efs_utils_git_url: String,
 }
 
 /// php.ini settings rendered on every node.
@@ -194,6 +204,16 @@ impl Default for PhpSettings {
 
 fn default_git_url() -> String {
     "https://github.com/moodle/moodle.git".into()
+}
+/// AWS's global RDS CA bundle.
+pub const DEFAULT_RDS_CA_BUNDLE_URL: &str =
+    "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem";
+
+fn default_rds_ca_bundle_url() -> String {
+    DEFAULT_RDS_CA_BUNDLE_URL.into()
+}
+fn default_efs_utils_git_url() -> String {
+    "https://github.com/aws/efs-utils".into()
 }
 fn default_code_path() -> String {
     "/var/www/moodle".into()

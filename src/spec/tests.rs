@@ -1257,12 +1257,14 @@ fn debian_12_is_read_from_debians_ssm_parameter_and_runs_4_5_and_5_1_on_php_8_2_
 }
 
 #[test]
-fn git_url_is_https_ssh_scp_like_or_an_absolute_file_url() {
+fn git_url_is_https_ssh_scp_like_or_an_absolute_file_url_or_path() {
+    // The CLI clones it (the nodes get the release), so a local repository works too.
     for url in [
         "https://git.example.edu/moodle.git",
         "ssh://git@git.example.edu/moodle.git",
         "git@git.example.edu:moodle.git",
         "file:///srv/mirror/moodle.git",
+        "/srv/mirror/moodle.git",
     ] {
         let problems = moodle_problems(&[(
             "git_ref: v4.5.6",
@@ -1275,7 +1277,7 @@ fn git_url_is_https_ssh_scp_like_or_an_absolute_file_url() {
     }
     for url in [
         "file://relative/moodle.git",
-        "/srv/mirror/moodle.git",
+        "relative/moodle.git",
         "ftp://x/y",
     ] {
         let (path, text) = only_error(&moodle_problems(&[(
@@ -1285,4 +1287,27 @@ fn git_url_is_https_ssh_scp_like_or_an_absolute_file_url() {
         assert_eq!(path, "moodle.git_url");
         assert!(text.contains("is not a git URL"), "{text}");
     }
+}
+
+#[test]
+fn boot_downloads_are_settings_with_their_own_urls() {
+    let problems = moodle_problems(&[(
+        "git_ref: v4.5.6",
+        "git_ref: v4.5.6\n  rds_ca_bundle_url: s3://moodle-ha-s-123456789012-eu-west-1/releases/rds/global-bundle.pem\n  efs_utils_git_url: https://git.example.edu/mirror/efs-utils",
+    )]);
+    assert!(
+        problems.iter().all(|p| p.0 != Severity::Error),
+        "{problems:#?}"
+    );
+    let (path, text) = only_error(&moodle_problems(&[(
+        "git_ref: v4.5.6",
+        "git_ref: v4.5.6\n  rds_ca_bundle_url: http://example.edu/bundle.pem",
+    )]));
+    assert_eq!(path, "moodle.rds_ca_bundle_url");
+    assert!(text.contains("https:// or s3://"), "{text}");
+    let (path, _) = only_error(&moodle_problems(&[(
+        "git_ref: v4.5.6",
+        "git_ref: v4.5.6\n  efs_utils_git_url: ftp://x/efs-utils",
+    )]));
+    assert_eq!(path, "moodle.efs_utils_git_url");
 }

@@ -28,6 +28,59 @@ pub struct LoadBalancer {
     /// Load-balancer cookie stickiness (sessions live in Redis, so off by default).
     #[serde(default)]
     pub stickiness: Stickiness,
+    /// How the load balancer treats requests that may be HTTP desync (request smuggling)
+    /// attempts: `defensive` (AWS's default, blocks only the severe ones) or `strictest`
+    /// (only RFC 7230-compliant requests; may reject odd but harmless clients). Invalid header
+    /// fields are always dropped.
+    #[serde(default)]
+    pub desync_mitigation_mode: DesyncMitigationMode,
+    /// The load balancer's access logs, in the stack bucket under `alb-access-logs/` (always
+    /// on: S3 storage is their only cost, delivery is free).
+    #[serde(default)]
+    pub access_logs: AccessLogs,
+}
+
+/// `load_balancer.desync_mitigation_mode`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DesyncMitigationMode {
+    /// Blocks requests classified as severe; AWS's default.
+    #[default]
+    Defensive,
+    /// Only requests that comply with RFC 7230.
+    Strictest,
+}
+
+impl DesyncMitigationMode {
+    /// How AWS spells it (`routing.http.desync_mitigation_mode`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DesyncMitigationMode::Defensive => "defensive",
+            DesyncMitigationMode::Strictest => "strictest",
+        }
+    }
+}
+
+/// `load_balancer.access_logs`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AccessLogs {
+    /// Days the access logs are kept before S3 deletes them (a lifecycle rule on their prefix
+    /// only; releases are never expired), 1–3650.
+    #[serde(default = "default_access_log_days")]
+    pub expire_days: u32,
+}
+
+impl Default for AccessLogs {
+    fn default() -> Self {
+        Self {
+            expire_days: default_access_log_days(),
+        }
+    }
+}
+
+fn default_access_log_days() -> u32 {
+    90
 }
 
 /// Target group health check.

@@ -92,7 +92,7 @@ async fn an_adopted_vpc_gets_groups_and_mount_targets_and_survives_destroy() {
     // tier (DB subnet and parameter groups, instance, cache subnet group, secret, Redis) and the
     // web tier (role, profile, load balancer, target group, two listeners, launch template,
     // group, two scaling policies) and the cron tier (two secrets, role, profile, instance).
-    assert!(out.contains("36 to add"), "{out}");
+    assert!(out.contains("38 to add"), "{out}");
 
     let groups = ec2
         .describe_security_groups()

@@ -262,7 +262,8 @@ fn spec_yaml(name: &str, c: &Choice, octet: u8, existing: Option<&Existing>) -> 
     let version = ["4.5", "5.0", "5.1"][c.version];
     let _ = writeln!(
         y,
-        "moodle:\n  version: \"{version}\"\n  wwwroot: https://moodle.example.edu\n  git_ref: v{version}.0\n  web_server: {}\n  admin_email: admin@example.edu",
+        "moodle:\n  version: \"{version}\"\n  wwwroot: https://moodle.example.edu\n  git_url: {}\n  git_ref: v{version}.0\n  web_server: {}\n  admin_email: admin@example.edu",
+        super::harness::site_repo_url(),
         if c.apache { "apache" } else { "nginx" }
     );
     y

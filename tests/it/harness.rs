@@ -47,7 +47,9 @@ pub fn example_spec(name: &str, edit: impl FnOnce(String) -> String) -> StackFil
     let text =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("stacks/example.yaml"))
             .expect("example spec");
-    let text = edit(text.replace("name: moodle-example", &format!("name: {name}")));
+    let text = edit(with_site_repo(
+        &text.replace("name: moodle-example", &format!("name: {name}")),
+    ));
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join(format!("{name}.yaml"));
     std::fs::write(&path, text).expect("write spec");
@@ -56,6 +58,81 @@ pub fn example_spec(name: &str, edit: impl FnOnce(String) -> String) -> StackFil
         path,
         name: name.to_string(),
     }
+}
+
+/// A local git repository standing in for a site's: one small Moodle-shaped tree per tag
+/// (`version.php` with the branch's `$branch`, in `public/` from 5.1, and `lib/setup.php`),
+/// tags `v4.5.0`, `v4.5.6`, `v5.0.0`, `v5.1.0`, `v5.1.6`. Made once per test run; a `file://` URL.
+pub fn site_repo_url() -> &'static str {
+    static URL: OnceLock<String> = OnceLock::new();
+    URL.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("temp dir").keep();
+        let src = dir.join("site");
+        std::fs::create_dir_all(src.join("lib")).expect("mkdir");
+        let git = |args: &[&str]| {
+            let ok = Command::new("git")
+                .arg("-C")
+                .arg(&src)
+                .args(["-c", "user.name=tests", "-c", "user.email=tests@invalid"])
+                .args(args)
+                .output()
+                .map(|o| o.status.success())
+                .unwrap_or(false);
+            assert!(ok, "git {args:?}");
+        };
+        git(&["init", "-q"]);
+        std::fs::write(src.join("lib/setup.php"), "<?php\n").expect("write");
+        for (tag, version, branch) in [
+            ("v4.5.0", "2024100700.00", "405"),
+            ("v4.5.6", "2024100706.00", "405"),
+            ("v5.0.0", "2025041400.00", "500"),
+            ("v5.1.0", "2025100600.00", "501"),
+            ("v5.1.6", "2025100606.00", "501"),
+        ] {
+            let _ = std::fs::remove_file(src.join("version.php"));
+            let _ = std::fs::remove_dir_all(src.join("public"));
+            let at = if branch == "501" {
+                std::fs::create_dir_all(src.join("public")).expect("mkdir");
+                src.join("public/version.php")
+            } else {
+                src.join("version.php")
+            };
+            let release = tag.trim_start_matches('v');
+            std::fs::write(
+                at,
+                format!("<?php\n$version  = {version};\n$release  = '{release} (Build: 20260101)';\n$branch   = '{branch}';\n"),
+            )
+            .expect("write");
+            git(&["add", "-A"]);
+            git(&["commit", "-qm", tag]);
+            git(&["tag", tag]);
+        }
+        format!("file://{}", src.display())
+    })
+}
+
+/// The spec `text` with its code from [`site_repo_url`] (tests reach no git host).
+pub fn with_site_repo(text: &str) -> String {
+    let mut out = String::new();
+    for line in text.lines() {
+        if line.trim_start().starts_with("git_url:") {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+        if let Some(indent) = line.strip_suffix(line.trim_start()) {
+            if line.trim_start().starts_with("git_ref:") {
+                out.push_str(&format!("{indent}git_url: {}\n", site_repo_url()));
+            }
+        }
+    }
+    out
+}
+
+/// The release cache every test run of the CLI shares (made once per test run).
+pub fn release_cache() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().expect("temp dir").keep())
 }
 
 /// Runs `moodle-ha` with the emulator's endpoint and test credentials.
@@ -76,6 +153,7 @@ pub fn moodle_ha_with(endpoint: &str, args: &[&str], env: &[(&str, &str)]) -> Ou
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .env("AWS_REGION", REGION)
+        .env("MOODLE_HA_RELEASE_CACHE", release_cache())
         .env("NO_COLOR", "1")
         .env_remove("RUST_LOG");
     for (k, v) in env {
@@ -244,3 +322,10 @@ pub fn json(o: Output) -> serde_json::Value {
     let text = ok(o);
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}):\n{text}"))
 }
+
+pub async fn s3() -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::new(&config_for_tests().await)
+}
+
+/// The emulator's account (moto's).
+pub const ACCOUNT: &str = "123456789012";

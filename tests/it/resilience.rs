@@ -166,6 +166,8 @@ const EXAMPLE_COUNTS: &[(&str, usize)] = &[
     ("iam-role", 2),
     ("instance-profile", 2),
     ("instance", 1),
+    ("bucket", 1),
+    ("release", 1),
 ];
 
 fn ec2_identity(tags: &[aws_sdk_ec2::types::Tag], id: Option<&str>) -> String {
@@ -606,6 +608,33 @@ async fn inventory(stack: &str) -> Inventory {
         profiles
             .iter()
             .map(|p| p.instance_profile_name().to_string())
+            .collect(),
+    );
+
+    // The stack bucket (by its name, which holds the stack's) and the release record.
+    let buckets = s3().await.list_buckets().send().await.expect("buckets");
+    let bucket_prefix = format!("moodle-ha-{stack}-");
+    inv.insert(
+        "bucket",
+        buckets
+            .buckets()
+            .iter()
+            .filter_map(|b| b.name())
+            .filter(|n| n.starts_with(&bucket_prefix))
+            .map(str::to_string)
+            .collect(),
+    );
+    let record = aws_sdk_ssm::Client::new(&config_for_tests().await)
+        .get_parameter()
+        .name(format!("/moodle-ha/{stack}/release"))
+        .send()
+        .await;
+    inv.insert(
+        "release",
+        record
+            .ok()
+            .and_then(|r| r.parameter().and_then(|p| p.name()).map(str::to_string))
+            .into_iter()
             .collect(),
     );
     inv

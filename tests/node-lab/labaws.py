@@ -10,6 +10,12 @@
                                         CompleteLifecycleAction (CONTINUE); prints AWS's error
                                         code and exits 1 when it is refused
 
+  labaws.py record STACK REGION         the release record (the SSM parameter's JSON)
+  labaws.py put-record STACK REGION JSON
+                                        overwrites the release record (bad-release)
+  labaws.py put-object BUCKET KEY FILE REGION
+                                        uploads FILE (bad-release: a tampered archive)
+
 AWS_ENDPOINT_URL (the emulator) and test credentials come from the environment.
 """
 
@@ -76,6 +82,22 @@ def complete(group, hook, instance, region):
     print("accepted")
 
 
+def record(stack, region):
+    name = f"/moodle-ha/{stack}/release"
+    print(client("ssm", region).get_parameter(Name=name)["Parameter"]["Value"])
+
+
+def put_record(stack, region, value):
+    name = f"/moodle-ha/{stack}/release"
+    client("ssm", region).put_parameter(Name=name, Value=value, Type="String", Overwrite=True)
+
+
+def put_object(bucket, key, path, region):
+    with open(path, "rb") as f:
+        client("s3", region).put_object(Bucket=bucket, Key=key, Body=f.read())
+
+
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
-    {"facts": facts, "secret": secret, "targets": targets, "complete": complete}[cmd](*args)
+    {"facts": facts, "secret": secret, "targets": targets, "complete": complete,
+     "record": record, "put-record": put_record, "put-object": put_object}[cmd](*args)

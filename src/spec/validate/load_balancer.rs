@@ -25,6 +25,13 @@ impl Checker<'_> {
             604_800,
             "",
         );
+        self.range(
+            "load_balancer.access_logs.expire_days",
+            lb.access_logs.expire_days,
+            1,
+            3650,
+            "",
+        );
     }
 
     /// An ACM certificate ARN in the stack's region and an ELB security policy.

@@ -19,6 +19,7 @@ impl Checker<'_> {
         let m = &spec.moodle;
         self.wwwroot(m);
         self.code_source(m);
+        self.boot_downloads(m);
         self.moodle_paths(m);
         if !m.admin_email.contains('@') {
             self.err(
@@ -48,17 +49,17 @@ impl Checker<'_> {
         }
     }
 
-    /// `git_url` and `git_ref`: a git URL, and a ref without spaces (warned about when it is
-    /// a branch that moves).
+    /// `git_url` and `git_ref`: a git URL or an absolute path (the CLI clones it with the
+    /// operator's git), and a ref without spaces (warned about when it is a branch that moves).
     fn code_source(&mut self, m: &Moodle) {
-        let git_ok = ["https://", "ssh://", "git@", "file:///"]
+        let git_ok = ["https://", "ssh://", "git@", "file:///", "/"]
             .iter()
             .any(|p| m.git_url.starts_with(p));
         if !git_ok {
             self.err(
                 "moodle.git_url",
                 format!(
-                    "`{}` is not a git URL (https://, ssh://, git@ or file:///)",
+                    "`{}` is not a git URL (https://, ssh://, git@, file:/// or an absolute path)",
                     m.git_url
                 ),
             );
@@ -72,6 +73,34 @@ impl Checker<'_> {
             self.warn(
                 "moodle.git_ref",
                 format!("`{}` is a branch that moves: nodes booted at different times run different code, and a web node with newer code than the site waits for an upgrade that only a new cron instance runs; pin a tag (e.g. `v4.5.6`) or a commit", m.git_ref),
+            );
+        }
+    }
+
+    /// What a node downloads at boot: the RDS CA bundle (https:// or s3://) and efs-utils'
+    /// repository (a git URL).
+    fn boot_downloads(&mut self, m: &Moodle) {
+        let ok = ["https://", "s3://"]
+            .iter()
+            .any(|p| m.rds_ca_bundle_url.starts_with(p))
+            && !m.rds_ca_bundle_url.chars().any(char::is_whitespace);
+        if !ok {
+            self.err(
+                "moodle.rds_ca_bundle_url",
+                format!("`{}` must be an https:// or s3:// URL", m.rds_ca_bundle_url),
+            );
+        }
+        let git_ok = ["https://", "ssh://", "git@", "file:///"]
+            .iter()
+            .any(|p| m.efs_utils_git_url.starts_with(p))
+            && !m.efs_utils_git_url.chars().any(char::is_whitespace);
+        if !git_ok {
+            self.err(
+                "moodle.efs_utils_git_url",
+                format!(
+                    "`{}` is not a git URL (https://, ssh://, git@ or file:///)",
+                    m.efs_utils_git_url
+                ),
             );
         }
     }

@@ -1,0 +1,186 @@
+//! The edge's security (issue 20): the stack bucket that holds the load balancer's access
+//! logs (and Moodle releases), with the bucket policy the region's log delivery needs.
+
+use super::{Facts, Part};
+use crate::model::{BucketProps, Kind, Policy, Props};
+use crate::names::{ACCESS_LOG_PREFIX, BUCKET, Names, partition};
+use crate::spec::Spec;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+/// The Elastic Load Balancing account of each region opened before August 2022: the principal
+/// AWS documents for those regions' access-log delivery ("Enable access logs for your
+/// Application Load Balancer", step 2). Every later region uses the service principal
+/// `logdelivery.elasticloadbalancing.amazonaws.com` instead (see [`log_delivery_principal`]).
+const ELB_ACCOUNTS: &[(&str, &str)] = &[
+    ("af-south-1", "098369216593"),
+    ("ap-east-1", "754344448648"),
+    ("ap-northeast-1", "582318560864"),
+    ("ap-northeast-2", "600734575887"),
+    ("ap-northeast-3", "383597477331"),
+    ("ap-south-1", "718504428378"),
+    ("ap-southeast-1", "114774131450"),
+    ("ap-southeast-2", "783225319266"),
+    ("ap-southeast-3", "589379963580"),
+    ("ca-central-1", "985666609251"),
+    ("cn-north-1", "638102146993"),
+    ("cn-northwest-1", "037604701340"),
+    ("eu-central-1", "054676820928"),
+    ("eu-north-1", "897822967062"),
+    ("eu-south-1", "635631232127"),
+    ("eu-west-1", "156460612806"),
+    ("eu-west-2", "652711504416"),
+    ("eu-west-3", "009996457667"),
+    ("me-south-1", "076674570225"),
+    ("sa-east-1", "507241528517"),
+    ("us-east-1", "127311923021"),
+    ("us-east-2", "033677994240"),
+    ("us-gov-east-1", "190560391635"),
+    ("us-gov-west-1", "048591011584"),
+    ("us-west-1", "027434742980"),
+    ("us-west-2", "797873946194"),
+];
+
+/// Who delivers a region's ALB access logs: its ELB account (regions before August 2022) or
+/// the log-delivery service principal (later regions).
+pub fn log_delivery_principal(region: &str) -> Value {
+    match ELB_ACCOUNTS.iter().find(|(r, _)| *r == region) {
+        Some((_, account)) => {
+            json!({"AWS": format!("arn:{}:iam::{account}:root", partition(region))})
+        }
+        None => json!({"Service": "logdelivery.elasticloadbalancing.amazonaws.com"}),
+    }
+}
+
+/// The stack bucket's policy: no request without TLS, and the region's log delivery may put
+/// objects under the access-log prefix of this account only.
+pub fn bucket_policy(bucket: &str, account: &str, region: &str) -> Policy {
+    let arn = format!("arn:{}:s3:::{bucket}", partition(region));
+    Policy::new(json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "DenyWithoutTls",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [arn.clone(), format!("{arn}/*")],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}}
+            },
+            {
+                "Sid": "AlbAccessLogDelivery",
+                "Effect": "Allow",
+                "Principal": log_delivery_principal(region),
+                "Action": "s3:PutObject",
+                "Resource": format!("{arn}/{ACCESS_LOG_PREFIX}/AWSLogs/{account}/*")
+            }
+        ]
+    }))
+}
+
+/// The stack bucket's name, from the account the facts name.
+pub fn bucket_name(spec: &Spec, facts: &Facts) -> String {
+    Names::of(&spec.name).bucket(facts.account.as_deref().unwrap_or_default(), &spec.region)
+}
+
+/// The stack bucket.
+pub(super) fn stack_bucket(spec: &Spec, facts: &Facts) -> Part {
+    let mut out = Part::default();
+    let account = facts.account.as_deref().unwrap_or_default();
+    let name = bucket_name(spec, facts);
+    out.add(
+        Kind::Bucket,
+        BUCKET,
+        Props::Bucket(BucketProps {
+            policy: bucket_policy(&name, account, &spec.region),
+            name,
+            encryption: "AES256".into(),
+            block_public_access: true,
+            object_ownership: "BucketOwnerEnforced".into(),
+            expiration_days: BTreeMap::from([(
+                format!("{ACCESS_LOG_PREFIX}/"),
+                spec.load_balancer.access_logs.expire_days,
+            )]),
+        }),
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ResourceKey;
+
+    fn example() -> Spec {
+        match crate::spec::load_str(include_str!("../../stacks/example.yaml")) {
+            Ok(l) => l.spec,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn the_stack_bucket_is_private_encrypted_tls_only_and_expires_only_the_access_logs() {
+        let mut spec = example();
+        spec.load_balancer.access_logs.expire_days = 30;
+        let facts = Facts {
+            account: Some("123456789012".into()),
+            ..Facts::default()
+        };
+        let part = stack_bucket(&spec, &facts);
+        let Some((key, Props::Bucket(b))) = part.0.first() else {
+            panic!("a bucket");
+        };
+        assert_eq!(key, &ResourceKey::new(Kind::Bucket, "stack"));
+        assert_eq!(b.name, "moodle-ha-moodle-example-123456789012-eu-west-1");
+        assert_eq!(
+            (
+                b.encryption.as_str(),
+                b.block_public_access,
+                b.object_ownership.as_str()
+            ),
+            ("AES256", true, "BucketOwnerEnforced")
+        );
+        assert_eq!(
+            b.expiration_days,
+            BTreeMap::from([("alb-access-logs/".to_string(), 30)])
+        );
+        let policy = b.policy.canonical();
+        let statements = policy["Statement"].as_array().cloned().unwrap_or_default();
+        let deny = statements
+            .iter()
+            .find(|s| s["Effect"] == "Deny")
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(deny["Condition"]["Bool"]["aws:SecureTransport"], "false");
+        assert_eq!(deny["Principal"], "*");
+        let allow = statements
+            .iter()
+            .find(|s| s["Effect"] == "Allow")
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(
+            allow["Principal"],
+            json!({"AWS": "arn:aws:iam::156460612806:root"})
+        );
+        assert_eq!(
+            allow["Resource"],
+            "arn:aws:s3:::moodle-ha-moodle-example-123456789012-eu-west-1/alb-access-logs/AWSLogs/123456789012/*"
+        );
+    }
+
+    #[test]
+    fn regions_opened_since_august_2022_use_the_log_delivery_service_principal() {
+        assert_eq!(
+            log_delivery_principal("eu-central-2"),
+            json!({"Service": "logdelivery.elasticloadbalancing.amazonaws.com"})
+        );
+        assert_eq!(
+            log_delivery_principal("us-east-1"),
+            json!({"AWS": "arn:aws:iam::127311923021:root"})
+        );
+        assert_eq!(
+            log_delivery_principal("cn-north-1"),
+            json!({"AWS": "arn:aws-cn:iam::638102146993:root"})
+        );
+    }
+}

@@ -1,0 +1,162 @@
+//! Issue 20, the edge: the stack bucket (access logs, releases) and the controls on it, as an
+//! auditor's scanner reads them; a control switched off behind the tool's back is drift that
+//! apply repairs; destroy empties and deletes the bucket.
+
+use crate::harness::*;
+use serde_json::Value;
+
+fn policy_statements(policy: &str) -> Vec<Value> {
+    let doc: Value = serde_json::from_str(policy).expect("policy JSON");
+    doc["Statement"].as_array().cloned().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_stack_bucket_is_locked_down_repaired_when_switched_off_and_destroyed_with_the_stack() {
+    let stack = example_spec(&unique("edge"), |t| t);
+    let spec = stack.path.to_str().expect("path");
+    let name = stack.name.clone();
+    ok(moodle_ha(&["apply", "--yes", spec]));
+    let bucket = format!("moodle-ha-{name}-{ACCOUNT}-{REGION}");
+    let s3 = s3().await;
+
+    // What a scanner reads.
+    let tags = s3
+        .get_bucket_tagging()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("tags");
+    assert!(
+        tags.tag_set()
+            .iter()
+            .any(|t| t.key() == "moodle-ha:stack" && t.value() == name),
+        "{tags:?}"
+    );
+    let encryption = s3
+        .get_bucket_encryption()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("encryption");
+    let algorithm = encryption
+        .server_side_encryption_configuration()
+        .and_then(|c| c.rules().first())
+        .and_then(|r| r.apply_server_side_encryption_by_default())
+        .map(|d| d.sse_algorithm().as_str().to_string());
+    assert_eq!(algorithm.as_deref(), Some("AES256"));
+    let block = s3
+        .get_public_access_block()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("public access block");
+    let block = block
+        .public_access_block_configuration()
+        .expect("configuration");
+    assert_eq!(
+        [
+            block.block_public_acls(),
+            block.ignore_public_acls(),
+            block.block_public_policy(),
+            block.restrict_public_buckets()
+        ],
+        [Some(true); 4]
+    );
+    let ownership = s3
+        .get_bucket_ownership_controls()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("ownership");
+    assert_eq!(
+        ownership
+            .ownership_controls()
+            .and_then(|c| c.rules().first())
+            .map(|r| r.object_ownership().as_str()),
+        Some("BucketOwnerEnforced")
+    );
+    let lifecycle = s3
+        .get_bucket_lifecycle_configuration()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("lifecycle");
+    let rules: Vec<(Option<&str>, Option<i32>)> = lifecycle
+        .rules()
+        .iter()
+        .map(|r| {
+            (
+                r.filter().and_then(|f| f.prefix()),
+                r.expiration().and_then(|e| e.days()),
+            )
+        })
+        .collect();
+    assert_eq!(rules, [(Some("alb-access-logs/"), Some(90))]);
+    let policy = s3
+        .get_bucket_policy()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("policy");
+    let statements = policy_statements(policy.policy().expect("document"));
+    assert!(
+        statements
+            .iter()
+            .any(|s| s["Effect"] == "Deny"
+                && s["Condition"]["Bool"]["aws:SecureTransport"] == "false"),
+        "{statements:?}"
+    );
+    assert!(
+        statements.iter().any(|s| s["Effect"] == "Allow"
+            && s["Action"] == "s3:PutObject"
+            && s["Resource"]
+                == format!("arn:aws:s3:::{bucket}/alb-access-logs/AWSLogs/{ACCOUNT}/*")),
+        "{statements:?}"
+    );
+
+    // Switched off in the console: drift names it, apply repairs it, nothing is left to do.
+    s3.delete_public_access_block()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("public access block off");
+    s3.delete_bucket_policy()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("policy off");
+    let drift = moodle_ha(&["drift", spec]);
+    assert_eq!(drift.status.code(), Some(2), "{}", stderr(&drift));
+    let text = stdout(&drift);
+    assert!(text.contains("bucket/stack"), "{text}");
+    assert!(text.contains("block_public_access"), "{text}");
+    assert!(text.contains("policy"), "{text}");
+    ok(moodle_ha(&["apply", "--yes", spec]));
+    let again = moodle_ha(&["plan", "--detailed-exitcode", spec]);
+    assert_eq!(again.status.code(), Some(0), "{}", stdout(&again));
+    assert!(
+        s3.get_bucket_policy().bucket(&bucket).send().await.is_ok(),
+        "policy back"
+    );
+
+    // Destroy empties the bucket (logs and releases) and deletes it, and says so first.
+    s3.put_object()
+        .bucket(&bucket)
+        .key("releases/moodle-4.5.6.tar.gz")
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(b"release"))
+        .send()
+        .await
+        .expect("a release");
+    let destroyed = ok(moodle_ha(&[
+        "destroy",
+        "--yes",
+        "--disable-deletion-protection",
+        spec,
+    ]));
+    assert!(
+        destroyed.contains("access logs and the Moodle releases"),
+        "{destroyed}"
+    );
+    let gone = s3.head_bucket().bucket(&bucket).send().await;
+    assert!(gone.is_err(), "the bucket is deleted");
+}
