@@ -1,5 +1,5 @@
 //! The AWS side: one adapter per service ([`ec2`], [`efs`], [`rds`], [`elasticache`],
-//! [`secrets`]), the shared SDK configuration
+//! [`secrets`], [`logs`] …), the shared SDK configuration
 //! (standard credential chain, `AWS_ENDPOINT_URL`, standard retries with backoff and jitter),
 //! and the [`Backend`] the executor drives. SDK types stay inside this module.
 
@@ -15,6 +15,7 @@ pub mod iam;
 pub mod instances;
 pub mod launch_templates;
 pub mod lock;
+pub mod logs;
 pub mod once;
 pub mod rds;
 pub mod secrets;
@@ -65,6 +66,8 @@ pub struct Aws {
     pub iam: aws_sdk_iam::Client,
     /// ACM (the load balancer's certificate is checked at plan time).
     pub acm: aws_sdk_acm::Client,
+    /// CloudWatch Logs (the stack's log groups).
+    pub logs: aws_sdk_cloudwatchlogs::Client,
     /// The stack's ownership tags.
     pub tags: StackTags,
     /// Where waits report.
@@ -116,6 +119,7 @@ impl Aws {
             autoscaling: client!(aws_sdk_autoscaling),
             iam: client!(aws_sdk_iam),
             acm: client!(aws_sdk_acm),
+            logs: client!(aws_sdk_cloudwatchlogs),
             tags: StackTags {
                 stack: stack.to_string(),
                 extra: tags.clone(),
@@ -212,6 +216,7 @@ impl Aws {
             templates,
             groups,
             machines,
+            log_groups,
         ) = tokio::try_join!(
             ec2::observe(self),
             efs::observe(self),
@@ -223,6 +228,7 @@ impl Aws {
             launch_templates::observe(self),
             autoscaling::observe(self),
             instances::observe(self),
+            logs::observe(self),
         )?;
         let mut state = ObservedState {
             resources: network
@@ -236,6 +242,7 @@ impl Aws {
                 .chain(templates)
                 .chain(groups)
                 .chain(machines)
+                .chain(log_groups)
                 .collect(),
         };
         crate::observed::symbolize(&mut state);
@@ -254,6 +261,7 @@ impl Backend for Aws {
                 elasticache::execute(self, op, ids).await
             }
             Kind::Secret => secrets::execute(self, op).await,
+            Kind::LogGroup => logs::execute(self, op).await,
             Kind::IamRole | Kind::InstanceProfile => iam::execute(self, op, ids).await,
             Kind::LoadBalancer | Kind::TargetGroup | Kind::Listener => {
                 elbv2::execute(self, op, ids).await

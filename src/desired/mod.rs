@@ -61,13 +61,14 @@ pub struct DesiredState {
 mod cron;
 mod data;
 mod file_storage;
+mod logs;
 mod network;
 mod node_role;
 mod security_groups;
 mod web;
 
 pub use cron::cron_node_policy;
-pub use data::{parameter_group_family, redis_auth_secret_name};
+pub use data::{RDS_LOG_EXPORTS, parameter_group_family, redis_auth_secret_name};
 pub use node_role::{NODE_MANAGED_POLICIES, ec2_trust_policy};
 pub use security_groups::SECURITY_GROUPS;
 pub use web::{LAUNCH_READY_SECONDS, web_node_policy};

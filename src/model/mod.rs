@@ -13,10 +13,11 @@ pub use policy::Policy;
 pub use props::{
     AutoScalingGroupProps, DbClusterProps, DbInstanceProps, DbParameterGroupProps, FileSystemProps,
     IamRoleProps, InstanceProfileProps, InstanceProps, InternetGatewayProps, LaunchTemplateProps,
-    ListenerAction, ListenerProps, LoadBalancerProps, MountTargetProps, NatGatewayProps, Props,
-    ReplicationGroupProps, Route, RouteTableProps, Rule, RuleSource, STATIC_DB_PARAMETERS,
-    ScalingPolicyProps, ScheduledActionProps, SecretProps, SecurityGroupProps,
-    SecurityGroupRulesProps, SubnetGroupProps, SubnetProps, TargetGroupProps, VpcProps,
+    ListenerAction, ListenerProps, LoadBalancerProps, LogGroupProps, MountTargetProps,
+    NatGatewayProps, Props, ReplicationGroupProps, Route, RouteTableProps, Rule, RuleSource,
+    STATIC_DB_PARAMETERS, ScalingPolicyProps, ScheduledActionProps, SecretProps,
+    SecurityGroupProps, SecurityGroupRulesProps, SubnetGroupProps, SubnetProps, TargetGroupProps,
+    VpcProps,
 };
 pub use set::{Seq, Set};
 

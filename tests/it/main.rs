@@ -17,4 +17,5 @@ mod network_efs;
 mod proxy;
 mod resilience;
 mod secrets;
+mod security;
 mod web_tier;
