@@ -208,11 +208,16 @@ async fn observe_vpcs(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
             vpc_attribute(aws, id, VpcAttributeName::EnableDnsSupport),
             vpc_attribute(aws, id, VpcAttributeName::EnableDnsHostnames)
         )?;
+        let default_group = default_security_group(aws, id).await?;
         let mut u = Unknown::default();
         let props = Props::Vpc(VpcProps {
             cidr: u.text("cidr", v.cidr_block()),
             dns_support: u.flag("dns_support", support),
             dns_hostnames: u.flag("dns_hostnames", hostnames),
+            default_security_group_rules: u.or_default(
+                "default_security_group_rules",
+                default_group.as_ref().map(count_rules),
+            ),
         });
         out.push(ObservedResource {
             unknown: u.fields(),
@@ -223,6 +228,75 @@ async fn observe_vpcs(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
         });
     }
     Ok(out)
+}
+
+/// The VPC's default security group (AWS makes it with the VPC; it cannot be deleted).
+async fn default_security_group(
+    aws: &Aws,
+    vpc_id: &str,
+) -> anyhow::Result<Option<aws_sdk_ec2::types::SecurityGroup>> {
+    let out = aws
+        .ec2
+        .describe_security_groups()
+        .filters(Filter::builder().name("vpc-id").values(vpc_id).build())
+        .filters(
+            Filter::builder()
+                .name("group-name")
+                .values("default")
+                .build(),
+        )
+        .send()
+        .await
+        .context("DescribeSecurityGroups (default)")?;
+    Ok(out.security_groups().first().cloned())
+}
+
+/// The rules of a security group: one per source or destination (a CIDR, IPv6 range, group
+/// or prefix list) of each ingress and egress permission. Pure.
+pub fn count_rules(group: &aws_sdk_ec2::types::SecurityGroup) -> u32 {
+    let count: usize = group
+        .ip_permissions()
+        .iter()
+        .chain(group.ip_permissions_egress())
+        .map(|p| {
+            (p.ip_ranges().len()
+                + p.ipv6_ranges().len()
+                + p.user_id_group_pairs().len()
+                + p.prefix_list_ids().len())
+            .max(1)
+        })
+        .sum();
+    u32::try_from(count).unwrap_or(u32::MAX)
+}
+
+/// Revokes every rule of the VPC's default security group: nothing of the stack uses it, and
+/// AWS's defaults let anything put in it reach everything else in it and the internet.
+async fn close_default_security_group(aws: &Aws, vpc_id: &str) -> anyhow::Result<()> {
+    let Some(group) = default_security_group(aws, vpc_id).await? else {
+        bail!("{vpc_id} has no default security group");
+    };
+    let id = text(group.group_id());
+    if !group.ip_permissions().is_empty() {
+        let r = aws
+            .ec2
+            .revoke_security_group_ingress()
+            .group_id(&id)
+            .set_ip_permissions(Some(group.ip_permissions().to_vec()))
+            .send()
+            .await;
+        tolerate(r, GONE, "RevokeSecurityGroupIngress (default group)")?;
+    }
+    if !group.ip_permissions_egress().is_empty() {
+        let r = aws
+            .ec2
+            .revoke_security_group_egress()
+            .group_id(&id)
+            .set_ip_permissions(Some(group.ip_permissions_egress().to_vec()))
+            .send()
+            .await;
+        tolerate(r, GONE, "RevokeSecurityGroupEgress (default group)")?;
+    }
+    Ok(())
 }
 
 async fn vpc_attribute(
@@ -658,6 +732,7 @@ async fn create_vpc(aws: &Aws, op: &Operation, p: &VpcProps) -> anyhow::Result<S
     .context("CreateVpc")?;
     let id = required(Some(id.as_str()), "CreateVpc", "VpcId")?;
     set_vpc_dns(aws, &id, p).await?;
+    close_default_security_group(aws, &id).await?;
     Ok(id)
 }
 
@@ -1081,7 +1156,21 @@ async fn update(
     ids: &Ids,
 ) -> anyhow::Result<()> {
     match (props, observed) {
-        (Props::Vpc(p), _) => set_vpc_dns(aws, id, p).await,
+        (Props::Vpc(p), before) => {
+            let dns_differs = match before {
+                Some(Props::Vpc(b)) => {
+                    b.dns_support != p.dns_support || b.dns_hostnames != p.dns_hostnames
+                }
+                _ => true,
+            };
+            if dns_differs {
+                set_vpc_dns(aws, id, p).await?;
+            }
+            if p.default_security_group_rules == 0 {
+                close_default_security_group(aws, id).await?;
+            }
+            Ok(())
+        }
         (Props::InternetGateway(p), Some(Props::InternetGateway(before))) => {
             if let Some(old) = &before.vpc {
                 if let Ok(vpc) = resolve(old, ids) {

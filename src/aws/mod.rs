@@ -11,6 +11,7 @@ pub mod efs;
 pub mod elasticache;
 pub mod elbv2;
 pub mod errors;
+pub mod flow_logs;
 pub mod iam;
 pub mod instances;
 pub mod launch_templates;
@@ -217,6 +218,7 @@ impl Aws {
             groups,
             machines,
             log_groups,
+            flow_logs,
         ) = tokio::try_join!(
             ec2::observe(self),
             efs::observe(self),
@@ -229,6 +231,7 @@ impl Aws {
             autoscaling::observe(self),
             instances::observe(self),
             logs::observe(self),
+            flow_logs::observe(self),
         )?;
         let mut state = ObservedState {
             resources: network
@@ -243,6 +246,7 @@ impl Aws {
                 .chain(groups)
                 .chain(machines)
                 .chain(log_groups)
+                .chain(flow_logs)
                 .collect(),
         };
         crate::observed::symbolize(&mut state);
@@ -262,6 +266,7 @@ impl Backend for Aws {
             }
             Kind::Secret => secrets::execute(self, op).await,
             Kind::LogGroup => logs::execute(self, op).await,
+            Kind::FlowLog => flow_logs::execute(self, op, ids).await,
             Kind::IamRole | Kind::InstanceProfile => iam::execute(self, op, ids).await,
             Kind::LoadBalancer | Kind::TargetGroup | Kind::Listener => {
                 elbv2::execute(self, op, ids).await

@@ -65,6 +65,8 @@ pub enum Kind {
     /// A CloudWatch Logs log group the stack writes to (RDS log exports, VPC flow logs …),
     /// with its retention.
     LogGroup,
+    /// The flow log of a VPC the stack created.
+    FlowLog,
 }
 
 const KINDS: &[(Kind, &str)] = &[
@@ -96,6 +98,7 @@ const KINDS: &[(Kind, &str)] = &[
     (Kind::ScheduledAction, "scheduled-action"),
     (Kind::Instance, "instance"),
     (Kind::LogGroup, "log-group"),
+    (Kind::FlowLog, "flow-log"),
 ];
 
 impl Kind {
@@ -156,6 +159,13 @@ impl Kind {
             Kind::TargetGroup => &["name", "protocol", "port", "vpc", "target_type"],
             Kind::Listener => &["load_balancer"],
             Kind::LaunchTemplate | Kind::LogGroup => &["name"],
+            Kind::FlowLog => &[
+                "vpc",
+                "traffic_type",
+                "log_group_name",
+                "role",
+                "max_aggregation_interval",
+            ],
             Kind::AutoScalingGroup => &["name"],
             Kind::ScalingPolicy => &["group", "name"],
             Kind::ScheduledAction => &["group", "name"],
@@ -178,7 +188,8 @@ impl Kind {
     /// not report them back): shown in a plan, never compared with AWS.
     pub fn directives(self) -> &'static [&'static str] {
         match self {
-            Kind::DbCluster | Kind::DbInstance => &["apply_immediately"],
+            Kind::DbCluster | Kind::DbInstance => &["apply_immediately", "log_groups"],
+            Kind::FlowLog => &["log_group"],
             Kind::ReplicationGroup => &["apply_immediately", "auth_secret"],
             Kind::LaunchTemplate | Kind::Instance => &["user_data_text"],
             Kind::AutoScalingGroup => &["refresh_min_healthy_percent"],

@@ -12,10 +12,10 @@ pub use key::{Kind, ResourceKey};
 pub use policy::Policy;
 pub use props::{
     AutoScalingGroupProps, DbClusterProps, DbInstanceProps, DbParameterGroupProps, FileSystemProps,
-    IamRoleProps, InstanceProfileProps, InstanceProps, InternetGatewayProps, LaunchTemplateProps,
-    ListenerAction, ListenerProps, LoadBalancerProps, LogGroupProps, MountTargetProps,
-    NatGatewayProps, Props, ReplicationGroupProps, Route, RouteTableProps, Rule, RuleSource,
-    STATIC_DB_PARAMETERS, ScalingPolicyProps, ScheduledActionProps, SecretProps,
+    FlowLogProps, IamRoleProps, InstanceProfileProps, InstanceProps, InternetGatewayProps,
+    LaunchTemplateProps, ListenerAction, ListenerProps, LoadBalancerProps, LogGroupProps,
+    MountTargetProps, NatGatewayProps, Props, ReplicationGroupProps, Route, RouteTableProps, Rule,
+    RuleSource, STATIC_DB_PARAMETERS, ScalingPolicyProps, ScheduledActionProps, SecretProps,
     SecurityGroupProps, SecurityGroupRulesProps, SubnetGroupProps, SubnetProps, TargetGroupProps,
     VpcProps,
 };

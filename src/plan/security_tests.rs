@@ -112,7 +112,10 @@ fn a_log_group_whose_retention_was_removed_is_updated_in_place() {
             .iter()
             .map(|(k, a, _)| (k.as_str(), *a))
             .collect::<Vec<_>>(),
-        [("log-group/rds-error", Action::Replace)],
-        "a log group cannot be renamed"
+        [
+            ("db-instance/main", Action::Update),
+            ("log-group/rds-error", Action::Replace)
+        ],
+        "a log group cannot be renamed; the instance exporting to it follows"
     );
 }

@@ -20,6 +20,7 @@ pub const PARTS: &[(&str, &[Kind])] = &[
             Kind::SecurityGroup,
             Kind::SecurityGroupRules,
             Kind::LogGroup,
+            Kind::FlowLog,
         ],
     ),
     (
