@@ -11,6 +11,7 @@ use crate::executor::{Ids, Operation, Step};
 use crate::model::{FlowLogProps, Kind, Props, Ref, ResourceKey};
 use crate::observed::{ObservedResource, Unknown};
 use anyhow::{Context, bail};
+use aws_sdk_ec2::error::ProvideErrorMetadata;
 use aws_sdk_ec2::types::{
     Filter, FlowLogsResourceType, LogDestinationType, ResourceType, Tag, TagSpecification,
     TrafficType,
@@ -94,12 +95,13 @@ async fn create(aws: &Aws, op: &Operation, p: &FlowLogProps, ids: &Ids) -> anyho
         .into_iter()
         .map(|(k, v)| Tag::builder().key(k).value(v).build())
         .collect();
+    let vpc = resolve(&p.vpc, ids)?;
     // The client token makes a retried call (same plan and step) return the first flow log.
-    let out = aws
+    let answer = aws
         .ec2
         .create_flow_logs()
         .client_token(&op.client_token)
-        .resource_ids(resolve(&p.vpc, ids)?)
+        .resource_ids(&vpc)
         .resource_type(FlowLogsResourceType::Vpc)
         .traffic_type(TrafficType::from(p.traffic_type.as_str()))
         .log_destination_type(LogDestinationType::CloudWatchLogs)
@@ -113,14 +115,51 @@ async fn create(aws: &Aws, op: &Operation, p: &FlowLogProps, ids: &Ids) -> anyho
                 .build(),
         )
         .send()
+        .await;
+    let exists = |code: Option<&str>| code == Some("FlowLogAlreadyExists");
+    match answer {
+        Ok(out)
+            if out
+                .unsuccessful()
+                .iter()
+                .any(|i| exists(i.error().and_then(|e| e.code()))) =>
+        {
+            adopt(aws, key, &vpc).await
+        }
+        Ok(out) => {
+            check_unsuccessful(out.unsuccessful(), "CreateFlowLogs", false)?;
+            required(
+                out.flow_log_ids().first().map(String::as_str),
+                "CreateFlowLogs",
+                "FlowLogId",
+            )
+        }
+        Err(e) if exists(e.code()) => adopt(aws, key, &vpc).await,
+        Err(e) => Err(e).context("CreateFlowLogs"),
+    }
+}
+
+/// The VPC already has this flow log (made by an earlier run whose answer was lost): its ID
+/// when it carries this resource's tag, otherwise an error that leaves it alone.
+async fn adopt(aws: &Aws, key: &ResourceKey, vpc: &str) -> anyhow::Result<String> {
+    let found = aws
+        .ec2
+        .describe_flow_logs()
+        .filter(Filter::builder().name("resource-id").values(vpc).build())
+        .send()
         .await
-        .context("CreateFlowLogs")?;
-    check_unsuccessful(out.unsuccessful(), "CreateFlowLogs", false)?;
-    required(
-        out.flow_log_ids().first().map(String::as_str),
-        "CreateFlowLogs",
-        "FlowLogId",
-    )
+        .context("DescribeFlowLogs")?;
+    let ours = found
+        .flow_logs()
+        .iter()
+        .find(|f| aws.tags.owner(f.tags()).as_ref() == Some(key));
+    match ours.and_then(|f| f.flow_log_id()) {
+        Some(id) => Ok(id.to_string()),
+        None => bail!(
+            "{vpc} already has a flow log to the same log group that is not tagged as {key} of stack `{}`; it was left alone",
+            aws.tags.stack
+        ),
+    }
 }
 
 /// CreateFlowLogs and DeleteFlowLogs answer HTTP 200 with the resources they failed on: an

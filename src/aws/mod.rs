@@ -6,6 +6,7 @@
 pub mod answer;
 pub mod api_log;
 pub mod autoscaling;
+pub mod cluster_parameters;
 pub mod ec2;
 pub mod efs;
 pub mod elasticache;
@@ -219,6 +220,7 @@ impl Aws {
             machines,
             log_groups,
             flow_logs,
+            cluster_parameter_groups,
         ) = tokio::try_join!(
             ec2::observe(self),
             efs::observe(self),
@@ -232,6 +234,7 @@ impl Aws {
             instances::observe(self),
             logs::observe(self),
             flow_logs::observe(self),
+            cluster_parameters::observe(self),
         )?;
         let mut state = ObservedState {
             resources: network
@@ -247,6 +250,7 @@ impl Aws {
                 .chain(machines)
                 .chain(log_groups)
                 .chain(flow_logs)
+                .chain(cluster_parameter_groups)
                 .collect(),
         };
         crate::observed::symbolize(&mut state);
@@ -266,6 +270,7 @@ impl Backend for Aws {
             }
             Kind::Secret => secrets::execute(self, op).await,
             Kind::LogGroup => logs::execute(self, op).await,
+            Kind::DbClusterParameterGroup => cluster_parameters::execute(self, op).await,
             Kind::FlowLog => flow_logs::execute(self, op, ids).await,
             Kind::IamRole | Kind::InstanceProfile => iam::execute(self, op, ids).await,
             Kind::LoadBalancer | Kind::TargetGroup | Kind::Listener => {

@@ -22,7 +22,7 @@ use std::time::Duration;
 /// RDS creates and modifications take minutes; a Multi-AZ create up to an hour.
 const WAIT_MAX: Duration = Duration::from_secs(90 * 60);
 
-fn tags(aws: &Aws, key: &ResourceKey) -> Vec<Tag> {
+pub(super) fn tags(aws: &Aws, key: &ResourceKey) -> Vec<Tag> {
     aws.tags
         .for_resource(key)
         .into_iter()
@@ -78,7 +78,11 @@ pub async fn observe(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
 
 /// The stack's key of the named RDS resource, from its tags (one call; only for names that
 /// start with the stack's name, the only ones this stack creates).
-async fn owned_by_arn(aws: &Aws, name: &str, arn: &str) -> anyhow::Result<Option<ResourceKey>> {
+pub(super) async fn owned_by_arn(
+    aws: &Aws,
+    name: &str,
+    arn: &str,
+) -> anyhow::Result<Option<ResourceKey>> {
     if !name.starts_with(&format!("{}-", aws.tags.stack)) {
         return Ok(None);
     }
@@ -246,6 +250,7 @@ pub fn map_cluster(c: &aws_sdk_rds::types::DbCluster, key: ResourceKey) -> Obser
         engine_version: major_version(&engine, &version),
         engine,
         subnet_group: Ref::External(text(c.db_subnet_group())),
+        parameter_group: Ref::External(u.text("parameter_group", c.db_cluster_parameter_group())),
         security_groups: c
             .vpc_security_groups()
             .iter()
@@ -559,7 +564,7 @@ async fn ensure_owned_subnet_group(aws: &Aws, key: &ResourceKey, name: &str) -> 
     ensure_owned(aws, "DB subnet group", key, name, arn).await
 }
 
-async fn ensure_owned(
+pub(super) async fn ensure_owned(
     aws: &Aws,
     what: &str,
     key: &ResourceKey,
@@ -702,6 +707,7 @@ async fn create_cluster(
         .master_username(&p.master_username)
         .manage_master_user_password(p.managed_master_password)
         .db_subnet_group_name(resolve(&p.subnet_group, ids)?)
+        .db_cluster_parameter_group_name(resolve(&p.parameter_group, ids)?)
         .set_vpc_security_group_ids(Some(group_ids(&p.security_groups, ids)?))
         .storage_encrypted(p.storage_encrypted)
         .set_kms_key_id(p.kms_key_id.clone())
@@ -830,6 +836,9 @@ async fn modify_cluster(
         .apply_immediately(p.apply_immediately);
     if differs(&|x| format!("{:?}", x.security_groups)) {
         call = call.set_vpc_security_group_ids(Some(group_ids(&p.security_groups, ids)?));
+    }
+    if differs(&|x| format!("{:?}", x.parameter_group)) {
+        call = call.db_cluster_parameter_group_name(resolve(&p.parameter_group, ids)?);
     }
     if differs(&|x| x.backup_retention_days.to_string()) {
         call = call.backup_retention_period(i32::try_from(p.backup_retention_days)?);
@@ -1213,6 +1222,7 @@ mod tests {
             .preferred_maintenance_window("sun:04:00-sun:05:00")
             .deletion_protection(true)
             .copy_tags_to_snapshot(true)
+            .db_cluster_parameter_group("s-cluster-aurora-mysql8-0")
             .endpoint("s-db-cluster.cluster-1.eu-west-1.rds.amazonaws.com")
             .port(3306)
             .build();

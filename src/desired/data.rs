@@ -210,6 +210,20 @@ fn aurora_cluster(spec: &Spec) -> Part {
     let log_groups = export_log_groups(&mut out, spec, |log| {
         crate::names::Names::rds_cluster_log_group(&names.db_cluster(), log)
     });
+    // Aurora MySQL takes `require_secure_transport` only at the cluster level.
+    let family = parameter_group_family(db.engine);
+    out.add(
+        Kind::DbClusterParameterGroup,
+        "main",
+        Props::DbClusterParameterGroup(DbParameterGroupProps {
+            name: format!("{}-cluster-{}", spec.name, family.replace('.', "-")),
+            family: family.into(),
+            description: format!("moodle-ha {} database cluster parameters", spec.name),
+            parameters: [("require_secure_transport".to_string(), "ON".to_string())]
+                .into_iter()
+                .collect(),
+        }),
+    );
     let (monitoring_interval, monitoring_role, performance_insights) = monitoring(spec);
     out.add(
         Kind::DbCluster,
@@ -219,6 +233,7 @@ fn aurora_cluster(spec: &Spec) -> Part {
             engine: "aurora-mysql".into(),
             engine_version: "3".into(),
             subnet_group,
+            parameter_group: Ref::to(Kind::DbClusterParameterGroup, "main"),
             security_groups: db_groups,
             storage_encrypted: true,
             kms_key_id: None,

@@ -34,6 +34,9 @@ pub enum Kind {
     DbSubnetGroup,
     /// The RDS DB parameter group.
     DbParameterGroup,
+    /// The Aurora cluster's parameter group (cluster-level settings such as
+    /// `require_secure_transport`).
+    DbClusterParameterGroup,
     /// The Aurora MySQL cluster.
     DbCluster,
     /// An RDS MySQL instance, or an Aurora writer or reader.
@@ -83,6 +86,7 @@ const KINDS: &[(Kind, &str)] = &[
     (Kind::Secret, "secret"),
     (Kind::DbSubnetGroup, "db-subnet-group"),
     (Kind::DbParameterGroup, "db-parameter-group"),
+    (Kind::DbClusterParameterGroup, "db-cluster-parameter-group"),
     (Kind::DbCluster, "db-cluster"),
     (Kind::DbInstance, "db-instance"),
     (Kind::CacheSubnetGroup, "cache-subnet-group"),
@@ -123,7 +127,7 @@ impl Kind {
             Kind::MountTarget => &["file_system", "subnet"],
             Kind::Secret => &["name"],
             Kind::DbSubnetGroup | Kind::CacheSubnetGroup => &["name"],
-            Kind::DbParameterGroup => &["name", "family"],
+            Kind::DbParameterGroup | Kind::DbClusterParameterGroup => &["name", "family"],
             Kind::DbCluster => &[
                 "identifier",
                 "engine",

@@ -50,6 +50,8 @@ pub enum Props {
     DbSubnetGroup(SubnetGroupProps),
     /// See [`DbParameterGroupProps`].
     DbParameterGroup(DbParameterGroupProps),
+    /// The Aurora cluster's parameter group; see [`DbParameterGroupProps`].
+    DbClusterParameterGroup(DbParameterGroupProps),
     /// See [`DbClusterProps`].
     DbCluster(DbClusterProps),
     /// See [`DbInstanceProps`].
@@ -272,6 +274,8 @@ pub struct DbClusterProps {
     pub engine_version: String,
     /// The DB subnet group.
     pub subnet_group: Ref,
+    /// The cluster parameter group.
+    pub parameter_group: Ref,
     /// VPC security groups.
     pub security_groups: Set<Ref>,
     /// Storage encryption.
@@ -716,6 +720,7 @@ impl Props {
             Props::Secret(_) => Kind::Secret,
             Props::DbSubnetGroup(_) => Kind::DbSubnetGroup,
             Props::DbParameterGroup(_) => Kind::DbParameterGroup,
+            Props::DbClusterParameterGroup(_) => Kind::DbClusterParameterGroup,
             Props::DbCluster(_) => Kind::DbCluster,
             Props::DbInstance(_) => Kind::DbInstance,
             Props::CacheSubnetGroup(_) => Kind::CacheSubnetGroup,
@@ -787,6 +792,7 @@ impl Props {
             | Props::FileSystem(_)
             | Props::Secret(_)
             | Props::DbParameterGroup(_)
+            | Props::DbClusterParameterGroup(_)
             | Props::IamRole(_)
             | Props::LogGroup(_) => vec![],
             Props::InstanceProfile(p) => vec![&mut p.role],
@@ -830,7 +836,7 @@ impl Props {
                 p.subnets.values_mut().collect()
             }
             Props::DbCluster(p) => {
-                let mut refs = vec![&mut p.subnet_group];
+                let mut refs = vec![&mut p.subnet_group, &mut p.parameter_group];
                 refs.extend(p.security_groups.values_mut());
                 refs.extend(p.log_groups.values_mut());
                 refs

@@ -28,6 +28,7 @@ pub const PARTS: &[(&str, &[Kind])] = &[
         &[
             Kind::DbSubnetGroup,
             Kind::DbParameterGroup,
+            Kind::DbClusterParameterGroup,
             Kind::DbCluster,
             Kind::DbInstance,
             Kind::LogGroup,
