@@ -94,14 +94,11 @@ fn database_groups(spec: &Spec, subnets: &Set<Ref>) -> Part {
                 name: format!("{stack}-rds-monitoring-role"),
                 path: format!("/moodle-ha/{stack}/"),
                 description: format!("moodle-ha {stack}: RDS enhanced monitoring"),
-                assume_role_policy: serde_json::json!({
-                    "Version": "2012-10-17",
-                    "Statement": [{
-                        "Effect": "Allow",
-                        "Principal": {"Service": "monitoring.rds.amazonaws.com"},
-                        "Action": "sts:AssumeRole"
-                    }]
-                })
+                assume_role_policy: super::service_trust_policy(
+                    "monitoring.rds.amazonaws.com",
+                    spec.account_id(),
+                    None,
+                )
                 .into(),
                 managed_policies: Set::new([RDS_MONITORING_POLICY.to_string()]),
                 inline_policy: serde_json::Value::Null.into(),

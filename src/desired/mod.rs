@@ -69,7 +69,7 @@ mod web;
 
 pub use cron::cron_node_policy;
 pub use data::{RDS_LOG_EXPORTS, parameter_group_family, redis_auth_secret_name};
-pub use node_role::{NODE_MANAGED_POLICIES, ec2_trust_policy};
+pub use node_role::{NODE_MANAGED_POLICIES, ec2_trust_policy, service_trust_policy};
 pub use security_groups::SECURITY_GROUPS;
 pub use web::{LAUNCH_READY_SECONDS, web_node_policy};
 /// Checks what the spec refers to against what AWS reported (AMIs, the certificate, the

@@ -101,7 +101,11 @@ fn flow_logs(spec: &Spec, vpc: &Ref) -> Part {
     let stack = &spec.name;
     let group_name = crate::names::Names::of(stack).flow_log_group();
     let log_group = super::logs::log_group(&mut out, spec, "vpc-flow-logs", group_name.clone());
-    let group_arn = format!("arn:aws:logs:{}:*:log-group:{group_name}", spec.region);
+    let account = spec.account_id().unwrap_or("*");
+    let group_arn = format!(
+        "arn:aws:logs:{}:{account}:log-group:{group_name}",
+        spec.region
+    );
     out.add(
         Kind::IamRole,
         "flow-logs",
@@ -109,19 +113,14 @@ fn flow_logs(spec: &Spec, vpc: &Ref) -> Part {
             name: format!("{stack}-flow-logs-role"),
             path: format!("/moodle-ha/{stack}/"),
             description: format!("moodle-ha {stack}: VPC flow logs delivery"),
-            assume_role_policy: serde_json::json!({
-                "Version": "2012-10-17",
-                "Statement": [{
-                    "Effect": "Allow",
-                    "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
-                    "Action": "sts:AssumeRole",
-                    "Condition": {
-                        "ArnLike": {
-                            "aws:SourceArn": format!("arn:aws:ec2:{}:*:vpc-flow-log/*", spec.region)
-                        }
-                    }
-                }]
-            })
+            assume_role_policy: super::service_trust_policy(
+                "vpc-flow-logs.amazonaws.com",
+                spec.account_id(),
+                Some(format!(
+                    "arn:aws:ec2:{}:{account}:vpc-flow-log/*",
+                    spec.region
+                )),
+            )
             .into(),
             managed_policies: Set::default(),
             inline_policy: serde_json::json!({

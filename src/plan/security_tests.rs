@@ -302,3 +302,45 @@ fn aurora_requires_tls_in_its_cluster_parameter_group_and_exports_from_the_clust
         )]
     );
 }
+
+#[test]
+fn service_roles_trust_only_their_service_on_behalf_of_the_stacks_account() {
+    let d = desired();
+    let trust = |name: &str| match d
+        .resources
+        .get(&ResourceKey::new(crate::model::Kind::IamRole, name))
+    {
+        Some(Props::IamRole(r)) => r.assume_role_policy.canonical(),
+        other => panic!("iam-role/{name}: {other:?}"),
+    };
+    assert_eq!(
+        trust("rds-monitoring")["Statement"][0],
+        serde_json::json!({
+            "Effect": "Allow",
+            "Principal": {"Service": "monitoring.rds.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+        })
+    );
+    assert_eq!(
+        trust("flow-logs")["Statement"][0]["Condition"],
+        serde_json::json!({
+            "StringEquals": {"aws:SourceAccount": "123456789012"},
+            "ArnLike": {"aws:SourceArn": "arn:aws:ec2:eu-west-1:123456789012:vpc-flow-log/*"}
+        })
+    );
+    let Some(Props::IamRole(flow)) = d
+        .resources
+        .get(&ResourceKey::new(crate::model::Kind::IamRole, "flow-logs"))
+    else {
+        panic!("no flow logs role");
+    };
+    assert_eq!(
+        flow.inline_policy.canonical()["Statement"][0]["Resource"],
+        serde_json::json!([
+            "arn:aws:logs:eu-west-1:123456789012:log-group:/moodle-ha/moodle-example/vpc-flow-logs",
+            "arn:aws:logs:eu-west-1:123456789012:log-group:/moodle-ha/moodle-example/vpc-flow-logs:*"
+        ]),
+        "the delivery role may write only the stack's flow log group"
+    );
+}

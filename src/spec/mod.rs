@@ -91,6 +91,17 @@ impl Spec {
             .to_string()
     }
 
+    /// The stack's AWS account, as the load balancer's certificate ARN names it (an ALB can
+    /// only use a certificate of its own account): the account service roles' trust policies
+    /// pin (`aws:SourceAccount`). `None` when the ARN does not name one.
+    pub fn account_id(&self) -> Option<&str> {
+        self.load_balancer
+            .certificate_arn
+            .split(':')
+            .nth(4)
+            .filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
+    }
+
     /// The installer's site short name.
     pub fn site_short_name(&self) -> &str {
         self.moodle.site_short_name.as_deref().unwrap_or(&self.name)
