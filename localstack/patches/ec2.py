@@ -154,6 +154,28 @@ def ec2_client_token_nat_route_table_instances():
 
 
 @patch
+def ec2_create_flow_logs_client_token():
+    """EC2 `CreateFlowLogs` retried with the same ClientToken.
+
+    AWS: ClientToken makes the call idempotent ("Unique, case-sensitive identifier that you
+    provide to ensure the idempotency of the request"): a retry with the same token and
+    parameters answers the FlowLogIds of the first call and creates nothing. moto 5.2.5:
+    ignores ClientToken, and the retry of a call whose answer was lost fails with
+    FlowLogAlreadyExists. Needed by: tests/it/resilience.rs
+    (apply_converges_when_the_answer_to_taking_the_lock_is_lost loses the answer to
+    CreateFlowLogs; the SDK's retry carries the same token).
+    """
+    from moto.ec2.responses.flow_logs import FlowLogs
+
+    original = FlowLogs.create_flow_logs
+
+    def create_flow_logs(self):
+        return _ec2_idempotent(self, original, "create_flow_logs", snapshot=True)
+
+    FlowLogs.create_flow_logs = create_flow_logs
+
+
+@patch
 def ec2_launch_template_version_user_data():
     """EC2 `CreateLaunchTemplateVersion` with LaunchTemplateData.UserData, then an ASG launching from it.
 
@@ -370,6 +392,18 @@ def check_idempotent_creates(ctx):
                      ClientToken=f"{token}-i", TagSpecifications=tag("instance"))
     running = ec2.describe_instances(Filters=[{"Name": "tag:moodle-ha:resource", "Values": [f"instance/{ctx.run}"]}])["Reservations"]
     expect_equal([i["InstanceId"] for r in running for i in r["Instances"]], instance, "RunInstances twice with one ClientToken: instances")
+
+    vpc_for_flow_log = ec2.create_vpc(CidrBlock="10.233.0.0/16")["Vpc"]["VpcId"]
+    log_group = f"/moodle-ha/{ctx.run}/flow-log-token"
+    flow = dict(ResourceIds=[vpc_for_flow_log], ResourceType="VPC", TrafficType="ALL", LogDestinationType="cloud-watch-logs",
+                LogGroupName=log_group, DeliverLogsPermissionArn=f"arn:aws:iam::{ctx.account}:role/{ctx.name('flow-logs')}",
+                MaxAggregationInterval=60, TagSpecifications=tag("vpc-flow-log"))
+    ids = twice("CreateFlowLogs", ec2.create_flow_logs, lambda a: (a["FlowLogIds"], a["Unsuccessful"]), ClientToken=f"{token}-fl", **flow)
+    expect_equal(len(ids[0]), 1, "CreateFlowLogs FlowLogIds")
+    found = ec2.describe_flow_logs(Filters=[{"Name": "resource-id", "Values": [vpc_for_flow_log]}])["FlowLogs"]
+    expect_equal([f["FlowLogId"] for f in found], ids[0], "CreateFlowLogs twice with one ClientToken: flow logs")
+    ec2.delete_flow_logs(FlowLogIds=ids[0])
+    ec2.delete_vpc(VpcId=vpc_for_flow_log)
 
     ec2.terminate_instances(InstanceIds=instance)
     ec2.delete_nat_gateway(NatGatewayId=nat)

@@ -205,30 +205,43 @@ async fn observe_vpcs(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
         let (Some(key), Some(id)) = (aws.tags.owner(v.tags()), v.vpc_id()) else {
             continue;
         };
-        // The DNS attributes have no batch form: one call each per VPC (there is one VPC).
-        let (support, hostnames) = tokio::try_join!(
+        // The DNS attributes have no batch form: one call each per VPC (there is one VPC);
+        // its default security group is read at the same time.
+        let (support, hostnames, default_group) = tokio::try_join!(
             vpc_attribute(aws, id, VpcAttributeName::EnableDnsSupport),
-            vpc_attribute(aws, id, VpcAttributeName::EnableDnsHostnames)
+            vpc_attribute(aws, id, VpcAttributeName::EnableDnsHostnames),
+            default_security_group(aws, id)
         )?;
-        out.push(map_vpc(&v, id, key, support, hostnames));
+        out.push(map_vpc(
+            &v,
+            id,
+            key,
+            [support, hostnames],
+            default_group.as_ref(),
+        ));
     }
     Ok(out)
 }
 
-/// A VPC as the model sees it, with its two DNS attributes (each its own call): a value AWS
-/// did not give is unknown. Pure.
+/// A VPC as the model sees it, with its two DNS attributes (`[support, hostnames]`, each its
+/// own call) and its default security group (the rules in it): a value AWS did not give is
+/// unknown. Pure.
 pub fn map_vpc(
     v: &aws_sdk_ec2::types::Vpc,
     id: &str,
     key: ResourceKey,
-    dns_support: Option<bool>,
-    dns_hostnames: Option<bool>,
+    [dns_support, dns_hostnames]: [Option<bool>; 2],
+    default_group: Option<&aws_sdk_ec2::types::SecurityGroup>,
 ) -> ObservedResource {
     let mut u = Unknown::default();
     let props = Props::Vpc(VpcProps {
         cidr: u.text("cidr", v.cidr_block()),
         dns_support: u.flag("dns_support", dns_support),
         dns_hostnames: u.flag("dns_hostnames", dns_hostnames),
+        default_security_group_rules: u.or_default(
+            "default_security_group_rules",
+            default_group.map(count_rules),
+        ),
     });
     ObservedResource {
         unknown: u.fields(),
@@ -237,6 +250,75 @@ pub fn map_vpc(
         props,
         outputs: Default::default(),
     }
+}
+
+/// The VPC's default security group (AWS makes it with the VPC; it cannot be deleted).
+async fn default_security_group(
+    aws: &Aws,
+    vpc_id: &str,
+) -> anyhow::Result<Option<aws_sdk_ec2::types::SecurityGroup>> {
+    let out = aws
+        .ec2
+        .describe_security_groups()
+        .filters(Filter::builder().name("vpc-id").values(vpc_id).build())
+        .filters(
+            Filter::builder()
+                .name("group-name")
+                .values("default")
+                .build(),
+        )
+        .send()
+        .await
+        .context("DescribeSecurityGroups (default)")?;
+    Ok(out.security_groups().first().cloned())
+}
+
+/// The rules of a security group: one per source or destination (a CIDR, IPv6 range, group
+/// or prefix list) of each ingress and egress permission. Pure.
+pub fn count_rules(group: &aws_sdk_ec2::types::SecurityGroup) -> u32 {
+    let count: usize = group
+        .ip_permissions()
+        .iter()
+        .chain(group.ip_permissions_egress())
+        .map(|p| {
+            (p.ip_ranges().len()
+                + p.ipv6_ranges().len()
+                + p.user_id_group_pairs().len()
+                + p.prefix_list_ids().len())
+            .max(1)
+        })
+        .sum();
+    u32::try_from(count).unwrap_or(u32::MAX)
+}
+
+/// Revokes every rule of the VPC's default security group: nothing of the stack uses it, and
+/// AWS's defaults let anything put in it reach everything else in it and the internet.
+async fn close_default_security_group(aws: &Aws, vpc_id: &str) -> anyhow::Result<()> {
+    let Some(group) = default_security_group(aws, vpc_id).await? else {
+        bail!("{vpc_id} has no default security group");
+    };
+    let id = text(group.group_id());
+    if !group.ip_permissions().is_empty() {
+        let r = aws
+            .ec2
+            .revoke_security_group_ingress()
+            .group_id(&id)
+            .set_ip_permissions(Some(group.ip_permissions().to_vec()))
+            .send()
+            .await;
+        tolerate(r, GONE, "RevokeSecurityGroupIngress (default group)")?;
+    }
+    if !group.ip_permissions_egress().is_empty() {
+        let r = aws
+            .ec2
+            .revoke_security_group_egress()
+            .group_id(&id)
+            .set_ip_permissions(Some(group.ip_permissions_egress().to_vec()))
+            .send()
+            .await;
+        tolerate(r, GONE, "RevokeSecurityGroupEgress (default group)")?;
+    }
+    Ok(())
 }
 
 async fn vpc_attribute(
@@ -685,6 +767,7 @@ async fn create_vpc(aws: &Aws, op: &Operation, p: &VpcProps) -> anyhow::Result<S
     .context("CreateVpc")?;
     let id = required(Some(id.as_str()), "CreateVpc", "VpcId")?;
     set_vpc_dns(aws, &id, p).await?;
+    close_default_security_group(aws, &id).await?;
     Ok(id)
 }
 
@@ -1108,7 +1191,21 @@ async fn update(
     ids: &Ids,
 ) -> anyhow::Result<()> {
     match (props, observed) {
-        (Props::Vpc(p), _) => set_vpc_dns(aws, id, p).await,
+        (Props::Vpc(p), before) => {
+            let dns_differs = match before {
+                Some(Props::Vpc(b)) => {
+                    b.dns_support != p.dns_support || b.dns_hostnames != p.dns_hostnames
+                }
+                _ => true,
+            };
+            if dns_differs {
+                set_vpc_dns(aws, id, p).await?;
+            }
+            if p.default_security_group_rules == 0 {
+                close_default_security_group(aws, id).await?;
+            }
+            Ok(())
+        }
         (Props::InternetGateway(p), Some(Props::InternetGateway(before))) => {
             if let Some(old) = &before.vpc {
                 if let Ok(vpc) = resolve(old, ids) {
@@ -1531,12 +1628,21 @@ mod tests {
             .vpc_id("vpc-1")
             .cidr_block("10.40.0.0/16")
             .build();
-        let r = map_vpc(&vpc, "vpc-1", key(Kind::Vpc, "main"), Some(true), None);
+        let r = map_vpc(
+            &vpc,
+            "vpc-1",
+            key(Kind::Vpc, "main"),
+            [Some(true), None],
+            None,
+        );
         let Props::Vpc(p) = &r.props else {
             panic!("not a VPC")
         };
         assert_eq!((p.cidr.as_str(), p.dns_support), ("10.40.0.0/16", true));
-        assert_eq!(r.unknown.iter().collect::<Vec<_>>(), ["dns_hostnames"]);
+        assert_eq!(
+            r.unknown.iter().collect::<Vec<_>>(),
+            ["default_security_group_rules", "dns_hostnames"]
+        );
 
         let subnet = Subnet::builder()
             .subnet_id("subnet-1")

@@ -195,6 +195,11 @@ pub fn map_replication_group(
         auth_token: u.flag("auth_token", g.auth_token_enabled()),
         auth_secret: None,
         snapshot_retention_days: u.count("snapshot_retention_days", g.snapshot_retention_limit()),
+        auto_minor_version_upgrade: u.flag(
+            "auto_minor_version_upgrade",
+            g.auto_minor_version_upgrade()
+                .or_else(|| member.and_then(|m| m.auto_minor_version_upgrade())),
+        ),
         maintenance_window: u.text(
             "maintenance_window",
             member.and_then(|m| m.preferred_maintenance_window()),
@@ -347,6 +352,7 @@ async fn create_group(
         .at_rest_encryption_enabled(p.at_rest_encryption)
         .set_auth_token(auth.filter(|_| p.auth_token))
         .snapshot_retention_limit(i32::try_from(p.snapshot_retention_days)?)
+        .auto_minor_version_upgrade(p.auto_minor_version_upgrade)
         .preferred_maintenance_window(&p.maintenance_window)
         .port(6379)
         .set_tags(Some(tags(aws, key)))
@@ -472,6 +478,10 @@ async fn modify_group(
         call = call.preferred_maintenance_window(&p.maintenance_window);
         any = true;
     }
+    if differs(&|x| x.auto_minor_version_upgrade.to_string()) {
+        call = call.auto_minor_version_upgrade(p.auto_minor_version_upgrade);
+        any = true;
+    }
     if any {
         call.send().await.context("ModifyReplicationGroup")?;
         wait_group(aws, &p.id).await?;
@@ -568,6 +578,7 @@ mod tests {
             .at_rest_encryption_enabled(true)
             .auth_token_enabled(true)
             .snapshot_retention_limit(1)
+            .auto_minor_version_upgrade(true)
             .node_groups(
                 NodeGroup::builder()
                     .primary_endpoint(Endpoint::builder().address("master.s").port(6379).build())

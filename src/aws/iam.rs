@@ -406,7 +406,9 @@ async fn sync_role(
     p: &IamRoleProps,
     before: Option<&IamRoleProps>,
 ) -> anyhow::Result<()> {
-    if before.is_none_or(|b| b.inline_policy != p.inline_policy) {
+    // A role with AWS managed policies only (RDS enhanced monitoring) has no inline policy.
+    let inline_wanted = !p.inline_policy.canonical().is_null();
+    if inline_wanted && before.is_none_or(|b| b.inline_policy != p.inline_policy) {
         aws.iam
             .put_role_policy()
             .role_name(&p.name)
@@ -415,6 +417,18 @@ async fn sync_role(
             .send()
             .await
             .context("PutRolePolicy")?;
+    }
+    if !inline_wanted && before.is_some_and(|b| !b.inline_policy.canonical().is_null()) {
+        tolerate(
+            aws.iam
+                .delete_role_policy()
+                .role_name(&p.name)
+                .policy_name(INLINE_POLICY)
+                .send()
+                .await,
+            &["NoSuchEntity"],
+            "DeleteRolePolicy",
+        )?;
     }
     let have: Set<String> = before
         .map(|b| b.managed_policies.clone())

@@ -179,6 +179,13 @@ pub fn map_instance(
             volume.and_then(|v| v.volume_type()).map(|t| t.as_str()),
         ),
         root_volume_encrypted: u.flag("root_volume_encrypted", volume.and_then(|v| v.encrypted())),
+        // `pending` is on its way to enabled, `disabling` to disabled.
+        detailed_monitoring: u.flag(
+            "detailed_monitoring",
+            i.monitoring()
+                .and_then(|m| m.state())
+                .map(|s| matches!(s.as_str(), "enabled" | "pending")),
+        ),
         user_data: crate::render::describe_user_data(user_data),
         user_data_text: None,
     });
@@ -213,6 +220,11 @@ mod tests {
                     .http_put_response_hop_limit(1)
                     .build(),
             )
+            .monitoring(
+                aws_sdk_ec2::types::Monitoring::builder()
+                    .state(aws_sdk_ec2::types::MonitoringState::Pending)
+                    .build(),
+            )
             .build()
     }
 
@@ -236,6 +248,7 @@ mod tests {
             ),
             (30, "gp3", true)
         );
+        assert!(p.detailed_monitoring, "pending is on its way to enabled");
         // The profile is the one field this answer lacks.
         assert_eq!(
             unknown.into_iter().collect::<Vec<_>>(),
@@ -355,6 +368,11 @@ async fn create(
                 .build(),
         )
         .user_data(base64::encode(crate::render::encode_user_data(user_data)))
+        .monitoring(
+            aws_sdk_ec2::types::RunInstancesMonitoringEnabled::builder()
+                .enabled(p.detailed_monitoring)
+                .build(),
+        )
         .tag_specifications(tag_spec(ResourceType::Instance))
         .tag_specifications(tag_spec(ResourceType::Volume))
         .send()
@@ -403,6 +421,23 @@ async fn update(
             .send()
             .await
             .context("ModifyInstanceMetadataOptions")?;
+    }
+    if before.is_none_or(|b| b.detailed_monitoring != p.detailed_monitoring) {
+        if p.detailed_monitoring {
+            aws.ec2
+                .monitor_instances()
+                .instance_ids(id)
+                .send()
+                .await
+                .context("MonitorInstances")?;
+        } else {
+            aws.ec2
+                .unmonitor_instances()
+                .instance_ids(id)
+                .send()
+                .await
+                .context("UnmonitorInstances")?;
+        }
     }
     if before.is_none_or(|b| b.instance_type != p.instance_type) {
         // A new type needs the instance stopped: stop, modify, start (minutes of cron pause).

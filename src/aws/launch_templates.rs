@@ -118,6 +118,8 @@ pub fn map_template(
             .map(|v| v.as_str().to_string())
             .unwrap_or_default(),
         root_volume_encrypted: ebs.and_then(|e| e.encrypted()).unwrap_or(false),
+        // A template without `Monitoring` launches instances with basic monitoring.
+        detailed_monitoring: data.monitoring().and_then(|m| m.enabled()).unwrap_or(false),
         user_data: crate::render::describe_user_data(&user_data),
         user_data_text: None,
     });
@@ -239,6 +241,11 @@ fn data(p: &LaunchTemplateProps, ids: &Ids) -> anyhow::Result<RequestLaunchTempl
                         .delete_on_termination(true)
                         .build(),
                 )
+                .build(),
+        )
+        .monitoring(
+            aws_sdk_ec2::types::LaunchTemplatesMonitoringRequest::builder()
+                .enabled(p.detailed_monitoring)
                 .build(),
         )
         .user_data(base64::encode(crate::render::encode_user_data(user_data)))

@@ -1,20 +1,23 @@
 //! The AWS side: one adapter per service ([`ec2`], [`efs`], [`rds`], [`elasticache`],
-//! [`secrets`]), the shared SDK configuration
+//! [`secrets`], [`logs`] …), the shared SDK configuration
 //! (standard credential chain, `AWS_ENDPOINT_URL`, standard retries with backoff and jitter),
 //! and the [`Backend`] the executor drives. SDK types stay inside this module.
 
 pub mod answer;
 pub mod api_log;
 pub mod autoscaling;
+pub mod cluster_parameters;
 pub mod ec2;
 pub mod efs;
 pub mod elasticache;
 pub mod elbv2;
 pub mod errors;
+pub mod flow_logs;
 pub mod iam;
 pub mod instances;
 pub mod launch_templates;
 pub mod lock;
+pub mod logs;
 pub mod once;
 pub mod rds;
 pub mod releases;
@@ -73,6 +76,8 @@ pub struct Aws {
     pub sts: aws_sdk_sts::Client,
     /// The stack's region.
     pub region: String,
+    /// CloudWatch Logs (the stack's log groups).
+    pub logs: aws_sdk_cloudwatchlogs::Client,
     /// The stack's ownership tags.
     pub tags: StackTags,
     /// Where waits report.
@@ -127,6 +132,7 @@ impl Aws {
             acm: client!(aws_sdk_acm),
             sts: client!(aws_sdk_sts),
             region: region.to_string(),
+            logs: client!(aws_sdk_cloudwatchlogs),
             tags: StackTags {
                 stack: stack.to_string(),
                 extra: tags.clone(),
@@ -240,6 +246,9 @@ impl Aws {
             machines,
             buckets,
             releases,
+            log_groups,
+            flow_logs,
+            cluster_parameter_groups,
         ) = tokio::try_join!(
             ec2::observe(self),
             efs::observe(self),
@@ -253,6 +262,9 @@ impl Aws {
             instances::observe(self),
             s3::observe(self),
             releases::observe(self),
+            logs::observe(self),
+            flow_logs::observe(self),
+            cluster_parameters::observe(self),
         )?;
         let mut state = ObservedState {
             resources: network
@@ -268,6 +280,9 @@ impl Aws {
                 .chain(machines)
                 .chain(buckets)
                 .chain(releases)
+                .chain(log_groups)
+                .chain(flow_logs)
+                .chain(cluster_parameter_groups)
                 .collect(),
         };
         crate::observed::symbolize(&mut state);
@@ -286,6 +301,9 @@ impl Backend for Aws {
                 elasticache::execute(self, op, ids).await
             }
             Kind::Secret => secrets::execute(self, op).await,
+            Kind::LogGroup => logs::execute(self, op).await,
+            Kind::DbClusterParameterGroup => cluster_parameters::execute(self, op).await,
+            Kind::FlowLog => flow_logs::execute(self, op, ids).await,
             Kind::IamRole | Kind::InstanceProfile => iam::execute(self, op, ids).await,
             Kind::LoadBalancer | Kind::TargetGroup | Kind::Listener => {
                 elbv2::execute(self, op, ids).await

@@ -15,14 +15,14 @@ use crate::model::{
 };
 use crate::observed::{ObservedResource, Unknown};
 use anyhow::{Context, bail};
-use aws_sdk_rds::types::{ApplyMethod, Parameter, Tag};
+use aws_sdk_rds::types::{ApplyMethod, CloudwatchLogsExportConfiguration, Parameter, Tag};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// RDS creates and modifications take minutes; a Multi-AZ create up to an hour.
 const WAIT_MAX: Duration = Duration::from_secs(90 * 60);
 
-fn tags(aws: &Aws, key: &ResourceKey) -> Vec<Tag> {
+pub(super) fn tags(aws: &Aws, key: &ResourceKey) -> Vec<Tag> {
     aws.tags
         .for_resource(key)
         .into_iter()
@@ -78,7 +78,11 @@ pub async fn observe(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
 
 /// The stack's key of the named RDS resource, from its tags (one call; only for names that
 /// start with the stack's name, the only ones this stack creates).
-async fn owned_by_arn(aws: &Aws, name: &str, arn: &str) -> anyhow::Result<Option<ResourceKey>> {
+pub(super) async fn owned_by_arn(
+    aws: &Aws,
+    name: &str,
+    arn: &str,
+) -> anyhow::Result<Option<ResourceKey>> {
     if !name.starts_with(&format!("{}-", aws.tags.stack)) {
         return Ok(None);
     }
@@ -266,6 +270,7 @@ pub fn map_cluster(c: &aws_sdk_rds::types::DbCluster, key: ResourceKey) -> Obser
         engine_version: major_version(&engine, &version),
         engine,
         subnet_group: Ref::External(text(c.db_subnet_group())),
+        parameter_group: Ref::External(u.text("parameter_group", c.db_cluster_parameter_group())),
         security_groups: c
             .vpc_security_groups()
             .iter()
@@ -283,6 +288,12 @@ pub fn map_cluster(c: &aws_sdk_rds::types::DbCluster, key: ResourceKey) -> Obser
         maintenance_window: u.text("maintenance_window", c.preferred_maintenance_window()),
         deletion_protection: u.flag("deletion_protection", c.deletion_protection()),
         copy_tags_to_snapshot: u.flag("copy_tags_to_snapshot", c.copy_tags_to_snapshot()),
+        cloudwatch_logs_exports: c
+            .enabled_cloudwatch_logs_exports()
+            .iter()
+            .cloned()
+            .collect(),
+        log_groups: Set::default(),
         apply_immediately: false,
     });
     props.normalize();
@@ -329,6 +340,12 @@ async fn observe_instances(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
         out.push(map_instance(&i, key));
     }
     Ok(out)
+}
+
+/// The role name an IAM role ARN ends with (`arn:aws:iam::1:role/path/name` → `name`): the
+/// stack's roles are known by name.
+pub fn role_name(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
 }
 
 /// An RDS MySQL instance or Aurora member as the model sees it, from DescribeDBInstances: a
@@ -416,6 +433,20 @@ pub fn map_instance(i: &aws_sdk_rds::types::DbInstance, key: ResourceKey) -> Obs
         maintenance_window: u.text("maintenance_window", i.preferred_maintenance_window()),
         deletion_protection: i.deletion_protection(),
         copy_tags_to_snapshot: i.copy_tags_to_snapshot(),
+        // An Aurora member's logs are its cluster's.
+        cloudwatch_logs_exports: (!member).then(|| {
+            i.enabled_cloudwatch_logs_exports()
+                .iter()
+                .cloned()
+                .collect()
+        }),
+        monitoring_interval: u.count("monitoring_interval", i.monitoring_interval()),
+        monitoring_role: i
+            .monitoring_role_arn()
+            .filter(|arn| !arn.is_empty())
+            .map(|arn| Ref::External(role_name(arn).to_string())),
+        performance_insights: u.flag("performance_insights", i.performance_insights_enabled()),
+        log_groups: Set::default(),
         apply_immediately: false,
     });
     props.normalize();
@@ -553,7 +584,7 @@ async fn ensure_owned_subnet_group(aws: &Aws, key: &ResourceKey, name: &str) -> 
     ensure_owned(aws, "DB subnet group", key, name, arn).await
 }
 
-async fn ensure_owned(
+pub(super) async fn ensure_owned(
     aws: &Aws,
     what: &str,
     key: &ResourceKey,
@@ -696,6 +727,7 @@ async fn create_cluster(
         .master_username(&p.master_username)
         .manage_master_user_password(p.managed_master_password)
         .db_subnet_group_name(resolve(&p.subnet_group, ids)?)
+        .db_cluster_parameter_group_name(resolve(&p.parameter_group, ids)?)
         .set_vpc_security_group_ids(Some(group_ids(&p.security_groups, ids)?))
         .storage_encrypted(p.storage_encrypted)
         .set_kms_key_id(p.kms_key_id.clone())
@@ -704,6 +736,9 @@ async fn create_cluster(
         .preferred_maintenance_window(&p.maintenance_window)
         .deletion_protection(p.deletion_protection)
         .copy_tags_to_snapshot(p.copy_tags_to_snapshot)
+        .set_enable_cloudwatch_logs_exports(Some(
+            p.cloudwatch_logs_exports.iter().cloned().collect(),
+        ))
         .set_tags(Some(tags(aws, key)))
         .send()
         .await;
@@ -822,6 +857,9 @@ async fn modify_cluster(
     if differs(&|x| format!("{:?}", x.security_groups)) {
         call = call.set_vpc_security_group_ids(Some(group_ids(&p.security_groups, ids)?));
     }
+    if differs(&|x| format!("{:?}", x.parameter_group)) {
+        call = call.db_cluster_parameter_group_name(resolve(&p.parameter_group, ids)?);
+    }
     if differs(&|x| x.backup_retention_days.to_string()) {
         call = call.backup_retention_period(i32::try_from(p.backup_retention_days)?);
     }
@@ -840,8 +878,52 @@ async fn modify_cluster(
     if differs(&|x| x.managed_master_password.to_string()) {
         call = call.manage_master_user_password(p.managed_master_password);
     }
+    if let Some(change) = log_exports_change(
+        &p.cloudwatch_logs_exports,
+        before.map(|b| &b.cloudwatch_logs_exports),
+    ) {
+        call = call.cloudwatch_logs_export_configuration(change);
+    }
     call.send().await.context("ModifyDBCluster")?;
     wait_available(aws, Db::Cluster, &p.identifier).await
+}
+
+/// The ARN of the stack's role `role` (RDS and the flow logs service take ARNs; the stack
+/// knows its roles by name).
+pub async fn role_arn(aws: &Aws, role: &Ref, ids: &Ids) -> anyhow::Result<String> {
+    let name = resolve(role, ids)?;
+    let out = aws
+        .iam
+        .get_role()
+        .role_name(&name)
+        .send()
+        .await
+        .context("GetRole")?;
+    out.role()
+        .map(|r| r.arn().to_string())
+        .filter(|a| !a.is_empty())
+        .with_context(|| format!("GetRole answered without the ARN of `{name}`"))
+}
+
+/// The log types to turn on and off to go from `before` (unknown: every wanted one is sent)
+/// to `want`; `None` when they are the same. Pure.
+pub fn log_exports_change(
+    want: &Set<String>,
+    before: Option<&Set<String>>,
+) -> Option<CloudwatchLogsExportConfiguration> {
+    let empty = Set::default();
+    let have = before.unwrap_or(&empty);
+    let enable: Vec<String> = want.iter().filter(|l| !have.contains(l)).cloned().collect();
+    let disable: Vec<String> = have.iter().filter(|l| !want.contains(l)).cloned().collect();
+    if enable.is_empty() && disable.is_empty() {
+        return None;
+    }
+    Some(
+        CloudwatchLogsExportConfiguration::builder()
+            .set_enable_log_types(Some(enable))
+            .set_disable_log_types(Some(disable))
+            .build(),
+    )
 }
 
 async fn create_instance(
@@ -851,6 +933,10 @@ async fn create_instance(
     ids: &Ids,
 ) -> anyhow::Result<String> {
     let to_i32 = |n: Option<u32>| n.map(i32::try_from).transpose();
+    let monitoring_role = match &p.monitoring_role {
+        Some(role) if p.monitoring_interval > 0 => Some(role_arn(aws, role, ids).await?),
+        _ => None,
+    };
     let mut call = aws
         .rds
         .create_db_instance()
@@ -875,6 +961,14 @@ async fn create_instance(
         .set_deletion_protection(p.deletion_protection)
         .set_copy_tags_to_snapshot(p.copy_tags_to_snapshot)
         .set_promotion_tier(p.promotion_tier)
+        .set_enable_cloudwatch_logs_exports(
+            p.cloudwatch_logs_exports
+                .as_ref()
+                .map(|logs| logs.iter().cloned().collect()),
+        )
+        .monitoring_interval(i32::try_from(p.monitoring_interval)?)
+        .set_monitoring_role_arn(monitoring_role)
+        .enable_performance_insights(p.performance_insights)
         .set_tags(Some(tags(aws, key)));
     if let Some(cluster) = &p.cluster {
         call = call.db_cluster_identifier(resolve(cluster, ids)?);
@@ -983,6 +1077,21 @@ async fn modify_instance(
     optional!(deletion_protection, set_deletion_protection);
     optional!(copy_tags_to_snapshot, set_copy_tags_to_snapshot);
     optional!(managed_master_password, set_manage_master_user_password);
+    if let Some(logs) = &p.cloudwatch_logs_exports {
+        let have = before.and_then(|b| b.cloudwatch_logs_exports.as_ref());
+        if let Some(change) = log_exports_change(logs, have) {
+            call = call.cloudwatch_logs_export_configuration(change);
+        }
+    }
+    if differs(&|x| format!("{}{:?}", x.monitoring_interval, x.monitoring_role)) {
+        call = call.monitoring_interval(i32::try_from(p.monitoring_interval)?);
+        if let (Some(role), true) = (&p.monitoring_role, p.monitoring_interval > 0) {
+            call = call.monitoring_role_arn(role_arn(aws, role, ids).await?);
+        }
+    }
+    if differs(&|x| x.performance_insights.to_string()) {
+        call = call.enable_performance_insights(p.performance_insights);
+    }
     call.send().await.context("ModifyDBInstance")?;
     if p.apply_immediately {
         wait_available(aws, Db::Instance, &p.identifier).await?;
@@ -1108,6 +1217,11 @@ mod tests {
                     .db_parameter_group_name("s-mysql8-4")
                     .build(),
             )
+            .enabled_cloudwatch_logs_exports("slowquery")
+            .enabled_cloudwatch_logs_exports("error")
+            .monitoring_interval(60)
+            .monitoring_role_arn("arn:aws:iam::1:role/moodle-ha/s/s-rds-monitoring-role")
+            .performance_insights_enabled(true)
     }
 
     fn key() -> ResourceKey {
@@ -1128,6 +1242,7 @@ mod tests {
             .preferred_maintenance_window("sun:04:00-sun:05:00")
             .deletion_protection(true)
             .copy_tags_to_snapshot(true)
+            .db_cluster_parameter_group("s-cluster-aurora-mysql8-0")
             .endpoint("s-db-cluster.cluster-1.eu-west-1.rds.amazonaws.com")
             .port(3306)
             .build();
@@ -1155,6 +1270,37 @@ mod tests {
     fn a_complete_answer_leaves_nothing_unknown() {
         let r = map_instance(&instance(), key());
         assert!(r.unknown.is_empty(), "{:?}", r.unknown);
+        let Props::DbInstance(p) = r.props else {
+            panic!("not an instance");
+        };
+        assert_eq!(
+            (
+                p.cloudwatch_logs_exports,
+                p.monitoring_interval,
+                p.monitoring_role,
+                p.performance_insights
+            ),
+            (
+                Some(Set::new(["error".to_string(), "slowquery".to_string()])),
+                60,
+                Some(Ref::External("s-rds-monitoring-role".into())),
+                true
+            )
+        );
+    }
+
+    #[test]
+    fn log_exports_are_switched_on_and_off_by_difference() {
+        let set = |logs: &[&str]| -> Set<String> { logs.iter().map(|l| l.to_string()).collect() };
+        let want = set(&["error", "slowquery"]);
+        assert!(log_exports_change(&want, Some(&want)).is_none());
+        let change = log_exports_change(&want, Some(&set(&["audit", "error"]))).expect("a change");
+        assert_eq!(
+            (change.enable_log_types(), change.disable_log_types()),
+            (&["slowquery".to_string()][..], &["audit".to_string()][..])
+        );
+        let unknown = log_exports_change(&want, None).expect("a change");
+        assert_eq!(unknown.enable_log_types().len(), 2);
     }
 
     #[test]

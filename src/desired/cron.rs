@@ -110,6 +110,7 @@ pub(super) fn cron_tier(spec: &Spec, facts: &Facts, private: &[Ref]) -> Part {
             root_volume_gib: spec.cron.root_volume_gib,
             root_volume_type: "gp3".into(),
             root_volume_encrypted: true,
+            detailed_monitoring: true,
             user_data: crate::render::describe_user_data(&user_data),
             user_data_text: Some(user_data),
         }),

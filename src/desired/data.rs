@@ -2,7 +2,7 @@
 
 use super::Part;
 use crate::model::{
-    DbClusterProps, DbInstanceProps, DbParameterGroupProps, Kind, Props, Ref,
+    DbClusterProps, DbInstanceProps, DbParameterGroupProps, IamRoleProps, Kind, Props, Ref,
     ReplicationGroupProps, SecretProps, Set, SubnetGroupProps,
 };
 use crate::spec::{DbEngine, Spec, parse_size};
@@ -11,6 +11,14 @@ use crate::spec::{DbEngine, Spec, parse_size};
 pub fn redis_auth_secret_name(stack: &str) -> String {
     crate::names::Names::of(stack).secret("redis-auth")
 }
+
+/// The logs every database exports to CloudWatch Logs (Moodle's database errors and the
+/// queries slower than `long_query_time`), each to a log group of the stack.
+pub const RDS_LOG_EXPORTS: &[&str] = &["error", "slowquery"];
+
+/// The AWS managed policy RDS's enhanced monitoring role needs.
+pub const RDS_MONITORING_POLICY: &str =
+    "arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole";
 
 /// The parameter group family of an engine.
 pub fn parameter_group_family(engine: DbEngine) -> &'static str {
@@ -55,6 +63,19 @@ fn database_groups(spec: &Spec, subnets: &Set<Ref>) -> Part {
         "max_allowed_packet".into(),
         bytes(&db.parameters.max_allowed_packet),
     );
+    // The slow-query log exported to CloudWatch Logs needs the log on and written to a file
+    // (RDS MySQL: "Publishing MySQL logs to Amazon CloudWatch Logs"); a spec may tune both.
+    parameters
+        .entry("slow_query_log".into())
+        .or_insert_with(|| "1".into());
+    parameters
+        .entry("log_output".into())
+        .or_insert_with(|| "FILE".into());
+    // The server refuses plaintext connections, not only the nodes avoiding them. On Aurora
+    // it is a cluster parameter, which this instance parameter group cannot hold.
+    if db.engine != DbEngine::AuroraMysql3 {
+        parameters.insert("require_secure_transport".into(), "1".into());
+    }
     out.add(
         Kind::DbParameterGroup,
         "main",
@@ -65,7 +86,39 @@ fn database_groups(spec: &Spec, subnets: &Set<Ref>) -> Part {
             parameters,
         }),
     );
+    if db.monitoring_interval_seconds > 0 {
+        out.add(
+            Kind::IamRole,
+            "rds-monitoring",
+            Props::IamRole(IamRoleProps {
+                name: format!("{stack}-rds-monitoring-role"),
+                path: format!("/moodle-ha/{stack}/"),
+                description: format!("moodle-ha {stack}: RDS enhanced monitoring"),
+                assume_role_policy: super::service_trust_policy(
+                    "monitoring.rds.amazonaws.com",
+                    spec.account_id(),
+                    None,
+                )
+                .into(),
+                managed_policies: Set::new([RDS_MONITORING_POLICY.to_string()]),
+                inline_policy: serde_json::Value::Null.into(),
+            }),
+        );
+    }
     out
+}
+
+/// Enhanced monitoring's interval and role, and whether Performance Insights is on (the
+/// spec's switch, where the class has it): the same for every instance.
+fn monitoring(spec: &Spec) -> (u32, Option<Ref>, bool) {
+    let db = &spec.database;
+    let role =
+        (db.monitoring_interval_seconds > 0).then(|| Ref::to(Kind::IamRole, "rds-monitoring"));
+    (
+        db.monitoring_interval_seconds,
+        role,
+        db.performance_insights && db.class_supports_performance_insights(),
+    )
 }
 
 /// The RDS MySQL instance, or the Aurora cluster with its writer and readers.
@@ -76,11 +129,24 @@ fn database_servers(spec: &Spec) -> Part {
     }
 }
 
+/// The log groups the database exports `RDS_LOG_EXPORTS` to (AWS fixes their names from
+/// `log_group(log)`), as references.
+fn export_log_groups(out: &mut Part, spec: &Spec, log_group: impl Fn(&str) -> String) -> Set<Ref> {
+    RDS_LOG_EXPORTS
+        .iter()
+        .map(|log| super::logs::log_group(out, spec, &format!("rds-{log}"), log_group(log)))
+        .collect()
+}
+
 /// One RDS MySQL instance: Multi-AZ, storage, backups and credentials of its own.
 fn rds_instance(spec: &Spec) -> Part {
     let mut out = Part::default();
     let names = crate::names::Names::of(&spec.name);
     let db = &spec.database;
+    let log_groups = export_log_groups(&mut out, spec, |log| {
+        crate::names::Names::rds_instance_log_group(&names.db_instance(), log)
+    });
+    let (monitoring_interval, monitoring_role, performance_insights) = monitoring(spec);
     let db_groups = Set::new([Ref::to(Kind::SecurityGroup, "db")]);
     let subnet_group = Ref::to(Kind::DbSubnetGroup, "main");
     let parameter_group = Ref::to(Kind::DbParameterGroup, "main");
@@ -119,6 +185,11 @@ fn rds_instance(spec: &Spec) -> Part {
             maintenance_window: db.maintenance_window.clone(),
             deletion_protection: Some(db.deletion_protection),
             copy_tags_to_snapshot: Some(true),
+            cloudwatch_logs_exports: Some(RDS_LOG_EXPORTS.iter().map(|l| l.to_string()).collect()),
+            monitoring_interval,
+            monitoring_role,
+            performance_insights,
+            log_groups,
             apply_immediately: db.apply_immediately,
         }),
     );
@@ -133,6 +204,24 @@ fn aurora_cluster(spec: &Spec) -> Part {
     let db_groups = Set::new([Ref::to(Kind::SecurityGroup, "db")]);
     let subnet_group = Ref::to(Kind::DbSubnetGroup, "main");
     let parameter_group = Ref::to(Kind::DbParameterGroup, "main");
+    let log_groups = export_log_groups(&mut out, spec, |log| {
+        crate::names::Names::rds_cluster_log_group(&names.db_cluster(), log)
+    });
+    // Aurora MySQL takes `require_secure_transport` only at the cluster level.
+    let family = parameter_group_family(db.engine);
+    out.add(
+        Kind::DbClusterParameterGroup,
+        "main",
+        Props::DbClusterParameterGroup(DbParameterGroupProps {
+            name: format!("{}-cluster-{}", spec.name, family.replace('.', "-")),
+            family: family.into(),
+            description: format!("moodle-ha {} database cluster parameters", spec.name),
+            parameters: [("require_secure_transport".to_string(), "ON".to_string())]
+                .into_iter()
+                .collect(),
+        }),
+    );
+    let (monitoring_interval, monitoring_role, performance_insights) = monitoring(spec);
     out.add(
         Kind::DbCluster,
         "main",
@@ -141,6 +230,7 @@ fn aurora_cluster(spec: &Spec) -> Part {
             engine: "aurora-mysql".into(),
             engine_version: "3".into(),
             subnet_group,
+            parameter_group: Ref::to(Kind::DbClusterParameterGroup, "main"),
             security_groups: db_groups,
             storage_encrypted: true,
             kms_key_id: None,
@@ -152,6 +242,8 @@ fn aurora_cluster(spec: &Spec) -> Part {
             maintenance_window: db.maintenance_window.clone(),
             deletion_protection: db.deletion_protection,
             copy_tags_to_snapshot: true,
+            cloudwatch_logs_exports: RDS_LOG_EXPORTS.iter().map(|l| l.to_string()).collect(),
+            log_groups,
             apply_immediately: db.apply_immediately,
         }),
     );
@@ -185,6 +277,11 @@ fn aurora_cluster(spec: &Spec) -> Part {
                 maintenance_window: db.maintenance_window.clone(),
                 deletion_protection: None,
                 copy_tags_to_snapshot: None,
+                cloudwatch_logs_exports: None,
+                monitoring_interval,
+                monitoring_role: monitoring_role.clone(),
+                performance_insights,
+                log_groups: Set::default(),
                 apply_immediately: db.apply_immediately,
             }),
         );
@@ -234,6 +331,7 @@ fn cache(spec: &Spec, subnets: &Set<Ref>) -> Part {
             auth_token: true,
             auth_secret: Some(Ref::to(Kind::Secret, "redis-auth")),
             snapshot_retention_days: cache.snapshot_retention_days,
+            auto_minor_version_upgrade: true,
             maintenance_window: cache.maintenance_window.clone(),
             apply_immediately: cache.apply_immediately,
         }),

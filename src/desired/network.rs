@@ -3,8 +3,8 @@
 
 use super::{Facts, Part};
 use crate::model::{
-    InternetGatewayProps, Kind, NatGatewayProps, Props, Ref, Route, RouteTableProps, Set,
-    SubnetProps, VpcProps,
+    FlowLogProps, IamRoleProps, InternetGatewayProps, Kind, NatGatewayProps, Props, Ref, Route,
+    RouteTableProps, Set, SubnetProps, VpcProps,
 };
 use crate::spec::{CreateNetwork, ExistingNetwork, NatGateways, Spec};
 
@@ -21,7 +21,9 @@ pub(super) struct Network {
 /// The network's resources (none for an adopted VPC) and where the stack goes.
 pub(super) fn network(spec: &Spec, facts: &Facts) -> (Network, Part) {
     if let Some(net) = &spec.network.create {
-        created(net)
+        let (network, mut out) = created(net);
+        out.extend(flow_logs(spec, &network.vpc));
+        (network, out)
     } else if let Some(net) = &spec.network.existing {
         (adopted(net, facts), Part::default())
     } else {
@@ -46,6 +48,7 @@ fn created(net: &CreateNetwork) -> (Network, Part) {
             cidr: net.cidr.clone(),
             dns_support: true,
             dns_hostnames: true,
+            default_security_group_rules: 0,
         }),
     );
     out.add(
@@ -88,6 +91,67 @@ fn created(net: &CreateNetwork) -> (Network, Part) {
         public,
     };
     (network, out)
+}
+
+/// The flow log of the VPC the stack created (every accepted and rejected connection, in
+/// one-minute records) to a log group with the spec's retention, delivered by a role that may
+/// only write to that group.
+fn flow_logs(spec: &Spec, vpc: &Ref) -> Part {
+    let mut out = Part::default();
+    let stack = &spec.name;
+    let group_name = crate::names::Names::of(stack).flow_log_group();
+    let log_group = super::logs::log_group(&mut out, spec, "vpc-flow-logs", group_name.clone());
+    let account = spec.account_id().unwrap_or("*");
+    let group_arn = format!(
+        "arn:aws:logs:{}:{account}:log-group:{group_name}",
+        spec.region
+    );
+    out.add(
+        Kind::IamRole,
+        "flow-logs",
+        Props::IamRole(IamRoleProps {
+            name: format!("{stack}-flow-logs-role"),
+            path: format!("/moodle-ha/{stack}/"),
+            description: format!("moodle-ha {stack}: VPC flow logs delivery"),
+            assume_role_policy: super::service_trust_policy(
+                "vpc-flow-logs.amazonaws.com",
+                spec.account_id(),
+                Some(format!(
+                    "arn:aws:ec2:{}:{account}:vpc-flow-log/*",
+                    spec.region
+                )),
+            )
+            .into(),
+            managed_policies: Set::default(),
+            inline_policy: serde_json::json!({
+                "Version": "2012-10-17",
+                "Statement": [{
+                    "Sid": "WriteTheStacksFlowLogGroup",
+                    "Effect": "Allow",
+                    "Action": [
+                        "logs:CreateLogStream",
+                        "logs:PutLogEvents",
+                        "logs:DescribeLogStreams"
+                    ],
+                    "Resource": [group_arn.clone(), format!("{group_arn}:*")]
+                }]
+            })
+            .into(),
+        }),
+    );
+    out.add(
+        Kind::FlowLog,
+        "main",
+        Props::FlowLog(FlowLogProps {
+            vpc: vpc.clone(),
+            traffic_type: "ALL".into(),
+            log_group_name: group_name,
+            role: Ref::to(Kind::IamRole, "flow-logs"),
+            max_aggregation_interval: 60,
+            log_group: Some(log_group),
+        }),
+    );
+    out
 }
 
 /// The way out: NAT gateways (per AZ, or one) with their Elastic IPs, the public route table

@@ -22,6 +22,39 @@ pub fn ec2_trust_policy() -> serde_json::Value {
     })
 }
 
+/// The trust policy of a role AWS service `service` assumes on the stack's behalf, pinned to
+/// the stack's account when it is known (`aws:SourceAccount`, and `source_arn` when given):
+/// another account cannot get the service to act with this role (the cross-service confused
+/// deputy).
+pub fn service_trust_policy(
+    service: &str,
+    account: Option<&str>,
+    source_arn: Option<String>,
+) -> serde_json::Value {
+    let mut statement = serde_json::json!({
+        "Effect": "Allow",
+        "Principal": {"Service": service},
+        "Action": "sts:AssumeRole"
+    });
+    let mut condition = serde_json::Map::new();
+    if let Some(account) = account {
+        condition.insert(
+            "StringEquals".into(),
+            serde_json::json!({ "aws:SourceAccount": account }),
+        );
+    }
+    if let Some(arn) = source_arn {
+        condition.insert(
+            "ArnLike".into(),
+            serde_json::json!({ "aws:SourceArn": arn }),
+        );
+    }
+    if !condition.is_empty() {
+        statement["Condition"] = serde_json::Value::Object(condition);
+    }
+    serde_json::json!({"Version": "2012-10-17", "Statement": [statement]})
+}
+
 /// The role `<stack>-<node>-role` with `inline_policy`, and its profile
 /// `<stack>-<node>-profile`, both under the path `/moodle-ha/<stack>/`, as resources
 /// `iam-role/<node>` and `instance-profile/<node>`.

@@ -212,6 +212,7 @@ fn web_fleet(spec: &Spec, facts: &Facts, private: &[Ref], profile: Ref) -> Part 
         root_volume_gib: web.root_volume_gib,
         root_volume_type: "gp3".into(),
         root_volume_encrypted: true,
+        detailed_monitoring: true,
         user_data: crate::render::describe_user_data(&user_data),
         user_data_text: Some(user_data),
     });

@@ -34,6 +34,9 @@ pub enum Kind {
     DbSubnetGroup,
     /// The RDS DB parameter group.
     DbParameterGroup,
+    /// The Aurora cluster's parameter group (cluster-level settings such as
+    /// `require_secure_transport`).
+    DbClusterParameterGroup,
     /// The Aurora MySQL cluster.
     DbCluster,
     /// An RDS MySQL instance, or an Aurora writer or reader.
@@ -67,6 +70,11 @@ pub enum Kind {
     /// The release the nodes run: a record in the stack naming an archive of one commit in
     /// the stack's bucket (uploaded by the same step when the bucket lacks it).
     Release,
+    /// A CloudWatch Logs log group the stack writes to (RDS log exports, VPC flow logs …),
+    /// with its retention.
+    LogGroup,
+    /// The flow log of a VPC the stack created.
+    FlowLog,
 }
 
 const KINDS: &[(Kind, &str)] = &[
@@ -83,6 +91,7 @@ const KINDS: &[(Kind, &str)] = &[
     (Kind::Secret, "secret"),
     (Kind::DbSubnetGroup, "db-subnet-group"),
     (Kind::DbParameterGroup, "db-parameter-group"),
+    (Kind::DbClusterParameterGroup, "db-cluster-parameter-group"),
     (Kind::DbCluster, "db-cluster"),
     (Kind::DbInstance, "db-instance"),
     (Kind::CacheSubnetGroup, "cache-subnet-group"),
@@ -99,6 +108,8 @@ const KINDS: &[(Kind, &str)] = &[
     (Kind::ScheduledAction, "scheduled-action"),
     (Kind::Instance, "instance"),
     (Kind::Release, "release"),
+    (Kind::LogGroup, "log-group"),
+    (Kind::FlowLog, "flow-log"),
 ];
 
 impl Kind {
@@ -123,7 +134,7 @@ impl Kind {
             Kind::MountTarget => &["file_system", "subnet"],
             Kind::Secret => &["name"],
             Kind::DbSubnetGroup | Kind::CacheSubnetGroup => &["name"],
-            Kind::DbParameterGroup => &["name", "family"],
+            Kind::DbParameterGroup | Kind::DbClusterParameterGroup => &["name", "family"],
             Kind::DbCluster => &[
                 "identifier",
                 "engine",
@@ -159,7 +170,14 @@ impl Kind {
             Kind::LoadBalancer => &["name", "scheme"],
             Kind::TargetGroup => &["name", "protocol", "port", "vpc", "target_type"],
             Kind::Listener => &["load_balancer"],
-            Kind::LaunchTemplate => &["name"],
+            Kind::LaunchTemplate | Kind::LogGroup => &["name"],
+            Kind::FlowLog => &[
+                "vpc",
+                "traffic_type",
+                "log_group_name",
+                "role",
+                "max_aggregation_interval",
+            ],
             Kind::AutoScalingGroup => &["name"],
             Kind::ScalingPolicy => &["group", "name"],
             Kind::ScheduledAction => &["group", "name"],
@@ -184,7 +202,8 @@ impl Kind {
     /// not report them back): shown in a plan, never compared with AWS.
     pub fn directives(self) -> &'static [&'static str] {
         match self {
-            Kind::DbCluster | Kind::DbInstance => &["apply_immediately"],
+            Kind::DbCluster | Kind::DbInstance => &["apply_immediately", "log_groups"],
+            Kind::FlowLog => &["log_group"],
             Kind::ReplicationGroup => &["apply_immediately", "auth_secret"],
             Kind::LaunchTemplate | Kind::Instance => &["user_data_text"],
             Kind::AutoScalingGroup => &["refresh_min_healthy_percent"],

@@ -12,12 +12,12 @@ pub use key::{Kind, ResourceKey};
 pub use policy::Policy;
 pub use props::{
     AutoScalingGroupProps, BucketProps, DbClusterProps, DbInstanceProps, DbParameterGroupProps,
-    FileSystemProps, IamRoleProps, InstanceProfileProps, InstanceProps, InternetGatewayProps,
-    LaunchTemplateProps, ListenerAction, ListenerProps, LoadBalancerProps, MountTargetProps,
-    NatGatewayProps, Props, ReleaseProps, ReplicationGroupProps, Route, RouteTableProps, Rule,
-    RuleSource, STATIC_DB_PARAMETERS, ScalingPolicyProps, ScheduledActionProps, SecretProps,
-    SecurityGroupProps, SecurityGroupRulesProps, SubnetGroupProps, SubnetProps, TargetGroupProps,
-    VpcProps,
+    FileSystemProps, FlowLogProps, IamRoleProps, InstanceProfileProps, InstanceProps,
+    InternetGatewayProps, LaunchTemplateProps, ListenerAction, ListenerProps, LoadBalancerProps,
+    LogGroupProps, MountTargetProps, NatGatewayProps, Props, ReleaseProps, ReplicationGroupProps,
+    Route, RouteTableProps, Rule, RuleSource, STATIC_DB_PARAMETERS, ScalingPolicyProps,
+    ScheduledActionProps, SecretProps, SecurityGroupProps, SecurityGroupRulesProps,
+    SubnetGroupProps, SubnetProps, TargetGroupProps, VpcProps,
 };
 pub use set::{Seq, Set};
 

@@ -50,6 +50,8 @@ pub enum Props {
     DbSubnetGroup(SubnetGroupProps),
     /// See [`DbParameterGroupProps`].
     DbParameterGroup(DbParameterGroupProps),
+    /// The Aurora cluster's parameter group; see [`DbParameterGroupProps`].
+    DbClusterParameterGroup(DbParameterGroupProps),
     /// See [`DbClusterProps`].
     DbCluster(DbClusterProps),
     /// See [`DbInstanceProps`].
@@ -82,6 +84,10 @@ pub enum Props {
     Instance(InstanceProps),
     /// See [`ReleaseProps`].
     Release(ReleaseProps),
+    /// See [`LogGroupProps`].
+    LogGroup(LogGroupProps),
+    /// See [`FlowLogProps`].
+    FlowLog(FlowLogProps),
 }
 
 /// A VPC the stack created.
@@ -93,6 +99,10 @@ pub struct VpcProps {
     pub dns_support: bool,
     /// `enableDnsHostnames`.
     pub dns_hostnames: bool,
+    /// Rules (sources and destinations) in the VPC's default security group: 0, since nothing
+    /// of the stack uses that group and AWS's default rules let anything in it talk to
+    /// anything.
+    pub default_security_group_rules: u32,
 }
 
 /// A subnet.
@@ -319,6 +329,8 @@ pub struct DbClusterProps {
     pub engine_version: String,
     /// The DB subnet group.
     pub subnet_group: Ref,
+    /// The cluster parameter group.
+    pub parameter_group: Ref,
     /// VPC security groups.
     pub security_groups: Set<Ref>,
     /// Storage encryption.
@@ -341,6 +353,11 @@ pub struct DbClusterProps {
     pub deletion_protection: bool,
     /// Tags copied to snapshots.
     pub copy_tags_to_snapshot: bool,
+    /// Logs exported to CloudWatch Logs (`error`, `slowquery`).
+    pub cloudwatch_logs_exports: Set<String>,
+    /// Directive: the log groups the exports write to, made before the cluster (ordering only).
+    #[serde(default)]
+    pub log_groups: Set<Ref>,
     /// Directive: apply modifications now rather than in the maintenance window.
     pub apply_immediately: bool,
 }
@@ -397,6 +414,17 @@ pub struct DbInstanceProps {
     pub deletion_protection: Option<bool>,
     /// Tags copied to snapshots (RDS MySQL).
     pub copy_tags_to_snapshot: Option<bool>,
+    /// Logs exported to CloudWatch Logs (RDS MySQL; an Aurora member's are its cluster's).
+    pub cloudwatch_logs_exports: Option<Set<String>>,
+    /// Enhanced monitoring: seconds between OS metrics, 0 when off.
+    pub monitoring_interval: u32,
+    /// The role RDS publishes enhanced monitoring metrics with (`None` when off).
+    pub monitoring_role: Option<Ref>,
+    /// Performance Insights.
+    pub performance_insights: bool,
+    /// Directive: the log groups the exports write to, made before the instance (ordering only).
+    #[serde(default)]
+    pub log_groups: Set<Ref>,
     /// Directive: apply modifications now rather than in the maintenance window.
     pub apply_immediately: bool,
 }
@@ -434,6 +462,8 @@ pub struct ReplicationGroupProps {
     pub auth_secret: Option<Ref>,
     /// Daily snapshots kept.
     pub snapshot_retention_days: u32,
+    /// AWS applies minor engine versions (security fixes) in the maintenance window.
+    pub auto_minor_version_upgrade: bool,
     /// Weekly maintenance window (UTC).
     pub maintenance_window: String,
     /// Directive: apply modifications now rather than in the maintenance window.
@@ -597,6 +627,8 @@ pub struct LaunchTemplateProps {
     pub root_volume_type: String,
     /// Root volume encrypted.
     pub root_volume_encrypted: bool,
+    /// Detailed (one-minute) CloudWatch monitoring of the nodes.
+    pub detailed_monitoring: bool,
     /// What the user data is, with a hash of it (e.g. `web node, Moodle 4.5, … sha256:…`).
     pub user_data: String,
     /// Directive: the user data itself (not compared; its description is).
@@ -709,10 +741,40 @@ pub struct InstanceProps {
     pub root_volume_type: String,
     /// Root volume encrypted.
     pub root_volume_encrypted: bool,
+    /// Detailed (one-minute) CloudWatch monitoring.
+    pub detailed_monitoring: bool,
     /// What the user data is, with a hash of it.
     pub user_data: String,
     /// Directive: the user data itself (not compared; its description is).
     pub user_data_text: Option<String>,
+}
+
+/// A CloudWatch Logs log group and how long it keeps its events.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LogGroupProps {
+    /// The log group's name (fixed by AWS for RDS exports, e.g. `/aws/rds/instance/<id>/error`).
+    pub name: String,
+    /// Days its events are kept; `None` when observed means they never expire.
+    pub retention_days: Option<u32>,
+}
+
+/// The flow log of a VPC the stack created, to a log group of the stack. AWS cannot change
+/// a flow log: any difference replaces it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FlowLogProps {
+    /// The VPC.
+    pub vpc: Ref,
+    /// `ALL`: accepted and rejected traffic.
+    pub traffic_type: String,
+    /// The log group's name.
+    pub log_group_name: String,
+    /// The role the flow logs service delivers with.
+    pub role: Ref,
+    /// Seconds over which packets are aggregated into one record (60 or 600).
+    pub max_aggregation_interval: u32,
+    /// Directive: the log group (ordering only).
+    #[serde(default)]
+    pub log_group: Option<Ref>,
 }
 
 impl Props {
@@ -732,6 +794,7 @@ impl Props {
             Props::Secret(_) => Kind::Secret,
             Props::DbSubnetGroup(_) => Kind::DbSubnetGroup,
             Props::DbParameterGroup(_) => Kind::DbParameterGroup,
+            Props::DbClusterParameterGroup(_) => Kind::DbClusterParameterGroup,
             Props::DbCluster(_) => Kind::DbCluster,
             Props::DbInstance(_) => Kind::DbInstance,
             Props::CacheSubnetGroup(_) => Kind::CacheSubnetGroup,
@@ -748,6 +811,8 @@ impl Props {
             Props::ScheduledAction(_) => Kind::ScheduledAction,
             Props::Instance(_) => Kind::Instance,
             Props::Release(_) => Kind::Release,
+            Props::LogGroup(_) => Kind::LogGroup,
+            Props::FlowLog(_) => Kind::FlowLog,
         }
     }
 
@@ -805,7 +870,9 @@ impl Props {
             | Props::Secret(_)
             | Props::Bucket(_)
             | Props::DbParameterGroup(_)
-            | Props::IamRole(_) => vec![],
+            | Props::DbClusterParameterGroup(_)
+            | Props::IamRole(_)
+            | Props::LogGroup(_) => vec![],
             Props::InstanceProfile(p) => vec![&mut p.role],
             Props::LoadBalancer(p) => p
                 .subnets
@@ -848,12 +915,20 @@ impl Props {
                 p.subnets.values_mut().collect()
             }
             Props::DbCluster(p) => {
-                let mut refs = vec![&mut p.subnet_group];
+                let mut refs = vec![&mut p.subnet_group, &mut p.parameter_group];
                 refs.extend(p.security_groups.values_mut());
+                refs.extend(p.log_groups.values_mut());
+                refs
+            }
+            Props::FlowLog(p) => {
+                let mut refs = vec![&mut p.vpc, &mut p.role];
+                refs.extend(p.log_group.iter_mut());
                 refs
             }
             Props::DbInstance(p) => {
                 let mut refs = vec![&mut p.parameter_group];
+                refs.extend(p.monitoring_role.iter_mut());
+                refs.extend(p.log_groups.values_mut());
                 refs.extend(p.cluster.iter_mut());
                 refs.extend(p.subnet_group.iter_mut());
                 refs.extend(p.security_groups.iter_mut().flat_map(Set::values_mut));
@@ -932,11 +1007,15 @@ impl Props {
             }
             Props::MountTarget(p) => p.security_groups.restore_order(),
             Props::DbSubnetGroup(p) | Props::CacheSubnetGroup(p) => p.subnets.restore_order(),
-            Props::DbCluster(p) => p.security_groups.restore_order(),
+            Props::DbCluster(p) => {
+                p.security_groups.restore_order();
+                p.log_groups.restore_order();
+            }
             Props::DbInstance(p) => {
                 if let Some(groups) = &mut p.security_groups {
                     groups.restore_order();
                 }
+                p.log_groups.restore_order();
             }
             Props::ReplicationGroup(p) => p.security_groups.restore_order(),
             Props::LoadBalancer(p) => {

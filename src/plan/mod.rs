@@ -229,4 +229,6 @@ impl Plan {
 }
 
 #[cfg(test)]
+mod security_tests;
+#[cfg(test)]
 mod tests;

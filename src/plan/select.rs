@@ -19,6 +19,8 @@ pub const PARTS: &[(&str, &[Kind])] = &[
             Kind::RouteTable,
             Kind::SecurityGroup,
             Kind::SecurityGroupRules,
+            Kind::LogGroup,
+            Kind::FlowLog,
         ],
     ),
     (
@@ -26,8 +28,10 @@ pub const PARTS: &[(&str, &[Kind])] = &[
         &[
             Kind::DbSubnetGroup,
             Kind::DbParameterGroup,
+            Kind::DbClusterParameterGroup,
             Kind::DbCluster,
             Kind::DbInstance,
+            Kind::LogGroup,
         ],
     ),
     ("file_storage", &[Kind::FileSystem, Kind::MountTarget]),

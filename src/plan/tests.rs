@@ -227,6 +227,7 @@ fn observed_ids_of_own_resources_become_keys() {
                     cidr: "10.0.0.0/16".into(),
                     dns_support: true,
                     dns_hostnames: true,
+                    default_security_group_rules: 0,
                 }),
                 outputs: Default::default(),
             },

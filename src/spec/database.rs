@@ -67,6 +67,31 @@ pub struct Database {
     /// Parameter group settings.
     #[serde(default)]
     pub parameters: DbParameters,
+    /// Enhanced monitoring: seconds between the OS metrics RDS publishes to CloudWatch Logs
+    /// (1, 5, 10, 15, 30 or 60), or 0 for none.
+    #[serde(default = "default_monitoring_interval")]
+    pub monitoring_interval_seconds: u32,
+    /// Performance Insights (its 7 days of history are free). Not available on the smallest
+    /// classes (`db.t2`/`db.t3`/`db.t4g` `micro` and `small`; every `db.t2` and `db.t3` on
+    /// Aurora), where it is left off with a warning.
+    #[serde(default = "yes")]
+    pub performance_insights: bool,
+}
+
+impl Database {
+    /// Whether the instance class supports Performance Insights (AWS's list of exceptions:
+    /// "Amazon RDS DB engine, Region, and instance class support for Database Insights").
+    pub fn class_supports_performance_insights(&self) -> bool {
+        let class = self.instance_class.as_str();
+        let tiny = ["micro", "small"].iter().any(|size| {
+            ["db.t2.", "db.t3.", "db.t4g."]
+                .iter()
+                .any(|family| class == format!("{family}{size}"))
+        });
+        let aurora_burstable = self.engine == DbEngine::AuroraMysql3
+            && (class.starts_with("db.t2.") || class.starts_with("db.t3."));
+        !tiny && !aurora_burstable
+    }
 }
 
 /// The database parameter group.
@@ -182,7 +207,7 @@ pub struct Cache {
     /// Weekly maintenance window, UTC `ddd:hh:mm-ddd:hh:mm`.
     #[serde(default = "default_cache_maintenance_window")]
     pub maintenance_window: String,
-    /// Daily snapshots kept, 0–35.
+    /// Daily snapshots kept, 0–35 (sessions and caches are rebuildable: one day by default).
     #[serde(default = "one")]
     pub snapshot_retention_days: u32,
     /// Apply modifications now rather than in the maintenance window.
@@ -198,6 +223,9 @@ fn one() -> u32 {
 }
 fn default_engine() -> DbEngine {
     DbEngine::Mysql84
+}
+fn default_monitoring_interval() -> u32 {
+    60
 }
 fn default_storage() -> u32 {
     100

@@ -5,6 +5,7 @@
 
 mod database;
 mod load;
+mod logs;
 mod moodle;
 mod network;
 mod schema;
@@ -16,6 +17,7 @@ pub use database::{
     Cache, Database, DbEngine, DbParameters, FileStorage, PerformanceMode, ThroughputMode,
 };
 pub use load::{LoadError, LoadedSpec, load_file, load_str};
+pub use logs::{LOG_RETENTION_DAYS, Logs};
 pub use moodle::{DEFAULT_RDS_CA_BUNDLE_URL, Moodle, MoodleVersion, Os, PhpSettings, WebServer};
 pub use network::{CreateNetwork, ExistingNetwork, NatGateways, Network};
 pub use schema::json_schema;
@@ -51,6 +53,9 @@ pub struct Spec {
     pub file_storage: FileStorage,
     /// The ElastiCache Redis replication group for sessions and MUC.
     pub cache: Cache,
+    /// The CloudWatch Logs log groups (database logs, VPC flow logs): their retention.
+    #[serde(default)]
+    pub logs: Logs,
     /// The application load balancer in the public subnets.
     pub load_balancer: LoadBalancer,
     /// The web fleet: launch template and Spot-majority Auto Scaling group.
@@ -85,6 +90,17 @@ impl Spec {
             .find(|v| branch.contains(v))
             .unwrap_or(&"8.3")
             .to_string()
+    }
+
+    /// The stack's AWS account, as the load balancer's certificate ARN names it (an ALB can
+    /// only use a certificate of its own account): the account service roles' trust policies
+    /// pin (`aws:SourceAccount`). `None` when the ARN does not name one.
+    pub fn account_id(&self) -> Option<&str> {
+        self.load_balancer
+            .certificate_arn
+            .split(':')
+            .nth(4)
+            .filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
     }
 
     /// The installer's site short name.

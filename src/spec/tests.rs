@@ -840,6 +840,29 @@ fn each_rule_rejects_what_it_should() {
             "at least one replica",
         ),
         (
+            "enhanced monitoring interval RDS does not offer",
+            |s| s.database.monitoring_interval_seconds = 20,
+            "database.monitoring_interval_seconds",
+            "every 20 seconds; use 1, 5, 10, 15, 30 or 60",
+        ),
+        (
+            "plaintext database connections",
+            |s| {
+                s.database
+                    .parameters
+                    .extra
+                    .insert("require_secure_transport".into(), "0".into());
+            },
+            "database.parameters.extra.require_secure_transport",
+            "cannot be turned off",
+        ),
+        (
+            "log retention CloudWatch Logs does not offer",
+            |s| s.logs.retention_days = 31,
+            "logs.retention_days",
+            "cannot keep events 31 days; use one of 1, 3, 5, 7, 14, 30, 60, 90,",
+        ),
+        (
             "multi-az without failover",
             |s| s.cache.automatic_failover = false,
             "cache.multi_az",
@@ -1310,4 +1333,61 @@ fn boot_downloads_are_settings_with_their_own_urls() {
         "git_ref: v4.5.6\n  efs_utils_git_url: ftp://x/efs-utils",
     )]));
     assert_eq!(path, "moodle.efs_utils_git_url");
+}
+
+#[test]
+fn a_log_retention_cloudwatch_logs_does_not_offer_is_refused_at_its_line() {
+    assert_eq!(example().logs.retention_days, 90);
+    let text = EXAMPLE.replace("retention_days: 90", "retention_days: 45");
+    let line = text
+        .lines()
+        .position(|l| l.contains("retention_days: 45"))
+        .map(|i| i + 1);
+    let Some(line) = line else {
+        panic!("the example sets logs.retention_days")
+    };
+    let error = match load_str(&text) {
+        Ok(_) => panic!("45 days is not a CloudWatch Logs retention"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        error.contains(&format!(
+            "error: logs.retention_days: CloudWatch Logs cannot keep events 45 days; use one of 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653 (line {line})"
+        )),
+        "{error}"
+    );
+}
+
+#[test]
+fn performance_insights_is_left_off_with_a_warning_on_classes_without_it() {
+    let spec = example();
+    assert!(spec.database.performance_insights && spec.database.monitoring_interval_seconds == 60);
+    assert!(spec.database.class_supports_performance_insights());
+    for (engine, class, supported) in [
+        (DbEngine::Mysql84, "db.t3.micro", false),
+        (DbEngine::Mysql84, "db.t4g.small", false),
+        (DbEngine::Mysql84, "db.t3.medium", true),
+        (DbEngine::AuroraMysql3, "db.t3.medium", false),
+        (DbEngine::AuroraMysql3, "db.t4g.medium", true),
+        (DbEngine::AuroraMysql3, "db.r7g.large", true),
+    ] {
+        let mut s = example();
+        s.database.engine = engine;
+        s.database.instance_class = class.into();
+        assert_eq!(
+            s.database.class_supports_performance_insights(),
+            supported,
+            "{engine:?} {class}"
+        );
+    }
+    let warned = warnings_after(|s| s.database.instance_class = "db.t3.micro".into());
+    assert!(
+        warned.contains(&"database.performance_insights".to_string()),
+        "{warned:?}"
+    );
+    let quiet = warnings_after(|s| {
+        s.database.instance_class = "db.t3.micro".into();
+        s.database.performance_insights = false;
+    });
+    assert!(!quiet.contains(&"database.performance_insights".to_string()));
 }

@@ -107,7 +107,8 @@ async fn mysql_and_redis_are_created_as_specified_updated_in_place_and_destroyed
     subnets.sort();
     assert_eq!(subnets, private);
 
-    // Parameter group: family and both parameters, exactly as sent.
+    // Parameter group: family and the parameters, exactly as sent (the two Moodle needs,
+    // the slow-query log to a file for its export, TLS required).
     let pg_name = format!("{name}-mysql8-4");
     let pg = rds
         .describe_db_parameter_groups()
@@ -144,7 +145,10 @@ async fn mysql_and_redis_are_created_as_specified_updated_in_place_and_destroyed
                 "innodb_buffer_pool_size".to_string(),
                 "{DBInstanceClassMemory*3/4}".to_string()
             ),
+            ("log_output".to_string(), "FILE".to_string()),
             ("max_allowed_packet".to_string(), "1073741824".to_string()),
+            ("require_secure_transport".to_string(), "1".to_string()),
+            ("slow_query_log".to_string(), "1".to_string()),
         ]
     );
 

@@ -19,4 +19,5 @@ mod proxy;
 mod release;
 mod resilience;
 mod secrets;
+mod security;
 mod web_tier;

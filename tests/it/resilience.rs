@@ -152,6 +152,7 @@ const EXAMPLE_COUNTS: &[(&str, usize)] = &[
     ("mount-target", 3),
     ("db-subnet-group", 1),
     ("db-parameter-group", 1),
+    ("db-cluster-parameter-group", 0),
     ("db-instance", 1),
     ("db-cluster", 0),
     ("cache-subnet-group", 1),
@@ -163,11 +164,13 @@ const EXAMPLE_COUNTS: &[(&str, usize)] = &[
     ("launch-template", 1),
     ("auto-scaling-group", 1),
     ("scaling-policy", 2),
-    ("iam-role", 2),
+    ("iam-role", 4),
     ("instance-profile", 2),
     ("instance", 1),
     ("bucket", 1),
     ("release", 1),
+    ("log-group", 3),
+    ("flow-log", 1),
 ];
 
 fn ec2_identity(tags: &[aws_sdk_ec2::types::Tag], id: Option<&str>) -> String {
@@ -276,6 +279,20 @@ async fn inventory(stack: &str) -> Inventory {
         sgs.security_groups()
             .iter()
             .map(|g| ec2_identity(g.tags(), g.group_id()))
+            .collect(),
+    );
+    let flows = ec2
+        .describe_flow_logs()
+        .filter(f())
+        .send()
+        .await
+        .expect("flow logs");
+    inv.insert(
+        "flow-log",
+        flows
+            .flow_logs()
+            .iter()
+            .map(|l| ec2_identity(l.tags(), l.flow_log_id()))
             .collect(),
     );
     let lts = ec2
@@ -394,6 +411,23 @@ async fn inventory(stack: &str) -> Inventory {
         params
             .iter()
             .filter_map(|g| g.db_parameter_group_name())
+            .filter(|n| n.starts_with(&prefix))
+            .map(str::to_string)
+            .collect(),
+    );
+    let cluster_params = rds
+        .describe_db_cluster_parameter_groups()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .expect("db cluster parameter groups");
+    inv.insert(
+        "db-cluster-parameter-group",
+        cluster_params
+            .iter()
+            .filter_map(|g| g.db_cluster_parameter_group_name())
             .filter(|n| n.starts_with(&prefix))
             .map(str::to_string)
             .collect(),
@@ -637,6 +671,32 @@ async fn inventory(stack: &str) -> Inventory {
             .into_iter()
             .collect(),
     );
+
+    // CloudWatch Logs: the stack's groups, under the prefixes its names use.
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&config_for_tests().await);
+    let mut groups = Vec::new();
+    for prefix in [
+        format!("/moodle-ha/{stack}/"),
+        format!("/aws/rds/instance/{stack}-"),
+        format!("/aws/rds/cluster/{stack}-"),
+    ] {
+        let found: Vec<_> = logs
+            .describe_log_groups()
+            .log_group_name_prefix(prefix)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .expect("log groups");
+        groups.extend(
+            found
+                .iter()
+                .filter_map(|g| g.log_group_name())
+                .map(str::to_string),
+        );
+    }
+    inv.insert("log-group", groups);
     inv
 }
 

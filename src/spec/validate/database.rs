@@ -27,6 +27,39 @@ impl Checker<'_> {
         self.database_names(db);
         self.max_allowed_packet(&db.parameters);
         self.other_database_parameters(&db.parameters);
+        self.database_monitoring(db);
+    }
+
+    /// Enhanced monitoring's interval (one RDS offers) and Performance Insights where the
+    /// class has it (left off with a warning where it does not).
+    fn database_monitoring(&mut self, db: &Database) {
+        if ![0, 1, 5, 10, 15, 30, 60].contains(&db.monitoring_interval_seconds) {
+            self.err(
+                "database.monitoring_interval_seconds",
+                format!(
+                    "RDS cannot publish enhanced monitoring every {} seconds; use 1, 5, 10, 15, 30 or 60 (0 turns it off)",
+                    db.monitoring_interval_seconds
+                ),
+            );
+        }
+        if db.performance_insights && !db.class_supports_performance_insights() {
+            let at = self.at("database.instance_class");
+            self.warn(
+                "database.performance_insights",
+                format!(
+                    "`{}`{at} has no Performance Insights; it stays off (set `performance_insights: false` to say so)",
+                    db.instance_class
+                ),
+            );
+        }
+        if let Some(value) = db.parameters.extra.get("require_secure_transport") {
+            if !matches!(value.to_ascii_lowercase().as_str(), "1" | "on") {
+                self.err(
+                    "database.parameters.extra.require_secure_transport",
+                    "the database refuses connections without TLS; it cannot be turned off",
+                );
+            }
+        }
     }
 
     /// What depends on the engine: Aurora's readers, or RDS MySQL's Multi-AZ and storage.
