@@ -294,6 +294,8 @@ impl Request {
             } else {
                 Protocol::Query
             }
+        } else if self.service() == "s3" {
+            Protocol::RestXml
         } else {
             Protocol::RestJson
         }
@@ -311,7 +313,7 @@ impl Request {
                 .find_map(|kv| kv.strip_prefix("Action="))
                 .unwrap_or("?")
                 .to_string(),
-            Protocol::RestJson => {
+            Protocol::RestJson | Protocol::RestXml => {
                 let line = self.head.first().map(String::as_str).unwrap_or_default();
                 let mut parts = line.split(' ');
                 let method = parts.next().unwrap_or("?");
@@ -358,6 +360,8 @@ enum Protocol {
     Json,
     /// `restJson1`: EFS.
     RestJson,
+    /// `restXml`: S3.
+    RestXml,
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
@@ -582,6 +586,14 @@ fn fault_response(fault: Fault, protocol: Protocol, n: usize) -> Vec<u8> {
         (Fault::Throttle, Protocol::Query) => {
             (400, "Bad Request", "Throttling", "Sender", "Rate exceeded")
         }
+        // S3 throttles with 503 SlowDown.
+        (Fault::Throttle, Protocol::RestXml) => (
+            503,
+            "Slow Down",
+            "SlowDown",
+            "Receiver",
+            "Please reduce your request rate.",
+        ),
         (Fault::Throttle, _) => (
             400,
             "Bad Request",
@@ -637,6 +649,13 @@ fn fault_response(fault: Fault, protocol: Protocol, n: usize) -> Vec<u8> {
             "text/xml",
             format!(
                 "<ErrorResponse><Error><Type>{sender}</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>"
+            ),
+            String::new(),
+        ),
+        Protocol::RestXml => (
+            "application/xml",
+            format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message><RequestId>{request_id}</RequestId></Error>"
             ),
             String::new(),
         ),

@@ -166,6 +166,7 @@ const EXAMPLE_COUNTS: &[(&str, usize)] = &[
     ("iam-role", 2),
     ("instance-profile", 2),
     ("instance", 1),
+    ("bucket", 1),
 ];
 
 fn ec2_identity(tags: &[aws_sdk_ec2::types::Tag], id: Option<&str>) -> String {
@@ -606,6 +607,24 @@ async fn inventory(stack: &str) -> Inventory {
         profiles
             .iter()
             .map(|p| p.instance_profile_name().to_string())
+            .collect(),
+    );
+
+    // S3: the stack bucket, by its name.
+    let buckets = s3()
+        .await
+        .list_buckets()
+        .send()
+        .await
+        .expect("buckets");
+    inv.insert(
+        "bucket",
+        buckets
+            .buckets()
+            .iter()
+            .filter_map(|b| b.name())
+            .filter(|n| n.starts_with(&format!("moodle-ha-{stack}-")))
+            .map(str::to_string)
             .collect(),
     );
     inv
