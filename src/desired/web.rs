@@ -119,6 +119,11 @@ fn load_balancer(spec: &Spec, vpc: &Ref, public: &[Ref]) -> Part {
             subnets: Set::new(public.iter().cloned()),
             security_groups: Set::new([Ref::to(Kind::SecurityGroup, "alb")]),
             idle_timeout_seconds: lb.idle_timeout_seconds,
+            drop_invalid_header_fields: true,
+            desync_mitigation_mode: lb.desync_mitigation_mode.as_str().into(),
+            deletion_protection: true,
+            access_logs_bucket: Some(Ref::to(Kind::Bucket, crate::names::BUCKET)),
+            access_logs_prefix: crate::names::ACCESS_LOG_PREFIX.into(),
         }),
     );
     let hc = &lb.health_check;

@@ -447,6 +447,18 @@ pub struct LoadBalancerProps {
     pub security_groups: Set<Ref>,
     /// Idle connection timeout, seconds.
     pub idle_timeout_seconds: u32,
+    /// `routing.http.drop_invalid_header_fields.enabled`: headers that are not valid HTTP
+    /// never reach the nodes.
+    pub drop_invalid_header_fields: bool,
+    /// `routing.http.desync_mitigation_mode`: `defensive` or `strictest`.
+    pub desync_mitigation_mode: String,
+    /// `deletion_protection.enabled`: turned off only by `destroy --disable-deletion-protection`.
+    pub deletion_protection: bool,
+    /// The bucket the access logs go to (`access_logs.s3.enabled` and `.bucket`); `None`:
+    /// access logs off.
+    pub access_logs_bucket: Option<Ref>,
+    /// The access logs' key prefix in it (`access_logs.s3.prefix`).
+    pub access_logs_prefix: String,
 }
 
 /// The web nodes' target group: health check, deregistration delay and stickiness.
@@ -730,6 +742,7 @@ impl Props {
         match self {
             Props::DbCluster(p) => p.deletion_protection,
             Props::DbInstance(p) => p.deletion_protection.unwrap_or(false),
+            Props::LoadBalancer(p) => p.deletion_protection,
             _ => false,
         }
     }
@@ -757,6 +770,7 @@ impl Props {
                 .subnets
                 .values_mut()
                 .chain(p.security_groups.values_mut())
+                .chain(p.access_logs_bucket.iter_mut())
                 .collect(),
             Props::TargetGroup(p) => vec![&mut p.vpc],
             Props::Listener(p) => {

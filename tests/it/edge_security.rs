@@ -3,7 +3,35 @@
 //! apply repairs; destroy empties and deletes the bucket.
 
 use crate::harness::*;
+use crate::web_tier::elbv2;
 use serde_json::Value;
+use std::collections::BTreeMap;
+
+async fn balancer_attributes(name: &str) -> (String, BTreeMap<String, String>) {
+    let elb = elbv2().await;
+    let lbs = elb
+        .describe_load_balancers()
+        .names(format!("{name}-alb"))
+        .send()
+        .await
+        .expect("load balancer");
+    let arn = lbs.load_balancers()[0]
+        .load_balancer_arn()
+        .expect("arn")
+        .to_string();
+    let attributes = elb
+        .describe_load_balancer_attributes()
+        .load_balancer_arn(&arn)
+        .send()
+        .await
+        .expect("attributes");
+    let map = attributes
+        .attributes()
+        .iter()
+        .filter_map(|a| Some((a.key()?.to_string(), a.value()?.to_string())))
+        .collect();
+    (arn, map)
+}
 
 fn policy_statements(policy: &str) -> Vec<Value> {
     let doc: Value = serde_json::from_str(policy).expect("policy JSON");
@@ -114,7 +142,43 @@ async fn the_stack_bucket_is_locked_down_repaired_when_switched_off_and_destroye
         "{statements:?}"
     );
 
+    // The load balancer's attributes, as Prowler's elbv2 checks read them.
+    let (lb_arn, attributes) = balancer_attributes(&name).await;
+    for (key, wanted) in [
+        ("routing.http.drop_invalid_header_fields.enabled", "true"),
+        ("routing.http.desync_mitigation_mode", "defensive"),
+        ("deletion_protection.enabled", "true"),
+        ("access_logs.s3.enabled", "true"),
+        ("access_logs.s3.bucket", bucket.as_str()),
+        ("access_logs.s3.prefix", "alb-access-logs"),
+    ] {
+        assert_eq!(
+            attributes.get(key).map(String::as_str),
+            Some(wanted),
+            "{key}"
+        );
+    }
+
     // Switched off in the console: drift names it, apply repairs it, nothing is left to do.
+    elbv2()
+        .await
+        .modify_load_balancer_attributes()
+        .load_balancer_arn(&lb_arn)
+        .attributes(
+            aws_sdk_elasticloadbalancingv2::types::LoadBalancerAttribute::builder()
+                .key("routing.http.drop_invalid_header_fields.enabled")
+                .value("false")
+                .build(),
+        )
+        .attributes(
+            aws_sdk_elasticloadbalancingv2::types::LoadBalancerAttribute::builder()
+                .key("access_logs.s3.enabled")
+                .value("false")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("switch the load balancer's controls off");
     s3.delete_public_access_block()
         .bucket(&bucket)
         .send()
@@ -131,7 +195,21 @@ async fn the_stack_bucket_is_locked_down_repaired_when_switched_off_and_destroye
     assert!(text.contains("bucket/stack"), "{text}");
     assert!(text.contains("block_public_access"), "{text}");
     assert!(text.contains("policy"), "{text}");
+    assert!(text.contains("load-balancer/main"), "{text}");
+    assert!(text.contains("drop_invalid_header_fields"), "{text}");
+    assert!(text.contains("access_logs_bucket"), "{text}");
     ok(moodle_ha(&["apply", "--yes", spec]));
+    let (_, attributes) = balancer_attributes(&name).await;
+    assert_eq!(
+        (
+            attributes
+                .get("routing.http.drop_invalid_header_fields.enabled")
+                .map(String::as_str),
+            attributes.get("access_logs.s3.enabled").map(String::as_str)
+        ),
+        (Some("true"), Some("true")),
+        "repaired in place"
+    );
     let again = moodle_ha(&["plan", "--detailed-exitcode", spec]);
     assert_eq!(again.status.code(), Some(0), "{}", stdout(&again));
     assert!(
@@ -147,6 +225,14 @@ async fn the_stack_bucket_is_locked_down_repaired_when_switched_off_and_destroye
         .send()
         .await
         .expect("a release");
+    // Deletion protection: destroy refuses without the flag, naming the load balancer.
+    let refused = moodle_ha(&["destroy", "--yes", spec]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains("load-balancer/main"),
+        "{}",
+        stderr(&refused)
+    );
     let destroyed = ok(moodle_ha(&[
         "destroy",
         "--yes",

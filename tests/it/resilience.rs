@@ -611,12 +611,7 @@ async fn inventory(stack: &str) -> Inventory {
     );
 
     // S3: the stack bucket, by its name.
-    let buckets = s3()
-        .await
-        .list_buckets()
-        .send()
-        .await
-        .expect("buckets");
+    let buckets = s3().await.list_buckets().send().await.expect("buckets");
     inv.insert(
         "bucket",
         buckets
