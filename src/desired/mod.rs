@@ -75,7 +75,7 @@ pub use data::{parameter_group_family, redis_auth_secret_name};
 pub use edge::{bucket_name, bucket_policy, log_delivery_principal};
 pub use node_role::{NODE_MANAGED_POLICIES, ec2_trust_policy};
 pub use security_groups::SECURITY_GROUPS;
-pub use web::{LAUNCH_READY_SECONDS, web_node_policy};
+pub use web::{LAUNCH_READY_SECONDS, WEB_NODE_SECRETS, web_node_policy};
 /// Checks what the spec refers to against what AWS reported (AMIs, the certificate, the
 /// region's zones, an adopted network), naming each field that does not match.
 pub fn check_facts(spec: &Spec, facts: &Facts, source: &SourceMap) -> Vec<Problem> {
