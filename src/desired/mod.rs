@@ -73,7 +73,8 @@ mod web;
 pub use cron::cron_node_policy;
 pub use data::{parameter_group_family, redis_auth_secret_name};
 pub use edge::{bucket_name, bucket_policy, log_delivery_principal};
-pub use node_role::{NODE_MANAGED_POLICIES, ec2_trust_policy};
+pub use file_storage::file_system_policy;
+pub use node_role::{NODE_MANAGED_POLICIES, ec2_trust_policy, node_role_arn};
 pub use security_groups::SECURITY_GROUPS;
 pub use web::{LAUNCH_READY_SECONDS, WEB_NODE_SECRETS, web_node_policy};
 /// Checks what the spec refers to against what AWS reported (AMIs, the certificate, the
@@ -238,7 +239,7 @@ pub fn desired_state(spec: &Spec, facts: &Facts) -> DesiredState {
     let resources: BTreeMap<ResourceKey, Props> = network
         .into_iter()
         .chain(security_groups::security_groups(spec, &net.vpc))
-        .chain(file_storage::file_storage(spec, &net.private))
+        .chain(file_storage::file_storage(spec, facts, &net.private))
         .chain(data::data_tier(spec, &private_subnets))
         .chain(web::web_tier(
             spec,

@@ -183,6 +183,7 @@ impl Kind {
             Kind::LaunchTemplate | Kind::Instance => &["user_data_text"],
             Kind::AutoScalingGroup => &["refresh_min_healthy_percent"],
             Kind::ScalingPolicy => &["listener"],
+            Kind::FileSystem => &["policy_roles"],
             _ => &[],
         }
     }

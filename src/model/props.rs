@@ -209,6 +209,14 @@ pub struct FileSystemProps {
     pub transition_to_primary_storage_class: String,
     /// Automatic backups.
     pub backup: bool,
+    /// The file-system policy, its statements without `Resource` (the file system's own ARN
+    /// is added when it is put and taken out when it is read); `null` when it has none.
+    #[serde(default)]
+    pub policy: Policy,
+    /// Directive: the node roles the policy names, which must exist before it is put
+    /// (ordering only).
+    #[serde(default)]
+    pub policy_roles: Set<Ref>,
 }
 
 /// An EFS mount target in one AZ.
@@ -760,12 +768,12 @@ impl Props {
         match self {
             Props::Vpc(_)
             | Props::ElasticIp {}
-            | Props::FileSystem(_)
             | Props::Secret(_)
             | Props::Bucket(_)
             | Props::DbParameterGroup(_)
             | Props::IamRole(_) => vec![],
             Props::InstanceProfile(p) => vec![&mut p.role],
+            Props::FileSystem(p) => p.policy_roles.values_mut().collect(),
             Props::LoadBalancer(p) => p
                 .subnets
                 .values_mut()
@@ -890,6 +898,7 @@ impl Props {
                 p.egress.restore_order();
             }
             Props::MountTarget(p) => p.security_groups.restore_order(),
+            Props::FileSystem(p) => p.policy_roles.restore_order(),
             Props::DbSubnetGroup(p) | Props::CacheSubnetGroup(p) => p.subnets.restore_order(),
             Props::DbCluster(p) => p.security_groups.restore_order(),
             Props::DbInstance(p) => {

@@ -159,7 +159,46 @@ async fn the_stack_bucket_is_locked_down_repaired_when_switched_off_and_destroye
         );
     }
 
+    // The file system's policy: TLS only, and only the node roles mount.
+    let fs_id = stack_file_systems(&name).await[0]
+        .file_system_id()
+        .to_string();
+    let efs = efs().await;
+    let fs_policy = efs
+        .describe_file_system_policy()
+        .file_system_id(&fs_id)
+        .send()
+        .await
+        .expect("file-system policy");
+    let statements = policy_statements(fs_policy.policy().expect("document"));
+    assert!(
+        statements
+            .iter()
+            .any(|s| s["Effect"] == "Deny"
+                && s["Condition"]["Bool"]["aws:SecureTransport"] == "false"),
+        "{statements:?}"
+    );
+    let web_role = format!("arn:aws:iam::{ACCOUNT}:role/moodle-ha/{name}/{name}-web-role");
+    assert!(
+        statements.iter().any(|s| s["Effect"] == "Allow"
+            && s["Principal"]["AWS"]
+                .as_array()
+                .is_some_and(|p| p.iter().any(|a| *a == web_role.as_str()))),
+        "{statements:?}"
+    );
+    assert!(
+        !statements
+            .iter()
+            .any(|s| s["Effect"] == "Allow" && s["Principal"]["AWS"] == "*"),
+        "{statements:?}"
+    );
+
     // Switched off in the console: drift names it, apply repairs it, nothing is left to do.
+    efs.delete_file_system_policy()
+        .file_system_id(&fs_id)
+        .send()
+        .await
+        .expect("file-system policy off");
     elbv2()
         .await
         .modify_load_balancer_attributes()
@@ -198,6 +237,7 @@ async fn the_stack_bucket_is_locked_down_repaired_when_switched_off_and_destroye
     assert!(text.contains("load-balancer/main"), "{text}");
     assert!(text.contains("drop_invalid_header_fields"), "{text}");
     assert!(text.contains("access_logs_bucket"), "{text}");
+    assert!(text.contains("file-system/moodledata"), "{text}");
     ok(moodle_ha(&["apply", "--yes", spec]));
     let (_, attributes) = balancer_attributes(&name).await;
     assert_eq!(
@@ -212,6 +252,14 @@ async fn the_stack_bucket_is_locked_down_repaired_when_switched_off_and_destroye
     );
     let again = moodle_ha(&["plan", "--detailed-exitcode", spec]);
     assert_eq!(again.status.code(), Some(0), "{}", stdout(&again));
+    assert!(
+        efs.describe_file_system_policy()
+            .file_system_id(&fs_id)
+            .send()
+            .await
+            .is_ok(),
+        "file-system policy back"
+    );
     assert!(
         s3.get_bucket_policy().bucket(&bucket).send().await.is_ok(),
         "policy back"
