@@ -89,6 +89,40 @@ impl<'a> Names<'a> {
     pub fn web_group(&self) -> String {
         format!("{}-web", self.stack)
     }
+
+    /// The log group RDS exports log `log` (`error`, `slowquery`) of DB instance `identifier`
+    /// to: a name AWS fixes.
+    pub fn rds_instance_log_group(identifier: &str, log: &str) -> String {
+        format!("/aws/rds/instance/{identifier}/{log}")
+    }
+
+    /// The log group Aurora exports log `log` of DB cluster `identifier` to (fixed by AWS).
+    pub fn rds_cluster_log_group(identifier: &str, log: &str) -> String {
+        format!("/aws/rds/cluster/{identifier}/{log}")
+    }
+
+    /// The log group of the stack's VPC flow logs.
+    pub fn flow_log_group(&self) -> String {
+        format!("/moodle-ha/{}/vpc-flow-logs", self.stack)
+    }
+
+    /// The log group of the load balancer's WAF web ACL (WAF requires the `aws-waf-logs-`
+    /// prefix).
+    pub fn waf_log_group(&self) -> String {
+        format!("aws-waf-logs-{}", self.stack)
+    }
+
+    /// The name prefixes under which every log group the stack can have lives: CloudWatch
+    /// Logs cannot list by tag, so the stack's groups are listed by these, then told apart by
+    /// their tags.
+    pub fn log_group_prefixes(&self) -> Vec<String> {
+        vec![
+            format!("/moodle-ha/{}/", self.stack),
+            format!("/aws/rds/instance/{}-", self.stack),
+            format!("/aws/rds/cluster/{}-", self.stack),
+            self.waf_log_group(),
+        ]
+    }
 }
 
 #[cfg(test)]
@@ -106,7 +140,9 @@ mod tests {
                 n.redis_group(),
                 n.secret("admin"),
                 n.efs_creation_token(FILE_SYSTEM),
-                n.web_group()
+                n.web_group(),
+                n.flow_log_group(),
+                Names::rds_instance_log_group(&n.db_instance(), "error"),
             ],
             [
                 "s-db",
@@ -115,9 +151,32 @@ mod tests {
                 "s-redis",
                 "moodle-ha/s/admin",
                 "moodle-ha/s/moodledata",
-                "s-web"
+                "s-web",
+                "/moodle-ha/s/vpc-flow-logs",
+                "/aws/rds/instance/s-db/error",
             ]
         );
+        let prefixes = n.log_group_prefixes();
+        assert_eq!(
+            prefixes,
+            [
+                "/moodle-ha/s/",
+                "/aws/rds/instance/s-",
+                "/aws/rds/cluster/s-",
+                "aws-waf-logs-s"
+            ]
+        );
+        for name in [
+            n.flow_log_group(),
+            n.waf_log_group(),
+            Names::rds_instance_log_group(&n.db_instance(), "slowquery"),
+            Names::rds_cluster_log_group(&n.db_cluster(), "error"),
+        ] {
+            assert!(
+                prefixes.iter().any(|p| name.starts_with(p.as_str())),
+                "{name} is listed"
+            );
+        }
     }
 
     #[test]

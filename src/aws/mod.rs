@@ -1,5 +1,5 @@
 //! The AWS side: one adapter per service ([`ec2`], [`efs`], [`rds`], [`elasticache`],
-//! [`secrets`]), the shared SDK configuration
+//! [`secrets`], [`logs`] …), the shared SDK configuration
 //! (standard credential chain, `AWS_ENDPOINT_URL`, standard retries with backoff and jitter),
 //! and the [`Backend`] the executor drives. SDK types stay inside this module.
 
@@ -15,6 +15,7 @@ pub mod iam;
 pub mod instances;
 pub mod launch_templates;
 pub mod lock;
+pub mod logs;
 pub mod once;
 pub mod rds;
 pub mod s3;
@@ -72,6 +73,8 @@ pub struct Aws {
     pub sts: aws_sdk_sts::Client,
     /// The stack's region.
     pub region: String,
+    /// CloudWatch Logs (the stack's log groups).
+    pub logs: aws_sdk_cloudwatchlogs::Client,
     /// The stack's ownership tags.
     pub tags: StackTags,
     /// Where waits report.
@@ -126,6 +129,7 @@ impl Aws {
             s3: client!(aws_sdk_s3),
             sts: client!(aws_sdk_sts),
             region: region.to_string(),
+            logs: client!(aws_sdk_cloudwatchlogs),
             tags: StackTags {
                 stack: stack.to_string(),
                 extra: tags.clone(),
@@ -238,6 +242,7 @@ impl Aws {
             groups,
             machines,
             buckets,
+            log_groups,
         ) = tokio::try_join!(
             ec2::observe(self),
             efs::observe(self),
@@ -250,6 +255,7 @@ impl Aws {
             autoscaling::observe(self),
             instances::observe(self),
             s3::observe(self),
+            logs::observe(self),
         )?;
         let mut state = ObservedState {
             resources: network
@@ -264,6 +270,7 @@ impl Aws {
                 .chain(groups)
                 .chain(machines)
                 .chain(buckets)
+                .chain(log_groups)
                 .collect(),
         };
         crate::observed::symbolize(&mut state);
@@ -282,6 +289,7 @@ impl Backend for Aws {
                 elasticache::execute(self, op, ids).await
             }
             Kind::Secret => secrets::execute(self, op).await,
+            Kind::LogGroup => logs::execute(self, op).await,
             Kind::IamRole | Kind::InstanceProfile => iam::execute(self, op, ids).await,
             Kind::LoadBalancer | Kind::TargetGroup | Kind::Listener => {
                 elbv2::execute(self, op, ids).await

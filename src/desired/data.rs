@@ -12,6 +12,10 @@ pub fn redis_auth_secret_name(stack: &str) -> String {
     crate::names::Names::of(stack).secret("redis-auth")
 }
 
+/// The logs every database exports to CloudWatch Logs (Moodle's database errors and the
+/// queries slower than `long_query_time`), each to a log group of the stack.
+pub const RDS_LOG_EXPORTS: &[&str] = &["error", "slowquery"];
+
 /// The parameter group family of an engine.
 pub fn parameter_group_family(engine: DbEngine) -> &'static str {
     match engine {
@@ -76,11 +80,23 @@ fn database_servers(spec: &Spec) -> Part {
     }
 }
 
+/// The log groups the database exports `RDS_LOG_EXPORTS` to (AWS fixes their names from
+/// `log_group(log)`), as references.
+fn export_log_groups(out: &mut Part, spec: &Spec, log_group: impl Fn(&str) -> String) -> Set<Ref> {
+    RDS_LOG_EXPORTS
+        .iter()
+        .map(|log| super::logs::log_group(out, spec, &format!("rds-{log}"), log_group(log)))
+        .collect()
+}
+
 /// One RDS MySQL instance: Multi-AZ, storage, backups and credentials of its own.
 fn rds_instance(spec: &Spec) -> Part {
     let mut out = Part::default();
     let names = crate::names::Names::of(&spec.name);
     let db = &spec.database;
+    let _log_groups = export_log_groups(&mut out, spec, |log| {
+        crate::names::Names::rds_instance_log_group(&names.db_instance(), log)
+    });
     let db_groups = Set::new([Ref::to(Kind::SecurityGroup, "db")]);
     let subnet_group = Ref::to(Kind::DbSubnetGroup, "main");
     let parameter_group = Ref::to(Kind::DbParameterGroup, "main");
@@ -133,6 +149,9 @@ fn aurora_cluster(spec: &Spec) -> Part {
     let db_groups = Set::new([Ref::to(Kind::SecurityGroup, "db")]);
     let subnet_group = Ref::to(Kind::DbSubnetGroup, "main");
     let parameter_group = Ref::to(Kind::DbParameterGroup, "main");
+    let _log_groups = export_log_groups(&mut out, spec, |log| {
+        crate::names::Names::rds_cluster_log_group(&names.db_cluster(), log)
+    });
     out.add(
         Kind::DbCluster,
         "main",

@@ -65,13 +65,14 @@ mod cron;
 mod data;
 mod edge;
 mod file_storage;
+mod logs;
 mod network;
 mod node_role;
 mod security_groups;
 mod web;
 
 pub use cron::cron_node_policy;
-pub use data::{parameter_group_family, redis_auth_secret_name};
+pub use data::{RDS_LOG_EXPORTS, parameter_group_family, redis_auth_secret_name};
 pub use edge::{bucket_name, bucket_policy, log_delivery_principal};
 pub use file_storage::file_system_policy;
 pub use node_role::{NODE_MANAGED_POLICIES, ec2_trust_policy, node_role_arn};

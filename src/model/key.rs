@@ -64,6 +64,9 @@ pub enum Kind {
     ScheduledAction,
     /// The stable, on-demand cron instance.
     Instance,
+    /// A CloudWatch Logs log group the stack writes to (RDS log exports, VPC flow logs …),
+    /// with its retention.
+    LogGroup,
 }
 
 const KINDS: &[(Kind, &str)] = &[
@@ -95,6 +98,7 @@ const KINDS: &[(Kind, &str)] = &[
     (Kind::ScalingPolicy, "scaling-policy"),
     (Kind::ScheduledAction, "scheduled-action"),
     (Kind::Instance, "instance"),
+    (Kind::LogGroup, "log-group"),
 ];
 
 impl Kind {
@@ -155,7 +159,7 @@ impl Kind {
             Kind::LoadBalancer => &["name", "scheme"],
             Kind::TargetGroup => &["name", "protocol", "port", "vpc", "target_type"],
             Kind::Listener => &["load_balancer"],
-            Kind::LaunchTemplate => &["name"],
+            Kind::LaunchTemplate | Kind::LogGroup => &["name"],
             Kind::AutoScalingGroup => &["name"],
             Kind::ScalingPolicy => &["group", "name"],
             Kind::ScheduledAction => &["group", "name"],

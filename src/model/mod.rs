@@ -13,7 +13,8 @@ pub use policy::Policy;
 pub use props::{
     AutoScalingGroupProps, BucketProps, DbClusterProps, DbInstanceProps, DbParameterGroupProps,
     FileSystemProps, IamRoleProps, InstanceProfileProps, InstanceProps, InternetGatewayProps,
-    LaunchTemplateProps, ListenerAction, ListenerProps, LoadBalancerProps, MountTargetProps,
+    LaunchTemplateProps, ListenerAction, ListenerProps, LoadBalancerProps, LogGroupProps,
+    MountTargetProps,
     NatGatewayProps, Props, ReplicationGroupProps, Route, RouteTableProps, Rule, RuleSource,
     STATIC_DB_PARAMETERS, ScalingPolicyProps, ScheduledActionProps, SecretProps,
     SecurityGroupProps, SecurityGroupRulesProps, SubnetGroupProps, SubnetProps, TargetGroupProps,

@@ -80,6 +80,8 @@ pub enum Props {
     ScheduledAction(ScheduledActionProps),
     /// See [`InstanceProps`].
     Instance(InstanceProps),
+    /// See [`LogGroupProps`].
+    LogGroup(LogGroupProps),
 }
 
 /// A VPC the stack created.
@@ -682,6 +684,15 @@ pub struct InstanceProps {
     pub user_data_text: Option<String>,
 }
 
+/// A CloudWatch Logs log group and how long it keeps its events.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LogGroupProps {
+    /// The log group's name (fixed by AWS for RDS exports, e.g. `/aws/rds/instance/<id>/error`).
+    pub name: String,
+    /// Days its events are kept; `None` when observed means they never expire.
+    pub retention_days: Option<u32>,
+}
+
 impl Props {
     /// The kind of resource these attributes describe.
     pub fn kind(&self) -> Kind {
@@ -714,6 +725,7 @@ impl Props {
             Props::ScalingPolicy(_) => Kind::ScalingPolicy,
             Props::ScheduledAction(_) => Kind::ScheduledAction,
             Props::Instance(_) => Kind::Instance,
+            Props::LogGroup(_) => Kind::LogGroup,
         }
     }
 
@@ -771,7 +783,8 @@ impl Props {
             | Props::Secret(_)
             | Props::Bucket(_)
             | Props::DbParameterGroup(_)
-            | Props::IamRole(_) => vec![],
+            | Props::IamRole(_)
+            | Props::LogGroup(_) => vec![],
             Props::InstanceProfile(p) => vec![&mut p.role],
             Props::FileSystem(p) => p.policy_roles.values_mut().collect(),
             Props::LoadBalancer(p) => p

@@ -230,4 +230,6 @@ impl Plan {
 }
 
 #[cfg(test)]
+mod security_tests;
+#[cfg(test)]
 mod tests;

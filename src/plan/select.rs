@@ -19,6 +19,7 @@ pub const PARTS: &[(&str, &[Kind])] = &[
             Kind::RouteTable,
             Kind::SecurityGroup,
             Kind::SecurityGroupRules,
+            Kind::LogGroup,
         ],
     ),
     (
@@ -28,6 +29,7 @@ pub const PARTS: &[(&str, &[Kind])] = &[
             Kind::DbParameterGroup,
             Kind::DbCluster,
             Kind::DbInstance,
+            Kind::LogGroup,
         ],
     ),
     ("file_storage", &[Kind::FileSystem, Kind::MountTarget]),

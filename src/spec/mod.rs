@@ -5,6 +5,7 @@
 
 mod database;
 mod load;
+mod logs;
 mod moodle;
 mod network;
 mod schema;
@@ -16,6 +17,7 @@ pub use database::{
     Cache, Database, DbEngine, DbParameters, FileStorage, PerformanceMode, ThroughputMode,
 };
 pub use load::{LoadError, LoadedSpec, load_file, load_str};
+pub use logs::{LOG_RETENTION_DAYS, Logs};
 pub use moodle::{Moodle, MoodleVersion, Os, PhpSettings, WebServer};
 pub use network::{CreateNetwork, ExistingNetwork, NatGateways, Network};
 pub use schema::json_schema;
@@ -51,6 +53,9 @@ pub struct Spec {
     pub file_storage: FileStorage,
     /// The ElastiCache Redis replication group for sessions and MUC.
     pub cache: Cache,
+    /// The CloudWatch Logs log groups (database logs, VPC flow logs): their retention.
+    #[serde(default)]
+    pub logs: Logs,
     /// The application load balancer in the public subnets.
     pub load_balancer: LoadBalancer,
     /// The web fleet: launch template and Spot-majority Auto Scaling group.

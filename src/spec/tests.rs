@@ -840,6 +840,12 @@ fn each_rule_rejects_what_it_should() {
             "at least one replica",
         ),
         (
+            "log retention CloudWatch Logs does not offer",
+            |s| s.logs.retention_days = 31,
+            "logs.retention_days",
+            "cannot keep events 31 days; use one of 1, 3, 5, 7, 14, 30, 60, 90,",
+        ),
+        (
             "multi-az without failover",
             |s| s.cache.automatic_failover = false,
             "cache.multi_az",
@@ -1285,4 +1291,27 @@ fn git_url_is_https_ssh_scp_like_or_an_absolute_file_url() {
         assert_eq!(path, "moodle.git_url");
         assert!(text.contains("is not a git URL"), "{text}");
     }
+}
+
+#[test]
+fn a_log_retention_cloudwatch_logs_does_not_offer_is_refused_at_its_line() {
+    assert_eq!(example().logs.retention_days, 90);
+    let text = EXAMPLE.replace("retention_days: 90", "retention_days: 45");
+    let line = text
+        .lines()
+        .position(|l| l.contains("retention_days: 45"))
+        .map(|i| i + 1);
+    let Some(line) = line else {
+        panic!("the example sets logs.retention_days")
+    };
+    let error = match load_str(&text) {
+        Ok(_) => panic!("45 days is not a CloudWatch Logs retention"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        error.contains(&format!(
+            "error: logs.retention_days: CloudWatch Logs cannot keep events 45 days; use one of 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653 (line {line})"
+        )),
+        "{error}"
+    );
 }

@@ -18,4 +18,5 @@ mod network_efs;
 mod proxy;
 mod resilience;
 mod secrets;
+mod security;
 mod web_tier;

@@ -91,6 +91,7 @@ mod cron;
 mod database;
 mod file_storage;
 mod load_balancer;
+mod logs;
 mod moodle;
 mod network;
 mod web;
@@ -106,6 +107,7 @@ pub fn validate(spec: &Spec, source: &SourceMap) -> Vec<Problem> {
     c.database(spec);
     c.file_storage(spec);
     c.cache(spec);
+    c.logs(spec);
     c.load_balancer(spec);
     c.web(spec);
     c.cron(spec);
