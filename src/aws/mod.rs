@@ -21,6 +21,7 @@ pub mod rds;
 pub mod s3;
 pub mod secrets;
 pub mod tags;
+pub mod wafv2;
 pub mod wait;
 
 use crate::desired::Facts;
@@ -71,6 +72,8 @@ pub struct Aws {
     pub s3: aws_sdk_s3::Client,
     /// STS (the account, at plan time).
     pub sts: aws_sdk_sts::Client,
+    /// WAFv2 (the load balancer's web ACL).
+    pub wafv2: aws_sdk_wafv2::Client,
     /// The stack's region.
     pub region: String,
     /// CloudWatch Logs (the stack's log groups).
@@ -128,6 +131,7 @@ impl Aws {
             acm: client!(aws_sdk_acm),
             s3: client!(aws_sdk_s3),
             sts: client!(aws_sdk_sts),
+            wafv2: client!(aws_sdk_wafv2),
             region: region.to_string(),
             logs: client!(aws_sdk_cloudwatchlogs),
             tags: StackTags {
@@ -243,6 +247,7 @@ impl Aws {
             machines,
             buckets,
             log_groups,
+            acls,
         ) = tokio::try_join!(
             ec2::observe(self),
             efs::observe(self),
@@ -256,6 +261,7 @@ impl Aws {
             instances::observe(self),
             s3::observe(self),
             logs::observe(self),
+            wafv2::observe(self),
         )?;
         let mut state = ObservedState {
             resources: network
@@ -271,6 +277,7 @@ impl Aws {
                 .chain(machines)
                 .chain(buckets)
                 .chain(log_groups)
+                .chain(acls)
                 .collect(),
         };
         crate::observed::symbolize(&mut state);
@@ -296,6 +303,7 @@ impl Backend for Aws {
             }
             Kind::LaunchTemplate => launch_templates::execute(self, op, ids).await,
             Kind::Bucket => s3::execute(self, op).await,
+            Kind::WebAcl => wafv2::execute(self, op, ids).await,
             Kind::Instance => instances::execute(self, op, ids).await,
             Kind::AutoScalingGroup | Kind::ScalingPolicy | Kind::ScheduledAction => {
                 autoscaling::execute(self, op, ids).await

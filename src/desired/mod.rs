@@ -251,6 +251,7 @@ pub fn desired_state(spec: &Spec, facts: &Facts) -> DesiredState {
         ))
         .chain(cron::cron_tier(spec, facts, &private_subnets))
         .chain(edge::stack_bucket(spec, facts))
+        .chain(edge::web_acl(spec, facts))
         .collect();
     DesiredState {
         stack: spec.name.clone(),
@@ -303,7 +304,7 @@ mod tests {
         assert_eq!(
             problems_with_image("al2023-ami-2023.6.20241121.0-kernel-6.1-x86_64"),
             [
-                "web.ami: `ami-0abc` is an `amazon-linux-2023` image (`al2023-ami-2023.6.20241121.0-kernel-6.1-x86_64`), but the nodes are rendered for `ubuntu-24.04` (line 59)"
+                "web.ami: `ami-0abc` is an `amazon-linux-2023` image (`al2023-ami-2023.6.20241121.0-kernel-6.1-x86_64`), but the nodes are rendered for `ubuntu-24.04` (line 62)"
             ]
         );
         assert!(

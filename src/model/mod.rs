@@ -14,11 +14,10 @@ pub use props::{
     AutoScalingGroupProps, BucketProps, DbClusterProps, DbInstanceProps, DbParameterGroupProps,
     FileSystemProps, IamRoleProps, InstanceProfileProps, InstanceProps, InternetGatewayProps,
     LaunchTemplateProps, ListenerAction, ListenerProps, LoadBalancerProps, LogGroupProps,
-    MountTargetProps,
-    NatGatewayProps, Props, ReplicationGroupProps, Route, RouteTableProps, Rule, RuleSource,
-    STATIC_DB_PARAMETERS, ScalingPolicyProps, ScheduledActionProps, SecretProps,
-    SecurityGroupProps, SecurityGroupRulesProps, SubnetGroupProps, SubnetProps, TargetGroupProps,
-    VpcProps,
+    ManagedRuleGroup, MountTargetProps, NatGatewayProps, Props, ReplicationGroupProps, Route,
+    RouteTableProps, Rule, RuleSource, STATIC_DB_PARAMETERS, ScalingPolicyProps,
+    ScheduledActionProps, SecretProps, SecurityGroupProps, SecurityGroupRulesProps,
+    SubnetGroupProps, SubnetProps, TargetGroupProps, VpcProps, WebAclProps,
 };
 pub use set::{Seq, Set};
 

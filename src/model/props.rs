@@ -64,6 +64,8 @@ pub enum Props {
     InstanceProfile(InstanceProfileProps),
     /// See [`BucketProps`].
     Bucket(BucketProps),
+    /// See [`WebAclProps`].
+    WebAcl(WebAclProps),
     /// See [`LoadBalancerProps`].
     LoadBalancer(LoadBalancerProps),
     /// See [`TargetGroupProps`].
@@ -444,6 +446,38 @@ pub struct BucketProps {
     pub policy: Policy,
 }
 
+/// An AWS managed rule group in the web ACL.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ManagedRuleGroup {
+    /// Evaluation order (lower first).
+    pub priority: u32,
+    /// Rules of the group that only count (an action override), never block.
+    pub count: Set<String>,
+}
+
+/// The load balancer's regional WAFv2 web ACL: AWS managed rule groups, a per-IP rate rule,
+/// the load balancer it protects and where it logs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WebAclProps {
+    /// Name, `<stack>-alb`.
+    pub name: String,
+    /// What a request no rule blocks gets: `allow`.
+    pub default_action: String,
+    /// AWS managed rule groups by name.
+    pub managed_rule_groups: BTreeMap<String, ManagedRuleGroup>,
+    /// Requests one client IP may send in 5 minutes before the rate rule blocks it.
+    pub rate_limit: u32,
+    /// Any other rule, by name (none is wanted: one added by hand is drift).
+    pub other_rules: Set<String>,
+    /// The load balancer it protects.
+    pub load_balancer: Option<Ref>,
+    /// The CloudWatch Logs group it logs to, by ARN.
+    pub log_destination: Option<String>,
+    /// Directive: that log group, which must exist first (ordering only).
+    #[serde(default)]
+    pub log_group: Option<Ref>,
+}
+
 /// The internet-facing application load balancer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LoadBalancerProps {
@@ -717,6 +751,7 @@ impl Props {
             Props::IamRole(_) => Kind::IamRole,
             Props::InstanceProfile(_) => Kind::InstanceProfile,
             Props::Bucket(_) => Kind::Bucket,
+            Props::WebAcl(_) => Kind::WebAcl,
             Props::LoadBalancer(_) => Kind::LoadBalancer,
             Props::TargetGroup(_) => Kind::TargetGroup,
             Props::Listener(_) => Kind::Listener,
@@ -787,6 +822,11 @@ impl Props {
             | Props::LogGroup(_) => vec![],
             Props::InstanceProfile(p) => vec![&mut p.role],
             Props::FileSystem(p) => p.policy_roles.values_mut().collect(),
+            Props::WebAcl(p) => p
+                .load_balancer
+                .iter_mut()
+                .chain(p.log_group.iter_mut())
+                .collect(),
             Props::LoadBalancer(p) => p
                 .subnets
                 .values_mut()
@@ -912,6 +952,12 @@ impl Props {
             }
             Props::MountTarget(p) => p.security_groups.restore_order(),
             Props::FileSystem(p) => p.policy_roles.restore_order(),
+            Props::WebAcl(p) => {
+                p.other_rules.restore_order();
+                for g in p.managed_rule_groups.values_mut() {
+                    g.count.restore_order();
+                }
+            }
             Props::DbSubnetGroup(p) | Props::CacheSubnetGroup(p) => p.subnets.restore_order(),
             Props::DbCluster(p) => p.security_groups.restore_order(),
             Props::DbInstance(p) => {

@@ -92,8 +92,8 @@ async fn an_adopted_vpc_gets_groups_and_mount_targets_and_survives_destroy() {
     // tier (DB subnet and parameter groups, instance, cache subnet group, secret, Redis) and the
     // web tier (role, profile, load balancer, target group, two listeners, launch template,
     // group, two scaling policies), the cron tier (two secrets, role, profile, instance) and the
-    // stack bucket.
-    assert!(out.contains("37 to add"), "{out}");
+    // stack bucket, the web ACL and the log groups (the database's two, the web ACL's).
+    assert!(out.contains("41 to add"), "{out}");
 
     let groups = ec2
         .describe_security_groups()

@@ -159,6 +159,73 @@ async fn the_stack_bucket_is_locked_down_repaired_when_switched_off_and_destroye
         );
     }
 
+    // The web ACL protects the load balancer, with the managed rules, the rate rule, logging.
+    let waf = aws_sdk_wafv2::Client::new(&config_for_tests().await);
+    let acls = waf
+        .list_web_acls()
+        .scope(aws_sdk_wafv2::types::Scope::Regional)
+        .send()
+        .await
+        .expect("web ACLs");
+    let summary = acls
+        .web_acls()
+        .iter()
+        .find(|a| a.name() == Some(format!("{name}-alb").as_str()))
+        .expect("the stack's web ACL")
+        .clone();
+    let acl_arn = summary.arn().expect("arn").to_string();
+    let protected = waf
+        .list_resources_for_web_acl()
+        .web_acl_arn(&acl_arn)
+        .resource_type(aws_sdk_wafv2::types::ResourceType::ApplicationLoadBalancer)
+        .send()
+        .await
+        .expect("resources");
+    assert_eq!(protected.resource_arns(), [lb_arn.clone()]);
+    let acl = waf
+        .get_web_acl()
+        .name(format!("{name}-alb"))
+        .id(summary.id().expect("id"))
+        .scope(aws_sdk_wafv2::types::Scope::Regional)
+        .send()
+        .await
+        .expect("web ACL");
+    let rules = acl.web_acl().expect("acl").rules();
+    let common = rules
+        .iter()
+        .find(|r| r.name() == "AWSManagedRulesCommonRuleSet")
+        .and_then(|r| r.statement())
+        .and_then(|s| s.managed_rule_group_statement())
+        .expect("the common rule set");
+    assert!(
+        common
+            .rule_action_overrides()
+            .iter()
+            .any(|o| o.name() == "SizeRestrictions_BODY"
+                && o.action_to_use().and_then(|a| a.count()).is_some()),
+        "uploads are counted, not blocked"
+    );
+    assert!(rules.iter().any(|r| {
+        r.statement()
+            .and_then(|s| s.rate_based_statement())
+            .map(|r| r.limit())
+            == Some(3000)
+    }));
+    let logging = waf
+        .get_logging_configuration()
+        .resource_arn(&acl_arn)
+        .send()
+        .await
+        .expect("logging");
+    assert_eq!(
+        logging
+            .logging_configuration()
+            .map(|l| l.log_destination_configs().to_vec()),
+        Some(vec![format!(
+            "arn:aws:logs:{REGION}:{ACCOUNT}:log-group:aws-waf-logs-{name}"
+        )])
+    );
+
     // The file system's policy: TLS only, and only the node roles mount.
     let fs_id = stack_file_systems(&name).await[0]
         .file_system_id()
@@ -194,6 +261,11 @@ async fn the_stack_bucket_is_locked_down_repaired_when_switched_off_and_destroye
     );
 
     // Switched off in the console: drift names it, apply repairs it, nothing is left to do.
+    waf.disassociate_web_acl()
+        .resource_arn(&lb_arn)
+        .send()
+        .await
+        .expect("web ACL off the load balancer");
     efs.delete_file_system_policy()
         .file_system_id(&fs_id)
         .send()
@@ -238,6 +310,7 @@ async fn the_stack_bucket_is_locked_down_repaired_when_switched_off_and_destroye
     assert!(text.contains("drop_invalid_header_fields"), "{text}");
     assert!(text.contains("access_logs_bucket"), "{text}");
     assert!(text.contains("file-system/moodledata"), "{text}");
+    assert!(text.contains("web-acl/main"), "{text}");
     ok(moodle_ha(&["apply", "--yes", spec]));
     let (_, attributes) = balancer_attributes(&name).await;
     assert_eq!(
@@ -252,6 +325,17 @@ async fn the_stack_bucket_is_locked_down_repaired_when_switched_off_and_destroye
     );
     let again = moodle_ha(&["plan", "--detailed-exitcode", spec]);
     assert_eq!(again.status.code(), Some(0), "{}", stdout(&again));
+    assert_eq!(
+        waf.list_resources_for_web_acl()
+            .web_acl_arn(&acl_arn)
+            .resource_type(aws_sdk_wafv2::types::ResourceType::ApplicationLoadBalancer)
+            .send()
+            .await
+            .expect("resources")
+            .resource_arns(),
+        [lb_arn.clone()],
+        "protected again"
+    );
     assert!(
         efs.describe_file_system_policy()
             .file_system_id(&fs_id)

@@ -167,6 +167,8 @@ const EXAMPLE_COUNTS: &[(&str, usize)] = &[
     ("instance-profile", 2),
     ("instance", 1),
     ("bucket", 1),
+    ("web-acl", 1),
+    ("log-group", 3),
 ];
 
 fn ec2_identity(tags: &[aws_sdk_ec2::types::Tag], id: Option<&str>) -> String {
@@ -609,6 +611,47 @@ async fn inventory(stack: &str) -> Inventory {
             .map(|p| p.instance_profile_name().to_string())
             .collect(),
     );
+
+    // WAFv2: the web ACL, by its name.
+    let waf = aws_sdk_wafv2::Client::new(&config_for_tests().await);
+    let acls = waf
+        .list_web_acls()
+        .scope(aws_sdk_wafv2::types::Scope::Regional)
+        .send()
+        .await
+        .expect("web ACLs");
+    inv.insert(
+        "web-acl",
+        acls.web_acls()
+            .iter()
+            .filter_map(|a| a.name())
+            .filter(|n| n.starts_with(&prefix))
+            .map(str::to_string)
+            .collect(),
+    );
+    // CloudWatch Logs: the groups under the stack's name prefixes.
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&config_for_tests().await);
+    let mut groups = Vec::new();
+    for group_prefix in [
+        format!("/aws/rds/instance/{stack}-"),
+        format!("/aws/rds/cluster/{stack}-"),
+        format!("aws-waf-logs-{stack}"),
+    ] {
+        let found = logs
+            .describe_log_groups()
+            .log_group_name_prefix(&group_prefix)
+            .send()
+            .await
+            .expect("log groups");
+        groups.extend(
+            found
+                .log_groups()
+                .iter()
+                .filter_map(|g| g.log_group_name())
+                .map(str::to_string),
+        );
+    }
+    inv.insert("log-group", groups);
 
     // S3: the stack bucket, by its name.
     let buckets = s3().await.list_buckets().send().await.expect("buckets");
