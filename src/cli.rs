@@ -94,7 +94,8 @@ pub enum Command {
         /// Allow replacing or deleting resources that hold data (the database, the file system).
         #[arg(long)]
         allow_data_loss: bool,
-        /// Turn RDS deletion protection off where a planned replacement needs it.
+        /// Turn deletion protection (database, load balancer) off where a planned replacement
+        /// needs it.
         #[arg(long)]
         disable_deletion_protection: bool,
         #[command(flatten)]
@@ -107,8 +108,9 @@ pub enum Command {
         /// Do not ask for the stack name.
         #[arg(long, short = 'y')]
         yes: bool,
-        /// Turn RDS deletion protection off so the database can be deleted (its final
-        /// snapshot is still taken unless the spec says `final_snapshot: false`).
+        /// Turn deletion protection off so the database and the load balancer can be deleted
+        /// (the database's final snapshot is still taken unless the spec says
+        /// `final_snapshot: false`).
         #[arg(long)]
         disable_deletion_protection: bool,
         #[command(flatten)]

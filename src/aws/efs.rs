@@ -6,7 +6,7 @@ use super::Aws;
 use super::ec2::resolve;
 use super::wait::{self, Poll};
 use crate::executor::{Ids, Operation, Step};
-use crate::model::{FileSystemProps, Kind, MountTargetProps, Props, Ref, ResourceKey};
+use crate::model::{FileSystemProps, Kind, MountTargetProps, Policy, Props, Ref, ResourceKey};
 use crate::observed::{ObservedResource, Unknown};
 use anyhow::{Context, anyhow, bail};
 use aws_sdk_efs::types::{
@@ -45,12 +45,22 @@ pub async fn observe(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
             continue;
         }
         let id = fs.file_system_id().to_string();
-        let (lifecycle, backup, mounts) = tokio::try_join!(
+        let (lifecycle, backup, policy, mounts) = tokio::try_join!(
             lifecycle(aws, &id),
             backup(aws, &id),
+            file_system_policy(aws, &id),
             mount_targets(aws, &id)
         )?;
-        out.push(map_file_system(&fs, lifecycle, backup, key));
+        let mut r = map_file_system(&fs, lifecycle, backup, key);
+        if let Props::FileSystem(p) = &mut r.props {
+            match without_resource(policy.as_deref(), fs.file_system_arn().unwrap_or_default()) {
+                Some(policy) => p.policy = policy,
+                None => {
+                    r.unknown.insert("policy".into());
+                }
+            }
+        }
+        out.push(r);
         out.extend(mounts);
     }
     Ok(out)
@@ -74,6 +84,8 @@ pub fn map_file_system(
         transition_to_ia: lifecycle.0,
         transition_to_primary_storage_class: lifecycle.1,
         backup,
+        policy: Policy::default(),
+        policy_roles: Default::default(),
     });
     ObservedResource {
         unknown: u.fields(),
@@ -82,6 +94,105 @@ pub fn map_file_system(
         props,
         outputs: Default::default(),
     }
+}
+
+/// The file-system policy's text; `None` when it has none.
+async fn file_system_policy(aws: &Aws, id: &str) -> anyhow::Result<Option<String>> {
+    match aws
+        .efs
+        .describe_file_system_policy()
+        .file_system_id(id)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(out.policy().map(str::to_string)),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_policy_not_found()) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e).context("DescribeFileSystemPolicy"),
+    }
+}
+
+/// A file-system policy as the model holds it: each statement's `Resource` left out when it
+/// is the file system itself (`arn`); `Policy::default()` for none; `None` when the text is
+/// not JSON (unknown). Pure.
+pub fn without_resource(text: Option<&str>, arn: &str) -> Option<Policy> {
+    let Some(text) = text else {
+        return Some(Policy::default());
+    };
+    let mut doc: serde_json::Value = serde_json::from_str(text).ok()?;
+    if let Some(statements) = doc.get_mut("Statement").and_then(|s| s.as_array_mut()) {
+        for statement in statements {
+            if let Some(map) = statement.as_object_mut() {
+                if map.get("Resource").and_then(|r| r.as_str()) == Some(arn) {
+                    map.remove("Resource");
+                }
+            }
+        }
+    }
+    Some(Policy::new(doc))
+}
+
+/// The policy to put on the file system `arn`: each statement gets it as its `Resource`. Pure.
+pub fn with_resource(policy: &Policy, arn: &str) -> String {
+    let mut doc = policy.canonical();
+    if let Some(statements) = doc.get_mut("Statement").and_then(|s| s.as_array_mut()) {
+        for statement in statements {
+            if let Some(map) = statement.as_object_mut() {
+                map.entry("Resource")
+                    .or_insert_with(|| serde_json::Value::String(arn.to_string()));
+            }
+        }
+    }
+    doc.to_string()
+}
+
+/// Puts the file-system policy (never bypassing EFS's lockout safety check), or removes it
+/// when none is wanted.
+async fn put_policy(aws: &Aws, id: &str, policy: &Policy) -> anyhow::Result<()> {
+    if policy.canonical().is_null() {
+        return match aws
+            .efs
+            .delete_file_system_policy()
+            .file_system_id(id)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_file_system_not_found()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(e).context("DeleteFileSystemPolicy"),
+        };
+    }
+    let described = aws
+        .efs
+        .describe_file_systems()
+        .file_system_id(id)
+        .send()
+        .await
+        .context("DescribeFileSystems")?;
+    let arn = described
+        .file_systems()
+        .first()
+        .and_then(|f| f.file_system_arn())
+        .context("DescribeFileSystems answered no file system ARN")?
+        .to_string();
+    aws.efs
+        .put_file_system_policy()
+        .file_system_id(id)
+        .policy(with_resource(policy, &arn))
+        .bypass_policy_lockout_safety_check(false)
+        .send()
+        .await
+        .context("PutFileSystemPolicy")?;
+    Ok(())
 }
 
 async fn lifecycle(aws: &Aws, id: &str) -> anyhow::Result<(String, String)> {
@@ -282,6 +393,7 @@ async fn create_file_system(
     };
     wait_file_system(aws, &id).await?;
     put_lifecycle(aws, &id, p).await?;
+    put_policy(aws, &id, &p.policy).await?;
     Ok(id)
 }
 
@@ -393,6 +505,9 @@ async fn update_file_system(
             .send()
             .await
             .context("PutBackupPolicy")?;
+    }
+    if before.is_none_or(|b| b.policy != p.policy) {
+        put_policy(aws, id, &p.policy).await?;
     }
     Ok(())
 }
@@ -601,5 +716,26 @@ mod tests {
         );
         assert_eq!(p.subnet, Ref::External("subnet-a".into()));
         assert!(map_mount_target(&target(None), "fs-1", &groups).is_none());
+    }
+
+    #[test]
+    fn the_policy_is_put_with_the_file_system_as_resource_and_read_back_without_it() {
+        let arn = "arn:aws:elasticfilesystem:eu-west-1:1:file-system/fs-1";
+        let policy = Policy::new(serde_json::json!({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "*",
+             "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
+        ]}));
+        let sent = with_resource(&policy, arn);
+        let doc: serde_json::Value = serde_json::from_str(&sent).expect("JSON");
+        assert_eq!(doc["Statement"][0]["Resource"], arn);
+        assert_eq!(without_resource(Some(&sent), arn), Some(policy));
+        assert_eq!(without_resource(None, arn), Some(Policy::default()));
+        assert_eq!(without_resource(Some("not json"), arn), None);
+        // A statement about another resource stays as it is, so it shows as a difference.
+        let other = sent.replace("fs-1", "fs-2");
+        assert_ne!(
+            without_resource(Some(&other), arn),
+            without_resource(Some(&sent), arn)
+        );
     }
 }

@@ -117,14 +117,37 @@ pub fn map_load_balancer(
 ) -> ObservedResource {
     let arn = text(lb.load_balancer_arn());
     let mut u = Unknown::default();
-    let idle = u.or_default(
-        "idle_timeout_seconds",
+    let attribute = |key: &str| {
         attributes
             .iter()
-            .find(|a| a.key() == Some("idle_timeout.timeout_seconds"))
+            .find(|a| a.key() == Some(key))
             .and_then(|a| a.value())
-            .and_then(|v| v.parse().ok()),
+    };
+    let flag = |key: &str| attribute(key).and_then(|v| v.parse::<bool>().ok());
+    let idle = u.or_default(
+        "idle_timeout_seconds",
+        attribute("idle_timeout.timeout_seconds").and_then(|v| v.parse().ok()),
     );
+    let drop_invalid = u.flag(
+        "drop_invalid_header_fields",
+        flag("routing.http.drop_invalid_header_fields.enabled"),
+    );
+    let desync = u.text(
+        "desync_mitigation_mode",
+        attribute("routing.http.desync_mitigation_mode"),
+    );
+    let deletion_protection = u.flag("deletion_protection", flag("deletion_protection.enabled"));
+    // Access logs: the bucket only while they are on (the bucket attribute may linger after).
+    let logs_on = flag("access_logs.s3.enabled");
+    if logs_on.is_none() {
+        u.missing("access_logs_bucket");
+    }
+    let access_logs_bucket = attribute("access_logs.s3.bucket")
+        .filter(|b| logs_on == Some(true) && !b.is_empty())
+        .map(|b| Ref::External(b.to_string()));
+    let access_logs_prefix = attribute("access_logs.s3.prefix")
+        .unwrap_or_default()
+        .to_string();
     let mut props = Props::LoadBalancer(LoadBalancerProps {
         name: text(lb.load_balancer_name()),
         scheme: u.text("scheme", lb.scheme().map(|s| s.as_str())),
@@ -140,6 +163,11 @@ pub fn map_load_balancer(
             .map(|g| Ref::External(g.clone()))
             .collect(),
         idle_timeout_seconds: idle,
+        drop_invalid_header_fields: drop_invalid,
+        desync_mitigation_mode: desync,
+        deletion_protection,
+        access_logs_bucket,
+        access_logs_prefix,
     });
     props.normalize();
     let mut outputs = BTreeMap::new();
@@ -339,6 +367,26 @@ pub async fn execute(aws: &Aws, op: &Operation, ids: &Ids) -> anyhow::Result<Opt
     let id = change.id.clone().unwrap_or_default();
     match (op.step, change.desired.as_ref()) {
         (Step::Delete, _) => {
+            // Deletion protection is lifted first; the CLI plans a protected load balancer's
+            // deletion only with `--disable-deletion-protection`.
+            if change
+                .observed
+                .as_ref()
+                .is_some_and(Props::deletion_protection)
+            {
+                aws.elbv2
+                    .modify_load_balancer_attributes()
+                    .load_balancer_arn(&id)
+                    .attributes(
+                        LoadBalancerAttribute::builder()
+                            .key("deletion_protection.enabled")
+                            .value("false")
+                            .build(),
+                    )
+                    .send()
+                    .await
+                    .context("ModifyLoadBalancerAttributes (deletion protection off)")?;
+            }
             delete(aws, change.key.kind, &id).await?;
             Ok(None)
         }
@@ -410,7 +458,7 @@ async fn create_balancer(
         .and_then(|lb| lb.load_balancer_arn())
         .context("CreateLoadBalancer returned no load balancer")?
         .to_string();
-    set_idle_timeout(aws, &arn, p.idle_timeout_seconds).await?;
+    set_attributes(aws, &arn, p, ids).await?;
     wait::until(
         &aws.progress,
         &format!("{key} {}", p.name),
@@ -441,19 +489,46 @@ async fn create_balancer(
     Ok(arn)
 }
 
-async fn set_idle_timeout(aws: &Aws, arn: &str, seconds: u32) -> anyhow::Result<()> {
-    aws.elbv2
+/// The load balancer's attributes: idle timeout, the request-handling protections, deletion
+/// protection and access logs (to the stack bucket, which exists by then: it is a dependency).
+async fn set_attributes(
+    aws: &Aws,
+    arn: &str,
+    p: &LoadBalancerProps,
+    ids: &Ids,
+) -> anyhow::Result<()> {
+    let attribute = |k: &str, v: String| LoadBalancerAttribute::builder().key(k).value(v).build();
+    let mut call = aws
+        .elbv2
         .modify_load_balancer_attributes()
         .load_balancer_arn(arn)
-        .attributes(
-            LoadBalancerAttribute::builder()
-                .key("idle_timeout.timeout_seconds")
-                .value(seconds.to_string())
-                .build(),
-        )
-        .send()
-        .await
-        .context("ModifyLoadBalancerAttributes")?;
+        .attributes(attribute(
+            "idle_timeout.timeout_seconds",
+            p.idle_timeout_seconds.to_string(),
+        ))
+        .attributes(attribute(
+            "routing.http.drop_invalid_header_fields.enabled",
+            p.drop_invalid_header_fields.to_string(),
+        ))
+        .attributes(attribute(
+            "routing.http.desync_mitigation_mode",
+            p.desync_mitigation_mode.clone(),
+        ))
+        .attributes(attribute(
+            "deletion_protection.enabled",
+            p.deletion_protection.to_string(),
+        ));
+    call = match &p.access_logs_bucket {
+        Some(bucket) => call
+            .attributes(attribute("access_logs.s3.enabled", "true".into()))
+            .attributes(attribute("access_logs.s3.bucket", resolve(bucket, ids)?))
+            .attributes(attribute(
+                "access_logs.s3.prefix",
+                p.access_logs_prefix.clone(),
+            )),
+        None => call.attributes(attribute("access_logs.s3.enabled", "false".into())),
+    };
+    call.send().await.context("ModifyLoadBalancerAttributes")?;
     Ok(())
 }
 
@@ -477,7 +552,7 @@ async fn update_balancer(
         .send()
         .await
         .context("SetSecurityGroups")?;
-    set_idle_timeout(aws, arn, p.idle_timeout_seconds).await
+    set_attributes(aws, arn, p, ids).await
 }
 
 async fn create_target_group(
@@ -730,17 +805,40 @@ mod tests {
             .security_groups("sg-alb")
             .dns_name("s-alb-1.eu-west-1.elb.amazonaws.com")
             .build();
-        let idle = LoadBalancerAttribute::builder()
-            .key("idle_timeout.timeout_seconds")
-            .value("120")
-            .build();
+        let attribute = |k: &str, v: &str| LoadBalancerAttribute::builder().key(k).value(v).build();
+        let attributes = [
+            attribute("idle_timeout.timeout_seconds", "120"),
+            attribute("routing.http.drop_invalid_header_fields.enabled", "true"),
+            attribute("routing.http.desync_mitigation_mode", "strictest"),
+            attribute("deletion_protection.enabled", "true"),
+            attribute("access_logs.s3.enabled", "true"),
+            attribute("access_logs.s3.bucket", "moodle-ha-s-1-eu-west-1"),
+            attribute("access_logs.s3.prefix", "alb-access-logs"),
+        ];
         let key = ResourceKey::new(Kind::LoadBalancer, "main");
-        let r = map_load_balancer(&lb, &[idle], key.clone());
+        let r = map_load_balancer(&lb, &attributes, key.clone());
         assert!(r.unknown.is_empty(), "{:?}", r.unknown);
         let Props::LoadBalancer(p) = r.props else {
             panic!("not a load balancer");
         };
         assert_eq!(p.idle_timeout_seconds, 120);
+        assert!(p.drop_invalid_header_fields && p.deletion_protection);
+        assert_eq!(p.desync_mitigation_mode, "strictest");
+        assert_eq!(
+            (p.access_logs_bucket, p.access_logs_prefix.as_str()),
+            (
+                Some(Ref::External("moodle-ha-s-1-eu-west-1".into())),
+                "alb-access-logs"
+            )
+        );
+        // Access logs switched off: no bucket, whatever the bucket attribute still says.
+        let mut off = attributes.to_vec();
+        off[4] = attribute("access_logs.s3.enabled", "false");
+        let r = map_load_balancer(&lb, &off, key.clone());
+        let Props::LoadBalancer(p) = r.props else {
+            panic!("not a load balancer");
+        };
+        assert_eq!(p.access_logs_bucket, None);
         assert_eq!(
             p.subnets,
             Set::new([
@@ -749,10 +847,15 @@ mod tests {
             ])
         );
         let r = map_load_balancer(&lb, &[], key);
-        assert!(
-            r.unknown.contains("idle_timeout_seconds"),
-            "{:?}",
-            r.unknown
+        assert_eq!(
+            r.unknown.iter().map(String::as_str).collect::<Vec<_>>(),
+            [
+                "access_logs_bucket",
+                "deletion_protection",
+                "desync_mitigation_mode",
+                "drop_invalid_header_fields",
+                "idle_timeout_seconds"
+            ]
         );
     }
 

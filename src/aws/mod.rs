@@ -24,6 +24,7 @@ pub mod releases;
 pub mod s3;
 pub mod secrets;
 pub mod tags;
+pub mod wafv2;
 pub mod wait;
 
 use crate::desired::Facts;
@@ -74,6 +75,8 @@ pub struct Aws {
     pub s3: aws_sdk_s3::Client,
     /// STS (the account, at plan time).
     pub sts: aws_sdk_sts::Client,
+    /// WAFv2 (the load balancer's web ACL).
+    pub wafv2: aws_sdk_wafv2::Client,
     /// The stack's region.
     pub region: String,
     /// CloudWatch Logs (the stack's log groups).
@@ -131,6 +134,7 @@ impl Aws {
             iam: client!(aws_sdk_iam),
             acm: client!(aws_sdk_acm),
             sts: client!(aws_sdk_sts),
+            wafv2: client!(aws_sdk_wafv2),
             region: region.to_string(),
             logs: client!(aws_sdk_cloudwatchlogs),
             tags: StackTags {
@@ -249,6 +253,7 @@ impl Aws {
             log_groups,
             flow_logs,
             cluster_parameter_groups,
+            acls,
         ) = tokio::try_join!(
             ec2::observe(self),
             efs::observe(self),
@@ -265,6 +270,7 @@ impl Aws {
             logs::observe(self),
             flow_logs::observe(self),
             cluster_parameters::observe(self),
+            wafv2::observe(self),
         )?;
         let mut state = ObservedState {
             resources: network
@@ -283,6 +289,7 @@ impl Aws {
                 .chain(log_groups)
                 .chain(flow_logs)
                 .chain(cluster_parameter_groups)
+                .chain(acls)
                 .collect(),
         };
         crate::observed::symbolize(&mut state);
@@ -310,6 +317,7 @@ impl Backend for Aws {
             }
             Kind::LaunchTemplate => launch_templates::execute(self, op, ids).await,
             Kind::Bucket => s3::execute(self, op).await,
+            Kind::WebAcl => wafv2::execute(self, op, ids).await,
             Kind::Instance => instances::execute(self, op, ids).await,
             Kind::Release => releases::execute(self, op, ids).await,
             Kind::AutoScalingGroup | Kind::ScalingPolicy | Kind::ScheduledAction => {

@@ -45,7 +45,8 @@ macro_rules! required_tag {
 required_tag!(
     aws_sdk_iam::types::Tag,
     aws_sdk_efs::types::Tag,
-    aws_sdk_s3::types::Tag
+    aws_sdk_s3::types::Tag,
+    aws_sdk_wafv2::types::Tag
 );
 
 /// The tags of one stack.

@@ -14,7 +14,7 @@ pub struct Args {
     pub file: PathBuf,
     /// Do not ask for the stack name.
     pub yes: bool,
-    /// Turn RDS deletion protection off so the database can be deleted.
+    /// Turn deletion protection off so the database and the load balancer can be deleted.
     pub disable_deletion_protection: bool,
     /// Concurrency, waits, the lock.
     pub settings: Settings,

@@ -2,7 +2,7 @@
 //! logs (and Moodle releases), with the bucket policy the region's log delivery needs.
 
 use super::{Facts, Part};
-use crate::model::{BucketProps, Kind, Policy, Props};
+use crate::model::{BucketProps, Kind, ManagedRuleGroup, Policy, Props, Ref, Set, WebAclProps};
 use crate::names::{ACCESS_LOG_PREFIX, BUCKET, Names, partition};
 use crate::spec::Spec;
 use serde_json::{Value, json};
@@ -106,6 +106,71 @@ pub(super) fn stack_bucket(spec: &Spec, facts: &Facts) -> Part {
     out
 }
 
+/// The AWS managed rule groups of the web ACL, in order, with the rules Moodle trips that
+/// only count (see `load_balancer.waf` in the spec for why each).
+pub const WAF_RULE_GROUPS: &[(&str, &[&str])] = &[
+    ("AWSManagedRulesAmazonIpReputationList", &[]),
+    (
+        "AWSManagedRulesCommonRuleSet",
+        &[
+            "SizeRestrictions_BODY",
+            "CrossSiteScripting_BODY",
+            "EC2MetaDataSSRF_BODY",
+            "GenericRFI_BODY",
+            "GenericRFI_QUERYARGUMENTS",
+        ],
+    ),
+    ("AWSManagedRulesKnownBadInputsRuleSet", &[]),
+    (
+        "AWSManagedRulesSQLiRuleSet",
+        &["SQLi_BODY", "SQLiExtendedPatterns_BODY"],
+    ),
+];
+
+/// The load balancer's web ACL and its log group, when the spec asks for one.
+pub(super) fn web_acl(spec: &Spec, facts: &Facts) -> Part {
+    let mut out = Part::default();
+    let Some(waf) = &spec.load_balancer.waf else {
+        return out;
+    };
+    let names = Names::of(&spec.name);
+    let log_name = names.waf_log_group();
+    let log_group = super::logs::log_group(&mut out, spec, "waf", log_name.clone());
+    let account = facts.account.as_deref().unwrap_or_default();
+    let managed_rule_groups = WAF_RULE_GROUPS
+        .iter()
+        .zip(0u32..)
+        .map(|((name, count), priority)| {
+            (
+                name.to_string(),
+                ManagedRuleGroup {
+                    priority,
+                    count: Set::new(count.iter().map(|c| c.to_string())),
+                },
+            )
+        })
+        .collect();
+    out.add(
+        Kind::WebAcl,
+        "main",
+        Props::WebAcl(WebAclProps {
+            name: format!("{}-alb", spec.name),
+            default_action: "allow".into(),
+            managed_rule_groups,
+            rate_limit: waf.rate_limit_per_5_minutes,
+            other_rules: Set::default(),
+            load_balancer: Some(Ref::to(Kind::LoadBalancer, "main")),
+            log_destination: Some(format!(
+                "arn:{}:logs:{}:{account}:log-group:{log_name}",
+                partition(&spec.region),
+                spec.region
+            )),
+            log_group: Some(log_group),
+        }),
+    );
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,6 +231,38 @@ mod tests {
             allow["Resource"],
             "arn:aws:s3:::moodle-ha-moodle-example-123456789012-eu-west-1/alb-access-logs/AWSLogs/123456789012/*"
         );
+    }
+
+    #[test]
+    fn the_web_acl_counts_what_moodle_trips_and_logs_to_its_log_group() {
+        let mut spec = example();
+        spec.load_balancer.waf = Some(crate::spec::Waf {
+            rate_limit_per_5_minutes: 5000,
+        });
+        let facts = Facts {
+            account: Some("123456789012".into()),
+            ..Facts::default()
+        };
+        let part = web_acl(&spec, &facts);
+        let acl = part.0.iter().find_map(|(_, p)| match p {
+            Props::WebAcl(a) => Some(a.clone()),
+            _ => None,
+        });
+        let acl = acl.expect("a web ACL");
+        assert_eq!(acl.rate_limit, 5000);
+        let common = &acl.managed_rule_groups["AWSManagedRulesCommonRuleSet"];
+        assert!(common.count.contains(&"SizeRestrictions_BODY".to_string()));
+        assert!(
+            acl.managed_rule_groups
+                .contains_key("AWSManagedRulesKnownBadInputsRuleSet")
+        );
+        assert_eq!(
+            acl.log_destination.as_deref(),
+            Some("arn:aws:logs:eu-west-1:123456789012:log-group:aws-waf-logs-moodle-example")
+        );
+        assert!(part.0.iter().any(|(k, _)| k.kind == Kind::LogGroup));
+        spec.load_balancer.waf = None;
+        assert!(web_acl(&spec, &facts).0.is_empty(), "optional");
     }
 
     #[test]

@@ -78,10 +78,11 @@ mod web;
 pub use cron::cron_node_policy;
 pub use data::{RDS_LOG_EXPORTS, parameter_group_family, redis_auth_secret_name};
 pub use edge::{bucket_name, bucket_policy, log_delivery_principal};
-pub use node_role::{NODE_MANAGED_POLICIES, ec2_trust_policy, service_trust_policy};
+pub use file_storage::file_system_policy;
+pub use node_role::{NODE_MANAGED_POLICIES, ec2_trust_policy, node_role_arn, service_trust_policy};
 pub use release::RELEASE;
 pub use security_groups::SECURITY_GROUPS;
-pub use web::{LAUNCH_READY_SECONDS, web_node_policy};
+pub use web::{LAUNCH_READY_SECONDS, WEB_NODE_SECRETS, web_node_policy};
 /// Checks what the spec refers to against what AWS reported (AMIs, the certificate, the
 /// region's zones, an adopted network), naming each field that does not match.
 pub fn check_facts(spec: &Spec, facts: &Facts, source: &SourceMap) -> Vec<Problem> {
@@ -262,7 +263,7 @@ pub fn desired_state(spec: &Spec, facts: &Facts) -> DesiredState {
     let resources: BTreeMap<ResourceKey, Props> = network
         .into_iter()
         .chain(security_groups::security_groups(spec, &net.vpc))
-        .chain(file_storage::file_storage(spec, &net.private))
+        .chain(file_storage::file_storage(spec, facts, &net.private))
         .chain(data::data_tier(spec, &private_subnets))
         .chain(web::web_tier(
             spec,
@@ -274,6 +275,7 @@ pub fn desired_state(spec: &Spec, facts: &Facts) -> DesiredState {
         .chain(cron::cron_tier(spec, facts, &private_subnets))
         .chain(edge::stack_bucket(spec, facts))
         .chain(release::release(spec, facts))
+        .chain(edge::web_acl(spec, facts))
         .collect();
     DesiredState {
         stack: spec.name.clone(),
@@ -326,7 +328,7 @@ mod tests {
         assert_eq!(
             problems_with_image("al2023-ami-2023.6.20241121.0-kernel-6.1-x86_64"),
             [
-                "web.ami: `ami-0abc` is an `amazon-linux-2023` image (`al2023-ami-2023.6.20241121.0-kernel-6.1-x86_64`), but the nodes are rendered for `ubuntu-24.04` (line 59)"
+                "web.ami: `ami-0abc` is an `amazon-linux-2023` image (`al2023-ami-2023.6.20241121.0-kernel-6.1-x86_64`), but the nodes are rendered for `ubuntu-24.04` (line 62)"
             ]
         );
         assert!(

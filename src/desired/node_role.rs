@@ -55,6 +55,15 @@ pub fn service_trust_policy(
     serde_json::json!({"Version": "2012-10-17", "Statement": [statement]})
 }
 
+/// The ARN of node role `node` (`web`, `cron`) of `stack` in `account`, with its path, as
+/// resource policies name it (and as `aws:PrincipalArn` reads for its sessions).
+pub fn node_role_arn(region: &str, account: &str, stack: &str, node: &str) -> String {
+    format!(
+        "arn:{}:iam::{account}:role/moodle-ha/{stack}/{stack}-{node}-role",
+        crate::names::partition(region)
+    )
+}
+
 /// The role `<stack>-<node>-role` with `inline_policy`, and its profile
 /// `<stack>-<node>-profile`, both under the path `/moodle-ha/<stack>/`, as resources
 /// `iam-role/<node>` and `instance-profile/<node>`.

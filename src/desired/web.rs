@@ -29,18 +29,35 @@ pub(super) fn find_the_stacks_endpoints() -> serde_json::Value {
     })
 }
 
+/// The stack's secrets a web node reads at boot: the database user's password and the Redis
+/// AUTH token (never the admin's, which only the cron instance's installer uses).
+pub const WEB_NODE_SECRETS: &[&str] = &["db-user", "redis-auth"];
+
 /// The inline policy of the web nodes' role: only what they need, limited to the stack's own
-/// resources by their `moodle-ha:stack` tag.
+/// resources by their `moodle-ha:stack` tag; of the secrets, only [`WEB_NODE_SECRETS`] (by
+/// name: Secrets Manager appends `-` and six characters to a secret's ARN); the release record
+/// and the release archives in `bucket`.
 pub fn web_node_policy(stack: &str, region: &str, bucket: &str) -> serde_json::Value {
     let release = super::release::read_the_release(stack, region, bucket);
+    let names = crate::names::Names::of(stack);
+    let secrets: Vec<String> = WEB_NODE_SECRETS
+        .iter()
+        .map(|s| {
+            format!(
+                "arn:{}:secretsmanager:{region}:*:secret:{}-??????",
+                crate::names::partition(region),
+                names.secret(s)
+            )
+        })
+        .collect();
     serde_json::json!({
         "Version": "2012-10-17",
         "Statement": [
             {
-                "Sid": "ReadTheStacksSecrets",
+                "Sid": "ReadTheSecretsAWebNodeNeeds",
                 "Effect": "Allow",
                 "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
-                "Resource": "*",
+                "Resource": secrets,
                 "Condition": {"StringEquals": {"secretsmanager:ResourceTag/moodle-ha:stack": stack}}
             },
             find_the_stacks_endpoints(),
@@ -128,6 +145,11 @@ fn load_balancer(spec: &Spec, vpc: &Ref, public: &[Ref]) -> Part {
             subnets: Set::new(public.iter().cloned()),
             security_groups: Set::new([Ref::to(Kind::SecurityGroup, "alb")]),
             idle_timeout_seconds: lb.idle_timeout_seconds,
+            drop_invalid_header_fields: true,
+            desync_mitigation_mode: lb.desync_mitigation_mode.as_str().into(),
+            deletion_protection: true,
+            access_logs_bucket: Some(Ref::to(Kind::Bucket, crate::names::BUCKET)),
+            access_logs_prefix: crate::names::ACCESS_LOG_PREFIX.into(),
         }),
     );
     let hc = &lb.health_check;
@@ -291,4 +313,46 @@ fn web_fleet(spec: &Spec, facts: &Facts, private: &[Ref], profile: Ref) -> Part 
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The secret ARNs (patterns) a role's inline policy lets it read.
+    fn readable_secrets(policy: &serde_json::Value) -> Vec<String> {
+        policy["Statement"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|s| {
+                s["Action"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|x| x == "secretsmanager:GetSecretValue"))
+            })
+            .flat_map(|s| match &s["Resource"] {
+                serde_json::Value::Array(items) => items
+                    .iter()
+                    .filter_map(|i| i.as_str().map(str::to_string))
+                    .collect(),
+                other => vec![other.as_str().unwrap_or_default().to_string()],
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_web_node_reads_the_database_and_redis_secrets_but_not_the_admin_password() {
+        let readable = readable_secrets(&web_node_policy("s", "eu-west-1", "bucket"));
+        assert_eq!(
+            readable,
+            [
+                "arn:aws:secretsmanager:eu-west-1:*:secret:moodle-ha/s/db-user-??????",
+                "arn:aws:secretsmanager:eu-west-1:*:secret:moodle-ha/s/redis-auth-??????"
+            ]
+        );
+        assert!(!readable.iter().any(|r| r == "*" || r.contains("admin")));
+        // The cron instance's installer still reads every secret of the stack.
+        let cron = readable_secrets(&crate::desired::cron_node_policy("s", "eu-west-1", "bucket"));
+        assert!(cron.contains(&"*".to_string()), "{cron:?}");
+    }
 }

@@ -51,6 +51,8 @@ pub enum Kind {
     InstanceProfile,
     /// The stack's S3 bucket: the load balancer's access logs and Moodle releases.
     Bucket,
+    /// The load balancer's WAFv2 web ACL (with its association and logging).
+    WebAcl,
     /// The application load balancer.
     LoadBalancer,
     /// The web nodes' target group.
@@ -99,6 +101,7 @@ const KINDS: &[(Kind, &str)] = &[
     (Kind::IamRole, "iam-role"),
     (Kind::InstanceProfile, "instance-profile"),
     (Kind::Bucket, "bucket"),
+    (Kind::WebAcl, "web-acl"),
     (Kind::LoadBalancer, "load-balancer"),
     (Kind::TargetGroup, "target-group"),
     (Kind::Listener, "listener"),
@@ -166,7 +169,7 @@ impl Kind {
             ],
             Kind::IamRole => &["name", "path"],
             Kind::InstanceProfile => &["name", "path"],
-            Kind::Bucket => &["name"],
+            Kind::Bucket | Kind::WebAcl => &["name"],
             Kind::LoadBalancer => &["name", "scheme"],
             Kind::TargetGroup => &["name", "protocol", "port", "vpc", "target_type"],
             Kind::Listener => &["load_balancer"],
@@ -208,6 +211,8 @@ impl Kind {
             Kind::LaunchTemplate | Kind::Instance => &["user_data_text"],
             Kind::AutoScalingGroup => &["refresh_min_healthy_percent"],
             Kind::ScalingPolicy => &["listener"],
+            Kind::FileSystem => &["policy_roles"],
+            Kind::WebAcl => &["log_group"],
             _ => &[],
         }
     }

@@ -14,10 +14,11 @@ pub use props::{
     AutoScalingGroupProps, BucketProps, DbClusterProps, DbInstanceProps, DbParameterGroupProps,
     FileSystemProps, FlowLogProps, IamRoleProps, InstanceProfileProps, InstanceProps,
     InternetGatewayProps, LaunchTemplateProps, ListenerAction, ListenerProps, LoadBalancerProps,
-    LogGroupProps, MountTargetProps, NatGatewayProps, Props, ReleaseProps, ReplicationGroupProps,
-    Route, RouteTableProps, Rule, RuleSource, STATIC_DB_PARAMETERS, ScalingPolicyProps,
-    ScheduledActionProps, SecretProps, SecurityGroupProps, SecurityGroupRulesProps,
-    SubnetGroupProps, SubnetProps, TargetGroupProps, VpcProps,
+    LogGroupProps, ManagedRuleGroup, MountTargetProps, NatGatewayProps, Props, ReleaseProps,
+    ReplicationGroupProps, Route, RouteTableProps, Rule, RuleSource, STATIC_DB_PARAMETERS,
+    ScalingPolicyProps, ScheduledActionProps, SecretProps, SecurityGroupProps,
+    SecurityGroupRulesProps, SubnetGroupProps, SubnetProps, TargetGroupProps, VpcProps,
+    WebAclProps,
 };
 pub use set::{Seq, Set};
 

@@ -66,6 +66,8 @@ pub enum Props {
     InstanceProfile(InstanceProfileProps),
     /// See [`BucketProps`].
     Bucket(BucketProps),
+    /// See [`WebAclProps`].
+    WebAcl(WebAclProps),
     /// See [`LoadBalancerProps`].
     LoadBalancer(LoadBalancerProps),
     /// See [`TargetGroupProps`].
@@ -221,6 +223,14 @@ pub struct FileSystemProps {
     pub transition_to_primary_storage_class: String,
     /// Automatic backups.
     pub backup: bool,
+    /// The file-system policy, its statements without `Resource` (the file system's own ARN
+    /// is added when it is put and taken out when it is read); `null` when it has none.
+    #[serde(default)]
+    pub policy: Policy,
+    /// Directive: the node roles the policy names, which must exist before it is put
+    /// (ordering only).
+    #[serde(default)]
+    pub policy_roles: Set<Ref>,
 }
 
 /// An EFS mount target in one AZ.
@@ -517,6 +527,38 @@ pub struct BucketProps {
     pub policy: Policy,
 }
 
+/// An AWS managed rule group in the web ACL.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ManagedRuleGroup {
+    /// Evaluation order (lower first).
+    pub priority: u32,
+    /// Rules of the group that only count (an action override), never block.
+    pub count: Set<String>,
+}
+
+/// The load balancer's regional WAFv2 web ACL: AWS managed rule groups, a per-IP rate rule,
+/// the load balancer it protects and where it logs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WebAclProps {
+    /// Name, `<stack>-alb`.
+    pub name: String,
+    /// What a request no rule blocks gets: `allow`.
+    pub default_action: String,
+    /// AWS managed rule groups by name.
+    pub managed_rule_groups: BTreeMap<String, ManagedRuleGroup>,
+    /// Requests one client IP may send in 5 minutes before the rate rule blocks it.
+    pub rate_limit: u32,
+    /// Any other rule, by name (none is wanted: one added by hand is drift).
+    pub other_rules: Set<String>,
+    /// The load balancer it protects.
+    pub load_balancer: Option<Ref>,
+    /// The CloudWatch Logs group it logs to, by ARN.
+    pub log_destination: Option<String>,
+    /// Directive: that log group, which must exist first (ordering only).
+    #[serde(default)]
+    pub log_group: Option<Ref>,
+}
+
 /// The internet-facing application load balancer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LoadBalancerProps {
@@ -530,6 +572,18 @@ pub struct LoadBalancerProps {
     pub security_groups: Set<Ref>,
     /// Idle connection timeout, seconds.
     pub idle_timeout_seconds: u32,
+    /// `routing.http.drop_invalid_header_fields.enabled`: headers that are not valid HTTP
+    /// never reach the nodes.
+    pub drop_invalid_header_fields: bool,
+    /// `routing.http.desync_mitigation_mode`: `defensive` or `strictest`.
+    pub desync_mitigation_mode: String,
+    /// `deletion_protection.enabled`: turned off only by `destroy --disable-deletion-protection`.
+    pub deletion_protection: bool,
+    /// The bucket the access logs go to (`access_logs.s3.enabled` and `.bucket`); `None`:
+    /// access logs off.
+    pub access_logs_bucket: Option<Ref>,
+    /// The access logs' key prefix in it (`access_logs.s3.prefix`).
+    pub access_logs_prefix: String,
 }
 
 /// The web nodes' target group: health check, deregistration delay and stickiness.
@@ -802,6 +856,7 @@ impl Props {
             Props::IamRole(_) => Kind::IamRole,
             Props::InstanceProfile(_) => Kind::InstanceProfile,
             Props::Bucket(_) => Kind::Bucket,
+            Props::WebAcl(_) => Kind::WebAcl,
             Props::LoadBalancer(_) => Kind::LoadBalancer,
             Props::TargetGroup(_) => Kind::TargetGroup,
             Props::Listener(_) => Kind::Listener,
@@ -849,6 +904,7 @@ impl Props {
         match self {
             Props::DbCluster(p) => p.deletion_protection,
             Props::DbInstance(p) => p.deletion_protection.unwrap_or(false),
+            Props::LoadBalancer(p) => p.deletion_protection,
             _ => false,
         }
     }
@@ -866,7 +922,6 @@ impl Props {
         match self {
             Props::Vpc(_)
             | Props::ElasticIp {}
-            | Props::FileSystem(_)
             | Props::Secret(_)
             | Props::Bucket(_)
             | Props::DbParameterGroup(_)
@@ -874,10 +929,17 @@ impl Props {
             | Props::IamRole(_)
             | Props::LogGroup(_) => vec![],
             Props::InstanceProfile(p) => vec![&mut p.role],
+            Props::FileSystem(p) => p.policy_roles.values_mut().collect(),
+            Props::WebAcl(p) => p
+                .load_balancer
+                .iter_mut()
+                .chain(p.log_group.iter_mut())
+                .collect(),
             Props::LoadBalancer(p) => p
                 .subnets
                 .values_mut()
                 .chain(p.security_groups.values_mut())
+                .chain(p.access_logs_bucket.iter_mut())
                 .collect(),
             Props::TargetGroup(p) => vec![&mut p.vpc],
             Props::Listener(p) => {
@@ -1006,6 +1068,13 @@ impl Props {
                 p.egress.restore_order();
             }
             Props::MountTarget(p) => p.security_groups.restore_order(),
+            Props::FileSystem(p) => p.policy_roles.restore_order(),
+            Props::WebAcl(p) => {
+                p.other_rules.restore_order();
+                for g in p.managed_rule_groups.values_mut() {
+                    g.count.restore_order();
+                }
+            }
             Props::DbSubnetGroup(p) | Props::CacheSubnetGroup(p) => p.subnets.restore_order(),
             Props::DbCluster(p) => {
                 p.security_groups.restore_order();

@@ -196,7 +196,8 @@ impl Plan {
     }
 
     /// Refuses a plan that destroys data without `allow_data_loss`, or deletes or replaces a
-    /// database with deletion protection on without `disable_deletion_protection`. The error
+    /// database or the load balancer with deletion protection on without
+    /// `disable_deletion_protection`. The error
     /// names the resources and the flag that allows it.
     pub fn check_allowed(
         &self,

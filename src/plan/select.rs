@@ -43,6 +43,8 @@ pub const PARTS: &[(&str, &[Kind])] = &[
         "load_balancer",
         &[
             Kind::Bucket,
+            Kind::WebAcl,
+            Kind::LogGroup,
             Kind::LoadBalancer,
             Kind::TargetGroup,
             Kind::Listener,

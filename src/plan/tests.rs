@@ -1298,3 +1298,38 @@ fn a_new_release_is_one_update_of_the_release_and_nothing_else() {
             .contains_key(&key(Kind::Release, "site"))
     );
 }
+
+#[test]
+fn load_balancer_protections_switched_off_are_updated_in_place_and_guard_its_deletion() {
+    let d = desired();
+    let mut o = observed_as(&d);
+    let lb = key(Kind::LoadBalancer, "main");
+    for r in &mut o.resources {
+        if let (true, Props::LoadBalancer(p)) = (r.key == lb, &mut r.props) {
+            p.drop_invalid_header_fields = false;
+            p.desync_mitigation_mode = "monitor".into();
+            p.access_logs_bucket = None;
+        }
+    }
+    let p = plan(&d, &o, &opts());
+    let c = p.changes.iter().find(|c| c.key == lb).expect("changed");
+    assert_eq!(c.action, Action::Update);
+    let fields: Vec<&str> = c.fields.iter().map(|f| f.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        [
+            "access_logs_bucket",
+            "desync_mitigation_mode",
+            "drop_invalid_header_fields"
+        ]
+    );
+
+    let nothing = DesiredState {
+        resources: Default::default(),
+        ..d.clone()
+    };
+    let gone = plan(&nothing, &observed_as(&d), &opts());
+    let refused = gone.check_allowed(true, false).err().unwrap_or_default();
+    assert!(refused.contains("load-balancer/main"), "{refused}");
+    assert!(gone.check_allowed(true, true).is_ok());
+}

@@ -25,7 +25,7 @@ pub use source_map::SourceMap;
 pub use validate::{Problem, Severity, architecture_of_types, parse_size, validate};
 pub use web::{
     AccessLogs, Cron, CronJob, DesyncMitigationMode, HealthCheck, LoadBalancer, Scaling,
-    ScheduledAction, Stickiness, Web,
+    ScheduledAction, Stickiness, Waf, Web,
 };
 
 use schemars::JsonSchema;

@@ -1035,7 +1035,7 @@ fn moodle_branch_rules_refuse_impossible_pairs_naming_both_fields() {
     ]));
     assert_eq!(path, "database.engine");
     assert!(
-        text.contains("`moodle.version` 5.1 (line 74)") && text.ends_with("(line 21)"),
+        text.contains("`moodle.version` 5.1 (line 77)") && text.ends_with("(line 21)"),
         "{text}"
     );
     // 4.5 on MySQL 8.0, every branch on 8.4 and on Aurora MySQL 3 are fine.
@@ -1066,7 +1066,7 @@ fn moodle_branch_rules_refuse_impossible_pairs_naming_both_fields() {
     assert_eq!(path, "moodle.php.version");
     assert!(
         text.contains(
-            "Moodle 4.5 needs PHP 8.1, 8.2, 8.3 (`moodle.version` (line 74) gives PHP 8.4)"
+            "Moodle 4.5 needs PHP 8.1, 8.2, 8.3 (`moodle.version` (line 77) gives PHP 8.4)"
         ),
         "{text}"
     );
@@ -1076,7 +1076,7 @@ fn moodle_branch_rules_refuse_impossible_pairs_naming_both_fields() {
     )]));
     assert_eq!(path, "moodle.php.version");
     assert!(
-        text.contains("PHP 8.2 is not shipped by `ubuntu-24.04` (`web.ami` (line 59)); it has 8.3"),
+        text.contains("PHP 8.2 is not shipped by `ubuntu-24.04` (`web.ami` (line 62)); it has 8.3"),
         "{text}"
     );
     let ok = moodle_problems(&[
@@ -1094,7 +1094,7 @@ fn moodle_branch_rules_refuse_impossible_pairs_naming_both_fields() {
     let (path, text) = only_error(&moodle_problems(&[(ubuntu, "ami: ami-0123456789abcdef0")]));
     assert_eq!(path, "web.os");
     assert!(
-        text.contains("`web.ami` (line 59) does not say its distribution"),
+        text.contains("`web.ami` (line 62) does not say its distribution"),
         "{text}"
     );
     let (path, text) = only_error(&moodle_problems(&[(
@@ -1103,7 +1103,7 @@ fn moodle_branch_rules_refuse_impossible_pairs_naming_both_fields() {
     )]));
     assert_eq!(path, "web.os");
     assert!(
-        text.contains("`amazon-linux-2023` but `web.ami` (line 59) is an `ubuntu-24.04` image"),
+        text.contains("`amazon-linux-2023` but `web.ami` (line 62) is an `ubuntu-24.04` image"),
         "{text}"
     );
     let ok = moodle_problems(&[(
@@ -1256,7 +1256,7 @@ fn debian_12_is_read_from_debians_ssm_parameter_and_runs_4_5_and_5_1_on_php_8_2_
     ]));
     assert_eq!(path, "moodle.php.version");
     assert!(
-        text.contains("PHP 8.3 is not shipped by `debian-12` (`web.ami` (line 59)); it has 8.2"),
+        text.contains("PHP 8.3 is not shipped by `debian-12` (`web.ami` (line 62)); it has 8.2"),
         "{text}"
     );
     // An AMI ID with `web.os: debian-12`; a Debian parameter with another `web.os` is refused.
@@ -1268,7 +1268,7 @@ fn debian_12_is_read_from_debians_ssm_parameter_and_runs_4_5_and_5_1_on_php_8_2_
     )]));
     assert_eq!(path, "web.os");
     assert!(
-        text.contains("`ubuntu-24.04` but `web.ami` (line 59) is an `debian-12` image"),
+        text.contains("`ubuntu-24.04` but `web.ami` (line 62) is an `debian-12` image"),
         "{text}"
     );
     let (path, text) = only_error(&moodle_problems(&[(ubuntu, "ami: ami-0123456789abcdef0")]));

@@ -38,6 +38,34 @@ pub struct LoadBalancer {
     /// on: S3 storage is their only cost, delivery is free).
     #[serde(default)]
     pub access_logs: AccessLogs,
+    /// A WAFv2 web ACL in front of the load balancer, logged to the CloudWatch Logs group
+    /// `aws-waf-logs-<stack>`. Costs money (per web ACL, rule and million requests), so it is
+    /// optional. Its rules, in order: AWS's IP reputation list; AWS's common rule set with
+    /// `SizeRestrictions_BODY` (8 KB bodies: Moodle's forms, quiz pages and uploads are
+    /// larger), `CrossSiteScripting_BODY` (rich-text posts carry HTML; Moodle cleans it when
+    /// it shows it), `EC2MetaDataSSRF_BODY`, `GenericRFI_BODY` and `GenericRFI_QUERYARGUMENTS`
+    /// (URLs in posts, URL resources and `returnurl`/`wantsurl` parameters) only counted;
+    /// known bad inputs (Log4j, Java deserialisation …); AWS's SQL injection rule set with
+    /// `SQLi_BODY` and `SQLiExtendedPatterns_BODY` only counted (courses teach SQL; Moodle's
+    /// database layer binds every parameter); then the per-IP rate rule. About 1 130 WCUs,
+    /// inside the 1 500 a web ACL has without extra charge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waf: Option<Waf>,
+}
+
+/// `load_balancer.waf`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Waf {
+    /// Requests one client IP may send in any 5 minutes before it is blocked until its rate
+    /// falls, 100–2 000 000 000. A campus behind one NAT address counts as one client: raise it
+    /// for such sites.
+    #[serde(default = "default_waf_rate_limit")]
+    pub rate_limit_per_5_minutes: u32,
+}
+
+fn default_waf_rate_limit() -> u32 {
+    3000
 }
 
 /// `load_balancer.desync_mitigation_mode`.

@@ -91,10 +91,10 @@ async fn an_adopted_vpc_gets_groups_and_mount_targets_and_survives_destroy() {
     // Six groups with their rules, the file system, one mount target per private AZ, the data
     // tier (DB subnet and parameter groups, instance, cache subnet group, secret, Redis) and the
     // web tier (role, profile, load balancer, target group, two listeners, launch template,
-    // group, two scaling policies), the cron tier (two secrets, role, profile, instance) and
-    // the database's two log groups and enhanced monitoring role (no flow log: the VPC is not
-    // the stack's), the stack bucket and the release.
-    assert!(out.contains("41 to add"), "{out}");
+    // group, two scaling policies), the cron tier (two secrets, role, profile, instance), the
+    // database's two log groups and enhanced monitoring role (no flow log: the VPC is not the
+    // stack's), the stack bucket, the release, the web ACL and its log group.
+    assert!(out.contains("43 to add"), "{out}");
 
     let groups = ec2
         .describe_security_groups()

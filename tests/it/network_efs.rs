@@ -73,8 +73,8 @@ async fn apply_creates_the_network_and_file_system_then_plan_is_empty_and_destro
     let spec = stack.path.to_str().expect("utf-8 path");
 
     let out = ok(moodle_ha(&["apply", "--yes", spec]));
-    assert!(out.contains("63 to add"), "{out}");
-    assert!(out.contains("Done: 63 steps succeeded, 0 failed"), "{out}");
+    assert!(out.contains("65 to add"), "{out}");
+    assert!(out.contains("Done: 65 steps succeeded, 0 failed"), "{out}");
 
     // Network: one VPC, a public and a private subnet in each of three AZs, gateways, routes.
     let counts: BTreeMap<_, _> = tagged_counts(&stack.name).await.into_iter().collect();
@@ -268,7 +268,7 @@ async fn apply_creates_the_network_and_file_system_then_plan_is_empty_and_destro
         .collect();
     assert!(left.is_empty(), "left behind: {left:?}");
     let plan_after = ok(moodle_ha(&["plan", spec]));
-    assert!(plan_after.contains("63 to add"), "{plan_after}");
+    assert!(plan_after.contains("65 to add"), "{plan_after}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -283,8 +283,8 @@ async fn plan_json_is_versioned_and_counts_changes_and_requests() {
     let doc: serde_json::Value = serde_json::from_str(&out).expect("plan JSON");
     assert_eq!(doc["format_version"], 1);
     assert_eq!(doc["stack"], stack.name.as_str());
-    assert_eq!(doc["summary"]["create"], 63);
-    assert_eq!(doc["changes"].as_array().map(Vec::len), Some(63));
+    assert_eq!(doc["summary"]["create"], 65);
+    assert_eq!(doc["changes"].as_array().map(Vec::len), Some(65));
     assert!(
         doc["api_calls"]["total"].as_u64().unwrap_or(0) >= 8,
         "{}",

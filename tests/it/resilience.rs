@@ -169,8 +169,9 @@ const EXAMPLE_COUNTS: &[(&str, usize)] = &[
     ("instance", 1),
     ("bucket", 1),
     ("release", 1),
-    ("log-group", 3),
+    ("log-group", 4),
     ("flow-log", 1),
+    ("web-acl", 1),
 ];
 
 fn ec2_identity(tags: &[aws_sdk_ec2::types::Tag], id: Option<&str>) -> String {
@@ -672,6 +673,23 @@ async fn inventory(stack: &str) -> Inventory {
             .collect(),
     );
 
+    // WAFv2: the web ACL, by its name.
+    let waf = aws_sdk_wafv2::Client::new(&config_for_tests().await);
+    let acls = waf
+        .list_web_acls()
+        .scope(aws_sdk_wafv2::types::Scope::Regional)
+        .send()
+        .await
+        .expect("web ACLs");
+    inv.insert(
+        "web-acl",
+        acls.web_acls()
+            .iter()
+            .filter_map(|a| a.name())
+            .filter(|n| n.starts_with(&prefix))
+            .map(str::to_string)
+            .collect(),
+    );
     // CloudWatch Logs: the stack's groups, under the prefixes its names use.
     let logs = aws_sdk_cloudwatchlogs::Client::new(&config_for_tests().await);
     let mut groups = Vec::new();
@@ -679,6 +697,7 @@ async fn inventory(stack: &str) -> Inventory {
         format!("/moodle-ha/{stack}/"),
         format!("/aws/rds/instance/{stack}-"),
         format!("/aws/rds/cluster/{stack}-"),
+        format!("aws-waf-logs-{stack}"),
     ] {
         let found: Vec<_> = logs
             .describe_log_groups()

@@ -32,6 +32,15 @@ impl Checker<'_> {
             3650,
             "",
         );
+        if let Some(waf) = &lb.waf {
+            self.range(
+                "load_balancer.waf.rate_limit_per_5_minutes",
+                waf.rate_limit_per_5_minutes,
+                100,
+                2_000_000_000,
+                "",
+            );
+        }
     }
 
     /// An ACM certificate ARN in the stack's region and an ELB security policy.
