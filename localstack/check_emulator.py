@@ -41,7 +41,7 @@ SECTIONS = [
     ("EC2 security controls", [ec2.check_security_controls]),
     ("CloudWatch Logs", [logs.check_log_groups]),
     ("S3", [s3.check_log_bucket, s3.check_tls_only_bucket_policy]),
-    ("WAFv2", [wafv2.check_web_acl]),
+    ("WAFv2", [wafv2.check_web_acl, wafv2.check_duplicate_web_acl]),
     ("cleanup", [ec2.check_cleanup_network]),
 ]
 

@@ -57,6 +57,27 @@ def wafv2_list_resources_for_web_acl():
     WAFV2Response.list_resources_for_web_acl = list_resources_for_web_acl
 
 
+@patch
+def wafv2_duplicate_item_error_code():
+    """WAFv2 `CreateWebACL` with the name of a web ACL that exists in the scope.
+
+    AWS: the error code is WAFDuplicateItemException (WAFv2 API reference, CreateWebACL,
+    Errors). moto 5.2.5: WafV2DuplicateItem. Needed by: moodle-ha's create of the web ACL after
+    an answer was lost (the retry finds the ACL and adopts it when its tags say it is the
+    stack's), caught by tests/it/resilience.rs's lost-answer test.
+    """
+    from moto.wafv2 import exceptions
+
+    def __init__(self):
+        exceptions.WAFv2ClientError.__init__(
+            self,
+            "WAFDuplicateItemException",
+            "AWS WAF could not perform the operation because some resource in your request is a duplicate of an existing one.",
+        )
+
+    exceptions.WAFV2DuplicateItemException.__init__ = __init__
+
+
 # Checks --------------------------------------------------------------------------------------
 
 
@@ -109,3 +130,20 @@ def check_web_acl(ctx):
         waf.delete_web_acl(Name=acl_summary["Name"], Scope="REGIONAL", Id=acl_summary["Id"], LockToken=token)
     elb.delete_load_balancer(LoadBalancerArn=lb)
     logs.delete_log_group(logGroupName=log_group)
+
+
+def check_duplicate_web_acl(ctx):
+    """A second web ACL of the same name is refused with AWS's code, WAFDuplicateItemException."""
+    waf = ctx.wafv2
+    visibility = {"SampledRequestsEnabled": False, "CloudWatchMetricsEnabled": False, "MetricName": "dup"}
+    name = ctx.name("waf-dup")
+    summary = waf.create_web_acl(Name=name, Scope="REGIONAL", DefaultAction={"Allow": {}}, Rules=[], VisibilityConfig=visibility)["Summary"]
+    code = None
+    try:
+        waf.create_web_acl(Name=name, Scope="REGIONAL", DefaultAction={"Allow": {}}, Rules=[], VisibilityConfig=visibility)
+    except waf.exceptions.ClientError as e:
+        code = e.response["Error"]["Code"]
+    finally:
+        token = waf.get_web_acl(Name=name, Scope="REGIONAL", Id=summary["Id"])["LockToken"]
+        waf.delete_web_acl(Name=name, Scope="REGIONAL", Id=summary["Id"], LockToken=token)
+    expect_equal(code, "WAFDuplicateItemException", "CreateWebACL of an existing name: error code")

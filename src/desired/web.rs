@@ -352,7 +352,11 @@ mod tests {
         );
         assert!(!readable.iter().any(|r| r == "*" || r.contains("admin")));
         // The cron instance's installer still reads every secret of the stack.
-        let cron = readable_secrets(&crate::desired::cron_node_policy("s", "eu-west-1", "bucket"));
+        let cron = readable_secrets(&crate::desired::cron_node_policy(
+            "s",
+            "eu-west-1",
+            "bucket",
+        ));
         assert!(cron.contains(&"*".to_string()), "{cron:?}");
     }
 }

@@ -164,8 +164,14 @@ async fn a_release_is_uploaded_once_recorded_and_planned_as_its_own_step() {
     let refused = moodle_ha(&["plan", other.path.to_str().expect("path")]);
     let err = stderr(&refused);
     assert_eq!(refused.status.code(), Some(1), "{err}");
+    let version_line = std::fs::read_to_string(&other.path)
+        .expect("the spec")
+        .lines()
+        .position(|l| l.contains("version: \"4.5\""))
+        .map(|i| i + 1)
+        .expect("the spec names moodle.version");
     assert!(
-        err.contains("moodle.version: `4.5` (branch 405), but `moodle.git_ref` `v5.1.6` is Moodle 5.1.6 (Build: 20260101) (`$branch = '501'` in its version.php) (line 74)"),
+        err.contains(&format!("moodle.version: `4.5` (branch 405), but `moodle.git_ref` `v5.1.6` is Moodle 5.1.6 (Build: 20260101) (`$branch = '501'` in its version.php) (line {version_line})")),
         "{err}"
     );
     // A ref the repository lacks: named with its line.
@@ -174,7 +180,13 @@ async fn a_release_is_uploaded_once_recorded_and_planned_as_its_own_step() {
     let err = stderr(&refused);
     assert_eq!(refused.status.code(), Some(1), "{err}");
     assert!(err.contains("moodle.git_ref: fetching `v9.9.9`"), "{err}");
-    assert!(err.contains("(line 76)"), "{err}");
+    let line = std::fs::read_to_string(&missing.path)
+        .expect("the spec")
+        .lines()
+        .position(|l| l.contains("git_ref: v9.9.9"))
+        .map(|i| i + 1)
+        .expect("the spec names the ref");
+    assert!(err.contains(&format!("(line {line})")), "{err}");
 
     ok(moodle_ha(&[
         "destroy",
