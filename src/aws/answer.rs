@@ -4,7 +4,8 @@
 //! wording everywhere). Managed attributes that may be absent go through
 //! [`crate::observed::Unknown`] instead.
 
-use crate::model::ResourceKey;
+use crate::model::{Kind, Props, Ref, ResourceKey, SubnetGroupProps};
+use crate::observed::{ObservedResource, Unknown};
 use anyhow::{anyhow, bail};
 
 /// An optional text as an owned string, empty when absent. Only for values that are not
@@ -40,6 +41,42 @@ pub fn adopt_if_ours(
     bail!(
         "{what} `{name}` already exists and is not tagged as {key} of stack `{stack}`; it was left alone"
     )
+}
+
+/// A DB or cache subnet group (`kind`) as the model sees it, from what both services' answers
+/// hold: its name, description and subnet IDs. A description or subnet list AWS left out is
+/// unknown (a group always has subnets). Pure.
+pub fn subnet_group(
+    kind: Kind,
+    key: ResourceKey,
+    name: &str,
+    description: Option<&str>,
+    subnets: Vec<&str>,
+) -> ObservedResource {
+    let mut u = Unknown::default();
+    if subnets.is_empty() {
+        u.missing("subnets");
+    }
+    let group = SubnetGroupProps {
+        name: name.to_string(),
+        description: u.text("description", description),
+        subnets: subnets
+            .into_iter()
+            .map(|s| Ref::External(s.to_string()))
+            .collect(),
+    };
+    let mut props = match kind {
+        Kind::CacheSubnetGroup => Props::CacheSubnetGroup(group),
+        _ => Props::DbSubnetGroup(group),
+    };
+    props.normalize();
+    ObservedResource {
+        unknown: u.fields(),
+        key,
+        id: name.to_string(),
+        props,
+        outputs: Default::default(),
+    }
 }
 
 #[cfg(test)]

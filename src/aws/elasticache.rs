@@ -4,7 +4,7 @@
 //! reported on its member clusters, read with one paginated DescribeCacheClusters.
 
 use super::Aws;
-use super::answer::{adopt_if_ours, text};
+use super::answer::{self, adopt_if_ours, text};
 use super::ec2::resolve;
 use super::errors::{is_code, tolerate};
 use super::secrets;
@@ -81,30 +81,14 @@ pub fn map_subnet_group(
     g: &aws_sdk_elasticache::types::CacheSubnetGroup,
     key: ResourceKey,
 ) -> Option<ObservedResource> {
-    let name = g.cache_subnet_group_name()?.to_string();
-    let mut u = Unknown::default();
-    let subnets: Vec<_> = g
-        .subnets()
-        .iter()
-        .filter_map(|s| s.subnet_identifier())
-        .map(|s| Ref::External(s.to_string()))
-        .collect();
-    if subnets.is_empty() {
-        u.missing("subnets");
-    }
-    let mut props = Props::CacheSubnetGroup(SubnetGroupProps {
-        name: name.clone(),
-        description: u.text("description", g.cache_subnet_group_description()),
-        subnets: subnets.into_iter().collect(),
-    });
-    props.normalize();
-    Some(ObservedResource {
-        unknown: u.fields(),
+    let subnets = g.subnets().iter().filter_map(|s| s.subnet_identifier());
+    Some(answer::subnet_group(
+        Kind::CacheSubnetGroup,
         key,
-        id: name,
-        props,
-        outputs: BTreeMap::new(),
-    })
+        g.cache_subnet_group_name()?,
+        g.cache_subnet_group_description(),
+        subnets.collect(),
+    ))
 }
 
 async fn observe_replication_groups(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {

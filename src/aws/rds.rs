@@ -3,7 +3,7 @@
 //! parameter groups do not, so their tags are read for the stack's names only.
 
 use super::Aws;
-use super::answer::{adopt_if_ours, text};
+use super::answer::{self, adopt_if_ours, text};
 use super::ec2::resolve;
 use super::errors::{is_code, tolerate};
 use super::wait::{self, Poll};
@@ -128,30 +128,14 @@ pub fn map_subnet_group(
     g: &aws_sdk_rds::types::DbSubnetGroup,
     key: ResourceKey,
 ) -> Option<ObservedResource> {
-    let name = g.db_subnet_group_name()?.to_string();
-    let mut u = Unknown::default();
-    let subnets: Vec<_> = g
-        .subnets()
-        .iter()
-        .filter_map(|s| s.subnet_identifier())
-        .map(|s| Ref::External(s.to_string()))
-        .collect();
-    if subnets.is_empty() {
-        u.missing("subnets");
-    }
-    let mut props = Props::DbSubnetGroup(SubnetGroupProps {
-        name: name.clone(),
-        description: u.text("description", g.db_subnet_group_description()),
-        subnets: subnets.into_iter().collect(),
-    });
-    props.normalize();
-    Some(ObservedResource {
-        unknown: u.fields(),
+    let subnets = g.subnets().iter().filter_map(|s| s.subnet_identifier());
+    Some(answer::subnet_group(
+        Kind::DbSubnetGroup,
         key,
-        id: name,
-        props,
-        outputs: BTreeMap::new(),
-    })
+        g.db_subnet_group_name()?,
+        g.db_subnet_group_description(),
+        subnets.collect(),
+    ))
 }
 
 async fn observe_parameter_groups(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
@@ -355,24 +339,15 @@ pub fn role_name(arn: &str) -> &str {
 pub fn map_instance(i: &aws_sdk_rds::types::DbInstance, key: ResourceKey) -> ObservedResource {
     let engine = text(i.engine());
     let member = i.db_cluster_identifier().is_some();
-    // A modification waiting for the maintenance window is what the instance will be:
-    // report it as such, so a second plan does not ask for it again.
-    let pending = i.pending_modified_values();
-    let class = pending
-        .and_then(|p| p.db_instance_class())
-        .or(i.db_instance_class());
-    let storage = pending
-        .and_then(|p| p.allocated_storage())
-        .or(i.allocated_storage());
-    let multi_az = pending.and_then(|p| p.multi_az()).or(i.multi_az());
-    let storage_type = pending.and_then(|p| p.storage_type()).or(i.storage_type());
-    let retention = pending
-        .and_then(|p| p.backup_retention_period())
-        .or(i.backup_retention_period());
+    let Settings {
+        class,
+        storage,
+        multi_az,
+        storage_type,
+        retention,
+        version,
+    } = Settings::of(i);
     let mut u = Unknown::default();
-    let version = pending
-        .and_then(|p| p.engine_version())
-        .or(i.engine_version());
     // Aurora members' storage, backups and credentials are the cluster's: not reported.
     let mut reported = |field: &str, present: bool| {
         if !member && !present {
@@ -450,27 +425,68 @@ pub fn map_instance(i: &aws_sdk_rds::types::DbInstance, key: ResourceKey) -> Obs
         apply_immediately: false,
     });
     props.normalize();
-    let mut outputs = BTreeMap::new();
-    if !member {
-        if let Some(e) = i.endpoint() {
-            if let Some(a) = e.address() {
-                outputs.insert("database.endpoint".into(), a.to_string());
-            }
-            if let Some(p) = e.port() {
-                outputs.insert("database.port".into(), p.to_string());
-            }
-        }
-        if let Some(arn) = i.master_user_secret().and_then(|s| s.secret_arn()) {
-            outputs.insert("database.master_secret_arn".into(), arn.to_string());
-        }
-    }
     ObservedResource {
         unknown: u.fields(),
         key,
         id: text(i.db_instance_identifier()),
         props,
-        outputs,
+        outputs: if member {
+            BTreeMap::new()
+        } else {
+            instance_outputs(i)
+        },
     }
+}
+
+/// The settings of an instance that a modification may be pending for: a modification waiting
+/// for the maintenance window is what the instance will be, reported as such so that a second
+/// plan does not ask for it again.
+struct Settings<'a> {
+    class: Option<&'a str>,
+    storage: Option<i32>,
+    multi_az: Option<bool>,
+    storage_type: Option<&'a str>,
+    retention: Option<i32>,
+    version: Option<&'a str>,
+}
+
+impl<'a> Settings<'a> {
+    fn of(i: &'a aws_sdk_rds::types::DbInstance) -> Self {
+        let pending = i.pending_modified_values();
+        Self {
+            class: pending
+                .and_then(|p| p.db_instance_class())
+                .or(i.db_instance_class()),
+            storage: pending
+                .and_then(|p| p.allocated_storage())
+                .or(i.allocated_storage()),
+            multi_az: pending.and_then(|p| p.multi_az()).or(i.multi_az()),
+            storage_type: pending.and_then(|p| p.storage_type()).or(i.storage_type()),
+            retention: pending
+                .and_then(|p| p.backup_retention_period())
+                .or(i.backup_retention_period()),
+            version: pending
+                .and_then(|p| p.engine_version())
+                .or(i.engine_version()),
+        }
+    }
+}
+
+/// A standalone instance's outputs: its endpoint, port and master secret.
+fn instance_outputs(i: &aws_sdk_rds::types::DbInstance) -> BTreeMap<String, String> {
+    let mut outputs = BTreeMap::new();
+    if let Some(e) = i.endpoint() {
+        if let Some(a) = e.address() {
+            outputs.insert("database.endpoint".into(), a.to_string());
+        }
+        if let Some(p) = e.port() {
+            outputs.insert("database.port".into(), p.to_string());
+        }
+    }
+    if let Some(arn) = i.master_user_secret().and_then(|s| s.secret_arn()) {
+        outputs.insert("database.master_secret_arn".into(), arn.to_string());
+    }
+    outputs
 }
 
 /// Carries out one planned step on an RDS resource.
