@@ -3,12 +3,11 @@
 //! groups: every group named for the stack, its tags and user-set parameters at once.
 
 use super::Aws;
-use super::answer::text;
 use super::errors::tolerate;
 use super::rds::{ensure_owned, owned_by_arn, tags};
 use crate::executor::{Operation, Step};
 use crate::model::{DbParameterGroupProps, Props, ResourceKey};
-use crate::observed::ObservedResource;
+use crate::observed::{ObservedResource, Unknown};
 use anyhow::{Context, bail};
 use aws_sdk_rds::types::{ApplyMethod, Parameter};
 use std::collections::BTreeMap;
@@ -46,22 +45,32 @@ pub async fn observe(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
     Ok(candidates
         .into_iter()
         .zip(details)
-        .filter_map(|(g, (key, parameters))| {
-            let name = text(g.db_cluster_parameter_group_name());
-            Some(ObservedResource {
-                unknown: Default::default(),
-                key: key?,
-                id: name.clone(),
-                props: Props::DbClusterParameterGroup(DbParameterGroupProps {
-                    parameters,
-                    name,
-                    family: text(g.db_parameter_group_family()),
-                    description: text(g.description()),
-                }),
-                outputs: BTreeMap::new(),
-            })
-        })
+        .filter_map(|(g, (key, parameters))| map_group(&g, key?, parameters))
         .collect())
+}
+
+/// A cluster parameter group with the parameters set in it (read by their own call): a
+/// family or description AWS left out is unknown. `None` without a name. Pure.
+pub fn map_group(
+    g: &aws_sdk_rds::types::DbClusterParameterGroup,
+    key: ResourceKey,
+    parameters: BTreeMap<String, String>,
+) -> Option<ObservedResource> {
+    let name = g.db_cluster_parameter_group_name()?.to_string();
+    let mut u = Unknown::default();
+    let props = Props::DbClusterParameterGroup(DbParameterGroupProps {
+        parameters,
+        name: name.clone(),
+        family: u.text("family", g.db_parameter_group_family()),
+        description: u.text("description", g.description()),
+    });
+    Some(ObservedResource {
+        unknown: u.fields(),
+        key,
+        id: name,
+        props,
+        outputs: BTreeMap::new(),
+    })
 }
 
 /// The parameters set in the group (not the engine defaults).
@@ -200,4 +209,44 @@ async fn set_parameters(
             .context("ResetDBClusterParameterGroup")?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Kind;
+    use aws_sdk_rds::types::DbClusterParameterGroup;
+
+    #[test]
+    fn a_cluster_parameter_group_maps_its_parameters_and_marks_what_aws_left_out() {
+        let key = || ResourceKey::new(Kind::DbClusterParameterGroup, "main");
+        let set = BTreeMap::from([("require_secure_transport".to_string(), "ON".to_string())]);
+        let full = DbClusterParameterGroup::builder()
+            .db_cluster_parameter_group_name("s-aurora-mysql8-0-cluster")
+            .db_parameter_group_family("aurora-mysql8.0")
+            .description("moodle-ha s")
+            .build();
+        let r = map_group(&full, key(), set.clone()).expect("a group");
+        assert!(r.unknown.is_empty(), "{:?}", r.unknown);
+        let Props::DbClusterParameterGroup(p) = &r.props else {
+            panic!("not a cluster parameter group")
+        };
+        assert_eq!(p.parameters["require_secure_transport"], "ON");
+        let bare = DbClusterParameterGroup::builder()
+            .db_cluster_parameter_group_name("s-aurora-mysql8-0-cluster")
+            .build();
+        let r = map_group(&bare, key(), set).expect("a group");
+        assert_eq!(
+            r.unknown.iter().collect::<Vec<_>>(),
+            ["description", "family"]
+        );
+        assert!(
+            map_group(
+                &DbClusterParameterGroup::builder().build(),
+                key(),
+                BTreeMap::new()
+            )
+            .is_none()
+        );
+    }
 }
