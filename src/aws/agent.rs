@@ -2,9 +2,11 @@
 //! a request (`{"id","action","commit","sha256"}`) to the SSM parameter `/moodle-ha/<stack>/agent`; the
 //! agent, polling it, claims the request's ID once on the shared disk (so it runs exactly
 //! once, however often the CLI asks), streams the output to `agent/output/<id>.log` in the
-//! stack's bucket and writes the outcome to `agent/results/<id>.json`. Asking again for an ID
-//! that has an outcome returns it without writing anything: a CLI killed and run again never
-//! runs an action twice.
+//! stack's bucket and writes the outcome to `agent/results/<id>.json`. The CLI's IDs are
+//! `<workflow>.<action>.<attempt>`: asking again for an action whose attempt succeeded returns
+//! its outcome without writing anything, and an attempt in flight is waited for, so a CLI
+//! killed and run again never runs an action twice; a failed attempt is retried under the
+//! next number when the operator runs `apply` again.
 
 use super::Aws;
 use super::errors::is_code;
@@ -93,9 +95,22 @@ impl<'a> Agent<'a> {
         max: Duration,
         output: &(dyn Fn(&str) + Sync),
     ) -> anyhow::Result<Outcome> {
-        if let Some(done) = self.outcome(&request.id).await? {
-            return check(done, "");
-        }
+        // `<id>.<n>`: the first attempt whose outcome is not a failure. An attempt that
+        // succeeded is not asked again; one that failed (or was cut short by the agent's
+        // stop) is retried under the next number, once the operator runs `apply` again.
+        let mut n = 1;
+        let request = loop {
+            let attempt = Request {
+                id: format!("{}.{n}", request.id),
+                ..request.clone()
+            };
+            match self.outcome(&attempt.id).await? {
+                Some(done) if done.ok() => return Ok(done),
+                Some(_) => n += 1,
+                None => break attempt,
+            }
+        };
+        let request = &request;
         self.ask(request).await?;
         let seen = Mutex::new(0usize);
         let log = Mutex::new(String::new());

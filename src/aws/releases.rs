@@ -133,6 +133,14 @@ pub async fn execute(aws: &Aws, op: &Operation, ids: &Ids) -> anyhow::Result<Opt
         (Step::Delete, _) => {
             // The archives stay in the bucket (a commit's archive never changes; the bucket
             // goes with the stack).
+            // The agent's request parameter goes with the record (the stack's other SSM
+            // parameter; its outcomes are in the bucket).
+            let agent = super::agent::parameter(&aws.tags.stack);
+            match aws.ssm.delete_parameter().name(&agent).send().await {
+                Ok(_) => {}
+                Err(e) if is_code(&e, "ParameterNotFound") => {}
+                Err(e) => return Err(e).context("DeleteParameter (the agent's request)"),
+            }
             let name = change.id.clone().unwrap_or_default();
             match aws.ssm.delete_parameter().name(&name).send().await {
                 Ok(_) => Ok(None),

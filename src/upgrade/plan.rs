@@ -171,7 +171,9 @@ pub fn plan_upgrade(
     let (Some(i), Some(site)) = (change, site) else {
         return Ok(None);
     };
-    if site.commit == new.release.commit {
+    // The same release, or a record that names none (written over by hand): the record is
+    // written again, as any resource is repaired.
+    if site.commit == new.release.commit || site.commit.is_empty() {
         return Ok(None);
     }
     let environment = new

@@ -60,9 +60,13 @@ pub fn example_spec(name: &str, edit: impl FnOnce(String) -> String) -> StackFil
     }
 }
 
+const ENVIRONMENT_45: &str = include_str!("../fixtures/moodle/environment-4.5.6.xml");
+const ENVIRONMENT_51: &str = include_str!("../fixtures/moodle/environment-5.1.6.xml");
+
 /// A local git repository standing in for a site's: one small Moodle-shaped tree per tag
-/// (`version.php` with the branch's `$branch`, in `public/` from 5.1, and `lib/setup.php`),
-/// tags `v4.5.0`, `v4.5.6`, `v5.0.0`, `v5.1.0`, `v5.1.6`. Made once per test run; a `file://` URL.
+/// (`version.php` with the branch's `$branch` and `admin/environment.xml`, both in `public/`
+/// from 5.1, and `lib/setup.php`), tags `v4.5.0`, `v4.5.6`, `v4.5.7`, `v5.0.0`, `v5.1.0`,
+/// `v5.1.6`. Made once per test run; a `file://` URL.
 pub fn site_repo_url() -> &'static str {
     static URL: OnceLock<String> = OnceLock::new();
     URL.get_or_init(|| {
@@ -85,6 +89,7 @@ pub fn site_repo_url() -> &'static str {
         for (tag, version, branch) in [
             ("v4.5.0", "2024100700.00", "405"),
             ("v4.5.6", "2024100706.00", "405"),
+            ("v4.5.7", "2024100707.00", "405"),
             ("v5.0.0", "2025041400.00", "500"),
             ("v5.1.0", "2025100600.00", "501"),
             ("v5.1.6", "2025100606.00", "501"),
@@ -97,6 +102,15 @@ pub fn site_repo_url() -> &'static str {
             } else {
                 src.join("version.php")
             };
+            // The branch's own upgrade rules, where Moodle keeps them.
+            let (admin, rules) = if branch == "501" {
+                (src.join("public/admin"), ENVIRONMENT_51)
+            } else {
+                (src.join("admin"), ENVIRONMENT_45)
+            };
+            let _ = std::fs::remove_dir_all(src.join("admin"));
+            std::fs::create_dir_all(&admin).expect("mkdir");
+            std::fs::write(admin.join("environment.xml"), rules).expect("write");
             let release = tag.trim_start_matches('v');
             std::fs::write(
                 at,

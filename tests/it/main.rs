@@ -20,4 +20,5 @@ mod release;
 mod resilience;
 mod secrets;
 mod security;
+mod upgrade;
 mod web_tier;

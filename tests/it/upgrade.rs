@@ -1,0 +1,462 @@
+//! The upgrade workflow against the emulator, with a stand-in for the cron instance's agent
+//! (it answers the requests the CLI writes to `/moodle-ha/<stack>/agent` the way
+//! `userdata/agent.sh` does: a claim per request ID, its output and outcome in the stack's
+//! bucket; the real agent runs in the node lab). A newer `git_ref` plans the workflow and
+//! nothing else; apply runs it: the preflight on the cron instance, warm capacity (the group
+//! raised, its scaling suspended), maintenance, cron paused, a tagged snapshot recorded in the
+//! journal, `upgrade` once, the fleet switched (old nodes retired, capacity given back),
+//! maintenance off with every suspended process resumed; the cron instance is not replaced; a
+//! second plan is empty; `history` shows it. A failed `upgrade` leaves the site in
+//! maintenance and the next apply resumes at it (one snapshot); a CLI killed while the
+//! upgrade runs, run again, waits for that run instead of asking for a second.
+
+use crate::harness::*;
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// What the stand-in agent does with each action.
+#[derive(Default)]
+struct AgentState {
+    /// Request IDs claimed, in order.
+    claimed: Vec<String>,
+    /// Actions that fail once (then succeed).
+    fail_once: Vec<String>,
+    /// An action left unanswered while set (it "runs").
+    hold: Option<String>,
+}
+
+/// The cron instance's agent, as far as the CLI can see it.
+struct FakeAgent {
+    state: Arc<Mutex<AgentState>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FakeAgent {
+    fn start(stack: &str, bucket: &str) -> Self {
+        let state = Arc::new(Mutex::new(AgentState::default()));
+        let (stack, bucket, shared) = (stack.to_string(), bucket.to_string(), state.clone());
+        let task = tokio::spawn(async move {
+            let config = config_for_tests().await;
+            let ssm = aws_sdk_ssm::Client::new(&config);
+            let s3 = aws_sdk_s3::Client::new(&config);
+            loop {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let Ok(out) = ssm
+                    .get_parameter()
+                    .name(format!("/moodle-ha/{stack}/agent"))
+                    .send()
+                    .await
+                else {
+                    continue;
+                };
+                let Some(request) = out
+                    .parameter()
+                    .and_then(|p| p.value())
+                    .and_then(|v| serde_json::from_str::<Value>(v).ok())
+                else {
+                    continue;
+                };
+                let id = request["id"].as_str().unwrap_or_default().to_string();
+                let action = request["action"].as_str().unwrap_or_default().to_string();
+                let status = {
+                    let mut st = shared.lock().expect("agent state");
+                    if st.claimed.contains(&id) || st.hold.as_deref() == Some(action.as_str()) {
+                        continue;
+                    }
+                    st.claimed.push(id.clone());
+                    match st.fail_once.iter().position(|a| *a == action) {
+                        Some(i) => {
+                            st.fail_once.remove(i);
+                            "failed"
+                        }
+                        None => "ok",
+                    }
+                };
+                let put = |key: String, body: Vec<u8>| {
+                    s3.put_object()
+                        .bucket(&bucket)
+                        .key(key)
+                        .body(body.into())
+                        .send()
+                };
+                let _ = put(
+                    format!("agent/output/{id}.log"),
+                    format!("running {action}\n{action}: {status}\n").into_bytes(),
+                )
+                .await;
+                let outcome = json!({
+                    "id": id, "action": action, "commit": request["commit"],
+                    "status": status, "exit_code": i32::from(status != "ok"),
+                    "started": "2026-12-06T15:00:00Z", "ended": "2026-12-06T15:00:01Z",
+                    "message": if status == "ok" { "done".to_string() } else { format!("{action} exited 1") },
+                });
+                let _ = put(
+                    format!("agent/results/{id}.json"),
+                    outcome.to_string().into_bytes(),
+                )
+                .await;
+            }
+        });
+        Self { state, task }
+    }
+
+    /// The actions run, in order (one per claimed request).
+    fn actions(&self) -> Vec<String> {
+        self.state
+            .lock()
+            .expect("agent state")
+            .claimed
+            .iter()
+            .map(|id| {
+                // `<workflow>.<action>.<attempt>`
+                let mut parts = id.rsplitn(3, '.');
+                let _attempt = parts.next();
+                parts.next().unwrap_or_default().to_string()
+            })
+            .collect()
+    }
+
+    fn set(&self, f: impl FnOnce(&mut AgentState)) {
+        f(&mut self.state.lock().expect("agent state"));
+    }
+}
+
+impl Drop for FakeAgent {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn group(stack: &str) -> aws_sdk_autoscaling::types::AutoScalingGroup {
+    let asg = aws_sdk_autoscaling::Client::new(&config_for_tests().await);
+    asg.describe_auto_scaling_groups()
+        .auto_scaling_group_names(format!("{stack}-web"))
+        .send()
+        .await
+        .expect("group")
+        .auto_scaling_groups()
+        .first()
+        .cloned()
+        .expect("the web group")
+}
+
+async fn cron_instance(stack: &str) -> String {
+    let out = ec2()
+        .await
+        .describe_instances()
+        .filters(stack_filter(stack))
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("tag:moodle-ha:resource")
+                .values("instance/cron")
+                .build(),
+        )
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("instance-state-name")
+                .values("running")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("instances");
+    let ids: Vec<String> = out
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .filter_map(|i| i.instance_id().map(str::to_string))
+        .collect();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    ids[0].clone()
+}
+
+async fn journal(bucket: &str, id: &str) -> Value {
+    let object = s3()
+        .await
+        .get_object()
+        .bucket(bucket)
+        .key(format!("workflows/{id}.json"))
+        .send()
+        .await
+        .expect("the journal");
+    let bytes = object.body.collect().await.expect("body").into_bytes();
+    serde_json::from_slice(&bytes).expect("JSON")
+}
+
+async fn snapshots_of(db: &str) -> Vec<aws_sdk_rds::types::DbSnapshot> {
+    rds()
+        .await
+        .describe_db_snapshots()
+        .db_instance_identifier(db)
+        .snapshot_type("manual")
+        .send()
+        .await
+        .expect("snapshots")
+        .db_snapshots()
+        .to_vec()
+}
+
+/// The stack's bucket, as the release record names it.
+async fn bucket_of(stack: &str) -> String {
+    let out = aws_sdk_ssm::Client::new(&config_for_tests().await)
+        .get_parameter()
+        .name(format!("/moodle-ha/{stack}/release"))
+        .send()
+        .await
+        .expect("the release record");
+    let v: Value = serde_json::from_str(out.parameter().and_then(|p| p.value()).expect("value"))
+        .expect("JSON");
+    v["bucket"].as_str().expect("bucket").to_string()
+}
+
+/// Runs the CLI without blocking the agent's task.
+async fn cli(args: Vec<String>) -> std::process::Output {
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        moodle_ha(&args)
+    })
+    .await
+    .expect("the CLI ran")
+}
+
+fn args(a: &[&str]) -> Vec<String> {
+    a.iter().map(|s| s.to_string()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_release_is_upgraded_by_the_workflow_once_and_recorded() {
+    let name = unique("upg");
+    let stack = example_spec(&name, |t| t);
+    let spec = stack.path.to_str().expect("path").to_string();
+    ok(moodle_ha(&["apply", "--yes", &spec]));
+    let bucket = bucket_of(&name).await;
+    let cron_before = cron_instance(&name).await;
+    let before = group(&name).await;
+    let agent = FakeAgent::start(&name, &bucket);
+
+    // The plan: the upgrade and nothing else.
+    let newer = example_spec(&name, |t| t.replace("git_ref: v4.5.6", "git_ref: v4.5.7"));
+    let newer_path = newer.path.to_str().expect("path").to_string();
+    let doc = json(moodle_ha(&["plan", "--output", "json", &newer_path]));
+    assert_eq!(doc["changes"], json!([]), "{doc:#}");
+    let up = &doc["upgrade"];
+    assert_eq!(up["from"]["release"], "4.5.6 (Build: 20260101)");
+    assert_eq!(up["to"]["release"], "4.5.7 (Build: 20260101)");
+    assert_eq!(up["major"], false);
+    assert_eq!(up["steps"].as_array().map(Vec::len), Some(8));
+    let text = stdout(&moodle_ha(&["plan", &newer_path]));
+    assert!(
+        text.contains("upgrade Moodle 4.5.6 (Build: 20260101) → 4.5.7"),
+        "{text}"
+    );
+    assert!(text.contains("Maintenance window: about"), "{text}");
+    assert!(
+        agent.actions().is_empty(),
+        "plan asks the cron instance nothing"
+    );
+
+    // The first attempt's upgrade.php fails: the site stays in maintenance, exit 1.
+    agent.set(|s| s.fail_once.push("upgrade".into()));
+    let failed = cli(args(&["apply", "--yes", &newer_path])).await;
+    let out = format!("{}{}", stdout(&failed), stderr(&failed));
+    assert_eq!(failed.status.code(), Some(1), "{out}");
+    assert!(out.contains("FAILED at `upgrade`"), "{out}");
+    assert!(out.contains("The site stays in maintenance"), "{out}");
+    assert!(
+        out.contains("upgrade exited 1"),
+        "the agent's message: {out}"
+    );
+    assert_eq!(
+        agent.actions(),
+        ["check-plugins", "maintenance-on", "cron-pause", "upgrade"]
+    );
+    let suspended: Vec<String> = group(&name)
+        .await
+        .suspended_processes()
+        .iter()
+        .filter_map(|p| p.process_name().map(str::to_string))
+        .collect();
+    assert!(
+        suspended.iter().any(|p| p == "ReplaceUnhealthy"),
+        "health-check replacement stays suspended while in maintenance: {suspended:?}"
+    );
+
+    // Apply again: resumes at the upgrade (no second snapshot), then finishes.
+    let second = cli(args(&["apply", "--yes", &newer_path])).await;
+    let out = format!("{}{}", stdout(&second), stderr(&second));
+    assert!(second.status.success(), "{out}");
+    assert!(out.contains("snapshot (done before)"), "{out}");
+    assert_eq!(
+        agent.actions(),
+        [
+            "check-plugins",
+            "maintenance-on",
+            "cron-pause",
+            "upgrade",
+            "upgrade",
+            "smoke",
+            "maintenance-off",
+            "cron-resume"
+        ]
+    );
+
+    // One snapshot, tagged with the stack and both releases, recorded in the journal.
+    let snaps = snapshots_of(&format!("{name}-db")).await;
+    assert_eq!(snaps.len(), 1, "{snaps:?}");
+    let tags: Vec<(String, String)> = snaps[0]
+        .tag_list()
+        .iter()
+        .map(|t| (t.key().unwrap_or("").into(), t.value().unwrap_or("").into()))
+        .collect();
+    assert!(
+        tags.contains(&("moodle-ha:stack".into(), name.clone())),
+        "{tags:?}"
+    );
+    assert!(
+        tags.iter()
+            .any(|(k, v)| k == "moodle-ha:to" && v.starts_with("4.5.7")),
+        "{tags:?}"
+    );
+    let id = up["id"].as_str().expect("id").to_string();
+    let resumed_id = {
+        // The second run resumed the first's workflow (its ID), not this plan's.
+        let listed = stdout(&moodle_ha(&["history", "--output", "json", &newer_path]));
+        let h: Value = serde_json::from_str(&listed).expect("history JSON");
+        let w = h["workflows"].as_array().expect("workflows");
+        assert_eq!(w.len(), 1, "{h:#}");
+        assert_eq!(w[0]["state"]["state"], "succeeded", "{h:#}");
+        w[0]["id"].as_str().expect("id").to_string()
+    };
+    assert!(resumed_id.starts_with("upgrade-"), "{resumed_id} / {id}");
+    let j = journal(&bucket, &resumed_id).await;
+    assert_eq!(
+        j["facts"]["snapshot"].as_str(),
+        snaps[0].db_snapshot_identifier()
+    );
+    let upgrade_entry = j["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|e| e["step"] == "upgrade")
+        .cloned()
+        .expect("the upgrade step");
+    assert_eq!(upgrade_entry["attempts"], 2);
+    assert_eq!(upgrade_entry["outcome"], "done");
+
+    // The fleet: processes resumed, capacity given back, the cron instance kept.
+    let after = group(&name).await;
+    assert!(after.suspended_processes().is_empty(), "{after:?}");
+    assert_eq!(after.max_size(), before.max_size());
+    assert_eq!(after.desired_capacity(), before.desired_capacity());
+    let old: Vec<&str> = before
+        .instances()
+        .iter()
+        .filter_map(|i| i.instance_id())
+        .collect();
+    let live_old: Vec<&str> = after
+        .instances()
+        .iter()
+        .filter(|i| {
+            !i.lifecycle_state()
+                .is_some_and(|s| s.as_str().starts_with("Terminat"))
+        })
+        .filter_map(|i| i.instance_id())
+        .filter(|i| old.contains(i))
+        .collect();
+    assert!(live_old.is_empty(), "old nodes retired: {live_old:?}");
+    assert_eq!(
+        cron_instance(&name).await,
+        cron_before,
+        "the cron instance is kept"
+    );
+
+    // The record names the new release; a second plan is empty; history in text.
+    let second_plan = moodle_ha(&["plan", "--detailed-exitcode", &newer_path]);
+    assert_eq!(
+        second_plan.status.code(),
+        Some(0),
+        "{}",
+        stdout(&second_plan)
+    );
+    let history = ok(moodle_ha(&["history", &newer_path]));
+    assert!(
+        history.contains("[succeeded]") && history.contains("snapshot:"),
+        "{history}"
+    );
+    drop(agent);
+    ok(moodle_ha(&[
+        "destroy",
+        "--yes",
+        "--disable-deletion-protection",
+        &newer_path,
+    ]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cli_killed_while_the_upgrade_runs_waits_for_that_run_when_run_again() {
+    let name = unique("upk");
+    let stack = example_spec(&name, |t| t);
+    let spec = stack.path.to_str().expect("path").to_string();
+    ok(moodle_ha(&["apply", "--yes", &spec]));
+    let bucket = bucket_of(&name).await;
+    let agent = FakeAgent::start(&name, &bucket);
+    agent.set(|s| s.hold = Some("upgrade".into()));
+    let newer = example_spec(&name, |t| t.replace("git_ref: v4.5.6", "git_ref: v4.5.7"));
+    let newer_path = newer.path.to_str().expect("path").to_string();
+
+    // Killed (SIGKILL: nothing is cleaned up) while it waits for the upgrade.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_moodle-ha"))
+        .args(["apply", "--yes", &newer_path])
+        .env("AWS_ENDPOINT_URL", endpoint())
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", REGION)
+        .env("MOODLE_HA_RELEASE_CACHE", release_cache())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("apply");
+    let asked = async {
+        let ssm = aws_sdk_ssm::Client::new(&config_for_tests().await);
+        loop {
+            if let Ok(out) = ssm
+                .get_parameter()
+                .name(format!("/moodle-ha/{name}/agent"))
+                .send()
+                .await
+            {
+                if out
+                    .parameter()
+                    .and_then(|p| p.value())
+                    .is_some_and(|v| v.contains("\"upgrade\""))
+                {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(300), asked)
+        .await
+        .expect("the upgrade was asked for");
+    child.kill().expect("kill");
+    let _ = child.wait();
+
+    // The agent "finishes" the upgrade it was asked for; the CLI run again (taking over the
+    // dead run's lock) waits for that run and asks for no second one.
+    agent.set(|s| s.hold = None);
+    let again = cli(args(&["apply", "--yes", &newer_path])).await;
+    let out = format!("{}{}", stdout(&again), stderr(&again));
+    assert!(again.status.success(), "{out}");
+    let upgrades = agent.actions().iter().filter(|a| *a == "upgrade").count();
+    assert_eq!(upgrades, 1, "{:?}", agent.actions());
+    assert_eq!(snapshots_of(&format!("{name}-db")).await.len(), 1);
+    drop(agent);
+    ok(moodle_ha(&[
+        "destroy",
+        "--yes",
+        "--disable-deletion-protection",
+        &newer_path,
+    ]));
+}
