@@ -81,6 +81,18 @@ pub enum Command {
         /// The stack spec.
         file: PathBuf,
     },
+    /// Undo the stack's unfinished upgrade: maintenance on, the snapshot taken before it
+    /// restored and swapped in (the upgraded database renamed aside, kept), the previous
+    /// release back on every node, maintenance off. Printed before it runs; resumable.
+    Rollback {
+        /// The stack spec.
+        file: PathBuf,
+        /// Do not ask for confirmation.
+        #[arg(long, short = 'y')]
+        yes: bool,
+        #[command(flatten)]
+        run: RunArgs,
+    },
     /// The stack's upgrades and rollbacks, as recorded in the stack: from, to, the snapshot,
     /// each step's start and end, the outcome.
     History {
@@ -194,6 +206,8 @@ trait Printer: Ui {
     fn drift(&self, drift: &Drift) -> anyhow::Result<()>;
     /// `history`.
     fn history(&self, history: &commands::history::History) -> anyhow::Result<()>;
+    /// `rollback`.
+    fn rolled_back(&self, rolled: &commands::rollback::RolledBack) -> anyhow::Result<()>;
     /// `apply` and `destroy`.
     fn applied(&self, applied: &Applied) -> anyhow::Result<()>;
     /// `render`.
@@ -291,6 +305,17 @@ async fn dispatch<P: Printer>(
         Command::Drift { file } => printed(commands::drift::run(&file, endpoint, p).await?, |d| {
             p.drift(d).map(|()| d.exit_code())
         }),
+        Command::Rollback { file, yes, run } => {
+            let args = commands::rollback::Args {
+                file,
+                yes,
+                settings: run.settings(),
+                endpoint_url: endpoint,
+            };
+            printed(commands::rollback::run(args, p).await?, |(r, code)| {
+                p.rolled_back(r).map(|()| *code)
+            })
+        }
         Command::History { file } => {
             printed(commands::history::run(&file, endpoint, p).await?, |h| {
                 p.history(h).map(|()| 0)

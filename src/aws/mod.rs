@@ -24,6 +24,7 @@ pub mod logs;
 pub mod once;
 pub mod rds;
 pub mod releases;
+pub mod restore;
 pub mod s3;
 pub mod secrets;
 pub mod snapshots;

@@ -89,6 +89,15 @@ impl Printer for Json {
         }))
     }
 
+    fn rolled_back(&self, rolled: &crate::commands::rollback::RolledBack) -> anyhow::Result<()> {
+        print(&json!({
+            "format_version": 1,
+            "rollback": rolled.rollback,
+            "workflow": rolled.journal,
+            "succeeded": rolled.finished == crate::workflow::Finished::Succeeded,
+        }))
+    }
+
     fn applied(&self, applied: &Applied) -> anyhow::Result<()> {
         match applied {
             Applied::NothingToDo { plan, calls } => {

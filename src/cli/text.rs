@@ -135,6 +135,11 @@ impl Printer for Text {
         Ok(())
     }
 
+    fn rolled_back(&self, rolled: &crate::commands::rollback::RolledBack) -> anyhow::Result<()> {
+        print!("{}", super::workflow::render_rolled_back(rolled));
+        Ok(())
+    }
+
     fn applied(&self, applied: &Applied) -> anyhow::Result<()> {
         let Applied::Carried {
             plan,

@@ -127,3 +127,47 @@ pub fn render_history(history: &crate::commands::history::History) -> String {
     }
     out
 }
+
+/// How a rollback run ended, its steps, and what remains for the operator.
+pub fn render_rolled_back(rolled: &crate::commands::rollback::RolledBack) -> String {
+    let (r, j) = (&rolled.rollback, &rolled.journal);
+    let mut out = String::new();
+    match &rolled.finished {
+        Finished::Succeeded => {
+            let _ = writeln!(
+                out,
+                "Rollback {} done: the site runs Moodle {} again and is out of maintenance.",
+                j.id, r.to.release
+            );
+            if let Some(aside) = j.facts.get("set_aside") {
+                let _ = writeln!(
+                    out,
+                    "The upgraded database was kept as {aside} (out of the stack, deletion protection as it was): delete it once nothing in it is needed."
+                );
+            }
+            let _ = writeln!(
+                out,
+                "Set `moodle.git_ref` back to the previous release ({}) before the next `apply`, or it plans the upgrade again.",
+                r.to.release
+            );
+        }
+        Finished::Failed { step, message } => {
+            let _ = writeln!(
+                out,
+                "Rollback {} FAILED at `{}`: {message}\nThe site stays in maintenance; fix the cause and run `rollback` again (it resumes there).",
+                j.id,
+                step.name()
+            );
+        }
+        Finished::Stopped { next } => {
+            let _ = writeln!(
+                out,
+                "Rollback {} stopped before `{}`; run `rollback` again to go on.",
+                j.id,
+                next.name()
+            );
+        }
+    }
+    out.push_str(&steps_table(j));
+    out
+}

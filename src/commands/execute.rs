@@ -175,7 +175,7 @@ pub async fn run(
 }
 
 /// Asks on the terminal; a signal while waiting for the answer ends the run.
-async fn confirmed(approval: &Approval, interrupt: &Interrupt) -> anyhow::Result<bool> {
+pub(super) async fn confirmed(approval: &Approval, interrupt: &Interrupt) -> anyhow::Result<bool> {
     let (prompt, expected) = (approval.prompt.clone(), approval.expected.clone());
     let answer = tokio::task::spawn_blocking(move || confirm(&prompt, &expected));
     interrupt

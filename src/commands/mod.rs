@@ -3,7 +3,7 @@
 //! ([`crate::cli`]) to print in text or JSON. What a workflow shows while it runs (warnings,
 //! problems, the plan before confirmation, each step) goes through [`Ui`].
 //!
-//! - [`validate`], [`plan`], [`plan_dir`], [`drift`], [`apply`], [`destroy`], [`render`], [`history`],
+//! - [`validate`], [`plan`], [`plan_dir`], [`drift`], [`apply`], [`destroy`], [`render`], [`history`], [`rollback`],
 //!   [`schema`], [`completions`]: one workflow each;
 //! - [`load`]: reading the spec (or a saved plan) and connecting to AWS;
 //! - [`pipeline`]: the plan-building steps the workflows share;
@@ -23,6 +23,7 @@ pub mod pipeline;
 pub mod plan;
 pub mod plan_dir;
 pub mod render;
+pub mod rollback;
 pub mod schema;
 pub mod ui;
 pub mod upgrade;

@@ -21,7 +21,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 /// Facts the steps record in the journal.
-mod fact {
+pub(super) mod fact {
     pub const FROM: &str = "from";
     pub const TO: &str = "to";
     pub const OLD_INSTANCES: &str = "old_instances";
@@ -64,36 +64,18 @@ impl<'a> Steps<'a> {
         }
     }
 
-    fn agent(&self) -> Agent<'_> {
-        Agent::new(self.aws, &self.stack, &self.upgrade.bucket)
-    }
-
     /// Asks the cron instance's agent for `action` (once per workflow), showing its output.
     async fn on_cron(&self, action: &str, commit: bool) -> anyhow::Result<()> {
-        let request = Request {
-            id: format!("{}.{action}", self.upgrade.id),
-            action: action.to_string(),
-            commit: if commit {
-                self.upgrade.to.commit.clone()
-            } else {
-                String::new()
-            },
-            sha256: if commit {
-                self.upgrade.to.sha256.clone()
-            } else {
-                String::new()
-            },
-        };
-        let progress = &self.aws.progress;
-        let show = |text: &str| {
-            for line in text.lines() {
-                progress.line(&format!("    cron | {line}"));
-            }
-        };
-        self.agent()
-            .run(&request, self.aws.wait_max(agent_max(action)), &show)
-            .await?;
-        Ok(())
+        let release = commit.then_some(&self.upgrade.to);
+        on_cron(
+            self.aws,
+            &self.stack,
+            &self.upgrade.bucket,
+            &self.upgrade.id,
+            action,
+            release,
+        )
+        .await
     }
 
     async fn preflight(&self) -> anyhow::Result<()> {
@@ -109,14 +91,7 @@ impl<'a> Steps<'a> {
     }
 
     async fn warm_capacity(&self, facts: &mut BTreeMap<String, String>) -> anyhow::Result<()> {
-        let g = fleet::group(self.aws, &self.group).await?;
-        if !facts.contains_key(fact::OLD_INSTANCES) {
-            let old: Vec<&str> = g.live().map(|m| m.id.as_str()).collect();
-            facts.insert(fact::OLD_INSTANCES.into(), old.join(","));
-            facts.insert(fact::DESIRED_BEFORE.into(), g.desired.to_string());
-            facts.insert(fact::MAX_BEFORE.into(), g.max.to_string());
-        }
-        let (old, desired, max) = before(facts)?;
+        record_fleet(self.aws, &self.group, facts).await?;
         fleet::suspend(self.aws, &self.group, &WHILE_WARM).await?;
         // New nodes boot the new release and wait, held by their launch hook, until the cron
         // instance has upgraded the site to it.
@@ -127,25 +102,7 @@ impl<'a> Steps<'a> {
             &self.upgrade.to,
         )
         .await?;
-        let target = desired * 2;
-        fleet::set_capacity(self.aws, &self.group, target, max.max(target)).await?;
-        let what = format!("{desired} new-release web nodes launched and held");
-        wait::until(
-            &self.aws.progress,
-            &what,
-            self.aws.wait_max(LAUNCH_MAX),
-            || async {
-                let g = fleet::group(self.aws, &self.group).await?;
-                let new = g.live().filter(|m| !old.contains(&m.id)).count();
-                Ok(if new >= desired as usize {
-                    Poll::Ready
-                } else {
-                    Poll::Pending(format!("{new} of {desired}"))
-                })
-            },
-        )
-        .await?;
-        Ok(())
+        launch_beside(self.aws, &self.group, facts, false).await
     }
 
     async fn maintenance_on(&self) -> anyhow::Result<()> {
@@ -183,31 +140,7 @@ impl<'a> Steps<'a> {
     }
 
     async fn switch_fleet(&self, facts: &BTreeMap<String, String>) -> anyhow::Result<()> {
-        let (old, desired, max) = before(facts)?;
-        let what = format!("{desired} new-release web nodes in service");
-        wait::until(
-            &self.aws.progress,
-            &what,
-            self.aws.wait_max(LAUNCH_MAX),
-            || async {
-                let g = fleet::group(self.aws, &self.group).await?;
-                let serving = g
-                    .live()
-                    .filter(|m| !old.contains(&m.id) && m.state == "InService")
-                    .count();
-                Ok(if serving >= desired as usize {
-                    Poll::Ready
-                } else {
-                    Poll::Pending(format!("{serving} of {desired}"))
-                })
-            },
-        )
-        .await?;
-        // The old nodes leave the target group (draining) and end.
-        for id in &old {
-            fleet::retire(self.aws, id).await?;
-        }
-        fleet::set_capacity(self.aws, &self.group, desired, max).await
+        switch_to_new(self.aws, &self.group, facts).await
     }
 
     async fn maintenance_off(&self, facts: &BTreeMap<String, String>) -> anyhow::Result<()> {
@@ -251,8 +184,105 @@ impl<'a> Steps<'a> {
     }
 }
 
+/// Asks the cron instance's agent of `stack` for `action` as part of workflow `workflow`
+/// (request `<workflow>.<action>`, run once), about `release` when the action concerns one;
+/// shows its output as it comes.
+pub(super) async fn on_cron(
+    aws: &Aws,
+    stack: &str,
+    bucket: &str,
+    workflow: &str,
+    action: &str,
+    release: Option<&crate::release::Release>,
+) -> anyhow::Result<()> {
+    let request = Request {
+        id: format!("{workflow}.{action}"),
+        action: action.to_string(),
+        commit: release.map(|r| r.commit.clone()).unwrap_or_default(),
+        sha256: release.map(|r| r.sha256.clone()).unwrap_or_default(),
+    };
+    let progress = &aws.progress;
+    let show = |text: &str| {
+        for line in text.lines() {
+            progress.line(&format!("    cron | {line}"));
+        }
+    };
+    Agent::new(aws, stack, bucket)
+        .run(&request, aws.wait_max(agent_max(action)), &show)
+        .await?;
+    Ok(())
+}
+
+/// Records the group's live instances, desired capacity and maximum in `facts`, once (a
+/// resumed run keeps what the first attempt saw).
+pub(super) async fn record_fleet(
+    aws: &Aws,
+    group: &str,
+    facts: &mut BTreeMap<String, String>,
+) -> anyhow::Result<()> {
+    if facts.contains_key(fact::OLD_INSTANCES) {
+        return Ok(());
+    }
+    let g = fleet::group(aws, group).await?;
+    let old: Vec<&str> = g.live().map(|m| m.id.as_str()).collect();
+    facts.insert(fact::OLD_INSTANCES.into(), old.join(","));
+    facts.insert(fact::DESIRED_BEFORE.into(), g.desired.to_string());
+    facts.insert(fact::MAX_BEFORE.into(), g.max.to_string());
+    Ok(())
+}
+
+/// Launches as many new nodes as the group ran beside the recorded ones (its maximum raised
+/// where needed) and waits until they are launched (`in_service`: until they serve).
+pub(super) async fn launch_beside(
+    aws: &Aws,
+    group: &str,
+    facts: &BTreeMap<String, String>,
+    in_service: bool,
+) -> anyhow::Result<()> {
+    let (old, desired, max) = before(facts)?;
+    let target = desired * 2;
+    fleet::set_capacity(aws, group, target, max.max(target)).await?;
+    let what = format!(
+        "{desired} new web nodes {}",
+        if in_service {
+            "in service"
+        } else {
+            "launched and held"
+        }
+    );
+    wait::until(&aws.progress, &what, aws.wait_max(LAUNCH_MAX), || async {
+        let g = fleet::group(aws, group).await?;
+        let new = g
+            .live()
+            .filter(|m| !old.contains(&m.id) && (!in_service || m.state == "InService"))
+            .count();
+        Ok(if new >= desired as usize {
+            Poll::Ready
+        } else {
+            Poll::Pending(format!("{new} of {desired}"))
+        })
+    })
+    .await?;
+    Ok(())
+}
+
+/// Waits until the new nodes serve, retires the recorded old ones (they drain) and gives
+/// the group its recorded capacity back.
+pub(super) async fn switch_to_new(
+    aws: &Aws,
+    group: &str,
+    facts: &BTreeMap<String, String>,
+) -> anyhow::Result<()> {
+    let (old, desired, max) = before(facts)?;
+    launch_beside(aws, group, facts, true).await?;
+    for id in &old {
+        fleet::retire(aws, id).await?;
+    }
+    fleet::set_capacity(aws, group, desired, max).await
+}
+
 /// The old instances, desired capacity and maximum recorded before capacity was raised.
-fn before(facts: &BTreeMap<String, String>) -> anyhow::Result<(Vec<String>, u32, u32)> {
+pub(super) fn before(facts: &BTreeMap<String, String>) -> anyhow::Result<(Vec<String>, u32, u32)> {
     let number = |k: &str| -> anyhow::Result<u32> {
         facts
             .get(k)

@@ -1,9 +1,11 @@
 //! Moodle upgrades (issue 19), the pure parts: what a branch needs, from the new code's own
 //! `environment.xml` ([`environment`]); whether the site may go from the code it runs to the
 //! new release ([`preflight`]); the workflow's steps and maintenance window ([`steps`]), run
-//! by [`crate::workflow`]; and a release change planned as that workflow ([`plan`]).
+//! by [`crate::workflow`]; a release change planned as that workflow ([`plan`]); and the
+//! rollback of an unfinished upgrade ([`rollback`]).
 
 pub mod environment;
 pub mod plan;
 pub mod preflight;
+pub mod rollback;
 pub mod steps;

@@ -460,3 +460,159 @@ async fn a_cli_killed_while_the_upgrade_runs_waits_for_that_run_when_run_again()
         &newer_path,
     ]));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rollback_restores_the_snapshot_under_the_original_name_and_the_previous_release() {
+    let name = unique("upr");
+    let stack = example_spec(&name, |t| t);
+    let spec = stack.path.to_str().expect("path").to_string();
+    ok(moodle_ha(&["apply", "--yes", &spec]));
+    let bucket = bucket_of(&name).await;
+    let db = format!("{name}-db");
+    let original = rds()
+        .await
+        .describe_db_instances()
+        .db_instance_identifier(&db)
+        .send()
+        .await
+        .expect("the database")
+        .db_instances()[0]
+        .clone();
+    let agent = FakeAgent::start(&name, &bucket);
+    agent.set(|s| s.fail_once.push("upgrade".into()));
+    let newer = example_spec(&name, |t| t.replace("git_ref: v4.5.6", "git_ref: v4.5.7"));
+    let newer_path = newer.path.to_str().expect("path").to_string();
+    let failed = cli(args(&["apply", "--yes", &newer_path])).await;
+    assert_eq!(failed.status.code(), Some(1), "{}", stderr(&failed));
+
+    // Without a terminal and without --yes, nothing happens.
+    let asked = cli(args(&["rollback", &spec])).await;
+    assert_eq!(asked.status.code(), Some(1));
+    assert!(
+        stderr(&asked).contains("pass `--yes`"),
+        "{}",
+        stderr(&asked)
+    );
+    assert!(
+        stderr(&asked).contains("restored as"),
+        "printed first: {}",
+        stderr(&asked)
+    );
+
+    let rolled = cli(args(&["rollback", "--yes", &spec])).await;
+    let out = format!("{}{}", stdout(&rolled), stderr(&rolled));
+    assert!(rolled.status.success(), "{out}");
+    assert!(out.contains("the site runs Moodle 4.5.6"), "{out}");
+    let tail: Vec<String> = agent.actions().split_off(4);
+    assert_eq!(
+        tail,
+        [
+            "maintenance-on",
+            "cron-pause",
+            "switch",
+            "smoke",
+            "maintenance-off",
+            "cron-resume"
+        ]
+    );
+
+    // The original name is the restored instance (same endpoint), the upgraded one is kept
+    // aside, out of the stack.
+    let instances = rds()
+        .await
+        .describe_db_instances()
+        .send()
+        .await
+        .expect("instances");
+    let mine: Vec<&aws_sdk_rds::types::DbInstance> = instances
+        .db_instances()
+        .iter()
+        .filter(|i| {
+            i.db_instance_identifier()
+                .is_some_and(|id| id.starts_with(&db))
+        })
+        .collect();
+    assert_eq!(mine.len(), 2, "{mine:?}");
+    let now = mine
+        .iter()
+        .find(|i| i.db_instance_identifier() == Some(db.as_str()))
+        .expect("the original name");
+    let tags = |i: &aws_sdk_rds::types::DbInstance| -> Vec<String> {
+        i.tag_list()
+            .iter()
+            .filter_map(|t| t.key().map(str::to_string))
+            .collect()
+    };
+    assert!(
+        tags(now).contains(&"moodle-ha:restored-by".to_string()),
+        "{now:?}"
+    );
+    assert_eq!(
+        now.endpoint().and_then(|e| e.address()),
+        original.endpoint().and_then(|e| e.address())
+    );
+    let aside = mine
+        .iter()
+        .find(|i| i.db_instance_identifier() != Some(db.as_str()))
+        .expect("the upgraded instance, kept");
+    assert!(
+        !tags(aside).contains(&"moodle-ha:stack".to_string()),
+        "{aside:?}"
+    );
+    assert!(
+        tags(aside).contains(&"moodle-ha:set-aside-by".to_string()),
+        "{aside:?}"
+    );
+    let record = aws_sdk_ssm::Client::new(&config_for_tests().await)
+        .get_parameter()
+        .name(format!("/moodle-ha/{name}/release"))
+        .send()
+        .await
+        .expect("record");
+    assert!(
+        record
+            .parameter()
+            .and_then(|p| p.value())
+            .is_some_and(|v| v.contains("4.5.6 (Build")),
+        "{record:?}"
+    );
+    let h: Value = serde_json::from_str(&ok(moodle_ha(&["history", "--output", "json", &spec])))
+        .expect("history");
+    let states: Vec<String> = h["workflows"]
+        .as_array()
+        .expect("workflows")
+        .iter()
+        .map(|w| w["state"]["state"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(states, ["closed", "succeeded"], "{h:#}");
+
+    // The previous release's spec converges (what a restore cannot set is repaired in place),
+    // then plans nothing.
+    ok(moodle_ha(&["apply", "--yes", &spec]));
+    let again = moodle_ha(&["plan", "--detailed-exitcode", &spec]);
+    assert_eq!(again.status.code(), Some(0), "{}", stdout(&again));
+    drop(agent);
+    // The instance set aside is the operator's to delete (it still uses the stack's subnet
+    // and parameter groups, so the stack cannot be destroyed before it is gone).
+    let aside_id = aside.db_instance_identifier().expect("id").to_string();
+    let rds = rds().await;
+    let _ = rds
+        .modify_db_instance()
+        .db_instance_identifier(&aside_id)
+        .deletion_protection(false)
+        .apply_immediately(true)
+        .send()
+        .await;
+    rds.delete_db_instance()
+        .db_instance_identifier(&aside_id)
+        .skip_final_snapshot(true)
+        .send()
+        .await
+        .expect("delete the instance set aside");
+    ok(moodle_ha(&[
+        "destroy",
+        "--yes",
+        "--disable-deletion-protection",
+        &spec,
+    ]));
+}

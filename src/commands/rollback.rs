@@ -1,0 +1,290 @@
+//! `rollback`: undo the stack's unfinished upgrade, as its own resumable workflow (journal in
+//! the stack's bucket, the stack's lock held throughout, printed before it runs and confirmed
+//! like `apply`): maintenance on, cron paused, the upgrade's snapshot restored and the
+//! identifiers swapped, the previous release back on the cron instance and in the record,
+//! previous-release web nodes in service, maintenance off. The upgrade's journal is then
+//! closed as rolled back.
+
+use super::execute::{Approval, Settings};
+use super::interrupt::Interrupt;
+use super::upgrade::{fact, new_id, on_cron, record_fleet, switch_to_new};
+use super::{Ui, load};
+use crate::aws::fleet::{self, WHILE_IN_MAINTENANCE, WHILE_WARM};
+use crate::aws::journals::Journals;
+use crate::aws::{Aws, lock, restore};
+use crate::names::Names;
+use crate::release::Release;
+use crate::upgrade::plan::Database;
+use crate::upgrade::rollback::{Rollback, RollbackStep};
+use crate::upgrade::steps::UpgradeStep;
+use crate::workflow::{self, Event, Finished, Journal, Order, State, Store};
+use anyhow::{Context, bail};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use time::OffsetDateTime;
+
+/// What `rollback` was asked.
+#[derive(Clone, Debug)]
+pub struct Args {
+    /// The spec.
+    pub file: PathBuf,
+    /// Do not ask for confirmation.
+    pub yes: bool,
+    /// Waits, the lock.
+    pub settings: Settings,
+    /// AWS endpoint override.
+    pub endpoint_url: Option<String>,
+}
+
+/// What a rollback run did.
+#[derive(Debug)]
+pub struct RolledBack {
+    /// The rollback.
+    pub rollback: Rollback,
+    /// Its journal as saved in the stack.
+    pub journal: Journal<RollbackStep>,
+    /// How the run ended.
+    pub finished: Finished<RollbackStep>,
+}
+
+impl RolledBack {
+    /// 0 when the site is back on the previous release, 130/143 after a signal, else 1.
+    pub fn exit_code(&self, interrupt: Option<u8>) -> u8 {
+        match (&self.finished, interrupt) {
+            (Finished::Succeeded, _) => 0,
+            (_, Some(code)) => code,
+            _ => 1,
+        }
+    }
+}
+
+/// Runs `rollback`. `None` when the spec has errors (shown).
+pub async fn run(args: Args, ui: &dyn Ui) -> anyhow::Result<Option<(RolledBack, u8)>> {
+    let interrupt = Interrupt::listen()?;
+    let opened = load::spec_and_aws(&args.file, ui, args.endpoint_url, args.settings.max_wait);
+    let Some((loaded, aws)) = interrupt.unless_stopped(opened).await? else {
+        return Ok(None);
+    };
+    let spec = &loaded.spec;
+    let account = aws
+        .sts
+        .get_caller_identity()
+        .send()
+        .await
+        .context("GetCallerIdentity")?
+        .account()
+        .map(str::to_string)
+        .context("GetCallerIdentity named no account")?;
+    let bucket = Names::of(&spec.name).bucket(&account, &spec.region);
+    let plan = plan(&aws, &bucket, Database::of(spec)).await?;
+    aws.progress.line(&plan.render());
+    let approval = Approval {
+        yes: args.yes,
+        allow_data_loss: false,
+        disable_deletion_protection: false,
+        prompt: "Roll back? Type `rollback`: ".into(),
+        expected: "rollback".into(),
+        cancelled: "rollback cancelled; nothing was changed",
+    };
+    if !approval.yes && !super::execute::confirmed(&approval, &interrupt).await? {
+        bail!("{}", approval.cancelled);
+    }
+    let stack = spec.name.clone();
+    let rolled = Box::pin(lock::hold(
+        &aws,
+        "rollback",
+        args.settings.force_unlock,
+        async {
+            interrupt.check()?;
+            carry_out(&aws, &stack, plan, interrupt.stop()).await
+        },
+    ))
+    .await?;
+    let code = rolled.exit_code(interrupt.received().map(|s| s.exit_code()));
+    Ok(Some((rolled, code)))
+}
+
+/// The rollback of the stack's unfinished upgrade (resuming an unfinished rollback of it).
+async fn plan(aws: &Aws, bucket: &str, database: Database) -> anyhow::Result<Rollback> {
+    let journals = Journals::new(aws, bucket);
+    let Some(up) = journals.open::<UpgradeStep>("upgrade-").await? else {
+        bail!(
+            "the stack has no unfinished upgrade to roll back (`moodle-ha history` lists its upgrades); a finished upgrade is undone by restoring its snapshot by hand"
+        );
+    };
+    let release = |k: &str| -> anyhow::Result<Release> {
+        let text = up
+            .facts
+            .get(k)
+            .with_context(|| format!("upgrade journal {} has no `{k}`", up.id))?;
+        Release::from_record(text).map_err(anyhow::Error::msg)
+    };
+    let resumed = journals
+        .open::<RollbackStep>("rollback-")
+        .await?
+        .filter(|r| r.facts.get("upgrade") == Some(&up.id));
+    // The database changed only once upgrade.php began.
+    let snapshot = up
+        .entry(UpgradeStep::Upgrade)
+        .and_then(|_| up.facts.get(fact::SNAPSHOT).cloned());
+    if database.cluster && snapshot.is_some() {
+        bail!(
+            "rolling an Aurora cluster back is not supported yet: restore cluster snapshot {} with `aws rds restore-db-cluster-from-snapshot` and its instances by hand",
+            snapshot.unwrap_or_default()
+        );
+    }
+    Ok(Rollback {
+        id: resumed
+            .map(|r| r.id)
+            .unwrap_or_else(|| new_id("rollback", OffsetDateTime::now_utc())),
+        upgrade: up.id.clone(),
+        to: release(fact::FROM)?,
+        from: release(fact::TO)?,
+        snapshot,
+        database,
+        bucket: bucket.to_string(),
+    })
+}
+
+/// Runs the rollback's steps not done yet, then closes the upgrade's journal.
+async fn carry_out(
+    aws: &Aws,
+    stack: &str,
+    rollback: Rollback,
+    stop: &crate::executor::Stop,
+) -> anyhow::Result<RolledBack> {
+    let store = Journals::new(aws, &rollback.bucket);
+    let mut journal = if store.ids().await?.contains(&rollback.id) {
+        store.read(&rollback.id).await?
+    } else {
+        let mut j = Journal::new(
+            rollback.id.clone(),
+            format!(
+                "roll back upgrade {} (Moodle {} → back to {})",
+                rollback.upgrade, rollback.from.release, rollback.to.release
+            ),
+        );
+        j.facts.insert("upgrade".into(), rollback.upgrade.clone());
+        if let Some(s) = &rollback.snapshot {
+            j.facts.insert(fact::SNAPSHOT.into(), s.clone());
+        }
+        j
+    };
+    let steps = Steps {
+        aws,
+        stack: stack.to_string(),
+        group: Names::of(stack).web_group(),
+        release_parameter: Names::of(stack).release_parameter(),
+        rollback: &rollback,
+    };
+    let progress = &aws.progress;
+    let finished = workflow::run(
+        &mut journal,
+        Order::whole(&RollbackStep::ORDER),
+        &steps,
+        &store,
+        stop,
+        OffsetDateTime::now_utc,
+        |event| match event {
+            Event::AlreadyDone(s) => {
+                progress.line(&format!("  rollback: {} (done before)", s.name()))
+            }
+            Event::Starting { step, .. } => progress.line(&format!("  rollback: {}…", step.name())),
+            Event::Done(s) => progress.line(&format!("  rollback: {} done", s.name())),
+            Event::Failed { step, message } => {
+                progress.line(&format!("  rollback: {} FAILED: {message}", step.name()));
+            }
+        },
+    )
+    .await?;
+    if finished == Finished::Succeeded {
+        let mut up: Journal<UpgradeStep> = store.read(&rollback.upgrade).await?;
+        up.state = State::Closed {
+            by: rollback.id.clone(),
+        };
+        store.save(&up).await?;
+    }
+    Ok(RolledBack {
+        rollback,
+        journal,
+        finished,
+    })
+}
+
+/// The rollback's steps for one stack.
+struct Steps<'a> {
+    aws: &'a Aws,
+    stack: String,
+    group: String,
+    release_parameter: String,
+    rollback: &'a Rollback,
+}
+
+impl Steps<'_> {
+    async fn on_cron(&self, action: &str, release: Option<&Release>) -> anyhow::Result<()> {
+        on_cron(
+            self.aws,
+            &self.stack,
+            &self.rollback.bucket,
+            &self.rollback.id,
+            action,
+            release,
+        )
+        .await
+    }
+
+    async fn switch_fleet(&self, facts: &mut BTreeMap<String, String>) -> anyhow::Result<()> {
+        record_fleet(self.aws, &self.group, facts).await?;
+        fleet::suspend(self.aws, &self.group, &WHILE_WARM).await?;
+        // The record names the previous release: the new nodes boot it and serve at once (the
+        // ready marker names it since `release-back`).
+        switch_to_new(self.aws, &self.group, facts).await
+    }
+
+    async fn maintenance_off(&self) -> anyhow::Result<()> {
+        self.on_cron("smoke", None).await?;
+        self.on_cron("maintenance-off", None).await?;
+        self.on_cron("cron-resume", None).await?;
+        let mut all: Vec<&str> = WHILE_WARM.to_vec();
+        all.extend(WHILE_IN_MAINTENANCE);
+        fleet::resume(self.aws, &self.group, &all).await
+    }
+}
+
+impl workflow::Actions<RollbackStep> for Steps<'_> {
+    async fn run(
+        &self,
+        step: RollbackStep,
+        facts: &mut BTreeMap<String, String>,
+    ) -> anyhow::Result<()> {
+        let r = self.rollback;
+        let db = &r.database.identifier;
+        match step {
+            RollbackStep::MaintenanceOn => {
+                fleet::suspend(self.aws, &self.group, &WHILE_IN_MAINTENANCE).await?;
+                self.on_cron("maintenance-on", None).await
+            }
+            RollbackStep::CronPaused => self.on_cron("cron-pause", None).await,
+            RollbackStep::Restore => match &r.snapshot {
+                Some(s) => restore::restore(self.aws, db, s, &r.restored_identifier(), &r.id).await,
+                None => Ok(()),
+            },
+            RollbackStep::Swap => match &r.snapshot {
+                Some(_) => {
+                    let (restored, aside) = (r.restored_identifier(), r.aside_identifier());
+                    restore::swap(self.aws, db, &restored, &aside, &r.id).await?;
+                    facts.insert("set_aside".into(), aside);
+                    Ok(())
+                }
+                None => Ok(()),
+            },
+            RollbackStep::ReleaseBack => {
+                crate::aws::releases::point_to(self.aws, &self.release_parameter, &r.bucket, &r.to)
+                    .await?;
+                self.on_cron("switch", Some(&r.to)).await
+            }
+            RollbackStep::SwitchFleet => self.switch_fleet(facts).await,
+            RollbackStep::MaintenanceOff => self.maintenance_off().await,
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! The rollback of an unfinished upgrade, the pure parts: its steps, what each does, and the
+//! plan printed before it runs. The database comes back from the snapshot the upgrade took
+//! (restored under a new identifier, then the identifiers swapped: the upgraded database is
+//! renamed aside, never deleted, and the restored one takes the original name, so endpoints
+//! and config.php stay valid), the release record and the cron instance go back to the
+//! previous release, previous-release web nodes replace the new ones, maintenance goes off.
+
+use super::plan::Database;
+use crate::release::Release;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::fmt::Write;
+
+/// One step of a rollback, in the order of [`RollbackStep::ORDER`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum RollbackStep {
+    /// Maintenance on (it usually is, after a failed upgrade); health-check replacement
+    /// suspended.
+    MaintenanceOn,
+    /// No new cron run.
+    CronPaused,
+    /// The upgrade's snapshot restored under a new identifier.
+    Restore,
+    /// The upgraded database renamed aside, the restored one given the original name.
+    Swap,
+    /// The release record and the cron instance's code back to the previous release.
+    ReleaseBack,
+    /// Previous-release web nodes launched; the others retired.
+    SwitchFleet,
+    /// Smoke test, maintenance off, cron on, processes resumed; the upgrade closed.
+    MaintenanceOff,
+}
+
+impl RollbackStep {
+    /// Every step, in the order they run.
+    pub const ORDER: [RollbackStep; 7] = [
+        RollbackStep::MaintenanceOn,
+        RollbackStep::CronPaused,
+        RollbackStep::Restore,
+        RollbackStep::Swap,
+        RollbackStep::ReleaseBack,
+        RollbackStep::SwitchFleet,
+        RollbackStep::MaintenanceOff,
+    ];
+
+    /// The step's name, as the journal and the plan write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            RollbackStep::MaintenanceOn => "maintenance-on",
+            RollbackStep::CronPaused => "cron-paused",
+            RollbackStep::Restore => "restore",
+            RollbackStep::Swap => "swap",
+            RollbackStep::ReleaseBack => "release-back",
+            RollbackStep::SwitchFleet => "switch-fleet",
+            RollbackStep::MaintenanceOff => "maintenance-off",
+        }
+    }
+}
+
+/// A rollback, as printed before it runs and carried out by the CLI.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Rollback {
+    /// The rollback's ID (`rollback-<UTC time>`), new or resumed.
+    pub id: String,
+    /// The upgrade it undoes.
+    pub upgrade: String,
+    /// The release the site goes back to.
+    #[schemars(with = "serde_json::Value")]
+    pub to: Release,
+    /// The release it leaves.
+    #[schemars(with = "serde_json::Value")]
+    pub from: Release,
+    /// The snapshot restored; `None` when the upgrade never reached `upgrade.php` (the
+    /// database was not changed, so it is kept).
+    pub snapshot: Option<String>,
+    /// The database.
+    pub database: Database,
+    /// The stack's bucket.
+    pub bucket: String,
+}
+
+impl Rollback {
+    /// The identifier the snapshot is restored to before the swap.
+    pub fn restored_identifier(&self) -> String {
+        format!("{}-rb-{}", self.database.identifier, short(&self.id))
+    }
+
+    /// The identifier the upgraded database is renamed to (kept, never deleted).
+    pub fn aside_identifier(&self) -> String {
+        format!("{}-upgraded-{}", self.database.identifier, short(&self.id))
+    }
+
+    /// Whether `step` does anything in this rollback (restore and swap only with a
+    /// snapshot).
+    pub fn runs(&self, step: RollbackStep) -> bool {
+        self.snapshot.is_some() || !matches!(step, RollbackStep::Restore | RollbackStep::Swap)
+    }
+
+    /// The rollback as text: what each step does, before it runs.
+    pub fn render(&self) -> String {
+        let mut out = format!(
+            "Rollback of upgrade {}: Moodle {} → back to {} (commit {}):\n",
+            self.upgrade,
+            self.from.release,
+            self.to.release,
+            self.to.commit.get(..12).unwrap_or(&self.to.commit)
+        );
+        for (i, step) in RollbackStep::ORDER.iter().enumerate() {
+            let what = match step {
+                RollbackStep::MaintenanceOn => {
+                    "maintenance on (users see Moodle's maintenance page); health-check replacement suspended".to_string()
+                }
+                RollbackStep::CronPaused => "no new cron run; running tasks end".to_string(),
+                RollbackStep::Restore => match &self.snapshot {
+                    Some(s) => format!(
+                        "snapshot {s} restored as {} (waited for to `available`)",
+                        self.restored_identifier()
+                    ),
+                    None => "nothing: the upgrade never ran upgrade.php, the database is as it was".into(),
+                },
+                RollbackStep::Swap => match &self.snapshot {
+                    Some(_) => format!(
+                        "{db} renamed {aside} (kept, with its data of the failed upgrade; delete it when no longer needed), {restored} renamed {db}: the endpoint and config.php stay valid; data written after the snapshot is in {aside} only",
+                        db = self.database.identifier,
+                        aside = self.aside_identifier(),
+                        restored = self.restored_identifier()
+                    ),
+                    None => "nothing".into(),
+                },
+                RollbackStep::ReleaseBack => {
+                    "the release record and the cron instance's code back to the previous release (kept on it), caches purged".to_string()
+                }
+                RollbackStep::SwitchFleet => {
+                    "previous-release web nodes launched and in service; the others retired (they drain)".to_string()
+                }
+                RollbackStep::MaintenanceOff => {
+                    "check_database_schema.php passes; maintenance off, cron on, processes resumed; the upgrade recorded as rolled back".to_string()
+                }
+            };
+            let _ = writeln!(out, "  {}. {}: {what}", i + 1, step.name());
+        }
+        out
+    }
+}
+
+/// The time part of a workflow ID, lower case (`20261206t150000z`).
+fn short(id: &str) -> String {
+    id.rsplit('-').next().unwrap_or(id).to_ascii_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn release(c: &str, name: &str) -> Release {
+        Release {
+            commit: c.repeat(40),
+            key: crate::release::archive_key(&c.repeat(40)),
+            sha256: c.repeat(64),
+            version: "2024100706.00".into(),
+            release: name.into(),
+            branch: "405".into(),
+        }
+    }
+
+    fn rollback(snapshot: Option<&str>) -> Rollback {
+        Rollback {
+            id: "rollback-20261206T160000Z".into(),
+            upgrade: "upgrade-20261206T150000Z".into(),
+            to: release("a", "4.5.6"),
+            from: release("b", "4.5.7"),
+            snapshot: snapshot.map(str::to_string),
+            database: Database {
+                identifier: "site-db".into(),
+                cluster: false,
+            },
+            bucket: "b".into(),
+        }
+    }
+
+    #[test]
+    fn the_database_is_restored_and_swapped_only_when_the_upgrade_touched_it() {
+        let with = rollback(Some("site-pre-upgrade"));
+        assert!(RollbackStep::ORDER.iter().all(|s| with.runs(*s)));
+        assert_eq!(with.restored_identifier(), "site-db-rb-20261206t160000z");
+        assert_eq!(with.aside_identifier(), "site-db-upgraded-20261206t160000z");
+        let text = with.render();
+        assert!(
+            text.contains("snapshot site-pre-upgrade restored as site-db-rb-"),
+            "{text}"
+        );
+        assert!(text.contains("site-db renamed site-db-upgraded-"), "{text}");
+        let without = rollback(None);
+        assert!(!without.runs(RollbackStep::Restore) && !without.runs(RollbackStep::Swap));
+        assert!(without.runs(RollbackStep::ReleaseBack));
+        assert!(without.render().contains("never ran upgrade.php"));
+    }
+}
