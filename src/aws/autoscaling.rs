@@ -273,7 +273,12 @@ pub async fn execute(aws: &Aws, op: &Operation, ids: &Ids) -> anyhow::Result<Opt
                 Some(Props::AutoScalingGroup(b)) => Some(b),
                 _ => None,
             };
-            update_group(aws, p, before, ids).await?;
+            // With an upgrade the workflow's fleet switch replaces the nodes, not a refresh.
+            let refresh = !change.fields.iter().any(|f| {
+                f.field == "launch_template_version"
+                    && f.applies == Some(crate::plan::Applies::UpgradeSwitch)
+            });
+            update_group(aws, p, before, ids, refresh).await?;
             Ok(None)
         }
         (Step::Create | Step::Update, Some(Props::ScalingPolicy(p))) => {
@@ -408,6 +413,7 @@ async fn update_group(
     p: &AutoScalingGroupProps,
     before: Option<&AutoScalingGroupProps>,
     ids: &Ids,
+    refresh_on_new_template: bool,
 ) -> anyhow::Result<()> {
     let differs =
         |f: &dyn Fn(&AutoScalingGroupProps) -> String| before.is_none_or(|b| f(b) != f(p));
@@ -473,7 +479,9 @@ async fn update_group(
     if differs(&|x| x.launch_ready_seconds.to_string()) {
         put_ready_hook(aws, p).await?;
     }
-    if before.is_some_and(|b| b.launch_template_version != p.launch_template_version) {
+    if refresh_on_new_template
+        && before.is_some_and(|b| b.launch_template_version != p.launch_template_version)
+    {
         refresh(aws, p).await?;
     }
     Ok(())

@@ -54,6 +54,9 @@ pub enum Applies {
         /// Percent of the fleet kept in service.
         min_healthy_percent: u32,
     },
+    /// New nodes get it at once; running ones are replaced by the upgrade workflow's fleet
+    /// switch (held new nodes, then the old ones retired), not by an instance refresh.
+    UpgradeSwitch,
 }
 
 /// One attribute that differs.

@@ -156,6 +156,9 @@ fn render_change(out: &mut String, change: &Change) {
                 }) => format!(
                     "  {YELLOW}# rolls the fleet (instance refresh, {min_healthy_percent}% kept in service){YELLOW:#}"
                 ),
+                Some(Applies::UpgradeSwitch) => format!(
+                    "  {YELLOW}# new nodes at once; the upgrade's fleet switch replaces the others{YELLOW:#}"
+                ),
                 Some(Applies::NextReboot) => {
                     format!(
                         "  {YELLOW}# takes effect at the next reboot (moodle-ha never reboots){YELLOW:#}"

@@ -104,6 +104,8 @@ pub enum Blocked {
         /// The release it goes to.
         to: String,
     },
+    /// The same change replaces the cron instance, which runs the upgrade.
+    CronReplaced(String),
     /// The new tree's `environment.xml` could not be read.
     NoEnvironment(String),
 }
@@ -119,6 +121,12 @@ impl std::fmt::Display for Blocked {
                 f,
                 "upgrade {id} to {to} is unfinished: set `moodle.git_ref` back to that \
                  release and `apply` to finish it, or `moodle-ha rollback` to undo it"
+            ),
+            Blocked::CronReplaced(fields) => write!(
+                f,
+                "this change also replaces the cron instance (it changes {fields}), which runs \
+                 the upgrade: apply the other changes with the current `moodle.git_ref` first, \
+                 then the new release"
             ),
             Blocked::NoEnvironment(why) => write!(f, "cannot judge the new code: {why}"),
         }
@@ -166,6 +174,7 @@ pub fn plan_upgrade(
             plan.changes.remove(i);
         }
         keep_warm_capacity(plan);
+        fleet_by_the_workflow(plan);
         return Ok(Some(upgrade(spec, &open.id, true, &open.from, &open.to)));
     }
     let (Some(i), Some(site)) = (change, site) else {
@@ -192,8 +201,31 @@ pub fn plan_upgrade(
     {
         return Err(Blocked::Refused(refusals));
     }
+    if let Some(c) = plan
+        .changes
+        .iter()
+        .find(|c| c.key.kind == Kind::Instance && c.action == Action::Replace)
+    {
+        let fields: Vec<&str> = c.fields.iter().map(|f| f.field.as_str()).collect();
+        return Err(Blocked::CronReplaced(fields.join(", ")));
+    }
     plan.changes.remove(i);
+    fleet_by_the_workflow(plan);
     Ok(Some(upgrade(spec, new_id, false, &site, new.release)))
+}
+
+/// A new launch template version that comes with the upgrade (a new branch's user data)
+/// reaches the fleet through the workflow's fleet switch, not an instance refresh of its own.
+fn fleet_by_the_workflow(plan: &mut Plan) {
+    for c in &mut plan.changes {
+        if c.key.kind == Kind::AutoScalingGroup && c.action == Action::Update {
+            for f in &mut c.fields {
+                if f.field == "launch_template_version" {
+                    f.applies = Some(crate::plan::Applies::UpgradeSwitch);
+                }
+            }
+        }
+    }
 }
 
 /// While an upgrade is unfinished, the web group's capacity is the workflow's (raised for the
@@ -393,6 +425,29 @@ mod tests {
             Ok(None)
         );
         assert_eq!(scaled.changes, before);
+    }
+
+    #[test]
+    fn an_upgrade_that_would_replace_the_cron_instance_is_refused() {
+        // A new cron job changes the cron instance's user data: a replacement.
+        let mut other = spec("4.5");
+        other.cron.jobs.push(crate::spec::CronJob {
+            schedule: "0 3 * * *".into(),
+            command: "true".into(),
+        });
+        let mut p = planned_from(&other, &spec("4.5"), Some(&v456()), &v457());
+        assert!(
+            p.changes
+                .iter()
+                .any(|c| c.key.kind == Kind::Instance && c.action == Action::Replace),
+            "{:?}",
+            p.changes
+        );
+        let blocked = plan_upgrade(&mut p, &other, &new(&v457(), ENV45), None, "u");
+        assert!(
+            matches!(blocked, Err(Blocked::CronReplaced(_))),
+            "{blocked:?}"
+        );
     }
 
     #[test]
