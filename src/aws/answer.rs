@@ -1,12 +1,14 @@
 //! Reading AWS's answers, the one way for every adapter: a value the stack needs (the ID a
 //! create returns) is [`required`] (its absence is an error naming the call, never an empty
 //! ID); a name already taken is adopted only when it is the stack's ([`adopt_if_ours`], one
-//! wording everywhere). Managed attributes that may be absent go through
+//! wording everywhere); the groups RDS and ElastiCache answer alike are mapped once
+//! ([`subnet_group`], [`parameter_group`]). Managed attributes that may be absent go through
 //! [`crate::observed::Unknown`] instead.
 
-use crate::model::{Kind, Props, Ref, ResourceKey, SubnetGroupProps};
+use crate::model::{DbParameterGroupProps, Kind, Props, Ref, ResourceKey, SubnetGroupProps};
 use crate::observed::{ObservedResource, Unknown};
 use anyhow::{anyhow, bail};
+use std::collections::BTreeMap;
 
 /// An optional text as an owned string, empty when absent. Only for values that are not
 /// managed attributes or IDs (names in messages, lookups that then fail to match).
@@ -41,6 +43,50 @@ pub fn adopt_if_ours(
     bail!(
         "{what} `{name}` already exists and is not tagged as {key} of stack `{stack}`; it was left alone"
     )
+}
+
+/// A DB or cluster parameter group (`kind`) as the model sees it: its name, family,
+/// description and the parameters set in it. A family or description AWS left out is unknown.
+/// Pure.
+pub fn parameter_group(
+    kind: Kind,
+    key: ResourceKey,
+    name: &str,
+    family: Option<&str>,
+    description: Option<&str>,
+    parameters: BTreeMap<String, String>,
+) -> ObservedResource {
+    let mut u = Unknown::default();
+    let group = DbParameterGroupProps {
+        parameters,
+        name: name.to_string(),
+        family: u.text("family", family),
+        description: u.text("description", description),
+    };
+    ObservedResource {
+        unknown: u.fields(),
+        key,
+        id: name.to_string(),
+        props: match kind {
+            Kind::DbClusterParameterGroup => Props::DbClusterParameterGroup(group),
+            _ => Props::DbParameterGroup(group),
+        },
+        outputs: BTreeMap::new(),
+    }
+}
+
+/// The parameters of a DescribeDBParameters or DescribeDBClusterParameters answer that have
+/// a value, by name. Pure.
+pub fn parameter_values(params: &[aws_sdk_rds::types::Parameter]) -> BTreeMap<String, String> {
+    params
+        .iter()
+        .filter_map(|p| {
+            Some((
+                p.parameter_name()?.to_string(),
+                p.parameter_value()?.to_string(),
+            ))
+        })
+        .collect()
 }
 
 /// A DB or cache subnet group (`kind`) as the model sees it, from what both services' answers

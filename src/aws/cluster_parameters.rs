@@ -6,8 +6,8 @@ use super::Aws;
 use super::errors::tolerate;
 use super::rds::{ensure_owned, owned_by_arn, tags};
 use crate::executor::{Operation, Step};
-use crate::model::{DbParameterGroupProps, Props, ResourceKey};
-use crate::observed::{ObservedResource, Unknown};
+use crate::model::{DbParameterGroupProps, Kind, Props, ResourceKey};
+use crate::observed::ObservedResource;
 use anyhow::{Context, bail};
 use aws_sdk_rds::types::{ApplyMethod, Parameter};
 use std::collections::BTreeMap;
@@ -56,21 +56,14 @@ pub fn map_group(
     key: ResourceKey,
     parameters: BTreeMap<String, String>,
 ) -> Option<ObservedResource> {
-    let name = g.db_cluster_parameter_group_name()?.to_string();
-    let mut u = Unknown::default();
-    let props = Props::DbClusterParameterGroup(DbParameterGroupProps {
-        parameters,
-        name: name.clone(),
-        family: u.text("family", g.db_parameter_group_family()),
-        description: u.text("description", g.description()),
-    });
-    Some(ObservedResource {
-        unknown: u.fields(),
+    Some(super::answer::parameter_group(
+        Kind::DbClusterParameterGroup,
         key,
-        id: name,
-        props,
-        outputs: BTreeMap::new(),
-    })
+        g.db_cluster_parameter_group_name()?,
+        g.db_parameter_group_family(),
+        g.description(),
+        parameters,
+    ))
 }
 
 /// The parameters set in the group (not the engine defaults).
@@ -86,15 +79,7 @@ async fn user_parameters(aws: &Aws, group: &str) -> anyhow::Result<BTreeMap<Stri
         .try_collect()
         .await
         .context("DescribeDBClusterParameters")?;
-    Ok(params
-        .iter()
-        .filter_map(|p| {
-            Some((
-                p.parameter_name()?.to_string(),
-                p.parameter_value()?.to_string(),
-            ))
-        })
-        .collect())
+    Ok(super::answer::parameter_values(&params))
 }
 
 /// Carries out one planned step on a cluster parameter group.

@@ -179,21 +179,14 @@ pub fn map_parameter_group(
     key: ResourceKey,
     parameters: BTreeMap<String, String>,
 ) -> Option<ObservedResource> {
-    let name = g.db_parameter_group_name()?.to_string();
-    let mut u = Unknown::default();
-    let props = Props::DbParameterGroup(DbParameterGroupProps {
-        parameters,
-        name: name.clone(),
-        family: u.text("family", g.db_parameter_group_family()),
-        description: u.text("description", g.description()),
-    });
-    Some(ObservedResource {
-        unknown: u.fields(),
+    Some(super::answer::parameter_group(
+        Kind::DbParameterGroup,
         key,
-        id: name,
-        props,
-        outputs: BTreeMap::new(),
-    })
+        g.db_parameter_group_name()?,
+        g.db_parameter_group_family(),
+        g.description(),
+        parameters,
+    ))
 }
 
 /// The parameters set in the group (not the engine defaults).
@@ -209,15 +202,7 @@ async fn user_parameters(aws: &Aws, group: &str) -> anyhow::Result<BTreeMap<Stri
         .try_collect()
         .await
         .context("DescribeDBParameters")?;
-    Ok(params
-        .iter()
-        .filter_map(|p| {
-            Some((
-                p.parameter_name()?.to_string(),
-                p.parameter_value()?.to_string(),
-            ))
-        })
-        .collect())
+    Ok(super::answer::parameter_values(&params))
 }
 
 async fn observe_clusters(aws: &Aws) -> anyhow::Result<Vec<ObservedResource>> {
