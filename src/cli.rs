@@ -6,6 +6,7 @@
 
 mod json;
 mod text;
+pub mod workflow;
 
 use crate::commands::execute::{Applied, Settings};
 use crate::commands::interrupt::Interrupted;
@@ -77,6 +78,12 @@ pub enum Command {
     },
     /// Compare AWS with the spec: exit 0 when they match, 2 when they differ, 1 on error.
     Drift {
+        /// The stack spec.
+        file: PathBuf,
+    },
+    /// The stack's upgrades and rollbacks, as recorded in the stack: from, to, the snapshot,
+    /// each step's start and end, the outcome.
+    History {
         /// The stack spec.
         file: PathBuf,
     },
@@ -185,6 +192,8 @@ trait Printer: Ui {
     fn planned_dir(&self, planned: &PlannedDir) -> anyhow::Result<()>;
     /// `drift`.
     fn drift(&self, drift: &Drift) -> anyhow::Result<()>;
+    /// `history`.
+    fn history(&self, history: &commands::history::History) -> anyhow::Result<()>;
     /// `apply` and `destroy`.
     fn applied(&self, applied: &Applied) -> anyhow::Result<()>;
     /// `render`.
@@ -282,6 +291,11 @@ async fn dispatch<P: Printer>(
         Command::Drift { file } => printed(commands::drift::run(&file, endpoint, p).await?, |d| {
             p.drift(d).map(|()| d.exit_code())
         }),
+        Command::History { file } => {
+            printed(commands::history::run(&file, endpoint, p).await?, |h| {
+                p.history(h).map(|()| 0)
+            })
+        }
         Command::Apply {
             file,
             only,

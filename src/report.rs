@@ -82,6 +82,9 @@ pub struct PlanDocument {
     /// Present after apply.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub apply: Option<ApplyResult>,
+    /// The upgrade workflow's journal as recorded in the stack, after an apply that ran it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<serde_json::Value>,
 }
 
 impl PlanDocument {
@@ -95,6 +98,7 @@ impl PlanDocument {
                 succeeded: r.succeeded(),
                 steps: r.steps.clone(),
             }),
+            workflow: None,
         }
     }
 }

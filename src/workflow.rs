@@ -75,6 +75,11 @@ pub enum State {
     Running,
     /// Every step is done.
     Succeeded,
+    /// Ended by another workflow without finishing (an upgrade a rollback undid).
+    Closed {
+        /// The workflow that closed it.
+        by: String,
+    },
     /// A step failed; run again to retry it from there.
     Failed {
         /// The step, as its name in the journal.
@@ -188,7 +193,7 @@ pub enum Event<S> {
 /// How a run ended.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Finished<S> {
-    /// Every step is done.
+    /// Every step of the run's `order` is done.
     Succeeded,
     /// A step failed (recorded); run again to retry from it.
     Failed {
@@ -205,14 +210,31 @@ pub enum Finished<S> {
     },
 }
 
-/// Runs the steps of `order` that `journal` does not record as done, in order, saving the
-/// journal through `store` before and after each. Stops before a step when
+/// Which steps a run takes: `now`, a part of (or all of) the workflow's steps `all`.
+#[derive(Clone, Copy, Debug)]
+pub struct Order<'a, S> {
+    /// The steps this run takes, in order.
+    pub now: &'a [S],
+    /// Every step of the workflow: it has succeeded once each is done.
+    pub all: &'a [S],
+}
+
+impl<'a, S> Order<'a, S> {
+    /// Every step, in one run.
+    pub fn whole(all: &'a [S]) -> Self {
+        Self { now: all, all }
+    }
+}
+
+/// Runs the steps of `order.now` that `journal` does not record as done, in order, saving
+/// the journal through `store` before and after each; the workflow has succeeded once every
+/// step of `order.all` is done. Stops before a step when
 /// [`Stop::no_new_steps`] is cancelled; gives the step in flight up when [`Stop::give_up`] is
 /// (its entry stays begun, so the next run repeats it). A failed save ends the run with its
 /// error: the stack must always know at least as much as has happened.
 pub async fn run<S, A, T>(
     journal: &mut Journal<S>,
-    order: &[S],
+    order: Order<'_, S>,
     actions: &A,
     store: &T,
     stop: &Stop,
@@ -224,7 +246,7 @@ where
     A: Actions<S>,
     T: Store<S>,
 {
-    for &step in order {
+    for &step in order.now {
         if journal.done(step) {
             on_event(Event::AlreadyDone(step));
             continue;
@@ -268,7 +290,9 @@ where
             }
         }
     }
-    journal.state = State::Succeeded;
+    if order.all.iter().all(|&s| journal.done(s)) {
+        journal.state = State::Succeeded;
+    }
     store.save(journal).await?;
     Ok(Finished::Succeeded)
 }
@@ -359,9 +383,15 @@ mod tests {
         stop: &Stop,
     ) -> (Finished<Step>, Vec<Event<Step>>) {
         let mut events = Vec::new();
-        let finished = run(journal, &ORDER, world, saved, stop, clock, |e| {
-            events.push(e)
-        })
+        let finished = run(
+            journal,
+            Order::whole(&ORDER),
+            world,
+            saved,
+            stop,
+            clock,
+            |e| events.push(e),
+        )
         .await
         .expect("saves work");
         (finished, events)

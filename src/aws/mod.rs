@@ -3,6 +3,7 @@
 //! (standard credential chain, `AWS_ENDPOINT_URL`, standard retries with backoff and jitter),
 //! and the [`Backend`] the executor drives. SDK types stay inside this module.
 
+pub mod agent;
 pub mod answer;
 pub mod api_log;
 pub mod autoscaling;
@@ -12,9 +13,11 @@ pub mod efs;
 pub mod elasticache;
 pub mod elbv2;
 pub mod errors;
+pub mod fleet;
 pub mod flow_logs;
 pub mod iam;
 pub mod instances;
+pub mod journals;
 pub mod launch_templates;
 pub mod lock;
 pub mod logs;
@@ -23,6 +26,7 @@ pub mod rds;
 pub mod releases;
 pub mod s3;
 pub mod secrets;
+pub mod snapshots;
 pub mod tags;
 pub mod wafv2;
 pub mod wait;

@@ -232,6 +232,25 @@ async fn put_record(
     }
 }
 
+/// Uploads `release`'s archive to `bucket` unless it is there, then points the record
+/// `parameter` (which exists) at it: what a workflow does when it changes the release the
+/// nodes boot.
+pub async fn point_to(
+    aws: &Aws,
+    parameter: &str,
+    bucket: &str,
+    release: &Release,
+) -> anyhow::Result<()> {
+    let p = ReleaseProps::of(
+        parameter.to_string(),
+        Ref::External(bucket.to_string()),
+        release,
+    );
+    upload_once(aws, bucket, &p).await?;
+    let key = ResourceKey::new(Kind::Release, crate::desired::RELEASE);
+    put_record(aws, &key, &p, bucket, false).await
+}
+
 /// S3's `x-amz-checksum-sha256` is the digest in base64.
 fn base64_of_hex(hex: &str) -> anyhow::Result<String> {
     let bytes: Vec<u8> = (0..hex.len())

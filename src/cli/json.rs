@@ -81,6 +81,14 @@ impl Printer for Json {
         })
     }
 
+    fn history(&self, history: &crate::commands::history::History) -> anyhow::Result<()> {
+        print(&json!({
+            "format_version": 1,
+            "stack": history.stack,
+            "workflows": history.journals,
+        }))
+    }
+
     fn applied(&self, applied: &Applied) -> anyhow::Result<()> {
         match applied {
             Applied::NothingToDo { plan, calls } => {
@@ -90,8 +98,13 @@ impl Printer for Json {
                 plan,
                 report,
                 calls,
+                upgrade,
                 ..
-            } => plan_document(plan, calls, Some(report)),
+            } => {
+                let mut doc = PlanDocument::new(plan, calls.clone(), Some(report));
+                doc.workflow = upgrade.as_ref().map(|u| serde_json::json!(u.journal));
+                print(&doc)
+            }
         }
     }
 

@@ -130,17 +130,26 @@ impl Printer for Text {
         Ok(())
     }
 
+    fn history(&self, history: &crate::commands::history::History) -> anyhow::Result<()> {
+        print!("{}", super::workflow::render_history(history));
+        Ok(())
+    }
+
     fn applied(&self, applied: &Applied) -> anyhow::Result<()> {
         let Applied::Carried {
             plan,
             report,
             calls,
             interrupted,
+            upgrade,
         } = applied
         else {
             // Nothing to do: the (empty) plan was shown before.
             return Ok(());
         };
+        if let Some(ran) = upgrade {
+            println!("\n{}", crate::cli::workflow::render_ran(ran));
+        }
         let Some(signal) = interrupted else {
             if !plan.outputs.is_empty() {
                 println!("\nOutputs:");

@@ -1,10 +1,16 @@
 //! `apply`: converge AWS to a spec (or carry out a plan saved with `plan --out`, while AWS
-//! still matches what it was planned against), holding the stack's lock for the whole run.
+//! still matches what it was planned against), holding the stack's lock for the whole run;
+//! a release change is the upgrade workflow ([`super::upgrade`]) around the resource changes.
 
 use super::execute::{self, Applied, Approval, Settings};
 use super::interrupt::Interrupt;
-use super::{Ui, load, pipeline};
-use crate::aws::lock;
+use super::{Ui, load, pipeline, upgrade};
+use crate::aws::{Aws, lock};
+use crate::executor::{ApplyReport, Ids};
+use crate::plan::Plan;
+use crate::report::ApiCallCounts;
+use crate::upgrade::steps::UpgradeStep;
+use crate::workflow::Finished;
 use anyhow::bail;
 use std::path::PathBuf;
 
@@ -50,9 +56,8 @@ pub async fn run(args: Args, ui: &dyn Ui) -> anyhow::Result<Option<Applied>> {
             let ids = interrupt
                 .unless_stopped(pipeline::check_saved(&aws, &saved, file))
                 .await?;
-            let applied =
-                execute::carry_out(&aws, &saved, ids, settings, &approval, ui, &interrupt).await?;
-            Ok(Some(applied))
+            let applied = carry_out(&aws, &saved, ids, settings, &approval, ui, &interrupt);
+            Ok(Some(applied.await?))
         }))
         .await;
     }
@@ -67,14 +72,63 @@ pub async fn run(args: Args, ui: &dyn Ui) -> anyhow::Result<Option<Applied>> {
     };
     Box::pin(lock::hold(&aws, "apply", settings.force_unlock, async {
         interrupt.check()?;
-        let planned = pipeline::build_plan(&aws, file, &loaded, ui);
+        let planned = pipeline::build_plan(&aws, file, &loaded, ui, pipeline::Purpose::Change);
         let Some((plan, ids)) = interrupt.unless_stopped(planned).await? else {
             return Ok(None);
         };
         let plan = pipeline::limit(plan, args.only.as_deref())?;
-        let applied =
-            execute::carry_out(&aws, &plan, ids, settings, &approval, ui, &interrupt).await?;
-        Ok(Some(applied))
+        let applied = carry_out(&aws, &plan, ids, settings, &approval, ui, &interrupt);
+        Ok(Some(applied.await?))
     }))
     .await
+}
+
+/// The plan's resource changes, and its upgrade around them: the preflight before anything
+/// changes, the rest of the workflow once the resources converged. The upgrade's steps stop
+/// at a signal like the executor's (the journal in the stack says where to go on).
+async fn carry_out(
+    aws: &Aws,
+    plan: &Plan,
+    ids: Ids,
+    settings: &Settings,
+    approval: &Approval,
+    ui: &dyn Ui,
+    interrupt: &Interrupt,
+) -> anyhow::Result<Applied> {
+    let Some(up) = &plan.upgrade else {
+        return execute::carry_out(aws, plan, ids, settings, approval, ui, interrupt).await;
+    };
+    if let Some(nothing) = execute::approve(aws, plan, approval, ui, interrupt).await? {
+        return Ok(nothing);
+    }
+    let stop = interrupt.stop();
+    let (first, rest) = UpgradeStep::ORDER.split_at(1);
+    let preflight = Box::pin(upgrade::run_steps(aws, &plan.stack, up, first, stop)).await?;
+    if preflight.finished != Finished::Succeeded {
+        return Ok(Applied::Carried {
+            plan: plan.clone(),
+            report: ApplyReport::default(),
+            calls: ApiCallCounts::from_calls(&aws.calls),
+            interrupted: interrupt.received(),
+            upgrade: Some(Box::new(preflight)),
+        });
+    }
+    let mut applied = execute::run(aws, plan, ids, settings, ui, interrupt).await?;
+    if let Applied::Carried {
+        report,
+        interrupted,
+        upgrade: ran,
+        ..
+    } = &mut applied
+    {
+        *ran = Some(Box::new(if report.succeeded() && interrupted.is_none() {
+            Box::pin(upgrade::run_steps(aws, &plan.stack, up, rest, stop)).await?
+        } else {
+            preflight
+        }));
+        if interrupted.is_none() {
+            *interrupted = interrupt.received();
+        }
+    }
+    Ok(applied)
 }

@@ -30,7 +30,9 @@ pub async fn run(
     let Some((loaded, aws)) = load::spec_and_aws(file, ui, endpoint_url, None).await? else {
         return Ok(None);
     };
-    let Some((plan, _)) = pipeline::build_plan(&aws, file, &loaded, ui).await? else {
+    let Some((plan, _)) =
+        pipeline::build_plan(&aws, file, &loaded, ui, pipeline::Purpose::Compare).await?
+    else {
         return Ok(None);
     };
     Ok(Some(Drift {

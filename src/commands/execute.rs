@@ -60,6 +60,8 @@ pub enum Applied {
         calls: ApiCallCounts,
         /// The signal that stopped the run early.
         interrupted: Option<Signal>,
+        /// The upgrade workflow, when the plan had one and it ran.
+        upgrade: Option<Box<super::upgrade::Ran>>,
     },
 }
 
@@ -72,7 +74,14 @@ impl Applied {
                 interrupted: Some(signal),
                 ..
             } => signal.exit_code(),
-            Applied::Carried { report, .. } => u8::from(!report.succeeded()),
+            Applied::Carried {
+                report, upgrade, ..
+            } => u8::from(
+                !report.succeeded()
+                    || upgrade
+                        .as_ref()
+                        .is_some_and(|u| u.finished != crate::workflow::Finished::Succeeded),
+            ),
         }
     }
 }
@@ -88,12 +97,27 @@ pub async fn carry_out(
     ui: &dyn Ui,
     interrupt: &Interrupt,
 ) -> anyhow::Result<Applied> {
+    if let Some(nothing) = approve(aws, plan, approval, ui, interrupt).await? {
+        return Ok(nothing);
+    }
+    run(aws, plan, ids, settings, ui, interrupt).await
+}
+
+/// Shows the plan and checks data loss and the confirmation: `Some(NothingToDo)` for an
+/// empty plan, `None` when the plan may be carried out, an error when it may not.
+pub async fn approve(
+    aws: &Aws,
+    plan: &Plan,
+    approval: &Approval,
+    ui: &dyn Ui,
+    interrupt: &Interrupt,
+) -> anyhow::Result<Option<Applied>> {
     ui.plan_to_apply(plan);
     if plan.is_empty() {
-        return Ok(Applied::NothingToDo {
+        return Ok(Some(Applied::NothingToDo {
             plan: plan.clone(),
             calls: ApiCallCounts::from_calls(&aws.calls),
-        });
+        }));
     }
     if let Err(refusal) = plan.check_allowed(
         approval.allow_data_loss,
@@ -105,6 +129,18 @@ pub async fn carry_out(
         bail!("{}", approval.cancelled);
     }
     interrupt.check()?;
+    Ok(None)
+}
+
+/// Carries an approved plan's resource changes out and reads the outputs again.
+pub async fn run(
+    aws: &Aws,
+    plan: &Plan,
+    ids: Ids,
+    settings: &Settings,
+    ui: &dyn Ui,
+    interrupt: &Interrupt,
+) -> anyhow::Result<Applied> {
     ui.starting(&aws.progress);
     let on_event = |event: executor::Event<'_>| ui.step(&aws.progress, event);
     let report = Box::pin(executor::execute_until(
@@ -134,6 +170,7 @@ pub async fn carry_out(
         report,
         calls: ApiCallCounts::from_calls(&aws.calls),
         interrupted,
+        upgrade: None,
     })
 }
 

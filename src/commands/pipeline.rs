@@ -1,25 +1,38 @@
-//! The pipeline's steps that workflows share: facts → desired → observed → plan, the plan
-//! limited to one part of the spec (`--only`), destroy's plan (nothing desired), and the
+//! The pipeline's steps that workflows share: facts → desired → observed → plan (with a
+//! release change planned as the upgrade workflow), the plan limited to one part of the spec
+//! (`--only`), destroy's plan (nothing desired), and the
 //! check that a saved plan still matches AWS.
 
 use super::Ui;
 use crate::aws::Aws;
-use crate::desired::{DesiredState, check_facts, desired_state};
+use crate::desired::{DesiredState, Facts, check_facts, desired_state};
 use crate::executor::{self, Ids};
+use crate::model::{Kind, ResourceKey};
 use crate::plan::{Plan, PlanOptions, plan};
 use crate::spec::{LoadedSpec, Problem, Severity};
+use crate::upgrade::plan::{NewCode, plan_upgrade};
 use anyhow::{Context, bail};
 use std::collections::BTreeMap;
 use std::path::Path;
 
+/// What a plan is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    /// To be carried out (`plan`, `apply`): a release change becomes the upgrade workflow.
+    Change,
+    /// To compare (`drift`): a release change is a difference like any other.
+    Compare,
+}
+
 /// Facts → desired → observed → plan, with the IDs of what exists. `None` when references in
-/// AWS (an adopted VPC, subnets, the certificate …) are wrong (shown through
-/// [`Ui::problems`]).
+/// AWS (an adopted VPC, subnets, the certificate …) are wrong, or the preflight refuses a new
+/// release (shown through [`Ui::problems`]).
 pub async fn build_plan(
     aws: &Aws,
     file: &Path,
     loaded: &LoadedSpec,
     ui: &dyn Ui,
+    purpose: Purpose,
 ) -> anyhow::Result<Option<(Plan, Ids)>> {
     let spec = &loaded.spec;
     // The release is built with git (a subprocess) while AWS is read.
@@ -49,7 +62,7 @@ pub async fn build_plan(
         return Ok(None);
     }
     let desired = desired_state(spec, &facts);
-    let plan = plan(
+    let mut plan = plan(
         &desired,
         &observed,
         &PlanOptions {
@@ -57,7 +70,56 @@ pub async fn build_plan(
             final_snapshot: spec.database.final_snapshot,
         },
     );
+    if purpose == Purpose::Change {
+        if let Err(problem) = plan_release_change(aws, loaded, &facts, &mut plan).await? {
+            ui.problems(file, &[problem]);
+            return Ok(None);
+        }
+    }
     Ok(Some((plan, observed.ids())))
+}
+
+/// A release change in `plan` (or the stack's unfinished upgrade) planned as the upgrade
+/// workflow; the preflight's refusal as a problem on `moodle.git_ref`.
+async fn plan_release_change(
+    aws: &Aws,
+    loaded: &LoadedSpec,
+    facts: &Facts,
+    plan: &mut Plan,
+) -> anyhow::Result<Result<(), Problem>> {
+    let (spec, Some(release)) = (&loaded.spec, facts.release.as_ref()) else {
+        return Ok(Ok(()));
+    };
+    let bucket = crate::desired::bucket_name(spec, facts);
+    let open = super::upgrade::open_upgrade(aws, &bucket).await?;
+    let key = ResourceKey::new(Kind::Release, crate::desired::RELEASE);
+    let changes_release = plan.changes.iter().any(|c| c.key == key);
+    if open.is_none() && !changes_release {
+        return Ok(Ok(()));
+    }
+    let environment = crate::release::build::environment_xml(
+        &crate::release::build::cache_dir(),
+        &release.commit,
+    );
+    let new = NewCode {
+        release,
+        environment: environment.as_deref(),
+    };
+    let id = super::upgrade::new_id("upgrade", time::OffsetDateTime::now_utc());
+    match plan_upgrade(plan, spec, &new, open.as_ref(), &id) {
+        Ok(Some(mut upgrade)) => {
+            upgrade.bucket = bucket;
+            plan.upgrade = Some(upgrade);
+            Ok(Ok(()))
+        }
+        Ok(None) => Ok(Ok(())),
+        Err(blocked) => Ok(Err(Problem {
+            severity: Severity::Error,
+            path: "moodle.git_ref".into(),
+            line: loaded.source.line_of("moodle.git_ref"),
+            message: blocked.to_string(),
+        })),
+    }
 }
 
 /// The plan limited to one part of the spec, when asked.

@@ -88,7 +88,7 @@ async fn plan_one(file: &Path, endpoint_url: Option<String>, ui: &dyn Ui) -> Sta
     let Some((loaded, aws)) = load::spec_and_aws(file, ui, endpoint_url, None).await? else {
         return Ok(None);
     };
-    let planned = pipeline::build_plan(&aws, file, &loaded, ui).await?;
+    let planned = pipeline::build_plan(&aws, file, &loaded, ui, pipeline::Purpose::Change).await?;
     let calls = ApiCallCounts::from_calls(&aws.calls);
     Ok(planned.map(|(plan, _)| (plan, calls)))
 }

@@ -158,12 +158,17 @@ pub struct Plan {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(with = "BTreeMap<String, Vec<String>>")]
     pub unreadable: BTreeMap<ResourceKey, Vec<String>>,
+    /// The release change, carried out after the resource changes as the upgrade workflow
+    /// (maintenance, snapshot, `upgrade.php` once, the fleet switched); `None` when the
+    /// release stays.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upgrade: Option<crate::upgrade::plan::Upgrade>,
 }
 
 impl Plan {
     /// True when apply would do nothing.
     pub fn is_empty(&self) -> bool {
-        self.changes.is_empty()
+        self.changes.is_empty() && self.upgrade.is_none()
     }
 
     /// Counts per action.

@@ -111,6 +111,7 @@ pub fn plan(desired: &DesiredState, observed: &ObservedState, options: &PlanOpti
         unchanged: unchanged.into_iter().collect(),
         outputs: observed.outputs(),
         unreadable: unreadable(desired, observed),
+        upgrade: None,
     }
 }
 

@@ -14,6 +14,54 @@ const BOLD_RED: Style = AnsiColor::Red.on_default().bold();
 const DIM: Style = Style::new().dimmed();
 const BOLD: Style = Style::new().bold();
 
+/// The upgrade workflow: from, to, each step with what it waits for, and the window.
+fn render_upgrade(out: &mut String, up: &crate::upgrade::plan::Upgrade) {
+    let _ = writeln!(
+        out,
+        "\n{YELLOW}~ upgrade{YELLOW:#} Moodle {} → {} ({}; commit {} → {}){}, after the changes above:",
+        up.from.release,
+        up.to.release,
+        if up.major {
+            "new branch"
+        } else {
+            "same branch"
+        },
+        up.from.commit.get(..12).unwrap_or(&up.from.commit),
+        up.to.commit.get(..12).unwrap_or(&up.to.commit),
+        if up.resumes {
+            format!(", {BOLD}resuming {}{BOLD:#}", up.id)
+        } else {
+            String::new()
+        }
+    );
+    for (i, step) in up.steps.iter().enumerate() {
+        let expected = step
+            .expected_seconds
+            .map(|s| format!(" (~{})", duration(s)))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "    {}. {}{expected}: {DIM}{}{DIM:#}",
+            i + 1,
+            step.name,
+            step.waits_for
+        );
+    }
+    let _ = writeln!(
+        out,
+        "    Maintenance window: about {} (steps 3–8): users see Moodle's maintenance page; no node boots inside it. A failure leaves the site in maintenance; `moodle-ha rollback` restores the snapshot of step 5.",
+        duration(up.window_seconds)
+    );
+}
+
+fn duration(s: u64) -> String {
+    match (s / 60, s % 60) {
+        (0, s) => format!("{s} s"),
+        (m, 0) => format!("{m} min"),
+        (m, s) => format!("{m} min {s} s"),
+    }
+}
+
 /// The plan as text for people.
 pub fn render_plan(plan: &Plan) -> String {
     let mut out = String::new();
@@ -30,11 +78,23 @@ pub fn render_plan(plan: &Plan) -> String {
     for change in &plan.changes {
         render_change(&mut out, change);
     }
+    if let Some(up) = &plan.upgrade {
+        render_upgrade(&mut out, up);
+    }
     let s = plan.summary();
     let _ = writeln!(
         out,
-        "\n{BOLD}Plan:{BOLD:#} {} to add, {} to change, {} to replace, {} to destroy ({} unchanged).",
-        s.create, s.update, s.replace, s.delete, s.unchanged
+        "\n{BOLD}Plan:{BOLD:#} {} to add, {} to change, {} to replace, {} to destroy ({} unchanged){}.",
+        s.create,
+        s.update,
+        s.replace,
+        s.delete,
+        s.unchanged,
+        if plan.upgrade.is_some() {
+            ", then the upgrade"
+        } else {
+            ""
+        }
     );
     let loss = plan.data_loss();
     if !loss.is_empty() {

@@ -171,6 +171,25 @@ pub fn inspect(repo: &Path, commit: &str, git_ref: &str) -> Result<VersionPhp, B
         .map_err(|e| not_moodle(&format!("its version.php: {e}")))
 }
 
+/// The `admin/environment.xml` of `commit` (under `public/` from 5.1 on), from the cache's
+/// repository (where [`build`] fetched it): the new branch's own upgrade rules. `None` when
+/// the tree has none.
+pub fn environment_xml(cache: &Path, commit: &str) -> Option<String> {
+    let repo = cache.join("git");
+    ["public/admin/environment.xml", "admin/environment.xml"]
+        .iter()
+        .find_map(|path| {
+            git(
+                &repo,
+                &["show", &format!("{commit}:{path}")],
+                "moodle.git_ref",
+                false,
+            )
+            .ok()
+        })
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+}
+
 /// Packs `commit` into the cache, unless it is there already (its record beside it).
 fn pack(repo: &Path, cache: &Path, commit: &str, git_ref: &str) -> Result<Built, BuildError> {
     let archive = archive_path(cache, commit);

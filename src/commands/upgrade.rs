@@ -1,0 +1,426 @@
+//! The upgrade workflow's steps against AWS and the cron instance's agent: what each
+//! [`UpgradeStep`] does, idempotently, so that [`crate::workflow::run`] can resume it after a
+//! kill (a second attempt finds what the first did: the same snapshot identifier, the same
+//! agent request ID, the capacity recorded before it was raised). The journal is kept in the
+//! stack's bucket ([`crate::aws::journals`]).
+
+use crate::aws::Aws;
+use crate::aws::agent::{Agent, Request};
+use crate::aws::fleet::{self, WHILE_IN_MAINTENANCE, WHILE_WARM};
+use crate::aws::journals::Journals;
+use crate::aws::snapshots::{self, Source};
+use crate::aws::wait::{self, Poll};
+use crate::executor::Stop;
+use crate::names::Names;
+use crate::upgrade::plan::{OpenUpgrade, Upgrade};
+use crate::upgrade::steps::UpgradeStep;
+use crate::workflow::{self, Event, Finished, Journal};
+use anyhow::Context;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// Facts the steps record in the journal.
+mod fact {
+    pub const FROM: &str = "from";
+    pub const TO: &str = "to";
+    pub const OLD_INSTANCES: &str = "old_instances";
+    pub const DESIRED_BEFORE: &str = "desired_before";
+    pub const MAX_BEFORE: &str = "max_before";
+    pub const SNAPSHOT: &str = "snapshot";
+}
+
+/// How long the agent may take for each kind of action.
+fn agent_max(action: &str) -> Duration {
+    match action {
+        "upgrade" => Duration::from_secs(3 * 60 * 60),
+        "cron-pause" | "check-plugins" => Duration::from_secs(20 * 60),
+        _ => Duration::from_secs(10 * 60),
+    }
+}
+
+/// A new web node boots, installs its packages and downloads the release in minutes.
+const LAUNCH_MAX: Duration = Duration::from_secs(30 * 60);
+
+/// The upgrade's steps for one stack.
+pub struct Steps<'a> {
+    aws: &'a Aws,
+    upgrade: &'a Upgrade,
+    stack: String,
+    group: String,
+    release_parameter: String,
+}
+
+impl<'a> Steps<'a> {
+    /// The steps of `upgrade` of stack `stack`.
+    pub fn new(aws: &'a Aws, stack: &str, upgrade: &'a Upgrade) -> Self {
+        let names = Names::of(stack);
+        Self {
+            aws,
+            upgrade,
+            stack: stack.to_string(),
+            group: names.web_group(),
+            release_parameter: names.release_parameter(),
+        }
+    }
+
+    fn agent(&self) -> Agent<'_> {
+        Agent::new(self.aws, &self.stack, &self.upgrade.bucket)
+    }
+
+    /// Asks the cron instance's agent for `action` (once per workflow), showing its output.
+    async fn on_cron(&self, action: &str, commit: bool) -> anyhow::Result<()> {
+        let request = Request {
+            id: format!("{}.{action}", self.upgrade.id),
+            action: action.to_string(),
+            commit: if commit {
+                self.upgrade.to.commit.clone()
+            } else {
+                String::new()
+            },
+            sha256: if commit {
+                self.upgrade.to.sha256.clone()
+            } else {
+                String::new()
+            },
+        };
+        let progress = &self.aws.progress;
+        let show = |text: &str| {
+            for line in text.lines() {
+                progress.line(&format!("    cron | {line}"));
+            }
+        };
+        self.agent()
+            .run(&request, self.aws.wait_max(agent_max(action)), &show)
+            .await?;
+        Ok(())
+    }
+
+    async fn preflight(&self) -> anyhow::Result<()> {
+        // The archive in the bucket (the record is not touched yet), then the site's plugins
+        // against the new code, on the cron instance.
+        let p = crate::model::ReleaseProps::of(
+            self.release_parameter.clone(),
+            crate::model::Ref::External(self.upgrade.bucket.clone()),
+            &self.upgrade.to,
+        );
+        crate::aws::releases::upload_once(self.aws, &self.upgrade.bucket, &p).await?;
+        self.on_cron("check-plugins", true).await
+    }
+
+    async fn warm_capacity(&self, facts: &mut BTreeMap<String, String>) -> anyhow::Result<()> {
+        let g = fleet::group(self.aws, &self.group).await?;
+        if !facts.contains_key(fact::OLD_INSTANCES) {
+            let old: Vec<&str> = g.live().map(|m| m.id.as_str()).collect();
+            facts.insert(fact::OLD_INSTANCES.into(), old.join(","));
+            facts.insert(fact::DESIRED_BEFORE.into(), g.desired.to_string());
+            facts.insert(fact::MAX_BEFORE.into(), g.max.to_string());
+        }
+        let (old, desired, max) = before(facts)?;
+        fleet::suspend(self.aws, &self.group, &WHILE_WARM).await?;
+        // New nodes boot the new release and wait, held by their launch hook, until the cron
+        // instance has upgraded the site to it.
+        crate::aws::releases::point_to(
+            self.aws,
+            &self.release_parameter,
+            &self.upgrade.bucket,
+            &self.upgrade.to,
+        )
+        .await?;
+        let target = desired * 2;
+        fleet::set_capacity(self.aws, &self.group, target, max.max(target)).await?;
+        let what = format!("{desired} new-release web nodes launched and held");
+        wait::until(
+            &self.aws.progress,
+            &what,
+            self.aws.wait_max(LAUNCH_MAX),
+            || async {
+                let g = fleet::group(self.aws, &self.group).await?;
+                let new = g.live().filter(|m| !old.contains(&m.id)).count();
+                Ok(if new >= desired as usize {
+                    Poll::Ready
+                } else {
+                    Poll::Pending(format!("{new} of {desired}"))
+                })
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn maintenance_on(&self) -> anyhow::Result<()> {
+        fleet::suspend(self.aws, &self.group, &WHILE_IN_MAINTENANCE).await?;
+        self.aws.progress.line(
+            "    users now see Moodle's maintenance page (HTTP 503) on every node; health-check replacement is suspended",
+        );
+        self.on_cron("maintenance-on", false).await
+    }
+
+    async fn snapshot(&self, facts: &mut BTreeMap<String, String>) -> anyhow::Result<()> {
+        let id = snapshots::identifier(&self.stack, &self.upgrade.id);
+        let db = &self.upgrade.database;
+        let source = if db.cluster {
+            Source::Cluster(&db.identifier)
+        } else {
+            Source::Instance(&db.identifier)
+        };
+        let describe = |r: &crate::release::Release| {
+            snapshots::tag_value(&format!(
+                "{} {}",
+                r.release,
+                r.commit.get(..12).unwrap_or("")
+            ))
+        };
+        let tags = vec![
+            (crate::aws::tags::STACK_TAG.to_string(), self.stack.clone()),
+            ("moodle-ha:workflow".to_string(), self.upgrade.id.clone()),
+            ("moodle-ha:from".to_string(), describe(&self.upgrade.from)),
+            ("moodle-ha:to".to_string(), describe(&self.upgrade.to)),
+        ];
+        snapshots::take(self.aws, source, &id, &tags).await?;
+        facts.insert(fact::SNAPSHOT.into(), id);
+        Ok(())
+    }
+
+    async fn switch_fleet(&self, facts: &BTreeMap<String, String>) -> anyhow::Result<()> {
+        let (old, desired, max) = before(facts)?;
+        let what = format!("{desired} new-release web nodes in service");
+        wait::until(
+            &self.aws.progress,
+            &what,
+            self.aws.wait_max(LAUNCH_MAX),
+            || async {
+                let g = fleet::group(self.aws, &self.group).await?;
+                let serving = g
+                    .live()
+                    .filter(|m| !old.contains(&m.id) && m.state == "InService")
+                    .count();
+                Ok(if serving >= desired as usize {
+                    Poll::Ready
+                } else {
+                    Poll::Pending(format!("{serving} of {desired}"))
+                })
+            },
+        )
+        .await?;
+        // The old nodes leave the target group (draining) and end.
+        for id in &old {
+            fleet::retire(self.aws, id).await?;
+        }
+        fleet::set_capacity(self.aws, &self.group, desired, max).await
+    }
+
+    async fn maintenance_off(&self, facts: &BTreeMap<String, String>) -> anyhow::Result<()> {
+        self.on_cron("smoke", false).await?;
+        self.on_cron("maintenance-off", false).await?;
+        self.on_cron("cron-resume", false).await?;
+        let mut all: Vec<&str> = WHILE_WARM.to_vec();
+        all.extend(WHILE_IN_MAINTENANCE);
+        fleet::resume(self.aws, &self.group, &all).await?;
+        // The login page through each new node: the target group's health check.
+        let (old, _, _) = before(facts)?;
+        let g = fleet::group(self.aws, &self.group).await?;
+        let new: Vec<String> = g
+            .live()
+            .filter(|m| !old.contains(&m.id))
+            .map(|m| m.id.clone())
+            .collect();
+        for tg in &g.target_groups {
+            let what = "the login page through each new node (the target group's health check)";
+            wait::until(
+                &self.aws.progress,
+                what,
+                self.aws.wait_max(LAUNCH_MAX),
+                || async {
+                    let health = fleet::target_health(self.aws, tg, &new).await?;
+                    let not: Vec<String> = health
+                        .iter()
+                        .filter(|(_, s)| s != "healthy")
+                        .map(|(id, s)| format!("{id} {s}"))
+                        .collect();
+                    Ok(if not.is_empty() {
+                        Poll::Ready
+                    } else {
+                        Poll::Pending(not.join(", "))
+                    })
+                },
+            )
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+/// The old instances, desired capacity and maximum recorded before capacity was raised.
+fn before(facts: &BTreeMap<String, String>) -> anyhow::Result<(Vec<String>, u32, u32)> {
+    let number = |k: &str| -> anyhow::Result<u32> {
+        facts
+            .get(k)
+            .with_context(|| {
+                format!("the journal has no `{k}`: the warm-capacity step did not run")
+            })?
+            .parse()
+            .with_context(|| format!("the journal's `{k}` is not a number"))
+    };
+    let old = facts
+        .get(fact::OLD_INSTANCES)
+        .map(|s| {
+            s.split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok((
+        old,
+        number(fact::DESIRED_BEFORE)?,
+        number(fact::MAX_BEFORE)?,
+    ))
+}
+
+impl workflow::Actions<UpgradeStep> for Steps<'_> {
+    async fn run(
+        &self,
+        step: UpgradeStep,
+        facts: &mut BTreeMap<String, String>,
+    ) -> anyhow::Result<()> {
+        match step {
+            UpgradeStep::Preflight => self.preflight().await,
+            UpgradeStep::WarmCapacity => self.warm_capacity(facts).await,
+            UpgradeStep::MaintenanceOn => self.maintenance_on().await,
+            UpgradeStep::CronPaused => self.on_cron("cron-pause", false).await,
+            UpgradeStep::Snapshot => self.snapshot(facts).await,
+            UpgradeStep::Upgrade => self.on_cron("upgrade", true).await,
+            UpgradeStep::SwitchFleet => self.switch_fleet(facts).await,
+            UpgradeStep::MaintenanceOff => self.maintenance_off(facts).await,
+        }
+    }
+}
+
+/// The stack's unfinished upgrade, from its journal in the bucket.
+pub async fn open_upgrade(aws: &Aws, bucket: &str) -> anyhow::Result<Option<OpenUpgrade>> {
+    let Some(journal) = Journals::new(aws, bucket)
+        .open::<UpgradeStep>("upgrade-")
+        .await?
+    else {
+        return Ok(None);
+    };
+    let release = |k: &str| -> anyhow::Result<crate::release::Release> {
+        let text = journal
+            .facts
+            .get(k)
+            .with_context(|| format!("upgrade journal {} has no `{k}`", journal.id))?;
+        crate::release::Release::from_record(text).map_err(anyhow::Error::msg)
+    };
+    Ok(Some(OpenUpgrade {
+        id: journal.id.clone(),
+        from: release(fact::FROM)?,
+        to: release(fact::TO)?,
+    }))
+}
+
+/// A new workflow ID of `kind` at `now`: `upgrade-20261206T150000Z`.
+pub fn new_id(kind: &str, now: OffsetDateTime) -> String {
+    let f = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    format!(
+        "{kind}-{}",
+        now.format(&f)
+            .unwrap_or_else(|_| now.unix_timestamp().to_string())
+    )
+}
+
+/// What running (part of) the upgrade did.
+#[derive(Debug)]
+pub struct Ran {
+    /// The journal as saved in the stack.
+    pub journal: Journal<UpgradeStep>,
+    /// How the run ended.
+    pub finished: Finished<UpgradeStep>,
+}
+
+/// Runs the steps of `order` of `upgrade` the stack's journal does not record as done
+/// (creating the journal on the first run), printing each step as it starts and ends.
+pub async fn run_steps(
+    aws: &Aws,
+    stack: &str,
+    upgrade: &Upgrade,
+    order: &[UpgradeStep],
+    stop: &Stop,
+) -> anyhow::Result<Ran> {
+    let store = Journals::new(aws, &upgrade.bucket);
+    let mut journal = if upgrade.resumes || store.ids().await?.contains(&upgrade.id) {
+        store.read(&upgrade.id).await?
+    } else {
+        let mut j = Journal::new(
+            upgrade.id.clone(),
+            format!(
+                "upgrade Moodle {} → {}",
+                upgrade.from.release, upgrade.to.release
+            ),
+        );
+        j.facts.insert(fact::FROM.into(), upgrade.from.to_record());
+        j.facts.insert(fact::TO.into(), upgrade.to.to_record());
+        j
+    };
+    let steps = Steps::new(aws, stack, upgrade);
+    let progress = &aws.progress;
+    let finished = workflow::run(
+        &mut journal,
+        workflow::Order {
+            now: order,
+            all: &UpgradeStep::ORDER,
+        },
+        &steps,
+        &store,
+        stop,
+        OffsetDateTime::now_utc,
+        |event| match event {
+            Event::AlreadyDone(s) => {
+                progress.line(&format!("  upgrade: {} (done before)", s.name()))
+            }
+            Event::Starting { step, attempt } => progress.line(&format!(
+                "  upgrade: {}{}…",
+                step.name(),
+                if attempt > 1 {
+                    format!(" (attempt {attempt})")
+                } else {
+                    String::new()
+                }
+            )),
+            Event::Done(s) => progress.line(&format!("  upgrade: {} done", s.name())),
+            Event::Failed { step, message } => {
+                progress.line(&format!("  upgrade: {} FAILED: {message}", step.name()));
+            }
+        },
+    )
+    .await?;
+    Ok(Ran { journal, finished })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workflow_ids_hold_their_utc_start() {
+        let t = time::macros::datetime!(2026-12-06 15:04:05 UTC);
+        assert_eq!(new_id("upgrade", t), "upgrade-20261206T150405Z");
+    }
+
+    #[test]
+    fn the_capacity_before_is_read_back_from_the_journal() {
+        let facts = BTreeMap::from([
+            (fact::OLD_INSTANCES.to_string(), "i-1,i-2".to_string()),
+            (fact::DESIRED_BEFORE.to_string(), "2".to_string()),
+            (fact::MAX_BEFORE.to_string(), "6".to_string()),
+        ]);
+        assert_eq!(
+            before(&facts).expect("recorded"),
+            (vec!["i-1".to_string(), "i-2".to_string()], 2, 6)
+        );
+        let e = before(&BTreeMap::new())
+            .expect_err("not recorded")
+            .to_string();
+        assert!(e.contains("warm-capacity step did not run"), "{e}");
+    }
+}
