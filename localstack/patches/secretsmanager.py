@@ -1,4 +1,4 @@
-"""Secrets Manager: create again after a scheduled deletion; resource policies (issue 20).
+"""Secrets Manager: create again after a scheduled deletion; resource policies, public ones refused with BlockPublicPolicy (issue 20).
 
 Patches (`@patch`) and fixtures (`@fixture`) first, then the checks (`check_*(ctx)`) that
 check_emulator.py runs and that fail without them. See patches/__init__.py.
@@ -37,6 +37,51 @@ def secretsmanager_create_secret_scheduled_for_deletion():
         return original(self, name, *args, **kwargs)
 
     SecretsManagerBackend.create_secret = create_secret
+
+
+@patch
+def secretsmanager_block_public_policy():
+    """Secrets Manager `PutResourcePolicy` with `BlockPublicPolicy=true` and a policy that grants
+    broad access (an `Allow` to every principal, `*` or `{"AWS": "*"}`, without a condition).
+
+    AWS: PublicPolicyException (Zelkova finds the secret broadly accessible), the policy is not
+    put. moto 5.2.5: the parameter is ignored ("not yet implemented") and the policy is put.
+    Needed by: moodle-ha puts every secret's policy with BlockPublicPolicy (issue 20), so a
+    policy that granted broad access would be refused on AWS; the emulator refuses it too.
+    This stands in for Zelkova only for the plain case (a condition is not judged).
+    """
+    from moto.secretsmanager.exceptions import SecretsManagerClientError
+    from moto.secretsmanager.responses import SecretsManagerResponse
+
+    original = SecretsManagerResponse.put_resource_policy
+
+    def broad(policy):
+        statements = policy.get("Statement", []) if isinstance(policy, dict) else []
+        if isinstance(statements, dict):
+            statements = [statements]
+        for s in statements:
+            principal = s.get("Principal")
+            if isinstance(principal, dict):
+                principal = principal.get("AWS")
+            principals = principal if isinstance(principal, list) else [principal]
+            if s.get("Effect") == "Allow" and "*" in principals and not s.get("Condition"):
+                return True
+        return False
+
+    def put_resource_policy(self):
+        if self._get_param("BlockPublicPolicy"):
+            try:
+                policy = json.loads(self._get_param("ResourcePolicy") or "{}")
+            except ValueError:
+                policy = {}
+            if broad(policy):
+                raise SecretsManagerClientError(
+                    "PublicPolicyException",
+                    "The BlockPublicPolicy parameter is set to true, and the resource policy did not prevent broad access to the secret.",
+                )
+        return original(self)
+
+    SecretsManagerResponse.put_resource_policy = put_resource_policy
 
 
 # ELBv2 -----------------------------------------------------------------------------------------
@@ -96,6 +141,13 @@ def check_resource_policy(ctx):
     answer = sm.put_resource_policy(SecretId=name, ResourcePolicy=json.dumps(policy), BlockPublicPolicy=True)
     expect_equal((answer["ARN"], answer["Name"]), (arn, name), "PutResourcePolicy answer")
     expect_equal(json.loads(sm.get_resource_policy(SecretId=arn)["ResourcePolicy"]), policy, "GetResourcePolicy after PutResourcePolicy")
+    public = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "secretsmanager:GetSecretValue", "Resource": "*",
+    }]}
+    expect_error("PublicPolicyException", sm.put_resource_policy, SecretId=name, ResourcePolicy=json.dumps(public), BlockPublicPolicy=True)
+    expect_equal(json.loads(sm.get_resource_policy(SecretId=name)["ResourcePolicy"]), policy, "GetResourcePolicy after a refused public policy")
+    sm.put_resource_policy(SecretId=name, ResourcePolicy=json.dumps(public))
+    expect_equal(json.loads(sm.get_resource_policy(SecretId=name)["ResourcePolicy"]), public, "PutResourcePolicy of a public policy without BlockPublicPolicy")
     sm.delete_resource_policy(SecretId=name)
     expect_equal(sm.get_resource_policy(SecretId=name).get("ResourcePolicy"), None, "GetResourcePolicy after DeleteResourcePolicy")
     sm.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)

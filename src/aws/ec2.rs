@@ -97,11 +97,7 @@ pub async fn facts(aws: &Aws, vpc_id: &str, subnet_ids: &[String]) -> anyhow::Re
                 ))
             })
             .collect(),
-        account: None,
-        images: BTreeMap::new(),
-        certificate_status: None,
-        availability_zones: None,
-        release: None,
+        ..Facts::default()
     })
 }
 

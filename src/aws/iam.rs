@@ -157,6 +157,26 @@ pub fn map_role(
     props
 }
 
+/// The ARN (with its path) of the role in instance profile `name`, one the spec names rather
+/// than the stack makes; `None` when there is no such profile or it has no role.
+pub async fn profile_role_arn(aws: &Aws, name: &str) -> anyhow::Result<Option<String>> {
+    match aws
+        .iam
+        .get_instance_profile()
+        .instance_profile_name(name)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(out
+            .instance_profile()
+            .and_then(|p| p.roles().first())
+            .map(|r| r.arn().to_string())
+            .filter(|a| !a.is_empty())),
+        Err(e) if is_code(&e, "NoSuchEntity") => Ok(None),
+        Err(e) => Err(e).context("GetInstanceProfile"),
+    }
+}
+
 /// One instance profile, with its tags (ownership); `None` when it is not the stack's.
 async fn observe_profile(
     aws: &Aws,

@@ -224,16 +224,36 @@ impl Aws {
                 .send()
                 .await
                 .context("GetCallerIdentity")?;
-            Ok::<_, anyhow::Error>(out.account().map(str::to_string))
+            let caller = match out.arn() {
+                Some(arn) => Some(principal_arn(self, arn).await?),
+                None => None,
+            };
+            Ok::<_, anyhow::Error>((out.account().map(str::to_string), caller))
         };
-        let (mut facts, images, certificate_status, availability_zones, account) = tokio::try_join!(
+        let web_profile_role = async {
+            match &spec.web.instance_profile {
+                Some(name) => iam::profile_role_arn(self, name).await,
+                None => Ok(None),
+            }
+        };
+        let (
+            mut facts,
+            images,
+            certificate_status,
+            availability_zones,
+            (account, caller),
+            web_profile_role,
+        ) = tokio::try_join!(
             network,
             ec2::images(self, &names),
             certificate,
             zones,
-            account
+            account,
+            web_profile_role
         )?;
         facts.account = account;
+        facts.caller = caller;
+        facts.web_profile_role = web_profile_role;
         facts.images = images;
         facts.certificate_status = certificate_status;
         facts.availability_zones = availability_zones;
@@ -300,6 +320,26 @@ impl Aws {
         crate::observed::symbolize(&mut state);
         Ok(state)
     }
+}
+
+/// The `aws:PrincipalArn` of the identity STS answered `caller` for: an assumed role's session
+/// is its role's ARN with the role's path, which only IAM knows (GetRole); any other ARN is its
+/// own.
+async fn principal_arn(aws: &Aws, caller: &str) -> anyhow::Result<String> {
+    let Some(role) = crate::desired::session_role(caller) else {
+        return Ok(caller.to_string());
+    };
+    let out = aws
+        .iam
+        .get_role()
+        .role_name(role)
+        .send()
+        .await
+        .with_context(|| format!("GetRole `{role}` (the role you apply as: the stack's secrets' policies name it with its path)"))?;
+    out.role()
+        .map(|r| r.arn().to_string())
+        .filter(|a| !a.is_empty())
+        .with_context(|| format!("GetRole answered without the ARN of `{role}`"))
 }
 
 impl Backend for Aws {

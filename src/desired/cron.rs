@@ -75,6 +75,7 @@ pub(super) fn cron_tier(spec: &Spec, facts: &Facts, private: &[Ref]) -> Part {
             Props::Secret(SecretProps {
                 name: names.secret(name),
                 description: format!("moodle-ha {stack}: {what}"),
+                policy: super::secrets::policy_of(spec, facts, name),
             }),
         );
     }

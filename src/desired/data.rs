@@ -1,6 +1,6 @@
 //! The data tier: the database (RDS MySQL or Aurora MySQL) and the Redis cache.
 
-use super::Part;
+use super::{Facts, Part};
 use crate::model::{
     DbClusterProps, DbInstanceProps, DbParameterGroupProps, IamRoleProps, Kind, Props, Ref,
     ReplicationGroupProps, SecretProps, Set, SubnetGroupProps,
@@ -30,11 +30,11 @@ pub fn parameter_group_family(engine: DbEngine) -> &'static str {
 }
 /// The database (subnet group, parameter group, instance or Aurora cluster and instances) and
 /// the cache (subnet group, AUTH token secret, replication group).
-pub(super) fn data_tier(spec: &Spec, private_subnets: &[Ref]) -> Part {
+pub(super) fn data_tier(spec: &Spec, facts: &Facts, private_subnets: &[Ref]) -> Part {
     let subnets: Set<Ref> = private_subnets.iter().cloned().collect();
     let mut out = database_groups(spec, &subnets);
     out.extend(database_servers(spec));
-    out.extend(cache(spec, &subnets));
+    out.extend(cache(spec, facts, &subnets));
     out
 }
 
@@ -290,7 +290,7 @@ fn aurora_cluster(spec: &Spec) -> Part {
 }
 
 /// The cache subnet group, the AUTH token's secret and the Redis replication group.
-fn cache(spec: &Spec, subnets: &Set<Ref>) -> Part {
+fn cache(spec: &Spec, facts: &Facts, subnets: &Set<Ref>) -> Part {
     let mut out = Part::default();
     let stack = &spec.name;
     let names = crate::names::Names::of(stack);
@@ -310,6 +310,7 @@ fn cache(spec: &Spec, subnets: &Set<Ref>) -> Part {
         Props::Secret(SecretProps {
             name: redis_auth_secret_name(stack),
             description: format!("moodle-ha {stack}: Redis AUTH token (generated)"),
+            policy: super::secrets::policy_of(spec, facts, "redis-auth"),
         }),
     );
     out.add(

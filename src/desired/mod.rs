@@ -24,6 +24,14 @@ pub struct Facts {
     /// The AWS account the stack is in (STS GetCallerIdentity): it makes the stack bucket's
     /// name globally unique and names the roles in resource policies. `None` when not read.
     pub account: Option<String>,
+    /// The identity running moodle-ha, as `aws:PrincipalArn` names it (an assumed role's
+    /// session as its role's ARN, with the role's path): the secrets' policies always let it
+    /// in. `None` when not read.
+    pub caller: Option<String>,
+    /// The role of the instance profile `web.instance_profile` names (its ARN, with its
+    /// path), which the secrets the web nodes read must let in. `None` when the spec names no
+    /// profile, or AWS has no such profile with a role.
+    pub web_profile_role: Option<String>,
     /// The release built from `moodle.git_url` at `moodle.git_ref` (`None` when not built:
     /// render, and tests of other parts).
     pub release: Option<crate::release::Release>,
@@ -72,6 +80,7 @@ mod logs;
 mod network;
 mod node_role;
 mod release;
+mod secrets;
 mod security_groups;
 mod web;
 
@@ -81,6 +90,7 @@ pub use edge::{bucket_name, bucket_policy, log_delivery_principal};
 pub use file_storage::file_system_policy;
 pub use node_role::{NODE_MANAGED_POLICIES, ec2_trust_policy, node_role_arn, service_trust_policy};
 pub use release::RELEASE;
+pub use secrets::{normal_form, secret_policy, session_role};
 pub use security_groups::SECURITY_GROUPS;
 pub use web::{LAUNCH_READY_SECONDS, WEB_NODE_SECRETS, web_node_policy};
 /// Checks what the spec refers to against what AWS reported (AMIs, the certificate, the
@@ -99,7 +109,21 @@ pub fn check_facts(spec: &Spec, facts: &Facts, source: &SourceMap) -> Vec<Proble
     check_image_and_certificate(spec, facts, &mut push);
     check_network(spec, facts, &mut push);
     check_release(spec, facts, &mut push);
+    check_web_profile(spec, facts, &mut push);
     problems
+}
+
+/// The spec's own instance profile has a role (read at plan time), which the policies of the
+/// secrets the web nodes read must let in: without it they would shut the web nodes out.
+fn check_web_profile(spec: &Spec, facts: &Facts, push: &mut impl FnMut(String, String)) {
+    if let (Some(profile), None) = (&spec.web.instance_profile, &facts.web_profile_role) {
+        push(
+            "web.instance_profile".into(),
+            format!(
+                "`{profile}` is not an instance profile with a role in this account; the web nodes' secrets must name its role"
+            ),
+        );
+    }
 }
 
 /// The nodes' AMI (exists, the rendered distribution, the types' architecture) and the
@@ -264,7 +288,7 @@ pub fn desired_state(spec: &Spec, facts: &Facts) -> DesiredState {
         .into_iter()
         .chain(security_groups::security_groups(spec, &net.vpc))
         .chain(file_storage::file_storage(spec, facts, &net.private))
-        .chain(data::data_tier(spec, &private_subnets))
+        .chain(data::data_tier(spec, facts, &private_subnets))
         .chain(web::web_tier(
             spec,
             facts,

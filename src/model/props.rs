@@ -251,6 +251,10 @@ pub struct SecretProps {
     pub name: String,
     /// What it is for.
     pub description: String,
+    /// Its resource policy (`null` for none): who may use it
+    /// ([`crate::desired::secret_policy`]).
+    #[serde(default)]
+    pub policy: Policy,
 }
 
 /// The release the nodes run: the record (an SSM parameter) and the archive it names in the

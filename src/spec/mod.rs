@@ -9,6 +9,7 @@ mod logs;
 mod moodle;
 mod network;
 mod schema;
+mod secrets;
 mod source_map;
 mod validate;
 mod web;
@@ -21,6 +22,7 @@ pub use logs::{LOG_RETENTION_DAYS, Logs};
 pub use moodle::{DEFAULT_RDS_CA_BUNDLE_URL, Moodle, MoodleVersion, Os, PhpSettings, WebServer};
 pub use network::{CreateNetwork, ExistingNetwork, NatGateways, Network};
 pub use schema::json_schema;
+pub use secrets::Secrets;
 pub use source_map::SourceMap;
 pub use validate::{Problem, Severity, architecture_of_types, parse_size, validate};
 pub use web::{
@@ -64,6 +66,9 @@ pub struct Spec {
     pub cron: Cron,
     /// Moodle itself: version, code, wwwroot, paths and PHP settings.
     pub moodle: Moodle,
+    /// Who besides the nodes may use the stack's secrets (their resource policies).
+    #[serde(default)]
+    pub secrets: Secrets,
 }
 
 impl Spec {

@@ -1391,3 +1391,75 @@ fn performance_insights_is_left_off_with_a_warning_on_classes_without_it() {
     });
     assert!(!quiet.contains(&"database.performance_insights".to_string()));
 }
+
+#[test]
+fn secrets_administrators_are_role_or_user_arns_of_the_stacks_account_at_their_line() {
+    assert_eq!(
+        example().secrets.administrators,
+        ["arn:aws:iam::123456789012:role/operators/moodle-admin"]
+    );
+    let good = "arn:aws:iam::123456789012:role/operators/moodle-admin";
+    let list = [
+        "arn:aws:iam::123456789012:user/ops/jane@example.edu",
+        "arn:aws:sts::123456789012:assumed-role/deployer/ci-run",
+        "arn:aws:iam::123456789012:role/ops/*",
+        "arn:aws:iam::210987654321:role/ops/admin",
+        "arn:aws-cn:iam::123456789012:role/admin",
+        "arn:aws:iam::123456789012:user/ops/jane@example.edu",
+    ];
+    let text = EXAMPLE.replace(
+        &format!("administrators: [{good}]"),
+        &format!(
+            "administrators:\n{}",
+            list.iter()
+                .map(|a| format!("    - \"{a}\"\n"))
+                .collect::<String>()
+        ),
+    );
+    let first = text
+        .lines()
+        .position(|l| l.contains(list[0]))
+        .map(|i| i + 1)
+        .unwrap_or_default();
+    let error = match load_str(&text) {
+        Ok(_) => panic!("bad administrators must be refused"),
+        Err(e) => e.to_string(),
+    };
+    let wants = [
+        (
+            1,
+            "`arn:aws:sts::123456789012:assumed-role/deployer/ci-run` is a session; name its role",
+        ),
+        (
+            2,
+            "`arn:aws:iam::123456789012:role/ops/*` is not an IAM role or user ARN without wildcards",
+        ),
+        (
+            3,
+            "is in account 210987654321, the stack in 123456789012 (the certificate's)",
+        ),
+        (
+            4,
+            "is in partition `aws-cn`; the stack's region `eu-west-1` is in `aws`",
+        ),
+        (
+            5,
+            "duplicate administrator `arn:aws:iam::123456789012:user/ops/jane@example.edu`, also at secrets.administrators[0]",
+        ),
+    ];
+    for (i, want) in wants {
+        let line = first + i;
+        let found = error.lines().any(|l| {
+            l.contains(&format!("secrets.administrators[{i}]: "))
+                && l.contains(want)
+                && l.ends_with(&format!("(line {line})"))
+        });
+        assert!(found, "[{i}] {want} (line {line}) in:\n{error}");
+    }
+    assert!(!error.contains("administrators[0]:"), "{error}");
+    assert_eq!(
+        error.matches("error: secrets.administrators[").count(),
+        5,
+        "{error}"
+    );
+}

@@ -18,7 +18,7 @@ def finding(check, uid, status):
     return {"metadata": {"event_code": check}, "status_code": status, "status_detail": f"{check} {status}", "resources": [{"uid": uid}]}
 
 
-def run(empty, stack, artefacts=()):
+def run(empty, stack, artefacts=(), exceptions=()):
     with tempfile.TemporaryDirectory() as d:
         paths = []
         for name, items in (("empty", empty), ("stack", stack)):
@@ -26,6 +26,7 @@ def run(empty, stack, artefacts=()):
             with open(paths[-1], "w") as f:
                 json.dump(items, f)
         report.ARTEFACTS[:] = list(artefacts)
+        report.EXCEPTIONS[:] = list(exceptions)
         with contextlib.redirect_stdout(io.StringIO()):
             return report.main(*paths)
 
@@ -41,6 +42,8 @@ def main():
         ("a check without any finding on a stack resource", run(own, every_pass[1:]), 1),
         ("a FAIL that is a named artefact", run(own, one_fail, [(report.CHECKS[0], r"arn:stack:db$", "moto lacks it")]), 0),
         ("an artefact pattern that does not match", run(own, one_fail, [(report.CHECKS[0], r"arn:stack:other$", "moto lacks it")]), 1),
+        ("a FAIL that is a named exception by design", run(own, one_fail, (), [(report.CHECKS[0], r"arn:stack:db$", "by design")]), 0),
+        ("an exception of another check", run(own, one_fail, (), [(report.CHECKS[1], r"arn:stack:db$", "by design")]), 1),
     ]
     failed = 0
     for name, got, wanted in cases:

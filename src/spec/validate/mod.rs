@@ -94,6 +94,7 @@ mod load_balancer;
 mod logs;
 mod moodle;
 mod network;
+mod secrets;
 mod web;
 
 /// Checks every rule and returns all problems, errors and warnings, in file order.
@@ -112,6 +113,7 @@ pub fn validate(spec: &Spec, source: &SourceMap) -> Vec<Problem> {
     c.web(spec);
     c.cron(spec);
     c.moodle(spec);
+    c.secrets(spec);
     c.problems
         .sort_by_key(|p| (p.line.unwrap_or(usize::MAX), p.severity));
     c.problems
