@@ -178,6 +178,8 @@ print("\t".join(str(r.get(k) or "") for k in ("id", "action", "commit")))' 2>/de
   return 0
 }
 
+# Claims only on the shared disk (systemd starts the agent again in 5 s).
+mountpoint -q "$DATAROOT" || { log "$DATAROOT is not mounted"; exit 1; }
 mkdir -p "$AGENT_DIR" && chmod 0750 "$AGENT_DIR"
 log "watching $AGENT_PARAMETER"
 seen=
