@@ -23,6 +23,14 @@ pub const ACCESS_LOG_PREFIX: &str = "alb-access-logs";
 /// The stack bucket's prefix for Moodle releases (never expired).
 pub const RELEASES_PREFIX: &str = "releases/";
 
+/// The stack bucket's prefix where the cron instance's agent puts each request's result,
+/// `agent/results/<id>.json` (the CLI polls for it).
+pub const AGENT_RESULTS_PREFIX: &str = "agent/results/";
+
+/// The stack bucket's prefix where the agent puts each request's output while it runs,
+/// `agent/output/<id>.log`.
+pub const AGENT_OUTPUT_PREFIX: &str = "agent/output/";
+
 /// The AWS partition of `region` (`aws`, `aws-cn`, `aws-us-gov`), for ARNs.
 pub fn partition(region: &str) -> &'static str {
     if region.starts_with("cn-") {
@@ -96,6 +104,12 @@ impl<'a> Names<'a> {
         format!("/moodle-ha/{}/release", self.stack)
     }
 
+    /// The SSM parameter through which the CLI asks the cron instance's agent to run a command
+    /// (`{"id", "action", "commit"}`, one request at a time; see `userdata/agent.sh`).
+    pub fn agent_parameter(&self) -> String {
+        format!("/moodle-ha/{}/agent", self.stack)
+    }
+
     /// The log group RDS exports log `log` (`error`, `slowquery`) of DB instance `identifier`
     /// to: a name AWS fixes.
     pub fn rds_instance_log_group(identifier: &str, log: &str) -> String {
@@ -148,6 +162,7 @@ mod tests {
                 n.efs_creation_token(FILE_SYSTEM),
                 n.web_group(),
                 n.release_parameter(),
+                n.agent_parameter(),
                 n.flow_log_group(),
                 Names::rds_instance_log_group(&n.db_instance(), "error"),
             ],
@@ -160,6 +175,7 @@ mod tests {
                 "moodle-ha/s/moodledata",
                 "s-web",
                 "/moodle-ha/s/release",
+                "/moodle-ha/s/agent",
                 "/moodle-ha/s/vpc-flow-logs",
                 "/aws/rds/instance/s-db/error",
             ]

@@ -6,10 +6,12 @@
 #  2. the AWS CLI and the EFS mount helper where the distribution lacks them; phpredis on AL2023
 #  3. the stack's resources looked up by their deterministic names (DB, Redis, EFS)
 #  4. moodledata mounted from EFS through fstab, with TLS and IAM
-#  5. the release the stack names (checked, unpacked, switched to); config.php and secrets
-#  6. cron instance: moodle-ha-install-site (DB user, install or upgrade, caches on Redis)
-#     web node: wait until the site is installed, then start PHP-FPM and the web server, and
-#     let the Auto Scaling group put it in service (its launch hook holds it until then)
+#  5. the release the stack names (checked, unpacked, switched to; the cron instance of an
+#     installed site: the release the ready marker names); config.php and secrets
+#  6. cron instance: moodle-ha-install-site (DB user, install, caches on Redis, the ready
+#     marker), then the agent (agent.sh: the CLI's requests, the upgrade among them)
+#     web node: wait until the ready marker names its release, then start PHP-FPM and the web
+#     server, and let the Auto Scaling group put it in service (its launch hook holds it)
 #
 # Secrets are never printed: no `set -x`, and values only go to files readable by root and
 # the web server's group.
@@ -18,6 +20,8 @@ umask 022
 
 # shellcheck source=/dev/null
 . /etc/moodle-ha/node.env
+# shellcheck source=/dev/null
+. /usr/local/lib/moodle-ha/node-lib.sh
 
 log() { echo "moodle-ha-bootstrap: $*" >&2; }
 fail() {
@@ -40,16 +44,6 @@ wait_for_value() {
       fail "$what not available after an hour"
     fi
     [ $((tries % 6)) -eq 1 ] && log "waiting for $what"
-    sleep 10
-  done
-}
-
-# Retries a command a few times (network blips at boot).
-retry() {
-  local tries=0
-  until "$@"; do
-    tries=$((tries + 1))
-    [ "$tries" -ge 30 ] && return 1
     sleep 10
   done
 }
@@ -168,8 +162,12 @@ mount_moodledata() {
 # node's branch, unpacked once per commit beside the code root, and switched to with an
 # atomic symlink. The previous release stays for a rollback. A bad release is refused: the
 # node stops here and never serves.
+#
+# The cron instance never upgrades on its own once the site is installed: when the ready
+# marker names another release than the record, it runs the marker's (the site's) release,
+# and the upgrade to the record's is the agent's `upgrade` request (agent.sh).
 fetch_release() {
-  local record fields bucket key sha commit branch release dir archive got releases
+  local record fields bucket key sha commit branch release
   record=$(wait_for_value "the release record $RELEASE_PARAMETER" awscli ssm get-parameter \
     --name "$RELEASE_PARAMETER" --query Parameter.Value)
   fields=$(printf '%s' "$record" | python3 -c '
@@ -179,47 +177,25 @@ print("\t".join(str(r.get(k, "")) for k in ("bucket", "key", "sha256", "commit",
 ') || fail "the release record $RELEASE_PARAMETER is not JSON"
   IFS=$'\t' read -r bucket key sha commit branch release <<<"$fields"
   [[ $commit =~ ^[0-9a-f]{40}$ ]] || fail "release refused: the record names no commit ($commit)"
-  [[ $sha =~ ^[0-9a-f]{64}$ ]] || fail "release $commit refused: the record has no SHA-256"
-  [[ $key == "releases/$commit.tar.gz" ]] || fail "release $commit refused: unexpected key $key"
-  [[ $bucket =~ ^[a-z0-9][a-z0-9.-]+$ ]] || fail "release $commit refused: no bucket in the record"
-  if [ "$branch" != "$RELEASE_BRANCH" ]; then
+  read_ready_marker
+  if [ "$ROLE" = cron ] && [ -n "$READY_COMMIT" ] && [ "$READY_COMMIT" != "$commit" ]; then
+    [ -n "$READY_SHA" ] || fail "the site runs release $READY_COMMIT (ready marker), which names no SHA-256"
+    log "the site runs release $READY_COMMIT (ready marker), the record names $commit: running the site's; the upgrade is the agent's"
+    commit=$READY_COMMIT sha=$READY_SHA key=releases/$READY_COMMIT.tar.gz release="the site's release"
+  elif [ "$branch" != "$RELEASE_BRANCH" ] && ! { [ "$ROLE" = cron ] && [ "$READY_COMMIT" = "$commit" ]; }; then
+    # (The cron instance runs what the site runs: after the agent's major upgrade that is
+    # another branch than the one its user data was rendered for.)
     fail "release $commit refused: it is Moodle $release (branch $branch), this node runs Moodle $MOODLE_VERSION (branch $RELEASE_BRANCH)"
   fi
-  releases=$CODE_ROOT.releases
-  dir=$releases/$commit
-  if [ ! -f "$dir/.moodle-ha-release" ]; then
-    mkdir -p "$releases"
-    archive=$releases/$commit.tar.gz
-    retry awscli s3api get-object --bucket "$bucket" --key "$key" "$archive" >/dev/null ||
-      fail "release $commit: downloading s3://$bucket/$key"
-    got=$(sha256sum "$archive" | cut -d' ' -f1)
-    if [ "$got" != "$sha" ]; then
-      rm -f "$archive"
-      fail "release $commit refused: checksum mismatch (the archive has SHA-256 $got, the record $sha)"
-    fi
-    rm -rf "$dir.partial"
-    mkdir -p "$dir.partial"
-    tar -xzf "$archive" -C "$dir.partial" --no-same-owner || fail "release $commit: unpacking"
-    rm -f "$archive"
-    printf '%s\n' "$commit" >"$dir.partial/.moodle-ha-release"
-    mv "$dir.partial" "$dir"
-  fi
-  if [ -e "$CODE_ROOT" ] && [ ! -L "$CODE_ROOT" ]; then
-    fail "$CODE_ROOT is a directory, not the release symlink"
-  fi
-  # The previous release (kept), then the switch: rename(2) over the symlink is atomic.
-  if [ -L "$CODE_ROOT" ] && [ "$(readlink "$CODE_ROOT")" != "$dir" ]; then
-    ln -sfn "$(readlink "$CODE_ROOT")" "$releases/previous"
-  fi
-  ln -sfn "$dir" "$CODE_ROOT.switch"
-  mv -T "$CODE_ROOT.switch" "$CODE_ROOT"
+  release_unpack "$bucket" "$key" "$sha" "$commit" || fail "$NODE_ERROR"
+  release_switch "$RELEASE_DIR" || fail "$NODE_ERROR"
   log "running release $commit (Moodle $release)"
 }
 
 secret() { awscli secretsmanager get-secret-value --secret-id "$1" --query SecretString; }
 
 write_config() {
-  local dbpass redis_auth config
+  local dbpass redis_auth
   dbpass=$(wait_for_value "the database user's secret" secret "$SECRET_DB_USER")
   redis_auth=$(wait_for_value "the Redis AUTH secret" secret "$SECRET_REDIS_AUTH")
   for value in "$dbpass" "$redis_auth"; do
@@ -231,13 +207,7 @@ write_config() {
     chgrp "$WEB_USER" "$SECRETS_FILE.new"
     mv "$SECRETS_FILE.new" "$SECRETS_FILE"
   )
-  config=$(cat /etc/moodle-ha/config.php.in)
-  config=${config//"<known after apply: database.endpoint>"/"$DB_HOST"}
-  config=${config//"<known after apply: cache.primary_endpoint>"/"$REDIS_HOST"}
-  case "$config" in *"<known after apply:"*) fail "config.php has a value nobody filled in" ;; esac
-  printf '%s\n' "$config" >"$CODE_ROOT/config.php.new"
-  chmod 0644 "$CODE_ROOT/config.php.new"
-  mv "$CODE_ROOT/config.php.new" "$CODE_ROOT/config.php"
+  release_config "$(readlink "$CODE_ROOT")" || fail "$NODE_ERROR"
   mkdir -p "$LOCALCACHEDIR"
   chown "$WEB_USER:" "$LOCALCACHEDIR"
 }
@@ -258,18 +228,21 @@ enable_site() {
 }
 
 wait_until_installed() {
-  # The cron instance installs or upgrades the site; a web node never does. Until the site's
-  # version is at least this code's, the node stays out of service and fails its health check.
-  local mine ready tries=0
-  # shellcheck disable=SC2016 # `$version` is PHP, not shell
-  mine=$(sed -n 's/^\$version *= *\([0-9.]*\);.*/\1/p' "$DOCUMENT_ROOT/version.php" | head -n 1)
+  # The cron instance installs or upgrades the site; a web node never does. Until the ready
+  # marker names this node's release (when it names one) at a version at least this code's,
+  # the node stays out of service and fails its health check: a node launched with a new
+  # release waits for the cron instance's upgrade even when the version did not change.
+  local mine commit tries=0
+  mine=$(release_version "$DOCUMENT_ROOT")
+  commit=$(basename "$(readlink "$CODE_ROOT")")
   while :; do
-    ready=$(cat "$DATAROOT/.moodle-ha/ready" 2>/dev/null || true)
-    if [ -n "$ready" ] && [ -n "$mine" ] && awk -v a="$ready" -v b="$mine" 'BEGIN { exit !(a ~ /^[0-9]+(\.[0-9]+)?$/ && a + 0 >= b + 0) }'; then
+    read_ready_marker
+    if [ -n "$mine" ] && awk -v a="$READY_VERSION" -v b="$mine" 'BEGIN { exit !(a ~ /^[0-9]+(\.[0-9]+)?$/ && a + 0 >= b + 0) }' &&
+      { [ -z "$READY_COMMIT" ] || [ "$READY_COMMIT" = "$commit" ]; }; then
       return 0
     fi
     if [ $((tries % 20)) -eq 0 ]; then
-      log "waiting for the cron instance to install or upgrade the site (site ${ready:-not installed}, code $mine)"
+      log "waiting for the cron instance to install or upgrade the site (site ${READY_VERSION:-not installed}${READY_COMMIT:+ at release $READY_COMMIT}, code $mine at release $commit)"
       launch_hook heartbeat
     fi
     tries=$((tries + 1))
@@ -288,7 +261,6 @@ discover
 mount_moodledata
 fetch_release
 write_config
-enable_site
 case "$ROLE" in
   cron)
     # Not behind the load balancer: no web server here, only the CLI.
@@ -298,8 +270,11 @@ case "$ROLE" in
     systemctl enable moodle-ha-install-site.service
     systemctl start moodle-ha-install-site.service
     systemctl enable --now "$CRON_SERVICE"
+    # The agent runs the CLI's requests (maintenance, cron pause, upgrade), each once.
+    systemctl enable --now moodle-ha-agent.service
     ;;
   web)
+    enable_site
     wait_until_installed
     systemctl enable "$FPM_SERVICE" "$WEB_SERVICE"
     systemctl restart "$FPM_SERVICE"

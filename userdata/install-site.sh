@@ -3,12 +3,16 @@
 # database has no Moodle tables (exactly once: a lock on the shared disk serialises reboots and
 # a second instance racing the first), upgrades it when the code is newer, puts the caches
 # (MUC) on Redis, and then marks the site ready for the web nodes. Web nodes never run this.
+# Once the ready marker names a release, upgrades are the agent's (agent.sh), never this
+# script's: bootstrap.sh runs the marker's release, so nothing is pending here.
 set -euo pipefail
 
 # shellcheck source=/dev/null
 . /etc/moodle-ha/node.env
 # shellcheck source=/dev/null
 . /etc/moodle-ha/discovered.env
+# shellcheck source=/dev/null
+. /usr/local/lib/moodle-ha/node-lib.sh
 
 log() { echo "moodle-ha-install-site: $*" >&2; }
 fail() {
@@ -17,8 +21,6 @@ fail() {
 }
 awscli() { aws --region "$REGION" --output text "$@"; }
 secret() { awscli secretsmanager get-secret-value --secret-id "$1" --query SecretString; }
-# Moodle's CLI scripts, as the web server's user, from the code root (on every branch).
-moodle_cli() { (cd "$CODE_ROOT" && runuser -u "$WEB_USER" -- "$PHP_BIN" "$@"); }
 
 state="$DATAROOT/.moodle-ha"
 mkdir -p "$state"
@@ -89,12 +91,15 @@ else
   fail "the database has $tables tables with prefix $DB_PREFIX but no Moodle version: an interrupted install; drop them or restore a snapshot, then reboot this instance"
 fi
 
-# 3. Upgrade when the code is newer than the database (here only; web nodes wait for it).
+# 3. Upgrade when the code is newer than the database (here only; web nodes wait for it), for
+#    a site whose ready marker names no release yet (installed before the agent existed).
 pending=0
 moodle_cli admin/cli/upgrade.php --is-pending >/dev/null 2>&1 || pending=$?
+read_ready_marker
 case "$pending" in
   0) ;;
   2)
+    [ -z "$READY_COMMIT" ] || fail "the code is newer than the site (release $READY_COMMIT): upgrades are the agent's upgrade request"
     log "upgrading Moodle"
     moodle_cli admin/cli/upgrade.php --non-interactive >"$state/upgrade.log" 2>&1 ||
       fail "upgrade.php exited $?: $(tail -n 5 "$state/upgrade.log" | tr -s '\n' ' ')"
@@ -103,11 +108,8 @@ case "$pending" in
 esac
 
 # 4. The caches (MUC) on Redis: written once to dataroot/muc, shared by every node.
-secret "$SECRET_REDIS_AUTH" | moodle_cli /usr/local/lib/moodle-ha/muc-redis.php \
-  "$CODE_ROOT" "$REDIS_HOST:6379" "${STACK}_muc_" "$CA_BUNDLE" >/dev/null
+caches_on_redis || fail "$NODE_ERROR"
 
-# 5. Ready: the web nodes start serving once this holds at least their code's version.
-moodle_cli admin/cli/cfg.php --name=version >"$state/ready.new"
-grep -Eqx '[0-9]+(\.[0-9]+)?' "$state/ready.new" || fail "cfg.php printed no version: $(head -c 200 "$state/ready.new")"
-mv "$state/ready.new" "$state/ready"
-log "the site is ready at version $(cat "$state/ready")"
+# 5. Ready: `<version> <commit> <sha256>`; web nodes of this release at most this version serve.
+write_ready_marker || fail "$NODE_ERROR"
+log "the site is ready at version $(cat "$READY_MARKER")"

@@ -4,15 +4,18 @@ use super::node_role::node_role;
 use super::web::find_the_stacks_endpoints;
 use super::{Facts, Part};
 use crate::model::{InstanceProps, Kind, Props, Ref, SecretProps, Set};
+use crate::names::{AGENT_OUTPUT_PREFIX, AGENT_RESULTS_PREFIX, partition};
 use crate::spec::Spec;
 
 /// The inline policy of the cron instance's role: the stack's own secrets (tagged), the RDS
 /// managed master secret of the stack's database (tagged by RDS with the database's ARN), the
-/// describes that find the database, Redis and the file system by name, and the file system
-/// with root access (the cron instance gives moodledata to the web user).
+/// describes that find the database, Redis and the file system by name, the file system
+/// with root access (the cron instance gives moodledata to the web user), and the agent's
+/// exchange with the CLI ([`agent_statements`]).
 pub fn cron_node_policy(stack: &str, region: &str, bucket: &str) -> serde_json::Value {
     let names = crate::names::Names::of(stack);
     let release = super::release::read_the_release(stack, region, bucket);
+    let agent = agent_statements(stack, region, bucket);
     serde_json::json!({
         "Version": "2012-10-17",
         "Statement": [
@@ -44,6 +47,8 @@ pub fn cron_node_policy(stack: &str, region: &str, bucket: &str) -> serde_json::
             find_the_stacks_endpoints(),
             release[0],
             release[1],
+            agent[0],
+            agent[1],
             {
                 "Sid": "MountMoodledataAndOwnIt",
                 "Effect": "Allow",
@@ -57,6 +62,31 @@ pub fn cron_node_policy(stack: &str, region: &str, bucket: &str) -> serde_json::
             }
         ]
     })
+}
+
+/// What the cron instance's agent (`userdata/agent.sh`) needs and nothing more: read the
+/// request parameter, and write results and output under their two prefixes of the stack
+/// bucket (no read, list or delete there).
+fn agent_statements(stack: &str, region: &str, bucket: &str) -> [serde_json::Value; 2] {
+    let names = crate::names::Names::of(stack);
+    let partition = partition(region);
+    [
+        serde_json::json!({
+            "Sid": "ReadTheAgentsRequests",
+            "Effect": "Allow",
+            "Action": "ssm:GetParameter",
+            "Resource": format!("arn:{partition}:ssm:{region}:*:parameter{}", names.agent_parameter())
+        }),
+        serde_json::json!({
+            "Sid": "WriteTheAgentsResults",
+            "Effect": "Allow",
+            "Action": "s3:PutObject",
+            "Resource": [
+                format!("arn:{partition}:s3:::{bucket}/{AGENT_RESULTS_PREFIX}*"),
+                format!("arn:{partition}:s3:::{bucket}/{AGENT_OUTPUT_PREFIX}*")
+            ]
+        }),
+    ]
 }
 
 /// The cron instance, its role and instance profile, and the secrets generated for Moodle
@@ -117,4 +147,84 @@ pub(super) fn cron_tier(spec: &Spec, facts: &Facts, private: &[Ref]) -> Part {
         }),
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The statements of `policy` that allow `action`, with their resources.
+    fn allowing(policy: &serde_json::Value, action: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for s in policy["Statement"].as_array().into_iter().flatten() {
+            let actions: Vec<&str> = match &s["Action"] {
+                serde_json::Value::String(a) => vec![a.as_str()],
+                serde_json::Value::Array(a) => a.iter().filter_map(|x| x.as_str()).collect(),
+                _ => Vec::new(),
+            };
+            if s["Effect"] != "Allow" || !actions.iter().any(|a| *a == action) {
+                continue;
+            }
+            match &s["Resource"] {
+                serde_json::Value::String(r) => out.push(r.clone()),
+                serde_json::Value::Array(r) => {
+                    out.extend(r.iter().filter_map(|x| x.as_str().map(str::to_string)))
+                }
+                _ => {}
+            }
+        }
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn the_cron_role_reads_the_agents_requests_and_writes_only_its_results_and_output() {
+        let cron = cron_node_policy("s", "eu-west-1", "bucket");
+        assert_eq!(
+            allowing(&cron, "ssm:GetParameter"),
+            [
+                "arn:aws:ssm:eu-west-1:*:parameter/moodle-ha/s/agent",
+                "arn:aws:ssm:eu-west-1:*:parameter/moodle-ha/s/release",
+            ]
+        );
+        assert_eq!(
+            allowing(&cron, "s3:PutObject"),
+            [
+                "arn:aws:s3:::bucket/agent/output/*",
+                "arn:aws:s3:::bucket/agent/results/*",
+            ]
+        );
+        assert_eq!(
+            allowing(&cron, "s3:GetObject"),
+            ["arn:aws:s3:::bucket/releases/*"]
+        );
+        for action in [
+            "ssm:PutParameter",
+            "s3:DeleteObject",
+            "s3:ListBucket",
+            "s3:*",
+            "ssm:*",
+        ] {
+            assert!(allowing(&cron, action).is_empty(), "{action}");
+        }
+        // Another partition's ARNs.
+        let cn = cron_node_policy("s", "cn-north-1", "bucket");
+        assert!(
+            allowing(&cn, "s3:PutObject")
+                .iter()
+                .all(|r| r.starts_with("arn:aws-cn:s3:::bucket/agent/"))
+        );
+    }
+
+    #[test]
+    fn the_web_role_gets_nothing_of_the_agents() {
+        let web = crate::desired::web_node_policy("s", "eu-west-1", "bucket");
+        assert_eq!(
+            allowing(&web, "ssm:GetParameter"),
+            ["arn:aws:ssm:eu-west-1:*:parameter/moodle-ha/s/release"]
+        );
+        assert!(allowing(&web, "s3:PutObject").is_empty());
+        let text = web.to_string();
+        assert!(!text.contains("agent"), "{text}");
+    }
 }

@@ -25,6 +25,12 @@ pub const SPOT_WATCHER: &str = include_str!("../../userdata/spot-watcher.sh");
 pub const BOOTSTRAP: &str = include_str!("../../userdata/bootstrap.sh");
 /// The cron instance's install, upgrade and cache set-up.
 pub const INSTALL_SITE: &str = include_str!("../../userdata/install-site.sh");
+/// Functions the boot scripts and the agent share (release unpack and switch, config.php, the
+/// caches on Redis, the ready marker), sourced from `/usr/local/lib/moodle-ha/node-lib.sh`.
+pub const NODE_LIB: &str = include_str!("../../userdata/node-lib.sh");
+/// The cron instance's agent: runs the CLI's requests (maintenance, cron pause, upgrade …)
+/// exactly once.
+pub const AGENT: &str = include_str!("../../userdata/agent.sh");
 /// Creates Moodle's database user (run by the cron instance).
 pub const DB_SETUP: &str = include_str!("../../userdata/db-setup.php");
 /// Puts the Moodle caches on Redis (run by the cron instance).
@@ -169,6 +175,8 @@ fn node_user_data(spec: &Spec, web: bool) -> Result<String, RenderError> {
             config_php => trim(&config),
             site_config => trim(&site),
             bootstrap => trim(BOOTSTRAP),
+            node_lib => trim(NODE_LIB),
+            agent => trim(AGENT),
             spot_watcher => trim(SPOT_WATCHER),
             install_site => trim(INSTALL_SITE),
             db_setup => trim(DB_SETUP),

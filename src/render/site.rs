@@ -75,6 +75,8 @@ pub struct Site {
     /// The SSM parameter holding the release record the node runs (the same for every
     /// release, so a new release changes no user data).
     pub release_parameter: String,
+    /// The SSM parameter the cron instance's agent reads its requests from.
+    pub agent_parameter: String,
     /// Moodle's `$branch` of the spec's `moodle.version` (`405`): a node refuses a release of
     /// another branch.
     pub release_branch: &'static str,
@@ -180,6 +182,7 @@ impl Site {
             dataroot: m.dataroot.trim_end_matches('/').to_string(),
             localcachedir: "/var/cache/moodle",
             release_parameter: crate::names::Names::of(&spec.name).release_parameter(),
+            agent_parameter: crate::names::Names::of(&spec.name).agent_parameter(),
             release_branch: crate::release::branch_of(m.version),
             wwwroot: m.wwwroot.clone(),
             host: health.host,

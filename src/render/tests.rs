@@ -188,6 +188,18 @@ fn web_user_data_sets_up_a_node_and_never_runs_moodle_cron() {
         );
         let env = &file(&doc, "/etc/moodle-ha/node.env").content;
         assert!(env.contains("ROLE='web'\n"), "{name}");
+        // The agent is the cron instance's alone.
+        assert!(!env.contains("AGENT_PARAMETER"), "{name}");
+        assert!(
+            !doc.write_files.iter().any(|f| f.path.contains("agent")),
+            "{name}"
+        );
+        assert_eq!(
+            file(&doc, "/usr/local/lib/moodle-ha/node-lib.sh")
+                .content
+                .trim_end(),
+            NODE_LIB.trim_end()
+        );
         // The node completes the group's launch hook only after its web server started.
         let hook = format!(
             "ASG_NAME='{}'\nREADY_HOOK='{READY_HOOK}'\n",
@@ -225,6 +237,13 @@ fn web_user_data_sets_up_a_node_and_never_runs_moodle_cron() {
     }
 }
 
+/// A line that calls cron.php to switch cron or list its tasks, not to run it.
+fn cron_control(line: &str) -> bool {
+    ["--enable", "--disable", "--list", "--stop"]
+        .iter()
+        .any(|o| line.contains(&format!("cron.php {o}")))
+}
+
 #[test]
 fn cron_user_data_has_exactly_one_moodle_cron_entry_as_a_file_and_the_first_boot_install() {
     for name in VARIANTS {
@@ -232,9 +251,11 @@ fn cron_user_data_has_exactly_one_moodle_cron_entry_as_a_file_and_the_first_boot
         let site = Site::new(&spec);
         let text = cron_user_data(&spec).expect("renders");
         let doc = parse(&text);
+        // The agent's calls that switch cron off and on (`--enable`, `--disable-wait`, `--list`)
+        // run no cron.
         let entries: Vec<&str> = text
             .lines()
-            .filter(|l| l.contains("admin/cli/cron.php"))
+            .filter(|l| l.contains("admin/cli/cron.php") && !cron_control(l))
             .collect();
         assert_eq!(entries.len(), 1, "{name}: {entries:?}");
         let cron = file(&doc, "/etc/cron.d/moodle");
@@ -261,6 +282,42 @@ fn cron_user_data_has_exactly_one_moodle_cron_entry_as_a_file_and_the_first_boot
                 .content
                 .trim_end(),
             INSTALL_SITE.trim_end()
+        );
+        // The agent: its script, the library it shares with the boot scripts, its parameter,
+        // and a service that comes back whenever it stops.
+        assert_eq!(
+            file(&doc, "/usr/local/sbin/moodle-ha-agent")
+                .content
+                .trim_end(),
+            AGENT.trim_end()
+        );
+        assert_eq!(
+            file(&doc, "/usr/local/lib/moodle-ha/node-lib.sh")
+                .content
+                .trim_end(),
+            NODE_LIB.trim_end()
+        );
+        let unit = &file(&doc, "/etc/systemd/system/moodle-ha-agent.service").content;
+        for line in [
+            "ExecStart=/usr/local/sbin/moodle-ha-agent",
+            "Restart=always",
+            "After=network-online.target remote-fs.target moodle-ha-install-site.service",
+        ] {
+            assert!(unit.lines().any(|l| l == line), "{name}: {unit}");
+        }
+        assert!(BOOTSTRAP.contains("systemctl enable --now moodle-ha-agent.service"));
+        let env = &file(&doc, "/etc/moodle-ha/node.env").content;
+        let agent = crate::names::Names::of(&spec.name).agent_parameter();
+        assert!(
+            env.contains(&format!("AGENT_PARAMETER='{agent}'\n")),
+            "{env}"
+        );
+        // No web server runs here: no site config.
+        assert!(
+            !doc.write_files
+                .iter()
+                .any(|f| f.path == site.site_config_path),
+            "{name}"
         );
         assert!(doc.packages.contains(&site.cron_package.to_string()));
         assert!(
@@ -345,7 +402,8 @@ fn config_php_marks_values_not_known_yet_and_fills_them_when_they_are() {
             "redis.example",
         );
     assert!(!at_boot.contains("<known after apply:"), "{at_boot}");
-    assert!(BOOTSTRAP.contains(r#"*"<known after apply:"*) fail"#));
+    assert!(NODE_LIB.contains(r#"*"<known after apply:"*) NODE_ERROR="#));
+    assert!(BOOTSTRAP.contains(r#"release_config "$(readlink "$CODE_ROOT")" || fail"#));
     let filled = config_php(&spec, &fake_outputs(&spec)).expect("renders");
     assert!(
         !filled.contains("<known after apply: database")
@@ -361,10 +419,10 @@ fn config_php_marks_values_not_known_yet_and_fills_them_when_they_are() {
         text.trim_end()
     );
     assert!(
-        BOOTSTRAP
+        NODE_LIB
             .contains(r#"config=${config//"<known after apply: database.endpoint>"/"$DB_HOST"}"#)
     );
-    assert!(BOOTSTRAP.contains(
+    assert!(NODE_LIB.contains(
         r#"config=${config//"<known after apply: cache.primary_endpoint>"/"$REDIS_HOST"}"#
     ));
 }

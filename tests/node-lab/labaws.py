@@ -15,6 +15,10 @@
                                         overwrites the release record (bad-release)
   labaws.py put-object BUCKET KEY FILE REGION
                                         uploads FILE (bad-release: a tampered archive)
+  labaws.py put-agent STACK REGION JSON writes the agent's request parameter, as the CLI does
+  labaws.py get-object BUCKET KEY REGION
+                                        the object's body on stdout; exits 1 when there is none
+  labaws.py delete-object BUCKET KEY REGION
 
 AWS_ENDPOINT_URL (the emulator) and test credentials come from the environment.
 """
@@ -97,7 +101,26 @@ def put_object(bucket, key, path, region):
         client("s3", region).put_object(Bucket=bucket, Key=key, Body=f.read())
 
 
+def put_agent(stack, region, value):
+    name = f"/moodle-ha/{stack}/agent"
+    client("ssm", region).put_parameter(Name=name, Value=value, Type="String", Overwrite=True)
+
+
+def get_object(bucket, key, region):
+    try:
+        body = client("s3", region).get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as e:
+        print(e.response["Error"].get("Code", "?"), file=sys.stderr)
+        sys.exit(1)
+    sys.stdout.buffer.write(body)
+
+
+def delete_object(bucket, key, region):
+    client("s3", region).delete_object(Bucket=bucket, Key=key)
+
+
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
     {"facts": facts, "secret": secret, "targets": targets, "complete": complete,
-     "record": record, "put-record": put_record, "put-object": put_object}[cmd](*args)
+     "record": record, "put-record": put_record, "put-object": put_object,
+     "put-agent": put_agent, "get-object": get_object, "delete-object": delete_object}[cmd](*args)

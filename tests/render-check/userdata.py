@@ -181,6 +181,15 @@ def is_comment(line):
     return line.lstrip().startswith(("#", "//"))
 
 
+# The cron instance's agent calls cron.php to switch cron off and on or to list its tasks; those
+# lines run no cron.
+CRON_CONTROL = re.compile(r"admin/cli/cron\.php\s+--(enable|disable|disable-wait|list|stop)\b")
+
+
+def runs_cron(line):
+    return "admin/cli/cron.php" in line and not is_comment(line) and not CRON_CONTROL.search(line)
+
+
 def cmd_invariants(role, path, expect_path):
     _, doc = load(path)
     with open(expect_path, encoding="utf-8") as f:
@@ -237,7 +246,7 @@ def cmd_invariants(role, path, expect_path):
         hits = []
         for origin, s in strings:
             for n, line in enumerate(s.splitlines(), start=1):
-                if "admin/cli/cron.php" in line and not is_comment(line):
+                if runs_cron(line):
                     hits.append((origin, n, line.strip()))
         if len(hits) != 1:
             errors.append(
@@ -246,8 +255,7 @@ def cmd_invariants(role, path, expect_path):
             )
         entries = [
             e for e in write_files(doc)
-            if "admin/cli/cron.php" in "\n".join(
-                ln for ln in content_of(e).splitlines() if not is_comment(ln))
+            if any(runs_cron(ln) for ln in content_of(e).splitlines())
         ]
         if len(entries) != 1:
             errors.append(f"{len(entries)} write_files entries hold the cron.php line (want 1)")
