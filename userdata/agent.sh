@@ -30,22 +30,33 @@ print("\t".join(str(r.get(k, "")) for k in ("bucket", "key", "sha256", "commit")
   IFS=$'\t' read -r REC_BUCKET REC_KEY REC_SHA REC_COMMIT <<<"$f"
 }
 
-# unpacked COMMIT: RELEASE_DIR with its config.php; downloaded if the record names COMMIT.
+# unpacked COMMIT: RELEASE_DIR with its config.php; downloaded if the request gives the
+# archive's SHA-256 (the preflight's plugin check runs before the record names the release) or
+# the record names COMMIT.
 unpacked() {
   RELEASE_DIR=$CODE_ROOT.releases/$1
   if [ ! -f "$RELEASE_DIR/.moodle-ha-release" ]; then
     read_record || { say "the release record could not be read"; return 1; }
-    [ "$REC_COMMIT" = "$1" ] || { say "release $1 is not unpacked here and the release record names $REC_COMMIT"; return 1; }
+    if [[ $REQ_SHA =~ ^[0-9a-f]{64}$ ]]; then
+      REC_KEY=releases/$1.tar.gz REC_SHA=$REQ_SHA
+    elif [ "$REC_COMMIT" != "$1" ]; then
+      say "release $1 is not unpacked here, the request gives no SHA-256 and the release record names $REC_COMMIT"
+      return 1
+    fi
     echo "downloading release $1"
     release_unpack "$REC_BUCKET" "$REC_KEY" "$REC_SHA" "$1" || { say "$NODE_ERROR"; return 1; }
   fi
   release_config "$RELEASE_DIR" || { say "$NODE_ERROR"; return 1; }
 }
 
-# new_release COMMIT: the record must name COMMIT (the CLI writes it first); then unpacked.
+# new_release COMMIT: the record must name COMMIT (the CLI writes it first), unless the
+# request gives the archive's SHA-256; then unpacked.
 new_release() {
   read_record || { say "the release record could not be read"; return 1; }
-  [ "$REC_COMMIT" = "$1" ] || { say "the release record names $REC_COMMIT, not $1"; return 1; }
+  if [ "$REC_COMMIT" != "$1" ] && [[ ! $REQ_SHA =~ ^[0-9a-f]{64}$ ]]; then
+    say "the release record names $REC_COMMIT, not $1, and the request gives no SHA-256"
+    return 1
+  fi
   unpacked "$1"
 }
 
@@ -154,8 +165,8 @@ handle() { # VALUE: one request; 1 when it must be tried again
   local f
   f=$(printf '%s' "$1" | python3 -c 'import json, sys
 r = json.load(sys.stdin)
-print("\t".join(str(r.get(k) or "") for k in ("id", "action", "commit")))' 2>/dev/null) || { log "a request that is not JSON: ignored"; return 0; }
-  IFS=$'\t' read -r ID ACTION COMMIT <<<"$f"
+print("\t".join(str(r.get(k) or "") for k in ("id", "action", "commit", "sha256")))' 2>/dev/null) || { log "a request that is not JSON: ignored"; return 0; }
+  IFS=$'\t' read -r ID ACTION COMMIT REQ_SHA <<<"$f"
   [[ $ID =~ ^[A-Za-z0-9._-]+$ && ! $ID =~ ^\.+$ ]] || { log "a request id not [A-Za-z0-9._-]+: ignored"; return 0; }
   read_record || return 1
   BUCKET=$REC_BUCKET CLAIM=$AGENT_DIR/$ID

@@ -1,5 +1,6 @@
 //! Commands run on the cron instance, through its agent (`userdata/agent.sh`): the CLI writes
-//! a request (`{"id","action","commit","sha256"}`) to the SSM parameter `/moodle-ha/<stack>/agent`; the
+//! a request (`{"id","action","commit","sha256"}`) to the SSM parameter
+//! [`crate::names::Names::agent_parameter`]; the
 //! agent, polling it, claims the request's ID once on the shared disk (so it runs exactly
 //! once, however often the CLI asks), streams the output to `agent/output/<id>.log` in the
 //! stack's bucket and writes the outcome to `agent/results/<id>.json`. The CLI's IDs are
@@ -16,11 +17,6 @@ use aws_sdk_ssm::types::{ParameterType, Tag};
 use serde::{Deserialize, Serialize};
 use std::sync::Mutex;
 use std::time::Duration;
-
-/// The request parameter of stack `stack`.
-pub fn parameter(stack: &str) -> String {
-    format!("/moodle-ha/{stack}/agent")
-}
 
 /// One command for the agent.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -155,7 +151,7 @@ impl<'a> Agent<'a> {
 
     /// Writes the request parameter (created with the stack's tags the first time).
     async fn ask(&self, request: &Request) -> anyhow::Result<()> {
-        let name = parameter(&self.stack);
+        let name = crate::names::Names::of(&self.stack).agent_parameter();
         let value = serde_json::to_string(request).context("the agent request")?;
         let created = self
             .aws

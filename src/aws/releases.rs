@@ -135,7 +135,7 @@ pub async fn execute(aws: &Aws, op: &Operation, ids: &Ids) -> anyhow::Result<Opt
             // goes with the stack).
             // The agent's request parameter goes with the record (the stack's other SSM
             // parameter; its outcomes are in the bucket).
-            let agent = super::agent::parameter(&aws.tags.stack);
+            let agent = crate::names::Names::of(&aws.tags.stack).agent_parameter();
             match aws.ssm.delete_parameter().name(&agent).send().await {
                 Ok(_) => {}
                 Err(e) if is_code(&e, "ParameterNotFound") => {}
