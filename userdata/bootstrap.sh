@@ -182,9 +182,10 @@ print("\t".join(str(r.get(k, "")) for k in ("bucket", "key", "sha256", "commit",
     [ -n "$READY_SHA" ] || fail "the site runs release $READY_COMMIT (ready marker), which names no SHA-256"
     log "the site runs release $READY_COMMIT (ready marker), the record names $commit: running the site's; the upgrade is the agent's"
     commit=$READY_COMMIT sha=$READY_SHA key=releases/$READY_COMMIT.tar.gz release="the site's release"
-  elif [ "$branch" != "$RELEASE_BRANCH" ] && ! { [ "$ROLE" = cron ] && [ "$READY_COMMIT" = "$commit" ]; }; then
-    # (The cron instance runs what the site runs: after the agent's major upgrade that is
-    # another branch than the one its user data was rendered for.)
+  elif [ "$ROLE" = web ] && [ "$branch" != "$RELEASE_BRANCH" ]; then
+    # (The cron instance's user data names no branch: it runs what the site runs, whose
+    # branch the CLI checked against the spec before writing the record; a major upgrade
+    # changes the branch under it.)
     fail "release $commit refused: it is Moodle $release (branch $branch), this node runs Moodle $MOODLE_VERSION (branch $RELEASE_BRANCH)"
   fi
   release_unpack "$bucket" "$key" "$sha" "$commit" || fail "$NODE_ERROR"

@@ -428,6 +428,35 @@ mod tests {
     }
 
     #[test]
+    fn a_new_branch_keeps_the_cron_instance_and_switches_the_fleet_through_the_workflow() {
+        let to = release("d", "2025100606.00", "5.1.6 (Build: 20260810)", "501");
+        let mut p = planned_from(&spec("5.1"), &spec("4.5"), Some(&v456()), &to);
+        let up = plan_upgrade(&mut p, &spec("5.1"), &new(&to, ENV51), None, "u")
+            .expect("allowed")
+            .expect("an upgrade");
+        assert!(up.major);
+        let changed: Vec<(String, Action)> = p
+            .changes
+            .iter()
+            .map(|c| (c.key.to_string(), c.action))
+            .collect();
+        assert_eq!(
+            changed,
+            [
+                ("launch-template/web".to_string(), Action::Update),
+                ("auto-scaling-group/web".to_string(), Action::Update)
+            ],
+            "the cron instance's user data names no branch"
+        );
+        let version = p.changes[1]
+            .fields
+            .iter()
+            .find(|f| f.field == "launch_template_version")
+            .expect("the group's template version");
+        assert_eq!(version.applies, Some(crate::plan::Applies::UpgradeSwitch));
+    }
+
+    #[test]
     fn an_upgrade_that_would_replace_the_cron_instance_is_refused() {
         // A new cron job changes the cron instance's user data: a replacement.
         let mut other = spec("4.5");

@@ -1,5 +1,5 @@
 <?php  // Moodle configuration file, rendered by moodle-ha for stack moodle-legacy.
-// Moodle 4.5: every name below is checked against MOODLE_405_STABLE's config-dist.php
+// Every name below is checked against config-dist.php of each branch moodle-ha runs (4.5, 5.0, 5.1; one file serves a site through an upgrade to a new branch)
 // and the code that reads it (lib/classes/session/redis.php, lib/dml/mysqli_native_moodle_database.php,
 // lib/setuplib.php); see docs/moodle-render-research.md. Do not edit it on a node: apply renders it.
 //
