@@ -119,8 +119,21 @@ install_missing_tools() {
       ;;
     rhel)
       if ! php -m | grep -qx redis; then
-        # phpredis is not packaged for Amazon Linux 2023: build it with pecl.
-        printf '\n' | retry pecl install -f redis >/dev/null
+        # phpredis is not packaged for Amazon Linux 2023: built with pecl, from PECL's channel
+        # or from the source archive the spec's `moodle.phpredis_source` names.
+        local src=redis
+        case "$PHPREDIS_SOURCE" in
+          pecl) ;;
+          s3://*)
+            src=/tmp/phpredis.tgz
+            retry awscli s3 cp "$PHPREDIS_SOURCE" "$src" >/dev/null || fail "downloading $PHPREDIS_SOURCE"
+            ;;
+          *)
+            src=/tmp/phpredis.tgz
+            retry curl -fsSL -o "$src" "$PHPREDIS_SOURCE" || fail "downloading $PHPREDIS_SOURCE"
+            ;;
+        esac
+        printf '\n' | retry pecl install -f "$src" >/dev/null || fail "building phpredis from $PHPREDIS_SOURCE"
         echo 'extension=redis.so' >/etc/php.d/50-redis.ini
       fi
       ;;

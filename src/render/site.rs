@@ -142,6 +142,8 @@ pub struct Site {
     pub rds_ca_url: String,
     /// efs-utils' git repository.
     pub efs_utils_git_url: String,
+    /// Where Amazon Linux 2023 nodes get phpredis (`pecl` or a URL).
+    pub phpredis_source: String,
     /// 4.5 and 5.0 serve the code root: deny its internal files.
     pub deny_internal_paths: bool,
 }
@@ -215,6 +217,7 @@ impl Site {
             efs_utils_ref: EFS_UTILS_REF,
             rds_ca_url: m.rds_ca_bundle_url.clone(),
             efs_utils_git_url: m.efs_utils_git_url.clone(),
+            phpredis_source: m.phpredis_source.clone(),
         }
     }
 }

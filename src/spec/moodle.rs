@@ -166,6 +166,13 @@ pub struct Moodle {
     /// off GitHub.
     #[serde(default = "default_efs_utils_git_url")]
     pub efs_utils_git_url: String,
+    /// Where Amazon Linux 2023 nodes get phpredis at boot (not in its archive): `pecl`
+    /// (PECL's channel, pecl.php.net) by default; the `https://` or `s3://` URL of the
+    /// extension's source archive (e.g. `redis-6.1.0.tgz`, under the stack bucket's
+    /// `releases/` prefix, which the node roles may read) keeps the boot inside the stack.
+    /// Other distributions install it from their archive.
+    #[serde(default = "default_phpredis_source")]
+    pub phpredis_source: String,
 }
 
 /// php.ini settings rendered on every node.
@@ -211,6 +218,9 @@ pub const DEFAULT_RDS_CA_BUNDLE_URL: &str =
 
 fn default_rds_ca_bundle_url() -> String {
     DEFAULT_RDS_CA_BUNDLE_URL.into()
+}
+fn default_phpredis_source() -> String {
+    "pecl".into()
 }
 fn default_efs_utils_git_url() -> String {
     "https://github.com/aws/efs-utils".into()

@@ -1316,7 +1316,7 @@ fn git_url_is_https_ssh_scp_like_or_an_absolute_file_url_or_path() {
 fn boot_downloads_are_settings_with_their_own_urls() {
     let problems = moodle_problems(&[(
         "git_ref: v4.5.6",
-        "git_ref: v4.5.6\n  rds_ca_bundle_url: s3://moodle-ha-s-123456789012-eu-west-1/releases/rds/global-bundle.pem\n  efs_utils_git_url: https://git.example.edu/mirror/efs-utils",
+        "git_ref: v4.5.6\n  rds_ca_bundle_url: s3://moodle-ha-s-123456789012-eu-west-1/releases/rds/global-bundle.pem\n  efs_utils_git_url: https://git.example.edu/mirror/efs-utils\n  phpredis_source: s3://moodle-ha-s-123456789012-eu-west-1/releases/redis-6.1.0.tgz",
     )]);
     assert!(
         problems.iter().all(|p| p.0 != Severity::Error),
@@ -1333,6 +1333,16 @@ fn boot_downloads_are_settings_with_their_own_urls() {
         "git_ref: v4.5.6\n  efs_utils_git_url: ftp://x/efs-utils",
     )]));
     assert_eq!(path, "moodle.efs_utils_git_url");
+    assert_eq!(example().moodle.phpredis_source, "pecl");
+    let (path, text) = only_error(&moodle_problems(&[(
+        "git_ref: v4.5.6",
+        "git_ref: v4.5.6\n  phpredis_source: pecl.php.net/redis",
+    )]));
+    assert_eq!(path, "moodle.phpredis_source");
+    assert!(
+        text.contains("must be `pecl` or an https:// or s3:// URL"),
+        "{text}"
+    );
 }
 
 #[test]

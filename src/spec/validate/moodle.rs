@@ -20,6 +20,7 @@ impl Checker<'_> {
         self.wwwroot(m);
         self.code_source(m);
         self.boot_downloads(m);
+        self.phpredis_source(m);
         self.moodle_paths(m);
         if !m.admin_email.contains('@') {
             self.err(
@@ -101,6 +102,19 @@ impl Checker<'_> {
                     "`{}` is not a git URL (https://, ssh://, git@ or file:///)",
                     m.efs_utils_git_url
                 ),
+            );
+        }
+    }
+
+    /// `phpredis_source`: `pecl` or a URL a node can download.
+    fn phpredis_source(&mut self, m: &Moodle) {
+        let source = &m.phpredis_source;
+        let url = ["https://", "s3://"].iter().any(|p| source.starts_with(p))
+            && !source.chars().any(char::is_whitespace);
+        if source != "pecl" && !url {
+            self.err(
+                "moodle.phpredis_source",
+                format!("`{source}` must be `pecl` or an https:// or s3:// URL of phpredis' source archive"),
             );
         }
     }
