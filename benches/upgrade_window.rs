@@ -109,7 +109,7 @@ fn measure(spec: &Spec, typical: &Typical, major: bool) -> anyhow::Result<Vec<St
         let mut journal = Journal::new("bench", "upgrade");
         workflow::run(
             &mut journal,
-            &UpgradeStep::ORDER,
+            workflow::Order::whole(&UpgradeStep::ORDER),
             &Sleeps(sleeps),
             &Nowhere,
             &Stop::default(),
