@@ -61,6 +61,14 @@ const CREATE_SECONDS: &[(Kind, u64, &str)] = &[
     (Kind::ScalingPolicy, 2, "PutScalingPolicy"),
     (Kind::ScheduledAction, 1, "PutScheduledUpdateGroupAction"),
     (Kind::Instance, 60, "cron instance, pending → running"),
+    (
+        Kind::Bucket,
+        3,
+        "CreateBucket + encryption, public access block, policy, lifecycle",
+    ),
+    (Kind::WebAcl, 3, "CreateWebACL + association + logging"),
+    (Kind::LogGroup, 1, "CreateLogGroup + retention"),
+    (Kind::FlowLog, 2, "CreateFlowLogs"),
 ];
 
 /// The time of a kind missing from the table.

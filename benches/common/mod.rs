@@ -96,16 +96,72 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{:06x}", micros % 0xff_ffff)
 }
 
-/// The text of `stacks/example.yaml` with another stack name.
+/// A local git repository standing in for the site's code (benches reach no git host): a
+/// Moodle-shaped tree (`version.php` of 4.5.6, `lib/setup.php`, `admin/environment.xml`)
+/// tagged `v4.5.6`, made once per bench run in a temporary directory; a `file://` URL.
+pub fn site_repo_url() -> anyhow::Result<&'static str> {
+    static URL: std::sync::OnceLock<Result<String, String>> = std::sync::OnceLock::new();
+    URL.get_or_init(|| make_site_repo().map_err(|e| format!("{e:#}")))
+        .as_deref()
+        .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+fn make_site_repo() -> anyhow::Result<String> {
+    let dir = std::env::temp_dir().join(format!("moodle-ha-bench-site-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("lib"))?;
+    std::fs::create_dir_all(dir.join("admin"))?;
+    std::fs::write(dir.join("lib/setup.php"), "<?php\n")?;
+    std::fs::copy(
+        root().join("tests/fixtures/moodle/version-4.5.6.php"),
+        dir.join("version.php"),
+    )?;
+    std::fs::copy(
+        root().join("tests/fixtures/moodle/environment-4.5.6.xml"),
+        dir.join("admin/environment.xml"),
+    )?;
+    for args in [
+        &["init", "-q"][..],
+        &["add", "-A"],
+        &["commit", "-qm", "Moodle 4.5.6 (bench stand-in)"],
+        &["tag", "v4.5.6"],
+    ] {
+        let ok = Command::new("git")
+            .arg("-C")
+            .arg(&dir)
+            .args(["-c", "user.name=bench", "-c", "user.email=bench@localhost"])
+            .args(args)
+            .output()
+            .context("running git")?
+            .status
+            .success();
+        if !ok {
+            bail!("git {args:?} in {} failed", dir.display());
+        }
+    }
+    Ok(format!("file://{}", dir.display()))
+}
+
+/// The text of `stacks/example.yaml` with another stack name, its code from
+/// [`site_repo_url`].
 pub fn example_named(name: &str) -> anyhow::Result<String> {
     let path = root().join("stacks/example.yaml");
     let text =
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     let from = "name: moodle-example";
-    if !text.contains(from) {
-        bail!("{} no longer has `{from}`", path.display());
+    let git_ref = "  git_ref: v4.5.6\n";
+    if !text.contains(from) || !text.contains(git_ref) {
+        bail!(
+            "{} no longer has `{from}` and `{}`",
+            path.display(),
+            git_ref.trim()
+        );
     }
-    Ok(text.replacen(from, &format!("name: {name}"), 1))
+    Ok(text.replacen(from, &format!("name: {name}"), 1).replacen(
+        git_ref,
+        &format!("{git_ref}  git_url: {}\n", site_repo_url()?),
+        1,
+    ))
 }
 
 /// Writes the example under `name` to `dir/<name>.yaml`.
