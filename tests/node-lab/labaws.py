@@ -19,6 +19,12 @@
   labaws.py get-object BUCKET KEY REGION
                                         the object's body on stdout; exits 1 when there is none
   labaws.py delete-object BUCKET KEY REGION
+  labaws.py journal HISTORY_JSON KIND   the last workflow of KIND (`upgrade`, `rollback`) in
+                                        `moodle-ha history --output json`: its id, state, the
+                                        seconds from its first step's start to its last step's
+                                        end, and from `maintenance-on`'s start to
+                                        `maintenance-off`'s end (the maintenance window), tab
+                                        separated; `-` for what the journal lacks
 
 AWS_ENDPOINT_URL (the emulator) and test credentials come from the environment.
 """
@@ -119,8 +125,32 @@ def delete_object(bucket, key, region):
     client("s3", region).delete_object(Bucket=bucket, Key=key)
 
 
+def journal(path, kind):
+    from datetime import datetime
+
+    doc = json.load(open(path))
+    flows = [w for w in doc.get("workflows", []) if w.get("id", "").startswith(f"{kind}-")]
+    if not flows:
+        print("-\t-\t-\t-")
+        return
+    w = sorted(flows, key=lambda w: w["id"])[-1]
+    state = w.get("state")
+    if isinstance(state, dict):
+        state = state.get("state")
+    t = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00"))
+    steps = {e["step"]: e for e in w.get("steps", [])}
+    starts = [t(e["started"]) for e in w.get("steps", [])]
+    ends = [t(e["ended"]) for e in w.get("steps", []) if e.get("ended")]
+    whole = f"{(max(ends) - min(starts)).total_seconds():.0f}" if starts and ends else "-"
+    on, off = steps.get("maintenance-on"), steps.get("maintenance-off")
+    window = (f"{(t(off['ended']) - t(on['started'])).total_seconds():.0f}"
+              if on and off and off.get("ended") else "-")
+    print(f"{w['id']}\t{state}\t{whole}\t{window}")
+
+
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
     {"facts": facts, "secret": secret, "targets": targets, "complete": complete,
      "record": record, "put-record": put_record, "put-object": put_object,
-     "put-agent": put_agent, "get-object": get_object, "delete-object": delete_object}[cmd](*args)
+     "put-agent": put_agent, "get-object": get_object, "delete-object": delete_object,
+     "journal": journal}[cmd](*args)
