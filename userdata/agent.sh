@@ -94,7 +94,7 @@ action_check_plugins() {
   rc=$?
   [ "$rc" = 0 ] || { say "uninstall_plugins.php --show-contrib exited $rc in the running release"; return 1; }
   missing=$(in_both "$contrib" "$out")
-  dropped=$(printf '%s\n' "$out" | awk -F'\t' 'NF >= 2 { print $1 }' | grep -vxF -f <(printf '%s\n' $missing) | paste -sd' ' -)
+  dropped=$(printf '%s\n' "$out" | awk -F'\t' 'NF >= 2 { print $1 }' | grep -vxF -f <(tr ' ' '\n' <<<"$missing") | paste -sd' ' -)
   [ -z "$dropped" ] || echo "Moodle's own plugins release $1 drops (its core upgrade removes them): $dropped"
   [ -z "$missing" ] || { say "plugins the site has that release $1 lacks: $missing"; return 1; }
   say "release $1 has every plugin the site added"
