@@ -14,6 +14,14 @@ use anyhow::{Context, bail};
 pub const WHILE_WARM: [&str; 3] = ["AlarmNotification", "ScheduledActions", "AZRebalance"];
 /// Suspended while maintenance is on.
 pub const WHILE_IN_MAINTENANCE: [&str; 2] = ["HealthCheck", "ReplaceUnhealthy"];
+/// Every process a workflow suspends: all resumed when it ends.
+pub const ANY_WORKFLOW: [&str; 5] = [
+    WHILE_WARM[0],
+    WHILE_WARM[1],
+    WHILE_WARM[2],
+    WHILE_IN_MAINTENANCE[0],
+    WHILE_IN_MAINTENANCE[1],
+];
 
 /// One instance of the group.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -157,6 +157,21 @@ impl Aws {
         self.max_wait.map_or(default, |cap| cap.min(default))
     }
 
+    /// The stack's bucket (its name holds the account, read with GetCallerIdentity): where
+    /// workflows keep their journals, for commands that plan nothing (`history`, `rollback`).
+    pub async fn stack_bucket(&self, spec: &Spec) -> anyhow::Result<String> {
+        let account = self
+            .sts
+            .get_caller_identity()
+            .send()
+            .await
+            .context("GetCallerIdentity")?
+            .account()
+            .map(str::to_string)
+            .context("GetCallerIdentity named no account")?;
+        Ok(crate::names::Names::of(&spec.name).bucket(&account, &spec.region))
+    }
+
     /// Reads what AWS knows about what the spec refers to: adopted VPC and subnets, AMIs.
     pub async fn facts(&self, spec: &Spec) -> anyhow::Result<Facts> {
         let network = async {

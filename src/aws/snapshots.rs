@@ -64,12 +64,12 @@ pub async fn take(
     id: &str,
     tags: &[(String, String)],
 ) -> anyhow::Result<()> {
+    let tags: Vec<aws_sdk_rds::types::Tag> = tags
+        .iter()
+        .map(|(k, v)| aws_sdk_rds::types::Tag::builder().key(k).value(v).build())
+        .collect();
     match source {
         Source::Instance(db) => {
-            let tags = tags
-                .iter()
-                .map(|(k, v)| aws_sdk_rds::types::Tag::builder().key(k).value(v).build())
-                .collect();
             let answer = aws
                 .rds
                 .create_db_snapshot()
@@ -85,10 +85,6 @@ pub async fn take(
             }
         }
         Source::Cluster(cluster) => {
-            let tags = tags
-                .iter()
-                .map(|(k, v)| aws_sdk_rds::types::Tag::builder().key(k).value(v).build())
-                .collect();
             let answer = aws
                 .rds
                 .create_db_cluster_snapshot()

@@ -4,7 +4,6 @@
 use super::{Ui, load};
 use crate::aws::journals::Journals;
 use crate::workflow::Journal;
-use anyhow::Context;
 use std::path::Path;
 
 /// Every workflow of the stack, oldest first.
@@ -26,16 +25,7 @@ pub async fn run(
         return Ok(None);
     };
     let spec = &loaded.spec;
-    let account = aws
-        .sts
-        .get_caller_identity()
-        .send()
-        .await
-        .context("GetCallerIdentity")?
-        .account()
-        .map(str::to_string)
-        .context("GetCallerIdentity named no account")?;
-    let bucket = crate::names::Names::of(&spec.name).bucket(&account, &spec.region);
+    let bucket = aws.stack_bucket(spec).await?;
     let store = Journals::new(&aws, bucket);
     let mut journals = Vec::new();
     for id in store.ids().await? {

@@ -7,7 +7,10 @@
 
 use super::execute::{Approval, Settings};
 use super::interrupt::Interrupt;
-use super::upgrade::{fact, new_id, on_cron, record_fleet, switch_to_new};
+use super::upgrade::{
+    end_maintenance, event_line, fact, journal_release, new_id, on_cron, record_fleet,
+    switch_to_new,
+};
 use super::{Ui, load};
 use crate::aws::fleet::{self, WHILE_IN_MAINTENANCE, WHILE_WARM};
 use crate::aws::journals::Journals;
@@ -17,8 +20,8 @@ use crate::release::Release;
 use crate::upgrade::plan::Database;
 use crate::upgrade::rollback::{Rollback, RollbackStep};
 use crate::upgrade::steps::UpgradeStep;
-use crate::workflow::{self, Event, Finished, Journal, Order, State, Store};
-use anyhow::{Context, bail};
+use crate::workflow::{self, Finished, Journal, Order, State, Store};
+use anyhow::bail;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use time::OffsetDateTime;
@@ -66,16 +69,7 @@ pub async fn run(args: Args, ui: &dyn Ui) -> anyhow::Result<Option<(RolledBack, 
         return Ok(None);
     };
     let spec = &loaded.spec;
-    let account = aws
-        .sts
-        .get_caller_identity()
-        .send()
-        .await
-        .context("GetCallerIdentity")?
-        .account()
-        .map(str::to_string)
-        .context("GetCallerIdentity named no account")?;
-    let bucket = Names::of(&spec.name).bucket(&account, &spec.region);
+    let bucket = aws.stack_bucket(spec).await?;
     let plan = plan(&aws, &bucket, Database::of(spec)).await?;
     aws.progress.line(&plan.render());
     let approval = Approval {
@@ -112,13 +106,6 @@ async fn plan(aws: &Aws, bucket: &str, database: Database) -> anyhow::Result<Rol
             "the stack has no unfinished upgrade to roll back (`moodle-ha history` lists its upgrades); a finished upgrade is undone by restoring its snapshot by hand"
         );
     };
-    let release = |k: &str| -> anyhow::Result<Release> {
-        let text = up
-            .facts
-            .get(k)
-            .with_context(|| format!("upgrade journal {} has no `{k}`", up.id))?;
-        Release::from_record(text).map_err(anyhow::Error::msg)
-    };
     let resumed = journals
         .open::<RollbackStep>("rollback-")
         .await?
@@ -138,8 +125,8 @@ async fn plan(aws: &Aws, bucket: &str, database: Database) -> anyhow::Result<Rol
             .map(|r| r.id)
             .unwrap_or_else(|| new_id("rollback", OffsetDateTime::now_utc())),
         upgrade: up.id.clone(),
-        to: release(fact::FROM)?,
-        from: release(fact::TO)?,
+        to: journal_release(&up, fact::FROM)?,
+        from: journal_release(&up, fact::TO)?,
         snapshot,
         database,
         bucket: bucket.to_string(),
@@ -185,16 +172,7 @@ async fn carry_out(
         &store,
         stop,
         OffsetDateTime::now_utc,
-        |event| match event {
-            Event::AlreadyDone(s) => {
-                progress.line(&format!("  rollback: {} (done before)", s.name()))
-            }
-            Event::Starting { step, .. } => progress.line(&format!("  rollback: {}…", step.name())),
-            Event::Done(s) => progress.line(&format!("  rollback: {} done", s.name())),
-            Event::Failed { step, message } => {
-                progress.line(&format!("  rollback: {} FAILED: {message}", step.name()));
-            }
-        },
+        |event| progress.line(&event_line("rollback", RollbackStep::name, event)),
     )
     .await?;
     if finished == Finished::Succeeded {
@@ -242,12 +220,8 @@ impl Steps<'_> {
     }
 
     async fn maintenance_off(&self) -> anyhow::Result<()> {
-        self.on_cron("smoke", None).await?;
-        self.on_cron("maintenance-off", None).await?;
-        self.on_cron("cron-resume", None).await?;
-        let mut all: Vec<&str> = WHILE_WARM.to_vec();
-        all.extend(WHILE_IN_MAINTENANCE);
-        fleet::resume(self.aws, &self.group, &all).await
+        let r = self.rollback;
+        end_maintenance(self.aws, &self.stack, &r.bucket, &r.id, &self.group).await
     }
 }
 

@@ -144,12 +144,8 @@ impl<'a> Steps<'a> {
     }
 
     async fn maintenance_off(&self, facts: &BTreeMap<String, String>) -> anyhow::Result<()> {
-        self.on_cron("smoke", false).await?;
-        self.on_cron("maintenance-off", false).await?;
-        self.on_cron("cron-resume", false).await?;
-        let mut all: Vec<&str> = WHILE_WARM.to_vec();
-        all.extend(WHILE_IN_MAINTENANCE);
-        fleet::resume(self.aws, &self.group, &all).await?;
+        let (bucket, id) = (&self.upgrade.bucket, &self.upgrade.id);
+        end_maintenance(self.aws, &self.stack, bucket, id, &self.group).await?;
         // The login page through each new node: the target group's health check.
         let (old, _, _) = before(facts)?;
         let g = fleet::group(self.aws, &self.group).await?;
@@ -335,18 +331,62 @@ pub async fn open_upgrade(aws: &Aws, bucket: &str) -> anyhow::Result<Option<Open
     else {
         return Ok(None);
     };
-    let release = |k: &str| -> anyhow::Result<crate::release::Release> {
-        let text = journal
-            .facts
-            .get(k)
-            .with_context(|| format!("upgrade journal {} has no `{k}`", journal.id))?;
-        crate::release::Release::from_record(text).map_err(anyhow::Error::msg)
-    };
     Ok(Some(OpenUpgrade {
         id: journal.id.clone(),
-        from: release(fact::FROM)?,
-        to: release(fact::TO)?,
+        from: journal_release(&journal, fact::FROM)?,
+        to: journal_release(&journal, fact::TO)?,
     }))
+}
+
+/// The release an upgrade's journal records under `key` ([`fact::FROM`] or [`fact::TO`]).
+pub(super) fn journal_release(
+    journal: &Journal<UpgradeStep>,
+    key: &str,
+) -> anyhow::Result<crate::release::Release> {
+    let text = journal
+        .facts
+        .get(key)
+        .with_context(|| format!("upgrade journal {} has no `{key}`", journal.id))?;
+    crate::release::Release::from_record(text).map_err(anyhow::Error::msg)
+}
+
+/// A workflow's step event as the progress line `<workflow>: <step> …`.
+pub(super) fn event_line<S: Copy>(
+    workflow: &str,
+    name: fn(S) -> &'static str,
+    event: Event<S>,
+) -> String {
+    match event {
+        Event::AlreadyDone(s) => format!("  {workflow}: {} (done before)", name(s)),
+        Event::Starting { step, attempt } => format!(
+            "  {workflow}: {}{}…",
+            name(step),
+            if attempt > 1 {
+                format!(" (attempt {attempt})")
+            } else {
+                String::new()
+            }
+        ),
+        Event::Done(s) => format!("  {workflow}: {} done", name(s)),
+        Event::Failed { step, message } => {
+            format!("  {workflow}: {} FAILED: {message}", name(step))
+        }
+    }
+}
+
+/// The end of a workflow's window on the cron instance and the group: the smoke test
+/// (`check_database_schema.php`), maintenance off, cron on, every suspended process resumed.
+pub(super) async fn end_maintenance(
+    aws: &Aws,
+    stack: &str,
+    bucket: &str,
+    workflow: &str,
+    group: &str,
+) -> anyhow::Result<()> {
+    for action in ["smoke", "maintenance-off", "cron-resume"] {
+        on_cron(aws, stack, bucket, workflow, action, None).await?;
+    }
+    fleet::resume(aws, group, &fleet::ANY_WORKFLOW).await
 }
 
 /// A new workflow ID of `kind` at `now`: `upgrade-20261206T150000Z`.
@@ -404,24 +444,7 @@ pub async fn run_steps(
         &store,
         stop,
         OffsetDateTime::now_utc,
-        |event| match event {
-            Event::AlreadyDone(s) => {
-                progress.line(&format!("  upgrade: {} (done before)", s.name()))
-            }
-            Event::Starting { step, attempt } => progress.line(&format!(
-                "  upgrade: {}{}…",
-                step.name(),
-                if attempt > 1 {
-                    format!(" (attempt {attempt})")
-                } else {
-                    String::new()
-                }
-            )),
-            Event::Done(s) => progress.line(&format!("  upgrade: {} done", s.name())),
-            Event::Failed { step, message } => {
-                progress.line(&format!("  upgrade: {} FAILED: {message}", step.name()));
-            }
-        },
+        |event| progress.line(&event_line("upgrade", UpgradeStep::name, event)),
     )
     .await?;
     Ok(Ran { journal, finished })
