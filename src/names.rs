@@ -31,6 +31,11 @@ pub const AGENT_RESULTS_PREFIX: &str = "agent/results/";
 /// `agent/output/<id>.log`.
 pub const AGENT_OUTPUT_PREFIX: &str = "agent/output/";
 
+/// The stack bucket's prefix where a web node reports, once its boot is done and it waits
+/// for the site to be ready for its release, the commit it waits for: `nodes/<instance-id>`
+/// (an upgrade's warm-capacity step waits for these).
+pub const NODES_PREFIX: &str = "nodes/";
+
 /// The AWS partition of `region` (`aws`, `aws-cn`, `aws-us-gov`), for ARNs.
 pub fn partition(region: &str) -> &'static str {
     if region.starts_with("cn-") {

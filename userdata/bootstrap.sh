@@ -189,6 +189,7 @@ r = json.load(sys.stdin)
 print("\t".join(str(r.get(k, "")) for k in ("bucket", "key", "sha256", "commit", "branch", "release")))
 ') || fail "the release record $RELEASE_PARAMETER is not JSON"
   IFS=$'\t' read -r bucket key sha commit branch release <<<"$fields"
+  RELEASE_BUCKET=$bucket
   [[ $commit =~ ^[0-9a-f]{40}$ ]] || fail "release refused: the record names no commit ($commit)"
   read_ready_marker
   if [ "$ROLE" = cron ] && [ -n "$READY_COMMIT" ] && [ "$READY_COMMIT" != "$commit" ]; then
@@ -241,6 +242,17 @@ enable_site() {
   fi
 }
 
+# The boot is done; the node waits for the site to be ready for release $1. It says so in
+# the stack bucket (nodes/<instance-id>): an upgrade's warm-capacity step waits for this, so
+# that no node still boots inside the maintenance window. Best effort: a node that cannot
+# write it still serves once the site is ready.
+report_waiting() {
+  local id
+  id=$(instance_id) || return 0
+  printf '%s\n' "$1" | awscli s3 cp --quiet - "s3://$RELEASE_BUCKET/nodes/$id" ||
+    log "could not report the boot done to s3://$RELEASE_BUCKET/nodes/$id"
+}
+
 wait_until_installed() {
   # The cron instance installs or upgrades the site; a web node never does. Until the ready
   # marker names this node's release (when it names one) at a version at least this code's,
@@ -249,6 +261,7 @@ wait_until_installed() {
   local mine commit tries=0
   mine=$(release_version "$DOCUMENT_ROOT")
   commit=$(basename "$(readlink "$CODE_ROOT")")
+  report_waiting "$commit"
   while :; do
     read_ready_marker
     if [ -n "$mine" ] && awk -v a="$READY_VERSION" -v b="$mine" 'BEGIN { exit !(a ~ /^[0-9]+(\.[0-9]+)?$/ && a + 0 >= b + 0) }' &&

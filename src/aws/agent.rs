@@ -216,28 +216,7 @@ impl<'a> Agent<'a> {
     /// The object `key`, whole (the logs are small, and a byte range past an object's end is
     /// an error on S3), `None` when it does not exist yet.
     async fn get(&self, key: &str) -> anyhow::Result<Option<Vec<u8>>> {
-        let got = self
-            .aws
-            .s3
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await;
-        let object = match got {
-            Ok(o) => o,
-            Err(e) if is_code(&e, "NoSuchKey") || is_code(&e, "NotFound") => return Ok(None),
-            Err(e) => {
-                return Err(e).with_context(|| format!("GetObject s3://{}/{key}", self.bucket));
-            }
-        };
-        let bytes = object
-            .body
-            .collect()
-            .await
-            .with_context(|| format!("reading s3://{}/{key}", self.bucket))?
-            .into_bytes();
-        Ok(Some(bytes.to_vec()))
+        super::s3::object(self.aws, &self.bucket, key).await
     }
 }
 

@@ -7,6 +7,7 @@ pub mod agent;
 pub mod answer;
 pub mod api_log;
 pub mod autoscaling;
+pub mod boots;
 pub mod cluster_parameters;
 pub mod ec2;
 pub mod efs;

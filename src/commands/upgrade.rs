@@ -6,6 +6,7 @@
 
 use crate::aws::Aws;
 use crate::aws::agent::{Agent, Request};
+use crate::aws::boots;
 use crate::aws::fleet::{self, WHILE_IN_MAINTENANCE, WHILE_WARM};
 use crate::aws::journals::Journals;
 use crate::aws::snapshots::{self, Source};
@@ -102,7 +103,15 @@ impl<'a> Steps<'a> {
             &self.upgrade.to,
         )
         .await?;
-        launch_beside(self.aws, &self.group, facts, false).await
+        launch_beside(self.aws, &self.group, facts, false).await?;
+        booted(
+            self.aws,
+            &self.group,
+            &self.upgrade.bucket,
+            facts,
+            &self.upgrade.to.commit,
+        )
+        .await
     }
 
     async fn maintenance_on(&self) -> anyhow::Result<()> {
@@ -260,6 +269,43 @@ pub(super) async fn launch_beside(
     })
     .await?;
     Ok(())
+}
+
+/// Waits until every new node of `group` (not recorded in `facts` as old) has booted and
+/// waits for release `commit` (its report in the stack bucket): their boots happen before
+/// the maintenance window, not inside it.
+async fn booted(
+    aws: &Aws,
+    group: &str,
+    bucket: &str,
+    facts: &BTreeMap<String, String>,
+    commit: &str,
+) -> anyhow::Result<()> {
+    let (old, _, _) = before(facts)?;
+    let what = "the new web nodes to finish booting (each then waits for the upgraded site)";
+    wait::until(&aws.progress, what, aws.wait_max(LAUNCH_MAX), || async {
+        let g = fleet::group(aws, group).await?;
+        let new: Vec<String> = g
+            .live()
+            .filter(|m| !old.contains(&m.id))
+            .map(|m| m.id.clone())
+            .collect();
+        let reports = boots::waiting_for(aws, bucket, &new).await?;
+        let not = boots::not_waiting_for(&reports, commit);
+        Ok(if not.is_empty() && !new.is_empty() {
+            Poll::Ready
+        } else {
+            Poll::Pending(if new.is_empty() {
+                "no new node yet".to_string()
+            } else {
+                not.join(", ")
+            })
+        })
+    })
+    .await
+    .context(
+        "the new web nodes did not finish booting (their boot's log: /var/log/cloud-init-output.log on the node, or its console output); the site still serves the old release and is not in maintenance; `apply` again retries",
+    )
 }
 
 /// Waits until the new nodes serve, retires the recorded old ones (they drain) and gives

@@ -223,7 +223,12 @@ mod tests {
             allowing(&web, "ssm:GetParameter"),
             ["arn:aws:ssm:eu-west-1:*:parameter/moodle-ha/s/release"]
         );
-        assert!(allowing(&web, "s3:PutObject").is_empty());
+        // A web node writes only its boot report (no read, list or delete there).
+        assert_eq!(
+            allowing(&web, "s3:PutObject"),
+            ["arn:aws:s3:::bucket/nodes/*"]
+        );
+        assert!(allowing(&web, "s3:DeleteObject").is_empty());
         let text = web.to_string();
         assert!(!text.contains("agent"), "{text}");
     }

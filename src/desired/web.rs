@@ -36,7 +36,7 @@ pub const WEB_NODE_SECRETS: &[&str] = &["db-user", "redis-auth"];
 /// The inline policy of the web nodes' role: only what they need, limited to the stack's own
 /// resources by their `moodle-ha:stack` tag; of the secrets, only [`WEB_NODE_SECRETS`] (by
 /// name: Secrets Manager appends `-` and six characters to a secret's ARN); the release record
-/// and the release archives in `bucket`.
+/// and the release archives in `bucket`, and the node's boot report there (write only).
 pub fn web_node_policy(stack: &str, region: &str, bucket: &str) -> serde_json::Value {
     let release = super::release::read_the_release(stack, region, bucket);
     let names = crate::names::Names::of(stack);
@@ -63,6 +63,16 @@ pub fn web_node_policy(stack: &str, region: &str, bucket: &str) -> serde_json::V
             find_the_stacks_endpoints(),
             release[0],
             release[1],
+            {
+                "Sid": "ReportTheBootDone",
+                "Effect": "Allow",
+                "Action": "s3:PutObject",
+                "Resource": format!(
+                    "arn:{}:s3:::{bucket}/{}*",
+                    crate::names::partition(region),
+                    crate::names::NODES_PREFIX
+                )
+            },
             {
                 "Sid": "MountMoodledata",
                 "Effect": "Allow",

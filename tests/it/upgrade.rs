@@ -7,8 +7,10 @@
 //! journal, `upgrade` once, the fleet switched (old nodes retired, capacity given back),
 //! maintenance off with every suspended process resumed; the cron instance is not replaced; a
 //! second plan is empty; `history` shows it. A failed `upgrade` leaves the site in
-//! maintenance and the next apply resumes at it (one snapshot); a CLI killed while the
-//! upgrade runs, run again, waits for that run instead of asking for a second.
+//! maintenance and the next apply resumes at it (one snapshot). New nodes that never finish
+//! booting fail the warm-capacity step before maintenance. A CLI killed (SIGKILL) at every
+//! step in turn, run again each time, resumes where it was: each of the agent's actions runs
+//! once, the upgrade once, one snapshot, nothing left suspended.
 
 use crate::harness::*;
 use serde_json::{Value, json};
@@ -24,6 +26,67 @@ struct AgentState {
     fail_once: Vec<String>,
     /// An action left unanswered while set (it "runs").
     hold: Option<String>,
+    /// The web nodes never finish booting (they report nothing).
+    no_boots: bool,
+    /// The web nodes that reported their boot done.
+    booted: Vec<String>,
+}
+
+/// What the web nodes' boots do, as far as the CLI can see: each instance of the web group,
+/// the first time it is seen, reports the release the record names then as the one it waits
+/// for (`nodes/<instance-id>`, as `userdata/bootstrap.sh` does once its boot is done).
+async fn report_boots(
+    asg: &aws_sdk_autoscaling::Client,
+    ssm: &aws_sdk_ssm::Client,
+    s3: &aws_sdk_s3::Client,
+    stack: &str,
+    bucket: &str,
+    shared: &Mutex<AgentState>,
+) {
+    if shared.lock().expect("agent state").no_boots {
+        return;
+    }
+    let Ok(groups) = asg
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(format!("{stack}-web"))
+        .send()
+        .await
+    else {
+        return;
+    };
+    let Some(commit) = ssm
+        .get_parameter()
+        .name(format!("/moodle-ha/{stack}/release"))
+        .send()
+        .await
+        .ok()
+        .and_then(|o| o.parameter().and_then(|p| p.value()).map(str::to_string))
+        .and_then(|v| serde_json::from_str::<Value>(&v).ok())
+        .and_then(|v| v["commit"].as_str().map(str::to_string))
+    else {
+        return;
+    };
+    let ids: Vec<String> = groups
+        .auto_scaling_groups()
+        .iter()
+        .flat_map(|g| g.instances())
+        .filter_map(|i| i.instance_id().map(str::to_string))
+        .collect();
+    for id in ids {
+        if shared.lock().expect("agent state").booted.contains(&id) {
+            continue;
+        }
+        let put = s3
+            .put_object()
+            .bucket(bucket)
+            .key(format!("nodes/{id}"))
+            .body(format!("{commit}\n").into_bytes().into())
+            .send()
+            .await;
+        if put.is_ok() {
+            shared.lock().expect("agent state").booted.push(id);
+        }
+    }
 }
 
 /// The cron instance's agent, as far as the CLI can see it.
@@ -40,8 +103,10 @@ impl FakeAgent {
             let config = config_for_tests().await;
             let ssm = aws_sdk_ssm::Client::new(&config);
             let s3 = aws_sdk_s3::Client::new(&config);
+            let asg = aws_sdk_autoscaling::Client::new(&config);
             loop {
                 tokio::time::sleep(Duration::from_millis(200)).await;
+                report_boots(&asg, &ssm, &s3, &stack, &bucket, &shared).await;
                 let Ok(out) = ssm
                     .get_parameter()
                     .name(format!("/moodle-ha/{stack}/agent"))
@@ -393,21 +458,10 @@ async fn a_new_release_is_upgraded_by_the_workflow_once_and_recorded() {
     ]));
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_cli_killed_while_the_upgrade_runs_waits_for_that_run_when_run_again() {
-    let name = unique("upk");
-    let stack = example_spec(&name, |t| t);
-    let spec = stack.path.to_str().expect("path").to_string();
-    ok(moodle_ha(&["apply", "--yes", &spec]));
-    let bucket = bucket_of(&name).await;
-    let agent = FakeAgent::start(&name, &bucket);
-    agent.set(|s| s.hold = Some("upgrade".into()));
-    let newer = example_spec(&name, |t| t.replace("git_ref: v4.5.6", "git_ref: v4.5.7"));
-    let newer_path = newer.path.to_str().expect("path").to_string();
-
-    // Killed (SIGKILL: nothing is cleaned up) while it waits for the upgrade.
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_moodle-ha"))
-        .args(["apply", "--yes", &newer_path])
+/// Starts `apply SPEC` in the background (killed later with SIGKILL: nothing cleaned up).
+fn spawn_apply(spec: &str) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_moodle-ha"))
+        .args(["apply", "--yes", spec])
         .env("AWS_ENDPOINT_URL", endpoint())
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
@@ -416,20 +470,25 @@ async fn a_cli_killed_while_the_upgrade_runs_waits_for_that_run_when_run_again()
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
-        .expect("apply");
+        .expect("apply")
+}
+
+/// Waits until the CLI has asked the agent of `stack` for `action`.
+async fn asked_for(stack: &str, action: &str) {
+    let ssm = aws_sdk_ssm::Client::new(&config_for_tests().await);
+    let wanted = format!("\"{action}\"");
     let asked = async {
-        let ssm = aws_sdk_ssm::Client::new(&config_for_tests().await);
         loop {
             if let Ok(out) = ssm
                 .get_parameter()
-                .name(format!("/moodle-ha/{name}/agent"))
+                .name(format!("/moodle-ha/{stack}/agent"))
                 .send()
                 .await
             {
                 if out
                     .parameter()
                     .and_then(|p| p.value())
-                    .is_some_and(|v| v.contains("\"upgrade\""))
+                    .is_some_and(|v| v.contains(&wanted))
                 {
                     return;
                 }
@@ -439,19 +498,87 @@ async fn a_cli_killed_while_the_upgrade_runs_waits_for_that_run_when_run_again()
     };
     tokio::time::timeout(Duration::from_secs(300), asked)
         .await
-        .expect("the upgrade was asked for");
-    child.kill().expect("kill");
-    let _ = child.wait();
+        .unwrap_or_else(|_| panic!("`{action}` was asked for"));
+}
 
-    // The agent "finishes" the upgrade it was asked for; the CLI run again (taking over the
-    // dead run's lock) waits for that run and asks for no second one.
-    agent.set(|s| s.hold = None);
-    let again = cli(args(&["apply", "--yes", &newer_path])).await;
-    let out = format!("{}{}", stdout(&again), stderr(&again));
-    assert!(again.status.success(), "{out}");
-    let upgrades = agent.actions().iter().filter(|a| *a == "upgrade").count();
-    assert_eq!(upgrades, 1, "{:?}", agent.actions());
+#[tokio::test(flavor = "multi_thread")]
+async fn killed_at_every_step_the_upgrade_resumes_with_one_snapshot_and_one_upgrade() {
+    let name = unique("upk");
+    let stack = example_spec(&name, |t| t);
+    let spec = stack.path.to_str().expect("path").to_string();
+    ok(moodle_ha(&["apply", "--yes", &spec]));
+    let bucket = bucket_of(&name).await;
+    let agent = FakeAgent::start(&name, &bucket);
+    let newer = example_spec(&name, |t| t.replace("git_ref: v4.5.6", "git_ref: v4.5.7"));
+    let newer_path = newer.path.to_str().expect("path").to_string();
+
+    // New nodes that never finish booting: the warm-capacity step waits for them (bounded
+    // here by --max-wait) and fails before maintenance; the site never saw the upgrade.
+    agent.set(|s| s.no_boots = true);
+    let stuck = cli(args(&["apply", "--yes", "--max-wait", "10", &newer_path])).await;
+    let out = format!("{}{}", stdout(&stuck), stderr(&stuck));
+    assert_eq!(stuck.status.code(), Some(1), "{out}");
+    assert!(out.contains("FAILED at `warm-capacity`"), "{out}");
+    assert!(out.contains("did not finish booting"), "{out}");
+    assert!(
+        out.contains("booting"),
+        "names the nodes still booting: {out}"
+    );
+    assert_eq!(agent.actions(), ["check-plugins"], "no maintenance: {out}");
+    agent.set(|s| s.no_boots = false);
+
+    // Killed (SIGKILL) while it waits for each of the agent's actions in turn: after the
+    // preflight, maintenance on, cron paused, the snapshot (before `upgrade`), the switch
+    // (before `smoke`), maintenance off. Each run again takes over the dead run's lock and
+    // resumes where it was.
+    for action in [
+        "maintenance-on",
+        "cron-pause",
+        "upgrade",
+        "smoke",
+        "maintenance-off",
+        "cron-resume",
+    ] {
+        agent.set(|s| s.hold = Some(action.into()));
+        let mut child = spawn_apply(&newer_path);
+        asked_for(&name, action).await;
+        child.kill().expect("kill");
+        let _ = child.wait();
+        agent.set(|s| s.hold = None);
+    }
+    let last = cli(args(&["apply", "--yes", &newer_path])).await;
+    let out = format!("{}{}", stdout(&last), stderr(&last));
+    assert!(last.status.success(), "{out}");
+
+    // Each action ran once (the upgrade once), one snapshot, the workflow recorded as
+    // succeeded, nothing left suspended, capacity given back, and nothing left to do.
+    assert_eq!(
+        agent.actions(),
+        [
+            "check-plugins",
+            "maintenance-on",
+            "cron-pause",
+            "upgrade",
+            "smoke",
+            "maintenance-off",
+            "cron-resume"
+        ]
+    );
     assert_eq!(snapshots_of(&format!("{name}-db")).await.len(), 1);
+    let listed = stdout(&moodle_ha(&["history", "--output", "json", &newer_path]));
+    let h: Value = serde_json::from_str(&listed).expect("history JSON");
+    let w = h["workflows"].as_array().expect("workflows");
+    assert_eq!(w.len(), 1, "{h:#}");
+    assert_eq!(w[0]["state"]["state"], "succeeded", "{h:#}");
+    let g = group(&name).await;
+    assert!(g.suspended_processes().is_empty(), "{g:?}");
+    let second_plan = moodle_ha(&["plan", "--detailed-exitcode", &newer_path]);
+    assert_eq!(
+        second_plan.status.code(),
+        Some(0),
+        "{}",
+        stdout(&second_plan)
+    );
     drop(agent);
     ok(moodle_ha(&[
         "destroy",
