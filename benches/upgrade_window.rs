@@ -90,7 +90,7 @@ fn run() -> anyhow::Result<()> {
 }
 
 fn measure(spec: &Spec, typical: &Typical, major: bool) -> anyhow::Result<Vec<String>> {
-    let win = window(spec, typical, major);
+    let win = window(spec, typical, major, false);
     let mut sleeps: BTreeMap<&'static str, Duration> = win
         .steps
         .iter()

@@ -426,6 +426,23 @@ async fn empty(aws: &Aws, name: &str) -> anyhow::Result<()> {
     }
 }
 
+/// The object `key` of `bucket`, whole, `None` when it does not exist.
+pub async fn object(aws: &Aws, bucket: &str, key: &str) -> anyhow::Result<Option<Vec<u8>>> {
+    let got = aws.s3.get_object().bucket(bucket).key(key).send().await;
+    let object = match got {
+        Ok(o) => o,
+        Err(e) if is_code(&e, "NoSuchKey") || is_code(&e, "NotFound") => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("GetObject s3://{bucket}/{key}")),
+    };
+    let bytes = object
+        .body
+        .collect()
+        .await
+        .with_context(|| format!("reading s3://{bucket}/{key}"))?
+        .into_bytes();
+    Ok(Some(bytes.to_vec()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -533,21 +550,4 @@ mod tests {
             "no encryption answer: unknown, not a change"
         );
     }
-}
-
-/// The object `key` of `bucket`, whole, `None` when it does not exist.
-pub async fn object(aws: &Aws, bucket: &str, key: &str) -> anyhow::Result<Option<Vec<u8>>> {
-    let got = aws.s3.get_object().bucket(bucket).key(key).send().await;
-    let object = match got {
-        Ok(o) => o,
-        Err(e) if is_code(&e, "NoSuchKey") || is_code(&e, "NotFound") => return Ok(None),
-        Err(e) => return Err(e).with_context(|| format!("GetObject s3://{bucket}/{key}")),
-    };
-    let bytes = object
-        .body
-        .collect()
-        .await
-        .with_context(|| format!("reading s3://{bucket}/{key}"))?
-        .into_bytes();
-    Ok(Some(bytes.to_vec()))
 }

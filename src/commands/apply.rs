@@ -103,7 +103,13 @@ async fn carry_out(
     }
     let stop = interrupt.stop();
     let (first, rest) = UpgradeStep::ORDER.split_at(1);
-    let preflight = Box::pin(upgrade::run_steps(aws, &plan.stack, up, first, stop)).await?;
+    let in_window = upgrade::InWindow {
+        plan,
+        settings,
+        ui,
+        interrupt,
+    };
+    let preflight = Box::pin(upgrade::run_steps(aws, &plan.stack, up, first, stop, None)).await?;
     if preflight.finished != Finished::Succeeded {
         return Ok(Applied::Carried {
             plan: plan.clone(),
@@ -122,7 +128,15 @@ async fn carry_out(
     } = &mut applied
     {
         *ran = Some(Box::new(if report.succeeded() && interrupted.is_none() {
-            Box::pin(upgrade::run_steps(aws, &plan.stack, up, rest, stop)).await?
+            Box::pin(upgrade::run_steps(
+                aws,
+                &plan.stack,
+                up,
+                rest,
+                stop,
+                Some(&in_window),
+            ))
+            .await?
         } else {
             preflight
         }));

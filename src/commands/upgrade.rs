@@ -4,6 +4,9 @@
 //! agent request ID, the capacity recorded before it was raised). The journal is kept in the
 //! stack's bucket ([`crate::aws::journals`]).
 
+use super::Ui;
+use super::execute::{self, Applied, Settings};
+use super::interrupt::Interrupt;
 use crate::aws::Aws;
 use crate::aws::agent::{Agent, Request};
 use crate::aws::boots;
@@ -13,6 +16,7 @@ use crate::aws::snapshots::{self, Source};
 use crate::aws::wait::{self, Poll};
 use crate::executor::Stop;
 use crate::names::Names;
+use crate::plan::Plan;
 use crate::upgrade::plan::{OpenUpgrade, Upgrade};
 use crate::upgrade::steps::UpgradeStep;
 use crate::workflow::{self, Event, Finished, Journal};
@@ -43,6 +47,19 @@ fn agent_max(action: &str) -> Duration {
 /// A new web node boots, installs its packages and downloads the release in minutes.
 const LAUNCH_MAX: Duration = Duration::from_secs(30 * 60);
 
+/// What an upgrade needs from `apply` to carry out its in-window resource changes (the cron
+/// instance's replacement, [`Upgrade::in_window`]) with the executor, as apply does its own.
+pub struct InWindow<'a> {
+    /// The plan the upgrade belongs to (its ID, tags and region).
+    pub plan: &'a Plan,
+    /// How the executor runs.
+    pub settings: &'a Settings,
+    /// The progress display.
+    pub ui: &'a dyn Ui,
+    /// Signals.
+    pub interrupt: &'a Interrupt,
+}
+
 /// The upgrade's steps for one stack.
 pub struct Steps<'a> {
     aws: &'a Aws,
@@ -50,11 +67,18 @@ pub struct Steps<'a> {
     stack: String,
     group: String,
     release_parameter: String,
+    in_window: Option<&'a InWindow<'a>>,
 }
 
 impl<'a> Steps<'a> {
-    /// The steps of `upgrade` of stack `stack`.
-    pub fn new(aws: &'a Aws, stack: &str, upgrade: &'a Upgrade) -> Self {
+    /// The steps of `upgrade` of stack `stack` (`in_window`: what carries out its in-window
+    /// resource changes).
+    pub fn new(
+        aws: &'a Aws,
+        stack: &str,
+        upgrade: &'a Upgrade,
+        in_window: Option<&'a InWindow<'a>>,
+    ) -> Self {
         let names = Names::of(stack);
         Self {
             aws,
@@ -62,7 +86,56 @@ impl<'a> Steps<'a> {
             stack: stack.to_string(),
             group: names.web_group(),
             release_parameter: names.release_parameter(),
+            in_window,
         }
+    }
+
+    /// The upgrade's in-window resource changes (the cron instance replaced: it boots on the
+    /// site's release, with cron paused and the site in maintenance), by the executor, with
+    /// the stack's IDs read again (the resource changes before the window may have made
+    /// some). A resumed run plans only what is left.
+    async fn replace_cron(&self) -> anyhow::Result<()> {
+        let changes = &self.upgrade.in_window;
+        let Some(w) = self.in_window.filter(|_| !changes.is_empty()) else {
+            return Ok(());
+        };
+        let keys: Vec<String> = changes.iter().map(|c| c.key.to_string()).collect();
+        self.aws.progress.line(&format!(
+            "    replacing {} inside the window (it runs the upgrade on the new instance)",
+            keys.join(", ")
+        ));
+        let ids = Box::pin(self.aws.observe()).await?.ids();
+        let plan = Plan {
+            changes: changes.clone(),
+            upgrade: None,
+            ..w.plan.clone()
+        };
+        let applied = Box::pin(execute::run(
+            self.aws,
+            &plan,
+            ids,
+            w.settings,
+            w.ui,
+            w.interrupt,
+        ))
+        .await?;
+        if let Applied::Carried {
+            report,
+            interrupted,
+            ..
+        } = &applied
+        {
+            if let Some(signal) = interrupted {
+                anyhow::bail!("stopped by {signal:?} while replacing {}", keys.join(", "));
+            }
+            if !report.succeeded() {
+                anyhow::bail!(
+                    "replacing {} failed (see the steps above); the site stays in maintenance",
+                    keys.join(", ")
+                );
+            }
+        }
+        Ok(())
     }
 
     /// Asks the cron instance's agent for `action` (once per workflow), showing its output.
@@ -362,7 +435,10 @@ impl workflow::Actions<UpgradeStep> for Steps<'_> {
             UpgradeStep::MaintenanceOn => self.maintenance_on().await,
             UpgradeStep::CronPaused => self.on_cron("cron-pause", false).await,
             UpgradeStep::Snapshot => self.snapshot(facts).await,
-            UpgradeStep::Upgrade => self.on_cron("upgrade", true).await,
+            UpgradeStep::Upgrade => {
+                self.replace_cron().await?;
+                self.on_cron("upgrade", true).await
+            }
             UpgradeStep::SwitchFleet => self.switch_fleet(facts).await,
             UpgradeStep::MaintenanceOff => self.maintenance_off(facts).await,
         }
@@ -462,6 +538,7 @@ pub async fn run_steps(
     upgrade: &Upgrade,
     order: &[UpgradeStep],
     stop: &Stop,
+    in_window: Option<&InWindow<'_>>,
 ) -> anyhow::Result<Ran> {
     let store = Journals::new(aws, &upgrade.bucket);
     let mut journal = if upgrade.resumes || store.ids().await?.contains(&upgrade.id) {
@@ -478,7 +555,7 @@ pub async fn run_steps(
         j.facts.insert(fact::TO.into(), upgrade.to.to_record());
         j
     };
-    let steps = Steps::new(aws, stack, upgrade);
+    let steps = Steps::new(aws, stack, upgrade, in_window);
     let progress = &aws.progress;
     let finished = workflow::run(
         &mut journal,

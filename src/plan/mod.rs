@@ -174,13 +174,14 @@ impl Plan {
         self.changes.is_empty() && self.upgrade.is_none()
     }
 
-    /// Counts per action.
+    /// Counts per action (the upgrade's in-window changes included).
     pub fn summary(&self) -> Summary {
         let mut s = Summary {
             unchanged: self.unchanged.len(),
             ..Summary::default()
         };
-        for c in &self.changes {
+        let in_window = self.upgrade.iter().flat_map(|u| &u.in_window);
+        for c in self.changes.iter().chain(in_window) {
             match c.action {
                 Action::Create => s.create += 1,
                 Action::Update => s.update += 1,

@@ -47,9 +47,22 @@ fn render_upgrade(out: &mut String, up: &crate::upgrade::plan::Upgrade) {
             step.waits_for
         );
     }
+    if !up.in_window.is_empty() {
+        let _ = writeln!(
+            out,
+            "    Inside the window, before upgrade.php (cron paused, the snapshot taken), the cron instance that runs it is replaced:"
+        );
+        let mut inner = String::new();
+        for change in &up.in_window {
+            render_change(&mut inner, change);
+        }
+        for line in inner.lines() {
+            let _ = writeln!(out, "    {line}");
+        }
+    }
     let _ = writeln!(
         out,
-        "    Maintenance window: about {} (steps 3–8): users see Moodle's maintenance page; no node boots inside it. A failure leaves the site in maintenance; `moodle-ha rollback` restores the snapshot of step 5.",
+        "    Maintenance window: about {} (steps 3–8): users see Moodle's maintenance page; no web node boots inside it. A failure leaves the site in maintenance; `moodle-ha rollback` restores the snapshot of step 5.",
         duration(up.window_seconds)
     );
 }

@@ -39,6 +39,12 @@ pub struct Upgrade {
     pub steps: Vec<PlannedStep>,
     /// The expected maintenance window, in seconds (maintenance on to maintenance off).
     pub window_seconds: u64,
+    /// Resource changes carried out inside the window, after the snapshot and before
+    /// `upgrade.php`: the cron instance's replacement when the same change replaces it (a PHP
+    /// version the new branch needs, an AMI), so that it boots on the site's release with
+    /// cron paused and the site in maintenance, and its agent runs the upgrade.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub in_window: Vec<crate::plan::Change>,
 }
 
 /// The database an upgrade snapshots (and a rollback restores).
@@ -104,8 +110,6 @@ pub enum Blocked {
         /// The release it goes to.
         to: String,
     },
-    /// The same change replaces the cron instance, which runs the upgrade.
-    CronReplaced(String),
     /// The new tree's `environment.xml` could not be read.
     NoEnvironment(String),
 }
@@ -121,12 +125,6 @@ impl std::fmt::Display for Blocked {
                 f,
                 "upgrade {id} to {to} is unfinished: set `moodle.git_ref` back to that \
                  release and `apply` to finish it, or `moodle-ha rollback` to undo it"
-            ),
-            Blocked::CronReplaced(fields) => write!(
-                f,
-                "this change also replaces the cron instance (it changes {fields}), which runs \
-                 the upgrade: apply the other changes with the current `moodle.git_ref` first, \
-                 then the new release"
             ),
             Blocked::NoEnvironment(why) => write!(f, "cannot judge the new code: {why}"),
         }
@@ -175,7 +173,10 @@ pub fn plan_upgrade(
         }
         keep_warm_capacity(plan);
         fleet_by_the_workflow(plan);
-        return Ok(Some(upgrade(spec, &open.id, true, &open.from, &open.to)));
+        let in_window = cron_in_the_window(plan, true);
+        return Ok(Some(upgrade(
+            spec, &open.id, true, &open.from, &open.to, in_window,
+        )));
     }
     let (Some(i), Some(site)) = (change, site) else {
         return Ok(None);
@@ -201,17 +202,35 @@ pub fn plan_upgrade(
     {
         return Err(Blocked::Refused(refusals));
     }
-    if let Some(c) = plan
-        .changes
-        .iter()
-        .find(|c| c.key.kind == Kind::Instance && c.action == Action::Replace)
-    {
-        let fields: Vec<&str> = c.fields.iter().map(|f| f.field.as_str()).collect();
-        return Err(Blocked::CronReplaced(fields.join(", ")));
-    }
     plan.changes.remove(i);
     fleet_by_the_workflow(plan);
-    Ok(Some(upgrade(spec, new_id, false, &site, new.release)))
+    let in_window = cron_in_the_window(plan, false);
+    Ok(Some(upgrade(
+        spec,
+        new_id,
+        false,
+        &site,
+        new.release,
+        in_window,
+    )))
+}
+
+/// The cron instance runs the upgrade and is never replaced beside it: a replacement the same
+/// change brings (a PHP version the new branch needs, an AMI, a cron job) is taken out of the
+/// resource changes and carried out inside the window, once cron is paused and the snapshot
+/// taken; the new instance boots on the site's release (the ready marker's), and its agent
+/// runs the upgrade. When an unfinished upgrade is resumed (`resumed`), a cron instance to
+/// create (a run killed between the old one's end and the new one's launch) is, too.
+fn cron_in_the_window(plan: &mut Plan, resumed: bool) -> Vec<crate::plan::Change> {
+    let (cron, rest): (Vec<_>, Vec<_>) =
+        std::mem::take(&mut plan.changes)
+            .into_iter()
+            .partition(|c| {
+                c.key.kind == Kind::Instance
+                    && (c.action == Action::Replace || (resumed && c.action == Action::Create))
+            });
+    plan.changes = rest;
+    cron
 }
 
 /// A new launch template version that comes with the upgrade (a new branch's user data)
@@ -250,9 +269,16 @@ fn code(r: &Release) -> CodeVersion {
     }
 }
 
-fn upgrade(spec: &Spec, id: &str, resumes: bool, from: &Release, to: &Release) -> Upgrade {
+fn upgrade(
+    spec: &Spec,
+    id: &str,
+    resumes: bool,
+    from: &Release,
+    to: &Release,
+    in_window: Vec<crate::plan::Change>,
+) -> Upgrade {
     let major = from.branch != to.branch;
-    let win = window(spec, &Typical::aws(), major);
+    let win = window(spec, &Typical::aws(), major, !in_window.is_empty());
     let steps = UpgradeStep::ORDER
         .iter()
         .map(|&step| PlannedStep {
@@ -263,7 +289,7 @@ fn upgrade(spec: &Spec, id: &str, resumes: bool, from: &Release, to: &Release) -
                 .iter()
                 .find(|(s, _)| *s == step)
                 .map(|(_, d)| d.as_secs()),
-            waits_for: waits_for(step, spec),
+            waits_for: waits_for(step, spec, !in_window.is_empty()),
         })
         .collect();
     Upgrade {
@@ -276,6 +302,7 @@ fn upgrade(spec: &Spec, id: &str, resumes: bool, from: &Release, to: &Release) -
         major,
         steps,
         window_seconds: win.total().as_secs(),
+        in_window,
     }
 }
 
@@ -457,7 +484,7 @@ mod tests {
     }
 
     #[test]
-    fn an_upgrade_that_would_replace_the_cron_instance_is_refused() {
+    fn a_cron_replacement_beside_an_upgrade_is_carried_out_inside_the_window() {
         // A new cron job changes the cron instance's user data: a replacement.
         let mut other = spec("4.5");
         other.cron.jobs.push(crate::spec::CronJob {
@@ -465,18 +492,46 @@ mod tests {
             command: "true".into(),
         });
         let mut p = planned_from(&other, &spec("4.5"), Some(&v456()), &v457());
-        assert!(
-            p.changes
-                .iter()
-                .any(|c| c.key.kind == Kind::Instance && c.action == Action::Replace),
-            "{:?}",
-            p.changes
+        let is_cron =
+            |c: &crate::plan::Change| c.key.kind == Kind::Instance && c.action == Action::Replace;
+        assert!(p.changes.iter().any(is_cron), "{:?}", p.changes);
+        let up = plan_upgrade(&mut p, &other, &new(&v457(), ENV45), None, "u")
+            .expect("planned")
+            .expect("an upgrade");
+        assert!(!p.changes.iter().any(is_cron), "{:?}", p.changes);
+        assert_eq!(up.in_window.len(), 1, "{:?}", up.in_window);
+        assert!(is_cron(&up.in_window[0]));
+        // The window holds the new cron instance's boot, and the plan says so.
+        let alone = plan_upgrade(
+            &mut planned(&spec("4.5"), Some(&v456()), &v457()),
+            &spec("4.5"),
+            &new(&v457(), ENV45),
+            None,
+            "u",
+        )
+        .expect("planned")
+        .expect("an upgrade");
+        assert_eq!(
+            up.window_seconds - alone.window_seconds,
+            crate::upgrade::steps::Typical::aws().cron_boot.as_secs()
         );
-        let blocked = plan_upgrade(&mut p, &other, &new(&v457(), ENV45), None, "u");
+        let upgrade_step = up
+            .steps
+            .iter()
+            .find(|s| s.name == "upgrade")
+            .expect("upgrade");
         assert!(
-            matches!(blocked, Err(Blocked::CronReplaced(_))),
-            "{blocked:?}"
+            upgrade_step.waits_for.contains("cron instance replaced"),
+            "{upgrade_step:?}"
         );
+        p.upgrade = Some(up);
+        assert_eq!(p.summary().replace, 1, "the summary counts it");
+        let text = crate::plan::render::render_plan(&p);
+        assert!(
+            text.contains("Inside the window, before upgrade.php"),
+            "{text}"
+        );
+        assert!(text.contains("instance/cron"), "{text}");
     }
 
     #[test]

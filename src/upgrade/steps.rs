@@ -85,6 +85,9 @@ pub struct Typical {
     pub upgrade_major: Duration,
     /// The smoke test: the login page through each new node and `check_database_schema.php`.
     pub smoke_test: Duration,
+    /// A new cron instance's boot to its agent answering (packages, the release, config.php),
+    /// inside the window only when the same change replaces the cron instance.
+    pub cron_boot: Duration,
 }
 
 impl Typical {
@@ -96,7 +99,9 @@ impl Typical {
         DB snapshot\": time depends on the data changed since the last snapshot); Aurora: \
         cluster snapshots are storage-level and take about a minute; upgrade.php: a minor \
         release runs a few upgrade steps (~1 min), a new branch hundreds (~10 min on a \
-        mid-size site; the node lab measures ours)";
+        mid-size site; the node lab measures ours); a cron instance's boot: packages from \
+        the distribution's mirror in the region, the release from the stack's bucket, a few \
+        minutes (the node lab's boot-cron, with a local package cache: 1-2 min)";
 
     /// The figures the plan and the bench use.
     pub fn aws() -> Self {
@@ -108,6 +113,7 @@ impl Typical {
             upgrade_minor: Duration::from_secs(60),
             upgrade_major: Duration::from_secs(600),
             smoke_test: Duration::from_secs(20),
+            cron_boot: Duration::from_secs(300),
         }
     }
 }
@@ -126,8 +132,9 @@ impl Window {
     }
 }
 
-/// The expected window of an upgrade of the stack `spec` describes (`major`: to a new branch).
-pub fn window(spec: &Spec, typical: &Typical, major: bool) -> Window {
+/// The expected window of an upgrade of the stack `spec` describes (`major`: to a new branch;
+/// `cron_replaced`: the cron instance is replaced inside it, before `upgrade.php`).
+pub fn window(spec: &Spec, typical: &Typical, major: bool, cron_replaced: bool) -> Window {
     let lb = &spec.load_balancer;
     // The held nodes pass the target group's health check; the old ones stop receiving
     // requests when deregistered (their draining runs on after maintenance is off).
@@ -142,6 +149,10 @@ pub fn window(spec: &Spec, typical: &Typical, major: bool) -> Window {
         typical.upgrade_major
     } else {
         typical.upgrade_minor
+    } + if cron_replaced {
+        typical.cron_boot
+    } else {
+        Duration::ZERO
     };
     Window {
         steps: vec![
@@ -158,8 +169,9 @@ pub fn window(spec: &Spec, typical: &Typical, major: bool) -> Window {
     }
 }
 
-/// What each step waits for, as the plan prints it.
-pub fn waits_for(step: UpgradeStep, spec: &Spec) -> String {
+/// What each step waits for, as the plan prints it (`cron_replaced`: the cron instance is
+/// replaced inside the window).
+pub fn waits_for(step: UpgradeStep, spec: &Spec, cron_replaced: bool) -> String {
     let lb = &spec.load_balancer;
     match step {
         UpgradeStep::Preflight => "the release built and uploaded; its version.php and \
@@ -178,6 +190,10 @@ pub fn waits_for(step: UpgradeStep, spec: &Spec) -> String {
         }
         UpgradeStep::CronPaused => "no new cron run; the running tasks end".into(),
         UpgradeStep::Snapshot => "the snapshot `available`, its identifier recorded".into(),
+        UpgradeStep::Upgrade if cron_replaced => "the cron instance replaced (see below) and \
+            booted on the site's release; then upgrade.php --non-interactive, once, on it; \
+            caches purged; the ready marker"
+            .into(),
         UpgradeStep::Upgrade => "upgrade.php --non-interactive, once, on the cron instance; \
             caches purged; the ready marker"
             .into(),
@@ -195,7 +211,7 @@ pub fn waits_for(step: UpgradeStep, spec: &Spec) -> String {
 
 /// The upgrade as the plan prints it: each step, what it waits for, and the expected window.
 pub fn render(spec: &Spec, from: &str, to: &str, major: bool, typical: &Typical) -> String {
-    let win = window(spec, typical, major);
+    let win = window(spec, typical, major, false);
     let mut out = format!(
         "Upgrade Moodle {from} → {to} ({}), a workflow of {} steps:\n",
         if major { "new branch" } else { "same branch" },
@@ -213,7 +229,7 @@ pub fn render(spec: &Spec, from: &str, to: &str, major: bool, typical: &Typical)
             "  {}. {}{expected}: {}",
             i + 1,
             step.name(),
-            waits_for(*step, spec)
+            waits_for(*step, spec, false)
         );
     }
     let _ = writeln!(
@@ -249,8 +265,10 @@ mod tests {
     fn the_window_is_the_pause_the_snapshot_the_upgrade_and_the_switch() {
         let spec = example();
         let typical = Typical::aws();
-        let minor = window(&spec, &typical, false);
-        let major = window(&spec, &typical, true);
+        let minor = window(&spec, &typical, false, false);
+        let major = window(&spec, &typical, true, false);
+        let replaced = window(&spec, &typical, true, true);
+        assert_eq!(replaced.total() - major.total(), typical.cron_boot);
         assert!(minor.steps.iter().all(|(s, _)| s.in_window()));
         assert_eq!(
             major.total() - minor.total(),

@@ -458,6 +458,131 @@ async fn a_new_release_is_upgraded_by_the_workflow_once_and_recorded() {
     ]));
 }
 
+/// The running cron instance's ID and launch time (seconds since the epoch).
+async fn cron_launched(stack: &str) -> (String, i64) {
+    let id = cron_instance(stack).await;
+    let out = ec2()
+        .await
+        .describe_instances()
+        .instance_ids(&id)
+        .send()
+        .await
+        .expect("the cron instance");
+    let at = out
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .find_map(|i| i.launch_time().map(|t| t.secs()))
+        .expect("its launch time");
+    (id, at)
+}
+
+/// A journal entry's time (RFC 3339), in seconds since the epoch.
+fn entry_time(j: &Value, step: &str, which: &str) -> i64 {
+    let text = j["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|e| e["step"] == step)
+        .and_then(|e| e[which].as_str())
+        .unwrap_or_else(|| panic!("{step} {which}: {j:#}"));
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .expect("RFC 3339")
+        .unix_timestamp()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_branch_that_changes_php_replaces_the_cron_instance_inside_the_window() {
+    // Amazon Linux 2023: the newest PHP each branch supports is 8.3 for 4.5, 8.4 for 5.1, so
+    // the new branch changes the PHP the cron instance installs (its user data): it is
+    // replaced, inside the window, and its agent runs the upgrade.
+    let al2023 = |t: String| {
+        t.replace(
+            "ssm:/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id",
+            "ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64",
+        )
+    };
+    let name = unique("upp");
+    let stack = example_spec(&name, al2023);
+    let spec = stack.path.to_str().expect("path").to_string();
+    ok(moodle_ha(&["apply", "--yes", &spec]));
+    let bucket = bucket_of(&name).await;
+    let (cron_before, _) = cron_launched(&name).await;
+    let agent = FakeAgent::start(&name, &bucket);
+    let newer = example_spec(&name, |t| {
+        al2023(t)
+            .replace("version: \"4.5\"", "version: \"5.1\"")
+            .replace("git_ref: v4.5.6", "git_ref: v5.1.6")
+    });
+    let newer_path = newer.path.to_str().expect("path").to_string();
+
+    // The plan: the replacement is the upgrade's, inside its window, not a change before it.
+    let doc = json(moodle_ha(&["plan", "--output", "json", &newer_path]));
+    let keys = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| a.iter().map(|c| c["key"].to_string()).collect())
+            .unwrap_or_default()
+    };
+    assert!(
+        !keys(&doc["changes"])
+            .iter()
+            .any(|k| k.contains("instance/cron")),
+        "{doc:#}"
+    );
+    let in_window = &doc["upgrade"]["in_window"];
+    assert_eq!(keys(in_window).len(), 1, "{doc:#}");
+    assert!(keys(in_window)[0].contains("instance/cron"), "{doc:#}");
+    assert_eq!(in_window[0]["action"], "replace", "{doc:#}");
+    assert_eq!(doc["upgrade"]["major"], true);
+    let text = stdout(&moodle_ha(&["plan", &newer_path]));
+    assert!(
+        text.contains("Inside the window, before upgrade.php"),
+        "{text}"
+    );
+
+    let run = cli(args(&["apply", "--yes", &newer_path])).await;
+    let out = format!("{}{}", stdout(&run), stderr(&run));
+    assert!(run.status.success(), "{out}");
+    assert_eq!(
+        agent.actions(),
+        [
+            "check-plugins",
+            "maintenance-on",
+            "cron-pause",
+            "upgrade",
+            "smoke",
+            "maintenance-off",
+            "cron-resume"
+        ]
+    );
+    // A new cron instance, launched after the snapshot and before the upgrade ended.
+    let (cron_after, launched) = cron_launched(&name).await;
+    assert_ne!(cron_after, cron_before, "{out}");
+    let listed = stdout(&moodle_ha(&["history", "--output", "json", &newer_path]));
+    let h: Value = serde_json::from_str(&listed).expect("history JSON");
+    let j = &h["workflows"][0];
+    assert_eq!(j["state"]["state"], "succeeded", "{h:#}");
+    assert!(
+        launched >= entry_time(j, "snapshot", "ended") - 1
+            && launched <= entry_time(j, "upgrade", "ended") + 1,
+        "launched at {launched}: {j:#}"
+    );
+    let second_plan = moodle_ha(&["plan", "--detailed-exitcode", &newer_path]);
+    assert_eq!(
+        second_plan.status.code(),
+        Some(0),
+        "{}",
+        stdout(&second_plan)
+    );
+    drop(agent);
+    ok(moodle_ha(&[
+        "destroy",
+        "--yes",
+        "--disable-deletion-protection",
+        &newer_path,
+    ]));
+}
+
 /// Starts `apply SPEC` in the background (killed later with SIGKILL: nothing cleaned up).
 fn spawn_apply(spec: &str) -> std::process::Child {
     std::process::Command::new(env!("CARGO_BIN_EXE_moodle-ha"))

@@ -92,6 +92,20 @@ def complete(group, hook, instance, region):
     print("accepted")
 
 
+def members(stack, region):
+    """The web group's instances (one ID per line): the lab boots a node for each new one."""
+    asg = client("autoscaling", region)
+    group = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[f"{stack}-web"])["AutoScalingGroups"][0]
+    for i in sorted(i["InstanceId"] for i in group["Instances"]):
+        print(i)
+
+
+def modified(bucket, key, region):
+    """An object's LastModified, in seconds since the epoch."""
+    head = client("s3", region).head_object(Bucket=bucket, Key=key)
+    print(f"{head['LastModified'].timestamp():.0f}")
+
+
 def record(stack, region):
     name = f"/moodle-ha/{stack}/release"
     print(client("ssm", region).get_parameter(Name=name)["Parameter"]["Value"])
@@ -131,7 +145,7 @@ def journal(path, kind):
     doc = json.load(open(path))
     flows = [w for w in doc.get("workflows", []) if w.get("id", "").startswith(f"{kind}-")]
     if not flows:
-        print("-\t-\t-\t-")
+        print("-\t-\t-\t-\t-")
         return
     w = sorted(flows, key=lambda w: w["id"])[-1]
     state = w.get("state")
@@ -145,7 +159,8 @@ def journal(path, kind):
     on, off = steps.get("maintenance-on"), steps.get("maintenance-off")
     window = (f"{(t(off['ended']) - t(on['started'])).total_seconds():.0f}"
               if on and off and off.get("ended") else "-")
-    print(f"{w['id']}\t{state}\t{whole}\t{window}")
+    on_start = f"{t(on['started']).timestamp():.0f}" if on else "-"
+    print(f"{w['id']}\t{state}\t{whole}\t{window}\t{on_start}")
 
 
 if __name__ == "__main__":
@@ -153,4 +168,4 @@ if __name__ == "__main__":
     {"facts": facts, "secret": secret, "targets": targets, "complete": complete,
      "record": record, "put-record": put_record, "put-object": put_object,
      "put-agent": put_agent, "get-object": get_object, "delete-object": delete_object,
-     "journal": journal}[cmd](*args)
+     "journal": journal, "members": members, "modified": modified}[cmd](*args)
