@@ -47,6 +47,8 @@ pub struct Group {
     pub suspended: Vec<String>,
     /// The target groups it registers its instances with.
     pub target_groups: Vec<String>,
+    /// The launch template version new instances get (its mixed instances policy's).
+    pub template_version: Option<String>,
 }
 
 impl Group {
@@ -94,7 +96,69 @@ pub async fn group(aws: &Aws, name: &str) -> anyhow::Result<Group> {
             .filter_map(|p| p.process_name().map(str::to_string))
             .collect(),
         target_groups: g.target_group_arns().to_vec(),
+        template_version: template_spec(g).and_then(|t| t.version().map(str::to_string)),
     })
+}
+
+fn template_spec(
+    g: &aws_sdk_autoscaling::types::AutoScalingGroup,
+) -> Option<&aws_sdk_autoscaling::types::LaunchTemplateSpecification> {
+    g.mixed_instances_policy()
+        .and_then(|p| p.launch_template())
+        .and_then(|t| t.launch_template_specification())
+}
+
+/// Points group `name`'s new instances at `version` of its launch template (the rest of its
+/// mixed instances policy as it is: the instance types, the on-demand and Spot split). A
+/// rollback puts back the version the group ran before an upgrade: the previous branch's
+/// user data, which boots the previous release.
+pub async fn set_template_version(aws: &Aws, name: &str, version: &str) -> anyhow::Result<()> {
+    use aws_sdk_autoscaling::types::{LaunchTemplate, MixedInstancesPolicy};
+    let out = aws
+        .autoscaling
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(name)
+        .send()
+        .await
+        .with_context(|| format!("DescribeAutoScalingGroups {name}"))?;
+    let Some(g) = out.auto_scaling_groups().first() else {
+        bail!("the web group {name} does not exist");
+    };
+    let (Some(policy), Some(spec)) = (g.mixed_instances_policy(), template_spec(g)) else {
+        bail!("the web group {name} has no mixed instances policy with a launch template");
+    };
+    if spec.version() == Some(version) {
+        return Ok(());
+    }
+    let spec = aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
+        .set_launch_template_id(spec.launch_template_id().map(str::to_string))
+        // Either the ID or the name (AWS refuses both; the ID when it said it).
+        .set_launch_template_name(
+            spec.launch_template_id()
+                .is_none()
+                .then(|| spec.launch_template_name().map(str::to_string))
+                .flatten(),
+        )
+        .version(version)
+        .build();
+    let template = LaunchTemplate::builder()
+        .launch_template_specification(spec)
+        .set_overrides(policy.launch_template().map(|t| t.overrides().to_vec()))
+        .build();
+    let policy = MixedInstancesPolicy::builder()
+        .launch_template(template)
+        .set_instances_distribution(policy.instances_distribution().cloned())
+        .build();
+    aws.autoscaling
+        .update_auto_scaling_group()
+        .auto_scaling_group_name(name)
+        .mixed_instances_policy(policy)
+        .send()
+        .await
+        .with_context(|| {
+            format!("UpdateAutoScalingGroup {name} (launch template version {version})")
+        })?;
+    Ok(())
 }
 
 /// Suspends `processes` of group `name`.
