@@ -28,7 +28,7 @@ CHECKS_DIR = os.path.dirname(os.path.abspath(ec2.__file__))
 SECTIONS = [
     ("network", [ec2.check_network]),
     ("ElastiCache", [elasticache.check_elasticache, elasticache.check_security_controls]),
-    ("RDS", [rds.check_rds, rds.check_security_controls]),
+    ("RDS", [rds.check_rds, rds.check_security_controls, rds.check_aurora_rollback]),
     ("Secrets Manager", [secretsmanager.check_secrets, secretsmanager.check_resource_policy]),
     ("Auto Scaling / EC2", [ec2.check_launch_template_own_tags, autoscaling.check_update_keeps_omitted_fields]),
     ("fixtures", [acm.check_example_certificate, ssm.check_ubuntu_ami_parameters]),

@@ -333,6 +333,144 @@ def rds_performance_insights_and_enhanced_monitoring():
     RDSBackend.modify_db_instance = modify_db_instance
 
 
+# Issue 19's Aurora rollback: a cluster restored from its snapshot, then clusters and instances renamed.
+
+
+@patch
+def rds_restore_db_cluster_from_snapshot():
+    """RDS `RestoreDBClusterFromSnapshot` from a DB cluster snapshot.
+
+    AWS: creates a new cluster from the snapshot "with a default configuration" (API reference):
+    the snapshot's engine, engine version (unless sent), master user name, database name, port
+    (unless sent), storage encryption and KMS key (a key sent encrypts it with that key); the
+    settings sent (subnet group, security groups, cluster parameter group, deletion protection,
+    copy tags to snapshot, log exports, tags); every other setting a new cluster's default: no
+    managed master user secret (ModifyDBCluster ManageMasterUserPassword adds one), only the tags
+    sent, no instances (CreateDBInstance adds them). An identifier in use answers
+    DBClusterAlreadyExistsFault. moto 5.2.5: HTTP 500 (KeyError '_master_user_password') for a
+    snapshot of a cluster with ManageMasterUserPassword; otherwise it copies the source cluster's
+    current settings and silently replaces a cluster of the same identifier. Needed by:
+    moodle-ha's Aurora rollback (tests/it/rollback_aurora.rs).
+    """
+    import uuid
+
+    from moto.rds.exceptions import RDSClientError
+    from moto.rds.models import RDSBackend
+
+    def restore_db_cluster_from_snapshot(self, from_snapshot_id, overrides):
+        snapshot = self.describe_db_cluster_snapshots(db_cluster_identifier=None, db_snapshot_identifier=from_snapshot_id)[0]
+        identifier = overrides["db_cluster_identifier"].lower()
+        if identifier in self.clusters:
+            raise RDSClientError("DBClusterAlreadyExistsFault", f"DB Cluster already exists: {identifier}")
+        source = snapshot.cluster
+        props = {
+            "engine": snapshot.engine,
+            "engine_version": snapshot.engine_version,
+            "master_username": snapshot.master_username,
+            # The snapshot's data holds the master password; moto needs one for a cluster
+            # without a managed secret, and nobody can read it back.
+            "master_user_password": getattr(source, "_master_user_password", None) or uuid.uuid4().hex,
+            "database_name": source.database_name,
+            "port": snapshot.port,
+            "storage_encrypted": snapshot.encrypted,
+            "kms_key_id": snapshot.kms_key_id,
+            "allocated_storage": snapshot.allocated_storage,
+        }
+        sent = {k: v for k, v in overrides.items() if v is not None and k != "snapshot_identifier"}
+        props.update(sent)
+        props["db_cluster_identifier"] = identifier
+        if sent.get("kms_key_id"):
+            props["storage_encrypted"] = True
+        return self.create_db_cluster(props)
+
+    RDSBackend.restore_db_cluster_from_snapshot = restore_db_cluster_from_snapshot
+
+
+@patch
+def rds_rename_db_cluster():
+    """RDS `ModifyDBCluster` with NewDBClusterIdentifier (or an unknown DBClusterIdentifier).
+
+    AWS: renames the cluster; its DB instances stay its members (DescribeDBClusters lists them,
+    DescribeDBInstances answers the new DBClusterIdentifier), its tags stay with it, its ARN and
+    endpoints take the new name ("Renaming a Multi-AZ DB cluster"); a name in use answers
+    DBClusterAlreadyExistsFault, an unknown cluster DBClusterNotFoundFault. moto 5.2.5: the
+    instances keep the old cluster name, so the renamed cluster has no members (and a cluster
+    later given the old name would get them); a name in use is taken over and the cluster that
+    had it is lost; an unknown cluster answers HTTP 500 (KeyError). Needed by: moodle-ha's
+    Aurora rollback, which renames the upgraded cluster aside and the restored one to the
+    original name (tests/it/rollback_aurora.rs).
+    """
+    from moto.rds.exceptions import DBClusterNotFoundError, RDSClientError
+    from moto.rds.models import RDSBackend
+
+    original = RDSBackend.modify_db_cluster
+
+    def modify_db_cluster(self, kwargs):
+        identifier = kwargs["db_cluster_identifier"]
+        if identifier not in self.clusters:
+            raise DBClusterNotFoundError(identifier)
+        new = (kwargs.get("new_db_cluster_identifier") or "").lower()
+        if not new or new == identifier:
+            kwargs.pop("new_db_cluster_identifier", None)
+            return original(self, kwargs)
+        if new in self.clusters:
+            raise RDSClientError("DBClusterAlreadyExistsFault", f"DB Cluster already exists: {new}")
+        kwargs["new_db_cluster_identifier"] = new
+        members = list(self.clusters[identifier]._members)
+        answer = original(self, kwargs)
+        for member in members:
+            member.db_cluster_identifier = new
+        return answer
+
+    RDSBackend.modify_db_cluster = modify_db_cluster
+
+
+@patch
+def rds_rename_db_instance_to_a_name_in_use():
+    """RDS `ModifyDBInstance` with NewDBInstanceIdentifier naming another existing DB instance.
+
+    AWS: DBInstanceAlreadyExists, nothing renamed ("You can't use an existing DB instance name
+    when renaming an instance", Renaming a DB instance). moto 5.2.5: renames it and drops the
+    instance that had the name. Needed by: moodle-ha's rollback, whose swap must never lose an
+    instance (tests/it/rollback_aurora.rs, tests/it/upgrade.rs).
+    """
+    from moto.rds.exceptions import DBInstanceAlreadyExists
+    from moto.rds.models import RDSBackend
+
+    original = RDSBackend.modify_db_instance
+
+    def modify_db_instance(self, db_instance_identifier, db_kwargs):
+        new = (db_kwargs.get("new_db_instance_identifier") or "").lower()
+        if new and new != db_instance_identifier.lower() and new in self.databases:
+            raise DBInstanceAlreadyExists()
+        return original(self, db_instance_identifier, db_kwargs)
+
+    RDSBackend.modify_db_instance = modify_db_instance
+
+
+@patch
+def rds_cluster_endpoint_of_the_account():
+    """RDS `DescribeDBClusters` Endpoint and ReaderEndpoint.
+
+    AWS: `<cluster>.cluster-<id>.<region>.rds.amazonaws.com` (reader: `cluster-ro-<id>`), where
+    <id> belongs to the account and Region, the same in every cluster and instance endpoint
+    there (the Aurora user guide's examples: mydbcluster.cluster-c7tj4example.us-east-1…,
+    mydbinstance.c7tj4example.us-east-1…): a cluster renamed to a name another cluster had gets
+    the endpoint that cluster had. moto 5.2.5: a random <id> per cluster (its instances all
+    have `aaaaaaaaaa`). Needed by: moodle-ha's Aurora rollback, which keeps config.php's database
+    host by giving the restored cluster the original name (tests/it/rollback_aurora.rs).
+    """
+    from moto.rds.models import DBCluster
+
+    original_init = DBCluster.__init__
+
+    def __init__(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        self.url_identifier = "aaaaaaaaaa"
+
+    DBCluster.__init__ = __init__
+
+
 # Checks --------------------------------------------------------------------------------------
 
 
@@ -587,4 +725,77 @@ def check_security_controls(ctx):
     for name in (db, plain):
         rds.delete_db_instance(DBInstanceIdentifier=name, SkipFinalSnapshot=True)
     rds.delete_db_parameter_group(DBParameterGroupName=pg)
+    rds.delete_db_subnet_group(DBSubnetGroupName=group)
+
+
+def check_aurora_rollback(ctx):
+    """Issue 19's Aurora rollback: a cluster restored from its snapshot, renames that keep members, tags and endpoints, names in use refused."""
+    rds = ctx.rds
+    tag = [{"Key": "moodle-ha:stack", "Value": ctx.run}]
+    group = ctx.name("dsg-rb")
+    rds.create_db_subnet_group(DBSubnetGroupName=group, DBSubnetGroupDescription="check", SubnetIds=ctx.subnets[:2])
+    cluster, writer = ctx.name("rb"), ctx.name("rb-1")
+    rds.create_db_cluster(
+        DBClusterIdentifier=cluster, Engine="aurora-mysql", MasterUsername="moodleadmin", ManageMasterUserPassword=True,
+        StorageEncrypted=True, DatabaseName="moodle", DBSubnetGroupName=group, VpcSecurityGroupIds=[ctx.sgs[0]],
+        BackupRetentionPeriod=14, DeletionProtection=True, CopyTagsToSnapshot=True, EnableCloudwatchLogsExports=["error"], Tags=tag,
+    )
+    rds.create_db_instance(DBInstanceIdentifier=writer, DBClusterIdentifier=cluster, Engine="aurora-mysql", DBInstanceClass="db.r6g.large", Tags=tag)
+    original = rds.describe_db_clusters(DBClusterIdentifier=cluster)["DBClusters"][0]
+
+    def members(name):
+        return [m["DBInstanceIdentifier"] for m in rds.describe_db_clusters(DBClusterIdentifier=name)["DBClusters"][0]["DBClusterMembers"]]
+
+    # The restore: the snapshot's data and engine, the settings sent, a new cluster's defaults.
+    snapshot, restored, restored_1 = ctx.name("rb-snap"), ctx.name("rb-restored"), ctx.name("rb-restored-1")
+    rds.create_db_cluster_snapshot(DBClusterIdentifier=cluster, DBClusterSnapshotIdentifier=snapshot)
+    restored_tags = tag + [{"Key": "moodle-ha:restored-by", "Value": ctx.run}]
+    r = rds.restore_db_cluster_from_snapshot(
+        DBClusterIdentifier=restored, SnapshotIdentifier=snapshot, Engine="aurora-mysql", DBSubnetGroupName=group,
+        VpcSecurityGroupIds=[ctx.sgs[1]], DeletionProtection=True, Tags=restored_tags,
+    )["DBCluster"]
+    got = {k: r.get(k) for k in ("MasterUsername", "DatabaseName", "StorageEncrypted", "EngineVersion", "Port", "DBSubnetGroup", "DeletionProtection", "CopyTagsToSnapshot", "TagList")}
+    wanted = {"MasterUsername": "moodleadmin", "DatabaseName": "moodle", "StorageEncrypted": True, "EngineVersion": original["EngineVersion"],
+              "Port": original["Port"], "DBSubnetGroup": group, "DeletionProtection": True, "CopyTagsToSnapshot": False, "TagList": restored_tags}
+    expect_equal(got, wanted, "RestoreDBClusterFromSnapshot: the snapshot's engine and data, the settings sent")
+    expect_equal(([g["VpcSecurityGroupId"] for g in r["VpcSecurityGroups"]], r.get("EnabledCloudwatchLogsExports") or [], r.get("DBClusterMembers") or []),
+                 ([ctx.sgs[1]], [], []), "RestoreDBClusterFromSnapshot: security groups sent, no log exports or instances unless asked")
+    expect("MasterUserSecret" not in r, "RestoreDBClusterFromSnapshot: no managed master secret until ModifyDBCluster adds one:", r.get("MasterUserSecret"))
+    expect_error("DBClusterAlreadyExistsFault", rds.restore_db_cluster_from_snapshot, DBClusterIdentifier=restored, SnapshotIdentifier=snapshot, Engine="aurora-mysql")
+    expect_equal(members(cluster), [writer], "the snapshot's cluster keeps its instance after a restore")
+    rds.modify_db_cluster(DBClusterIdentifier=restored, ManageMasterUserPassword=True, BackupRetentionPeriod=14, ApplyImmediately=True)
+    r = rds.describe_db_clusters(DBClusterIdentifier=restored)["DBClusters"][0]
+    expect(r.get("MasterUserSecret", {}).get("SecretArn") and r.get("BackupRetentionPeriod") == 14, "ModifyDBCluster after the restore:", r.get("MasterUserSecret"), r.get("BackupRetentionPeriod"))
+    rds.create_db_instance(DBInstanceIdentifier=restored_1, DBClusterIdentifier=restored, Engine="aurora-mysql", DBInstanceClass="db.r6g.large", Tags=restored_tags)
+
+    # Names in use are refused; an unknown cluster is not found.
+    expect_error("DBClusterAlreadyExistsFault", rds.modify_db_cluster, DBClusterIdentifier=restored, NewDBClusterIdentifier=cluster, ApplyImmediately=True)
+    expect_error("DBInstanceAlreadyExists", rds.modify_db_instance, DBInstanceIdentifier=restored_1, NewDBInstanceIdentifier=writer, ApplyImmediately=True)
+    expect_equal((members(cluster), members(restored)), ([writer], [restored_1]), "renames to names in use change nothing")
+    expect_error("DBClusterNotFoundFault", rds.modify_db_cluster, DBClusterIdentifier=ctx.name("rb-none"), NewDBClusterIdentifier=ctx.name("rb-x"), ApplyImmediately=True)
+
+    # The swap: the original aside (members and tags follow), the restored one to the original name and endpoint.
+    aside, writer_aside = ctx.name("rb-aside"), ctx.name("rb-1-aside")
+    rds.modify_db_cluster(DBClusterIdentifier=cluster, NewDBClusterIdentifier=aside, ApplyImmediately=True)
+    expect_error("DBClusterNotFoundFault", rds.describe_db_clusters, DBClusterIdentifier=cluster)
+    a = rds.describe_db_clusters(DBClusterIdentifier=aside)["DBClusters"][0]
+    expect_equal((members(aside), a["TagList"], rds.list_tags_for_resource(ResourceName=a["DBClusterArn"])["TagList"]), ([writer], tag, tag),
+                 "ModifyDBCluster NewDBClusterIdentifier: members and tags follow the cluster")
+    expect(a["DBClusterArn"].endswith(f":cluster:{aside}") and a["Endpoint"].startswith(f"{aside}.cluster-"), "the renamed cluster's ARN and endpoint:", a["DBClusterArn"], a["Endpoint"])
+    expect_equal(rds.describe_db_instances(DBInstanceIdentifier=writer)["DBInstances"][0].get("DBClusterIdentifier"), aside, "a member's DBClusterIdentifier after the rename")
+    rds.modify_db_instance(DBInstanceIdentifier=writer, NewDBInstanceIdentifier=writer_aside, ApplyImmediately=True)
+    rds.modify_db_cluster(DBClusterIdentifier=restored, NewDBClusterIdentifier=cluster, ApplyImmediately=True)
+    rds.modify_db_instance(DBInstanceIdentifier=restored_1, NewDBInstanceIdentifier=writer, ApplyImmediately=True)
+    now = rds.describe_db_clusters(DBClusterIdentifier=cluster)["DBClusters"][0]
+    expect_equal((now["Endpoint"], now["ReaderEndpoint"]), (original["Endpoint"], original["ReaderEndpoint"]), "a cluster renamed to a former cluster's name: its endpoints")
+    expect_equal((members(cluster), members(aside), now["TagList"]), ([writer], [writer_aside], restored_tags), "after the swap: members and tags")
+    i = rds.describe_db_instances(DBInstanceIdentifier=writer)["DBInstances"][0]
+    expect_equal((i.get("DBClusterIdentifier"), i["TagList"]), (cluster, restored_tags), "the restored member under the original name")
+
+    for instance in (writer, writer_aside):
+        rds.delete_db_instance(DBInstanceIdentifier=instance, SkipFinalSnapshot=True)
+    for name in (cluster, aside):
+        rds.modify_db_cluster(DBClusterIdentifier=name, DeletionProtection=False, ApplyImmediately=True)
+        rds.delete_db_cluster(DBClusterIdentifier=name, SkipFinalSnapshot=True)
+    rds.delete_db_cluster_snapshot(DBClusterSnapshotIdentifier=snapshot)
     rds.delete_db_subnet_group(DBSubnetGroupName=group)

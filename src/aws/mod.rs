@@ -26,6 +26,7 @@ pub mod once;
 pub mod rds;
 pub mod releases;
 pub mod restore;
+pub mod restore_cluster;
 pub mod s3;
 pub mod secrets;
 pub mod snapshots;

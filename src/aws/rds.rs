@@ -45,7 +45,7 @@ pub fn major_version(engine: &str, version: &str) -> String {
 }
 
 /// A DB status as a wait outcome.
-fn settled(status: &str) -> Poll {
+pub(super) fn settled(status: &str) -> Poll {
     match status {
         "available" => Poll::Ready,
         "failed"

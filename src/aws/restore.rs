@@ -6,7 +6,8 @@
 //! original identifier, so its endpoint is the one config.php names. Each call checks what
 //! exists first: a resumed rollback finds what its earlier attempt did. Settings a restore
 //! cannot take (monitoring, Performance Insights, backup retention) are repaired by the next
-//! `apply`, as any drift.
+//! `apply`, as any drift. The instance renames, waits and tags here serve the Aurora path too
+//! ([`super::restore_cluster`]).
 
 use super::Aws;
 use super::errors::is_code;
@@ -16,7 +17,7 @@ use aws_sdk_rds::types::{DbInstance, Tag};
 use std::time::Duration;
 
 /// A restore of a site's database takes minutes to an hour.
-const WAIT_MAX: Duration = Duration::from_secs(3 * 60 * 60);
+pub(super) const WAIT_MAX: Duration = Duration::from_secs(3 * 60 * 60);
 
 /// The tag a restored instance carries (the rollback's ID).
 pub const RESTORED_BY: &str = "moodle-ha:restored-by";
@@ -38,12 +39,22 @@ pub async fn instance(aws: &Aws, id: &str) -> anyhow::Result<Option<DbInstance>>
     }
 }
 
-fn tag(i: &DbInstance, key: &str) -> Option<String> {
-    i.tag_list()
-        .iter()
+/// The value of tag `key` among `tags`.
+pub(super) fn tag<'a>(tags: &'a [Tag], key: &str) -> Option<&'a str> {
+    tags.iter()
         .find(|t| t.key() == Some(key))
         .and_then(|t| t.value())
-        .map(str::to_string)
+}
+
+/// A restored copy's tags: the original's, with [`RESTORED_BY`] = `rollback`. Pure.
+pub(super) fn restored_tags(original: &[Tag], rollback: &str) -> Vec<Tag> {
+    let mut tags: Vec<Tag> = original
+        .iter()
+        .filter(|t| t.key() != Some(RESTORED_BY))
+        .cloned()
+        .collect();
+    tags.push(Tag::builder().key(RESTORED_BY).value(rollback).build());
+    tags
 }
 
 /// Restores `snapshot` as `restored` with `current`'s settings and tags (plus
@@ -58,20 +69,14 @@ pub async fn restore(
 ) -> anyhow::Result<()> {
     let swapped = instance(aws, current)
         .await?
-        .is_some_and(|i| tag(&i, RESTORED_BY).as_deref() == Some(rollback));
+        .is_some_and(|i| tag(i.tag_list(), RESTORED_BY) == Some(rollback));
     if swapped || instance(aws, restored).await?.is_some() {
         return available(aws, if swapped { current } else { restored }).await;
     }
     let Some(now) = instance(aws, current).await? else {
         bail!("the database {current} does not exist: nothing to restore its settings from");
     };
-    let mut tags: Vec<Tag> = now
-        .tag_list()
-        .iter()
-        .filter(|t| t.key() != Some(RESTORED_BY))
-        .cloned()
-        .collect();
-    tags.push(Tag::builder().key(RESTORED_BY).value(rollback).build());
+    let tags = restored_tags(now.tag_list(), rollback);
     let call = aws
         .rds
         .restore_db_instance_from_db_snapshot()
@@ -126,13 +131,16 @@ pub async fn swap(
     rollback: &str,
 ) -> anyhow::Result<()> {
     if let Some(i) = instance(aws, current).await? {
-        if tag(&i, RESTORED_BY).as_deref() == Some(rollback) {
+        if tag(i.tag_list(), RESTORED_BY) == Some(rollback) {
             return available(aws, current).await;
         }
         rename(aws, current, aside).await?;
     }
     if let Some(aside_now) = instance(aws, aside).await? {
-        set_aside(aws, &aside_now, rollback).await?;
+        let arn = aside_now
+            .db_instance_arn()
+            .context("DescribeDBInstances gave no ARN")?;
+        set_aside(aws, arn, rollback).await?;
     }
     if instance(aws, restored).await?.is_some() {
         // A name is free only once RDS has finished renaming the instance that had it.
@@ -142,7 +150,8 @@ pub async fn swap(
     available(aws, current).await
 }
 
-async fn rename(aws: &Aws, from: &str, to: &str) -> anyhow::Result<()> {
+/// Renames instance `from` to `to` once it is available; waits until RDS knows it as `to`.
+pub(super) async fn rename(aws: &Aws, from: &str, to: &str) -> anyhow::Result<()> {
     available(aws, from).await?;
     aws.rds
         .modify_db_instance()
@@ -163,12 +172,9 @@ async fn rename(aws: &Aws, from: &str, to: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Takes the renamed instance out of the stack: no stack or resource tag (the stack would
-/// see two databases), [`SET_ASIDE_BY`] instead.
-async fn set_aside(aws: &Aws, i: &DbInstance, rollback: &str) -> anyhow::Result<()> {
-    let arn = i
-        .db_instance_arn()
-        .context("DescribeDBInstances gave no ARN")?;
+/// Takes the renamed instance or cluster `arn` out of the stack: no stack or resource tag (the
+/// stack would see two databases), [`SET_ASIDE_BY`] instead.
+pub(super) async fn set_aside(aws: &Aws, arn: &str, rollback: &str) -> anyhow::Result<()> {
     aws.rds
         .remove_tags_from_resource()
         .resource_name(arn)
@@ -187,7 +193,8 @@ async fn set_aside(aws: &Aws, i: &DbInstance, rollback: &str) -> anyhow::Result<
     Ok(())
 }
 
-async fn available(aws: &Aws, id: &str) -> anyhow::Result<()> {
+/// Waits until instance `id` is available.
+pub(super) async fn available(aws: &Aws, id: &str) -> anyhow::Result<()> {
     let what = format!("database {id} available");
     wait::until(&aws.progress, &what, aws.wait_max(WAIT_MAX), || async {
         Ok(match instance(aws, id).await? {
@@ -200,7 +207,8 @@ async fn available(aws: &Aws, id: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn gone(aws: &Aws, id: &str) -> anyhow::Result<()> {
+/// Waits until no instance is called `id` (a rename away from it has taken effect).
+pub(super) async fn gone(aws: &Aws, id: &str) -> anyhow::Result<()> {
     let what = format!("the name {id} free");
     wait::until(&aws.progress, &what, aws.wait_max(WAIT_MAX), || async {
         Ok(match instance(aws, id).await? {

@@ -1,7 +1,8 @@
 //! `rollback`: undo the stack's unfinished upgrade, as its own resumable workflow (journal in
 //! the stack's bucket, the stack's lock held throughout, printed before it runs and confirmed
 //! like `apply`): maintenance on, cron paused, the upgrade's snapshot restored and the
-//! identifiers swapped, the previous release back on the cron instance and in the record,
+//! identifiers swapped (an RDS instance, or an Aurora cluster and its instances), the previous
+//! release back on the cron instance and in the record,
 //! previous-release web nodes in service, maintenance off. The upgrade's journal is then
 //! closed as rolled back.
 
@@ -14,7 +15,7 @@ use super::upgrade::{
 use super::{Ui, load};
 use crate::aws::fleet::{self, WHILE_IN_MAINTENANCE, WHILE_WARM};
 use crate::aws::journals::Journals;
-use crate::aws::{Aws, lock, restore};
+use crate::aws::{Aws, lock, restore, restore_cluster};
 use crate::names::Names;
 use crate::release::Release;
 use crate::upgrade::plan::Database;
@@ -114,12 +115,6 @@ async fn plan(aws: &Aws, bucket: &str, database: Database) -> anyhow::Result<Rol
     let snapshot = up
         .entry(UpgradeStep::Upgrade)
         .and_then(|_| up.facts.get(fact::SNAPSHOT).cloned());
-    if database.cluster && snapshot.is_some() {
-        bail!(
-            "rolling an Aurora cluster back is not supported yet: restore cluster snapshot {} with `aws rds restore-db-cluster-from-snapshot` and its instances by hand",
-            snapshot.unwrap_or_default()
-        );
-    }
     Ok(Rollback {
         id: resumed
             .map(|r| r.id)
@@ -240,13 +235,21 @@ impl workflow::Actions<RollbackStep> for Steps<'_> {
             }
             RollbackStep::CronPaused => self.on_cron("cron-pause", None).await,
             RollbackStep::Restore => match &r.snapshot {
+                Some(s) if r.database.cluster => {
+                    restore_cluster::restore(self.aws, db, s, &r.renaming(), &r.id).await
+                }
                 Some(s) => restore::restore(self.aws, db, s, &r.restored_identifier(), &r.id).await,
                 None => Ok(()),
             },
             RollbackStep::Swap => match &r.snapshot {
                 Some(_) => {
-                    let (restored, aside) = (r.restored_identifier(), r.aside_identifier());
-                    restore::swap(self.aws, db, &restored, &aside, &r.id).await?;
+                    let aside = r.aside_identifier();
+                    if r.database.cluster {
+                        restore_cluster::swap(self.aws, db, &r.renaming(), &r.id).await?;
+                    } else {
+                        let restored = r.restored_identifier();
+                        restore::swap(self.aws, db, &restored, &aside, &r.id).await?;
+                    }
                     facts.insert("set_aside".into(), aside);
                     Ok(())
                 }

@@ -1,9 +1,11 @@
-//! The rollback of an unfinished upgrade, the pure parts: its steps, what each does, and the
-//! plan printed before it runs. The database comes back from the snapshot the upgrade took
-//! (restored under a new identifier, then the identifiers swapped: the upgraded database is
-//! renamed aside, never deleted, and the restored one takes the original name, so endpoints
-//! and config.php stay valid), the release record and the cron instance go back to the
-//! previous release, previous-release web nodes replace the new ones, maintenance goes off.
+//! The rollback of an unfinished upgrade, the pure parts: its steps, what each does, the plan
+//! printed before it runs, and the identifiers it gives databases. The database comes back from
+//! the snapshot the upgrade took (restored under a new identifier, then the identifiers swapped:
+//! the upgraded database is renamed aside, never deleted, and the restored one takes the
+//! original name, so endpoints and config.php stay valid; an Aurora cluster is restored with as
+//! many instances as it has, and they are swapped too), the release record and the cron
+//! instance go back to the previous release, previous-release web nodes replace the new ones,
+//! maintenance goes off.
 
 use super::plan::Database;
 use crate::release::Release;
@@ -80,15 +82,57 @@ pub struct Rollback {
     pub bucket: String,
 }
 
+/// The identifiers one rollback gives databases: a restored one's before the swap, an upgraded
+/// one's once set aside; for the Aurora cluster and for each of its instances. Pure.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Renaming {
+    /// The time part of the rollback's ID (`20261206t160000z`).
+    suffix: String,
+}
+
+impl Renaming {
+    /// The renaming of rollback `id`.
+    pub fn of(id: &str) -> Self {
+        Self { suffix: short(id) }
+    }
+
+    /// The identifier `original`'s restored copy has until the swap.
+    pub fn restored(&self, original: &str) -> String {
+        format!("{original}-rb-{}", self.suffix)
+    }
+
+    /// The identifier the upgraded `original` is renamed to (kept, never deleted).
+    pub fn aside(&self, original: &str) -> String {
+        format!("{original}-upgraded-{}", self.suffix)
+    }
+
+    /// The original identifier of a restored copy; `None` for any other identifier.
+    pub fn original_of_restored<'a>(&self, restored: &'a str) -> Option<&'a str> {
+        restored
+            .strip_suffix(&format!("-rb-{}", self.suffix))
+            .filter(|o| !o.is_empty())
+    }
+
+    /// Whether `id` is an identifier this rollback set aside.
+    pub fn is_aside(&self, id: &str) -> bool {
+        id.ends_with(&format!("-upgraded-{}", self.suffix))
+    }
+}
+
 impl Rollback {
+    /// The identifiers this rollback gives databases.
+    pub fn renaming(&self) -> Renaming {
+        Renaming::of(&self.id)
+    }
+
     /// The identifier the snapshot is restored to before the swap.
     pub fn restored_identifier(&self) -> String {
-        format!("{}-rb-{}", self.database.identifier, short(&self.id))
+        self.renaming().restored(&self.database.identifier)
     }
 
     /// The identifier the upgraded database is renamed to (kept, never deleted).
     pub fn aside_identifier(&self) -> String {
-        format!("{}-upgraded-{}", self.database.identifier, short(&self.id))
+        self.renaming().aside(&self.database.identifier)
     }
 
     /// Whether `step` does anything in this rollback (restore and swap only with a
@@ -113,6 +157,12 @@ impl Rollback {
                 }
                 RollbackStep::CronPaused => "no new cron run; running tasks end".to_string(),
                 RollbackStep::Restore => match &self.snapshot {
+                    Some(s) if self.database.cluster => format!(
+                        "cluster snapshot {s} restored as {} with the settings, tags and instances (as many, same classes and zones) of {}, each instance named after its counterpart with `-rb-{}` (waited for to `available`)",
+                        self.restored_identifier(),
+                        self.database.identifier,
+                        short(&self.id)
+                    ),
                     Some(s) => format!(
                         "snapshot {s} restored as {} (waited for to `available`)",
                         self.restored_identifier()
@@ -120,6 +170,13 @@ impl Rollback {
                     None => "nothing: the upgrade never ran upgrade.php, the database is as it was".into(),
                 },
                 RollbackStep::Swap => match &self.snapshot {
+                    Some(_) if self.database.cluster => format!(
+                        "{db} and its instances renamed with `-upgraded-{t}` (kept, with the data of the failed upgrade; delete them when no longer needed), {restored} and its instances given the original names: the cluster endpoint and config.php stay valid; data written after the snapshot is in {aside} only",
+                        db = self.database.identifier,
+                        t = short(&self.id),
+                        aside = self.aside_identifier(),
+                        restored = self.restored_identifier()
+                    ),
                     Some(_) => format!(
                         "{db} renamed {aside} (kept, with its data of the failed upgrade; delete it when no longer needed), {restored} renamed {db}: the endpoint and config.php stay valid; data written after the snapshot is in {aside} only",
                         db = self.database.identifier,
@@ -195,5 +252,57 @@ mod tests {
         assert!(!without.runs(RollbackStep::Restore) && !without.runs(RollbackStep::Swap));
         assert!(without.runs(RollbackStep::ReleaseBack));
         assert!(without.render().contains("never ran upgrade.php"));
+    }
+
+    #[test]
+    fn an_aurora_rollback_names_the_cluster_and_its_instances() {
+        let mut aurora = rollback(Some("site-pre-upgrade"));
+        aurora.database = Database {
+            identifier: "site-db-cluster".into(),
+            cluster: true,
+        };
+        assert_eq!(
+            aurora.restored_identifier(),
+            "site-db-cluster-rb-20261206t160000z"
+        );
+        assert_eq!(
+            aurora.aside_identifier(),
+            "site-db-cluster-upgraded-20261206t160000z"
+        );
+        let text = aurora.render();
+        assert!(
+            text.contains(
+                "cluster snapshot site-pre-upgrade restored as site-db-cluster-rb-20261206t160000z"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("and its instances renamed with `-upgraded-20261206t160000z`"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn restored_and_aside_identifiers_are_recognised_and_fit_rds() {
+        let r = Renaming::of("rollback-20261206T160000Z");
+        let member = r.restored("site-db-2");
+        assert_eq!(member, "site-db-2-rb-20261206t160000z");
+        assert_eq!(r.original_of_restored(&member), Some("site-db-2"));
+        assert_eq!(r.original_of_restored("site-db-2"), None);
+        assert_eq!(
+            r.original_of_restored("site-db-2-rb-20261206t150000z"),
+            None,
+            "another rollback's"
+        );
+        assert_eq!(r.original_of_restored("-rb-20261206t160000z"), None);
+        assert!(r.is_aside(&r.aside("site-db-2")));
+        assert!(!r.is_aside("site-db-2") && !r.is_aside(&member));
+        // The longest stack name (24) keeps every identifier within RDS's 63 characters.
+        let stack = "s".repeat(24);
+        let names = crate::names::Names::of(&stack);
+        for id in [names.db_cluster(), names.db_member(15), names.db_instance()] {
+            assert!(r.aside(&id).len() <= 63, "{}", r.aside(&id));
+            assert!(r.restored(&id).len() <= 63, "{}", r.restored(&id));
+        }
     }
 }

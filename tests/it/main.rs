@@ -18,6 +18,7 @@ mod network_efs;
 mod proxy;
 mod release;
 mod resilience;
+mod rollback_aurora;
 mod secrets;
 mod security;
 mod upgrade;

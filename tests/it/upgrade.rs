@@ -19,17 +19,17 @@ use std::time::Duration;
 
 /// What the stand-in agent does with each action.
 #[derive(Default)]
-struct AgentState {
+pub(crate) struct AgentState {
     /// Request IDs claimed, in order.
-    claimed: Vec<String>,
+    pub(crate) claimed: Vec<String>,
     /// Actions that fail once (then succeed).
-    fail_once: Vec<String>,
+    pub(crate) fail_once: Vec<String>,
     /// An action left unanswered while set (it "runs").
-    hold: Option<String>,
+    pub(crate) hold: Option<String>,
     /// The web nodes never finish booting (they report nothing).
-    no_boots: bool,
+    pub(crate) no_boots: bool,
     /// The web nodes that reported their boot done.
-    booted: Vec<String>,
+    pub(crate) booted: Vec<String>,
 }
 
 /// What the web nodes' boots do, as far as the CLI can see: each instance of the web group,
@@ -90,13 +90,13 @@ async fn report_boots(
 }
 
 /// The cron instance's agent, as far as the CLI can see it.
-struct FakeAgent {
+pub(crate) struct FakeAgent {
     state: Arc<Mutex<AgentState>>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl FakeAgent {
-    fn start(stack: &str, bucket: &str) -> Self {
+    pub(crate) fn start(stack: &str, bucket: &str) -> Self {
         let state = Arc::new(Mutex::new(AgentState::default()));
         let (stack, bucket, shared) = (stack.to_string(), bucket.to_string(), state.clone());
         let task = tokio::spawn(async move {
@@ -167,7 +167,7 @@ impl FakeAgent {
     }
 
     /// The actions run, in order (one per claimed request).
-    fn actions(&self) -> Vec<String> {
+    pub(crate) fn actions(&self) -> Vec<String> {
         self.state
             .lock()
             .expect("agent state")
@@ -182,7 +182,7 @@ impl FakeAgent {
             .collect()
     }
 
-    fn set(&self, f: impl FnOnce(&mut AgentState)) {
+    pub(crate) fn set(&self, f: impl FnOnce(&mut AgentState)) {
         f(&mut self.state.lock().expect("agent state"));
     }
 }
@@ -236,7 +236,7 @@ async fn cron_instance(stack: &str) -> String {
     ids[0].clone()
 }
 
-async fn journal(bucket: &str, id: &str) -> Value {
+pub(crate) async fn journal(bucket: &str, id: &str) -> Value {
     let object = s3()
         .await
         .get_object()
@@ -263,7 +263,7 @@ async fn snapshots_of(db: &str) -> Vec<aws_sdk_rds::types::DbSnapshot> {
 }
 
 /// The stack's bucket, as the release record names it.
-async fn bucket_of(stack: &str) -> String {
+pub(crate) async fn bucket_of(stack: &str) -> String {
     let out = aws_sdk_ssm::Client::new(&config_for_tests().await)
         .get_parameter()
         .name(format!("/moodle-ha/{stack}/release"))
@@ -276,7 +276,7 @@ async fn bucket_of(stack: &str) -> String {
 }
 
 /// Runs the CLI without blocking the agent's task.
-async fn cli(args: Vec<String>) -> std::process::Output {
+pub(crate) async fn cli(args: Vec<String>) -> std::process::Output {
     tokio::task::spawn_blocking(move || {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         moodle_ha(&args)
@@ -285,7 +285,7 @@ async fn cli(args: Vec<String>) -> std::process::Output {
     .expect("the CLI ran")
 }
 
-fn args(a: &[&str]) -> Vec<String> {
+pub(crate) fn args(a: &[&str]) -> Vec<String> {
     a.iter().map(|s| s.to_string()).collect()
 }
 
