@@ -19,7 +19,7 @@ use crate::aws::{Aws, lock, restore, restore_cluster};
 use crate::names::Names;
 use crate::release::Release;
 use crate::upgrade::plan::Database;
-use crate::upgrade::rollback::{Rollback, RollbackStep};
+use crate::upgrade::rollback::{FleetBefore, Rollback, RollbackStep};
 use crate::upgrade::steps::UpgradeStep;
 use crate::workflow::{self, Finished, Journal, Order, State, Store};
 use anyhow::bail;
@@ -125,7 +125,17 @@ async fn plan(aws: &Aws, bucket: &str, database: Database) -> anyhow::Result<Rol
         snapshot,
         database,
         bucket: bucket.to_string(),
+        fleet_before: fleet_before(&up.facts),
     })
+}
+
+/// The web group as the upgrade recorded it before it changed it.
+fn fleet_before(facts: &BTreeMap<String, String>) -> FleetBefore {
+    let number = |k: &str| facts.get(k).and_then(|v| v.parse::<u32>().ok());
+    FleetBefore {
+        capacity: number(fact::DESIRED_BEFORE).zip(number(fact::MAX_BEFORE)),
+        template_version: facts.get(fact::TEMPLATE_BEFORE).cloned(),
+    }
 }
 
 /// Runs the rollback's steps not done yet, then closes the upgrade's journal.
@@ -207,8 +217,22 @@ impl Steps<'_> {
     }
 
     async fn switch_fleet(&self, facts: &mut BTreeMap<String, String>) -> anyhow::Result<()> {
-        record_fleet(self.aws, &self.group, facts).await?;
+        let before = &self.rollback.fleet_before;
+        if !facts.contains_key(fact::OLD_INSTANCES) {
+            // Every live node is retired (the old release's and the failed upgrade's held
+            // ones); the group gets back the size it had before the upgrade raised it.
+            record_fleet(self.aws, &self.group, facts).await?;
+            if let Some((desired, max)) = before.capacity {
+                facts.insert(fact::DESIRED_BEFORE.into(), desired.to_string());
+                facts.insert(fact::MAX_BEFORE.into(), max.to_string());
+            }
+        }
         fleet::suspend(self.aws, &self.group, &WHILE_WARM).await?;
+        // New nodes boot the previous branch's user data (a new branch's would refuse the
+        // previous release).
+        if let Some(version) = &before.template_version {
+            fleet::set_template_version(self.aws, &self.group, version).await?;
+        }
         // The record names the previous release: the new nodes boot it and serve at once (the
         // ready marker names it since `release-back`).
         switch_to_new(self.aws, &self.group, facts).await

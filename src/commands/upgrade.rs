@@ -33,6 +33,9 @@ pub(super) mod fact {
     pub const DESIRED_BEFORE: &str = "desired_before";
     pub const MAX_BEFORE: &str = "max_before";
     pub const SNAPSHOT: &str = "snapshot";
+    /// The web group's launch template version before the upgrade's resource changes (the
+    /// previous release's user data: a rollback puts it back).
+    pub const TEMPLATE_BEFORE: &str = "template_before";
 }
 
 /// How long the agent may take for each kind of action.
@@ -152,7 +155,12 @@ impl<'a> Steps<'a> {
         .await
     }
 
-    async fn preflight(&self) -> anyhow::Result<()> {
+    async fn preflight(&self, facts: &mut BTreeMap<String, String>) -> anyhow::Result<()> {
+        if !facts.contains_key(fact::TEMPLATE_BEFORE) {
+            if let Some(v) = fleet::group(self.aws, &self.group).await?.template_version {
+                facts.insert(fact::TEMPLATE_BEFORE.into(), v);
+            }
+        }
         // The archive in the bucket (the record is not touched yet), then the site's plugins
         // against the new code, on the cron instance.
         let p = crate::model::ReleaseProps::of(
@@ -309,8 +317,9 @@ pub(super) async fn record_fleet(
     Ok(())
 }
 
-/// Launches as many new nodes as the group ran beside the recorded ones (its maximum raised
-/// where needed) and waits until they are launched (`in_service`: until they serve).
+/// Launches as many new nodes as the group ran (its recorded desired capacity) beside the
+/// recorded ones (its maximum raised where needed) and waits until they are launched
+/// (`in_service`: until they serve).
 pub(super) async fn launch_beside(
     aws: &Aws,
     group: &str,
@@ -318,7 +327,9 @@ pub(super) async fn launch_beside(
     in_service: bool,
 ) -> anyhow::Result<()> {
     let (old, desired, max) = before(facts)?;
-    let target = desired * 2;
+    let target = u32::try_from(old.len())
+        .unwrap_or(u32::MAX)
+        .saturating_add(desired);
     fleet::set_capacity(aws, group, target, max.max(target)).await?;
     let what = format!(
         "{desired} new web nodes {}",
@@ -430,7 +441,7 @@ impl workflow::Actions<UpgradeStep> for Steps<'_> {
         facts: &mut BTreeMap<String, String>,
     ) -> anyhow::Result<()> {
         match step {
-            UpgradeStep::Preflight => self.preflight().await,
+            UpgradeStep::Preflight => self.preflight(facts).await,
             UpgradeStep::WarmCapacity => self.warm_capacity(facts).await,
             UpgradeStep::MaintenanceOn => self.maintenance_on().await,
             UpgradeStep::CronPaused => self.on_cron("cron-pause", false).await,

@@ -80,6 +80,20 @@ pub struct Rollback {
     pub database: Database,
     /// The stack's bucket.
     pub bucket: String,
+    /// The web group as the upgrade found it, when the upgrade recorded it: the rollback
+    /// gives the group this back.
+    #[serde(default)]
+    pub fleet_before: FleetBefore,
+}
+
+/// The web group before an upgrade, from the upgrade's journal (each `None` when an upgrade
+/// recorded by an earlier version of the tool lacks it).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct FleetBefore {
+    /// Its desired capacity and maximum size.
+    pub capacity: Option<(u32, u32)>,
+    /// The launch template version its new instances got (the previous branch's user data).
+    pub template_version: Option<String>,
 }
 
 /// The identifiers one rollback gives databases: a restored one's before the swap, an upgraded
@@ -188,9 +202,17 @@ impl Rollback {
                 RollbackStep::ReleaseBack => {
                     "the release record and the cron instance's code back to the previous release (kept on it), caches purged".to_string()
                 }
-                RollbackStep::SwitchFleet => {
-                    "previous-release web nodes launched and in service; the others retired (they drain)".to_string()
-                }
+                RollbackStep::SwitchFleet => format!(
+                    "{}previous-release web nodes launched and in service; the others retired (they drain){}",
+                    match &self.fleet_before.template_version {
+                        Some(v) => format!("the group's launch template back to version {v} (the previous release's); "),
+                        None => String::new(),
+                    },
+                    match self.fleet_before.capacity {
+                        Some((d, m)) => format!("; the group back to desired {d}, maximum {m}"),
+                        None => String::new(),
+                    }
+                ),
                 RollbackStep::MaintenanceOff => {
                     "check_database_schema.php passes; maintenance off, cron on, processes resumed; the upgrade recorded as rolled back".to_string()
                 }
@@ -233,6 +255,7 @@ mod tests {
                 cluster: false,
             },
             bucket: "b".into(),
+            fleet_before: FleetBefore::default(),
         }
     }
 

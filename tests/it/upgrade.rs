@@ -730,9 +730,15 @@ async fn rollback_restores_the_snapshot_under_the_original_name_and_the_previous
         .expect("the database")
         .db_instances()[0]
         .clone();
+    let group_before = group(&name).await;
     let agent = FakeAgent::start(&name, &bucket);
     agent.set(|s| s.fail_once.push("upgrade".into()));
-    let newer = example_spec(&name, |t| t.replace("git_ref: v4.5.6", "git_ref: v4.5.7"));
+    // A new branch: its launch template (the 5.1 user data, serving `public/`) would refuse
+    // the previous release, so the rollback puts the group's previous version back.
+    let newer = example_spec(&name, |t| {
+        t.replace("version: \"4.5\"", "version: \"5.1\"")
+            .replace("git_ref: v4.5.6", "git_ref: v5.1.6")
+    });
     let newer_path = newer.path.to_str().expect("path").to_string();
     let failed = cli(args(&["apply", "--yes", &newer_path])).await;
     assert_eq!(failed.status.code(), Some(1), "{}", stderr(&failed));
@@ -838,6 +844,32 @@ async fn rollback_restores_the_snapshot_under_the_original_name_and_the_previous
         .collect();
     assert_eq!(states, ["closed", "succeeded"], "{h:#}");
 
+    // The web group as it was before the upgrade: its launch template version (the 4.5 user
+    // data), its capacity; the previous release's spec plans no change to it.
+    let template = |g: &aws_sdk_autoscaling::types::AutoScalingGroup| {
+        g.mixed_instances_policy()
+            .and_then(|p| p.launch_template())
+            .and_then(|t| t.launch_template_specification())
+            .and_then(|t| t.version())
+            .map(str::to_string)
+    };
+    let group_after = group(&name).await;
+    assert_eq!(template(&group_after), template(&group_before));
+    assert_eq!(
+        group_after.desired_capacity(),
+        group_before.desired_capacity()
+    );
+    assert_eq!(group_after.max_size(), group_before.max_size());
+    let doc = json(moodle_ha(&["plan", "--output", "json", &spec]));
+    // (The launch template's latest version is the 5.1 one: it gets a new version with the
+    // 4.5 content, which the group already runs: no instance refresh.)
+    let group_changes: Vec<&Value> = doc["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .filter(|c| c["key"] == "auto-scaling-group/web")
+        .collect();
+    assert!(group_changes.is_empty(), "{group_changes:#?}");
     // The previous release's spec converges (what a restore cannot set is repaired in place),
     // then plans nothing.
     ok(moodle_ha(&["apply", "--yes", &spec]));
