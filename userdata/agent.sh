@@ -130,6 +130,9 @@ action_switch() {
   settle && say "switched to release $1, version $READY_VERSION"
 }
 
+# A new cron instance's agent answering: the code root it runs (an in-window replacement).
+action_ping() { say "agent ready on $(hostname), code root release $(basename "$(readlink "$CODE_ROOT")")"; }
+
 action_smoke() {
   moodle_cli admin/cli/check_database_schema.php || { say "check_database_schema.php exited $?"; return 1; }
   say "the database schema matches the code"
@@ -154,7 +157,7 @@ print(json.dumps({"id": i, "action": a, "commit": c, "status": s, "exit_code": i
 run() { # the claimed request; its output uploaded every 10 s while it runs
   local started pid rc last=$SECONDS msg
   case "$ACTION" in
-    maintenance-on | maintenance-off | cron-pause | cron-resume | smoke) COMMIT= ;;
+    maintenance-on | maintenance-off | cron-pause | cron-resume | smoke | ping) COMMIT= ;;
     check-plugins | upgrade | switch)
       [[ $COMMIT =~ ^[0-9a-f]{40}$ ]] || { result failed 2 "$(now)" "$ACTION needs a commit (40 hex digits)"; return; } ;;
     *) result failed 2 "$(now)" "unknown action '${ACTION:0:80}'"; return ;;

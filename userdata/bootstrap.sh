@@ -50,36 +50,6 @@ wait_for_value() {
 
 awscli() { aws --region "$REGION" --output text "$@"; }
 
-# The instance metadata service: one setting, as in spot-watcher.sh.
-IMDS=${MOODLE_HA_IMDS:-http://169.254.169.254}
-
-# The instance's ID from the metadata service (IMDSv2: a session token first).
-instance_id() {
-  local token
-  token=$(curl -fsS -m 5 -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 300' \
-    "$IMDS/latest/api/token") || return 1
-  curl -fsS -m 5 -H "X-aws-ec2-metadata-token: $token" "$IMDS/latest/meta-data/instance-id"
-}
-
-# A web node is held out of service by the group's launch hook until it serves: a heartbeat
-# keeps the hold while the site is installed; CONTINUE puts it in service.
-launch_hook() {
-  local id
-  id=$(instance_id) || return 0
-  case "$1" in
-    heartbeat)
-      awscli autoscaling record-lifecycle-action-heartbeat --auto-scaling-group-name "$ASG_NAME" \
-        --lifecycle-hook-name "$READY_HOOK" --instance-id "$id" >/dev/null 2>&1 || true
-      ;;
-    continue)
-      awscli autoscaling complete-lifecycle-action --auto-scaling-group-name "$ASG_NAME" \
-        --lifecycle-hook-name "$READY_HOOK" --instance-id "$id" \
-        --lifecycle-action-result CONTINUE >/dev/null 2>&1 ||
-        log "no launch hook to complete (the node is already in service)"
-      ;;
-  esac
-}
-
 trust_rds_ca() {
   local bundle=/run/moodle-ha-rds-ca.pem
   # An s3:// URL (the stack bucket) keeps the boot inside the stack; else AWS's trust store.
@@ -189,6 +159,7 @@ r = json.load(sys.stdin)
 print("\t".join(str(r.get(k, "")) for k in ("bucket", "key", "sha256", "commit", "branch", "release")))
 ') || fail "the release record $RELEASE_PARAMETER is not JSON"
   IFS=$'\t' read -r bucket key sha commit branch release <<<"$fields"
+  # shellcheck disable=SC2034 # read by web-node.sh (the boot report)
   RELEASE_BUCKET=$bucket
   [[ $commit =~ ^[0-9a-f]{40}$ ]] || fail "release refused: the record names no commit ($commit)"
   read_ready_marker
@@ -227,55 +198,11 @@ write_config() {
   chown "$WEB_USER:" "$LOCALCACHEDIR"
 }
 
-enable_site() {
-  case "$WEB_SERVICE" in
-    nginx) rm -f /etc/nginx/sites-enabled/default ;;
-    apache2)
-      a2dissite -q 000-default || true
-      a2enmod -q headers proxy_fcgi
-      a2ensite -q moodle
-      ;;
-  esac
-  if [ "$OS_FAMILY" = rhel ] && [ "$WEB_SERVICE" = nginx ]; then
-    # The stock nginx.conf has a catch-all server: the site's default server takes over.
-    sed -i 's/ default_server//' /etc/nginx/nginx.conf
-  fi
-}
-
-# The boot is done; the node waits for the site to be ready for release $1. It says so in
-# the stack bucket (nodes/<instance-id>): an upgrade's warm-capacity step waits for this, so
-# that no node still boots inside the maintenance window. Best effort: a node that cannot
-# write it still serves once the site is ready.
-report_waiting() {
-  local id
-  id=$(instance_id) || return 0
-  printf '%s\n' "$1" | awscli s3 cp --quiet - "s3://$RELEASE_BUCKET/nodes/$id" ||
-    log "could not report the boot done to s3://$RELEASE_BUCKET/nodes/$id"
-}
-
-wait_until_installed() {
-  # The cron instance installs or upgrades the site; a web node never does. Until the ready
-  # marker names this node's release (when it names one) at a version at least this code's,
-  # the node stays out of service and fails its health check: a node launched with a new
-  # release waits for the cron instance's upgrade even when the version did not change.
-  local mine commit tries=0
-  mine=$(release_version "$DOCUMENT_ROOT")
-  commit=$(basename "$(readlink "$CODE_ROOT")")
-  report_waiting "$commit"
-  while :; do
-    read_ready_marker
-    if [ -n "$mine" ] && awk -v a="$READY_VERSION" -v b="$mine" 'BEGIN { exit !(a ~ /^[0-9]+(\.[0-9]+)?$/ && a + 0 >= b + 0) }' &&
-      { [ -z "$READY_COMMIT" ] || [ "$READY_COMMIT" = "$commit" ]; }; then
-      return 0
-    fi
-    if [ $((tries % 20)) -eq 0 ]; then
-      log "waiting for the cron instance to install or upgrade the site (site ${READY_VERSION:-not installed}${READY_COMMIT:+ at release $READY_COMMIT}, code $mine at release $commit)"
-      launch_hook heartbeat
-    fi
-    tries=$((tries + 1))
-    sleep 15
-  done
-}
+# A web node's own steps: enable_site, wait_until_installed, launch_hook.
+if [ "$ROLE" = web ]; then
+  # shellcheck source=/dev/null
+  . /usr/local/lib/moodle-ha/web-node.sh
+fi
 
 # Nothing serves or runs Moodle until this script says so.
 systemctl stop "$WEB_SERVICE" 2>/dev/null || true

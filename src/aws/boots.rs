@@ -8,7 +8,7 @@ use super::Aws;
 use crate::names::NODES_PREFIX;
 
 /// The commit each of `ids` reports waiting for, `None` for a node that has not reported
-/// (still booting, or its boot failed).
+/// (still booting, or its boot failed) or whose report is no commit.
 pub async fn waiting_for(
     aws: &Aws,
     bucket: &str,
@@ -17,9 +17,11 @@ pub async fn waiting_for(
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
         let key = format!("{NODES_PREFIX}{id}");
-        let commit = super::s3::object(aws, bucket, &key)
+        // A node writes its own report: read at most a line of it, and only a commit counts.
+        let commit = super::s3::object_start(aws, bucket, &key, 64)
             .await?
-            .map(|b| String::from_utf8_lossy(&b).trim().to_string());
+            .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+            .filter(|c| c.len() == 40 && c.bytes().all(|b| b.is_ascii_hexdigit()));
         out.push((id.clone(), commit));
     }
     Ok(out)

@@ -152,7 +152,25 @@ pub async fn swap(
 
 /// Renames instance `from` to `to` once it is available; waits until RDS knows it as `to`.
 pub(super) async fn rename(aws: &Aws, from: &str, to: &str) -> anyhow::Result<()> {
-    available(aws, from).await?;
+    // A rename an interrupted attempt asked for may be under way (`from` still listed,
+    // `renaming`) or done (`to` exists): then there is nothing to ask.
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let what = format!("{from} available to be renamed {to}");
+    wait::until(&aws.progress, &what, aws.wait_max(WAIT_MAX), || async {
+        if instance(aws, to).await?.is_some() {
+            done.store(true, std::sync::atomic::Ordering::Relaxed);
+            return Ok(Poll::Ready);
+        }
+        Ok(match instance(aws, from).await? {
+            Some(i) if i.db_instance_status() == Some("available") => Poll::Ready,
+            Some(i) => Poll::Pending(i.db_instance_status().unwrap_or("unknown").to_string()),
+            None => Poll::Pending("renaming".into()),
+        })
+    })
+    .await?;
+    if done.load(std::sync::atomic::Ordering::Relaxed) {
+        return Ok(());
+    }
     aws.rds
         .modify_db_instance()
         .db_instance_identifier(from)

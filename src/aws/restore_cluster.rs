@@ -257,20 +257,25 @@ pub async fn swap(
     rollback: &str,
 ) -> anyhow::Result<()> {
     let aside = names.aside(current);
-    if let Some(c) = cluster(aws, current).await? {
-        if tag(c.tag_list(), RESTORED_BY) == Some(rollback) {
-            return available(aws, current).await;
-        }
-        rename(aws, current, &aside).await?;
-    }
-    if let Some(c) = cluster(aws, &aside).await? {
-        set_aside(aws, &c, names, rollback).await?;
-    }
+    // The cluster renames are done once `current` is the restored cluster; its instances'
+    // renames may still be left (an attempt killed between them): they follow below.
+    let swapped = match cluster(aws, current).await? {
+        Some(c) => tag(c.tag_list(), RESTORED_BY) == Some(rollback),
+        None => false,
+    };
     let restored = names.restored(current);
-    if cluster(aws, &restored).await?.is_some() {
-        // A name is free only once RDS has finished renaming the cluster that had it.
-        gone(aws, current).await?;
-        rename(aws, &restored, current).await?;
+    if !swapped {
+        if cluster(aws, current).await?.is_some() {
+            rename(aws, current, &aside).await?;
+        }
+        if let Some(c) = cluster(aws, &aside).await? {
+            set_aside(aws, &c, names, rollback).await?;
+        }
+        if cluster(aws, &restored).await?.is_some() {
+            // A name is free only once RDS has finished renaming the cluster that had it.
+            gone(aws, current).await?;
+            rename(aws, &restored, current).await?;
+        }
     }
     let Some(now) = cluster(aws, current).await? else {
         bail!("neither {current} nor {restored} exists: the restore step has not run");
@@ -317,7 +322,23 @@ async fn set_aside(
 
 /// Renames cluster `from` to `to` once it is available; waits until RDS knows it as `to`.
 async fn rename(aws: &Aws, from: &str, to: &str) -> anyhow::Result<()> {
-    cluster_available(aws, from).await?;
+    // A rename an interrupted attempt asked for may be under way or done (`to` exists).
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let what = format!("cluster {from} available to be renamed {to}");
+    wait::until(&aws.progress, &what, aws.wait_max(WAIT_MAX), || async {
+        if cluster(aws, to).await?.is_some() {
+            done.store(true, std::sync::atomic::Ordering::Relaxed);
+            return Ok(Poll::Ready);
+        }
+        Ok(match cluster(aws, from).await? {
+            Some(c) => settled(c.status().unwrap_or("unknown")),
+            None => Poll::Pending("renaming".into()),
+        })
+    })
+    .await?;
+    if done.load(std::sync::atomic::Ordering::Relaxed) {
+        return Ok(());
+    }
     aws.rds
         .modify_db_cluster()
         .db_cluster_identifier(from)

@@ -426,6 +426,38 @@ async fn empty(aws: &Aws, name: &str) -> anyhow::Result<()> {
     }
 }
 
+/// The first `max` bytes of object `key` of `bucket`, `None` when it does not exist.
+pub async fn object_start(
+    aws: &Aws,
+    bucket: &str,
+    key: &str,
+    max: usize,
+) -> anyhow::Result<Option<Vec<u8>>> {
+    let range = format!("bytes=0-{}", max.saturating_sub(1));
+    let got = aws
+        .s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .range(range)
+        .send()
+        .await;
+    let object = match got {
+        Ok(o) => o,
+        Err(e) if is_code(&e, "NoSuchKey") || is_code(&e, "NotFound") => return Ok(None),
+        // An empty object has no byte 0.
+        Err(e) if is_code(&e, "InvalidRange") => return Ok(Some(Vec::new())),
+        Err(e) => return Err(e).with_context(|| format!("GetObject s3://{bucket}/{key}")),
+    };
+    let bytes = object
+        .body
+        .collect()
+        .await
+        .with_context(|| format!("reading s3://{bucket}/{key}"))?
+        .into_bytes();
+    Ok(Some(bytes.get(..max).unwrap_or(&bytes).to_vec()))
+}
+
 /// The object `key` of `bucket`, whole, `None` when it does not exist.
 pub async fn object(aws: &Aws, bucket: &str, key: &str) -> anyhow::Result<Option<Vec<u8>>> {
     let got = aws.s3.get_object().bucket(bucket).key(key).send().await;

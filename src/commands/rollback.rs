@@ -9,7 +9,7 @@
 use super::execute::{Approval, Settings};
 use super::interrupt::Interrupt;
 use super::upgrade::{
-    end_maintenance, event_line, fact, journal_release, new_id, on_cron, record_fleet,
+    checkpoint, end_maintenance, event_line, fact, journal_release, new_id, on_cron, record_fleet,
     switch_to_new,
 };
 use super::{Ui, load};
@@ -221,11 +221,14 @@ impl Steps<'_> {
         if !facts.contains_key(fact::OLD_INSTANCES) {
             // Every live node is retired (the old release's and the failed upgrade's held
             // ones); the group gets back the size it had before the upgrade raised it.
+            fleet::suspend(self.aws, &self.group, &WHILE_WARM).await?;
             record_fleet(self.aws, &self.group, facts).await?;
             if let Some((desired, max)) = before.capacity {
                 facts.insert(fact::DESIRED_BEFORE.into(), desired.to_string());
                 facts.insert(fact::MAX_BEFORE.into(), max.to_string());
             }
+            let r = self.rollback;
+            checkpoint::<RollbackStep>(self.aws, &r.bucket, &r.id, facts).await?;
         }
         fleet::suspend(self.aws, &self.group, &WHILE_WARM).await?;
         // New nodes boot the previous branch's user data (a new branch's would refuse the

@@ -43,6 +43,8 @@ fn agent_max(action: &str) -> Duration {
     match action {
         "upgrade" => Duration::from_secs(3 * 60 * 60),
         "cron-pause" | "check-plugins" => Duration::from_secs(20 * 60),
+        // A new cron instance's boot, until its agent answers.
+        "ping" => LAUNCH_MAX,
         _ => Duration::from_secs(10 * 60),
     }
 }
@@ -138,7 +140,11 @@ impl<'a> Steps<'a> {
                 );
             }
         }
-        Ok(())
+        // The new instance's boot done: its agent answers (bounded like a web node's boot,
+        // not like `upgrade.php`).
+        self.on_cron("ping", false)
+            .await
+            .context("the new cron instance's agent did not answer (its boot's log: /var/log/cloud-init-output.log); the site stays in maintenance")
     }
 
     /// Asks the cron instance's agent for `action` (once per workflow), showing its output.
@@ -173,8 +179,14 @@ impl<'a> Steps<'a> {
     }
 
     async fn warm_capacity(&self, facts: &mut BTreeMap<String, String>) -> anyhow::Result<()> {
-        record_fleet(self.aws, &self.group, facts).await?;
+        // Scaling suspended first: a scale-out between the record and the launch would count
+        // as a new node.
         fleet::suspend(self.aws, &self.group, &WHILE_WARM).await?;
+        if !facts.contains_key(fact::OLD_INSTANCES) {
+            record_fleet(self.aws, &self.group, facts).await?;
+            checkpoint::<UpgradeStep>(self.aws, &self.upgrade.bucket, &self.upgrade.id, facts)
+                .await?;
+        }
         // New nodes boot the new release and wait, held by their launch hook, until the cron
         // instance has upgraded the site to it.
         crate::aws::releases::point_to(
@@ -299,6 +311,27 @@ pub(super) async fn on_cron(
     Ok(())
 }
 
+/// Saves `facts` in workflow `id`'s journal in `bucket` now (a step's facts are otherwise
+/// saved when it ends): what a step must not learn twice, such as the fleet before the step
+/// raised its capacity, survives a kill inside the step.
+pub(super) async fn checkpoint<S>(
+    aws: &Aws,
+    bucket: &str,
+    id: &str,
+    facts: &BTreeMap<String, String>,
+) -> anyhow::Result<()>
+where
+    S: serde::Serialize + serde::de::DeserializeOwned + Sync,
+{
+    use crate::workflow::Store;
+    let store = Journals::new(aws, bucket);
+    let mut journal: Journal<S> = store.read(id).await?;
+    journal
+        .facts
+        .extend(facts.iter().map(|(k, v)| (k.clone(), v.clone())));
+    store.save(&journal).await
+}
+
 /// Records the group's live instances, desired capacity and maximum in `facts`, once (a
 /// resumed run keeps what the first attempt saw).
 pub(super) async fn record_fleet(
@@ -365,7 +398,10 @@ async fn booted(
     facts: &BTreeMap<String, String>,
     commit: &str,
 ) -> anyhow::Result<()> {
-    let (old, _, _) = before(facts)?;
+    let (old, desired, _) = before(facts)?;
+    if desired == 0 {
+        return Ok(());
+    }
     let what = "the new web nodes to finish booting (each then waits for the upgraded site)";
     wait::until(&aws.progress, what, aws.wait_max(LAUNCH_MAX), || async {
         let g = fleet::group(aws, group).await?;
@@ -376,11 +412,12 @@ async fn booted(
             .collect();
         let reports = boots::waiting_for(aws, bucket, &new).await?;
         let not = boots::not_waiting_for(&reports, commit);
-        Ok(if not.is_empty() && !new.is_empty() {
+        // As many as the group ran (a Spot node lost meanwhile is replaced and waited for).
+        Ok(if not.is_empty() && new.len() >= desired as usize {
             Poll::Ready
         } else {
-            Poll::Pending(if new.is_empty() {
-                "no new node yet".to_string()
+            Poll::Pending(if not.is_empty() {
+                format!("{} of {desired} new nodes listed", new.len())
             } else {
                 not.join(", ")
             })

@@ -97,14 +97,21 @@ pub(super) fn stack_bucket(spec: &Spec, facts: &Facts) -> Part {
             encryption: "AES256".into(),
             block_public_access: true,
             object_ownership: "BucketOwnerEnforced".into(),
-            expiration_days: BTreeMap::from([(
-                format!("{ACCESS_LOG_PREFIX}/"),
-                spec.load_balancer.access_logs.expire_days,
-            )]),
+            expiration_days: BTreeMap::from([
+                (
+                    format!("{ACCESS_LOG_PREFIX}/"),
+                    spec.load_balancer.access_logs.expire_days,
+                ),
+                // A boot report matters for minutes (an upgrade's warm capacity).
+                (crate::names::NODES_PREFIX.to_string(), NODE_REPORT_DAYS),
+            ]),
         }),
     );
     out
 }
+
+/// Days the web nodes' boot reports (`nodes/<instance-id>`) are kept.
+pub const NODE_REPORT_DAYS: u32 = 7;
 
 /// The AWS managed rule groups of the web ACL, in order, with the rules Moodle trips that
 /// only count (see `load_balancer.waf` in the spec for why each).
@@ -184,7 +191,8 @@ mod tests {
     }
 
     #[test]
-    fn the_stack_bucket_is_private_encrypted_tls_only_and_expires_only_the_access_logs() {
+    fn the_stack_bucket_is_private_encrypted_tls_only_and_expires_only_the_access_logs_and_boot_reports()
+     {
         let mut spec = example();
         spec.load_balancer.access_logs.expire_days = 30;
         let facts = Facts {
@@ -207,7 +215,10 @@ mod tests {
         );
         assert_eq!(
             b.expiration_days,
-            BTreeMap::from([("alb-access-logs/".to_string(), 30)])
+            BTreeMap::from([
+                ("alb-access-logs/".to_string(), 30),
+                ("nodes/".to_string(), NODE_REPORT_DAYS)
+            ])
         );
         let policy = b.policy.canonical();
         let statements = policy["Statement"].as_array().cloned().unwrap_or_default();

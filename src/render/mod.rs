@@ -31,6 +31,9 @@ pub const NODE_LIB: &str = include_str!("../../userdata/node-lib.sh");
 /// The cron instance's agent: runs the CLI's requests (maintenance, cron pause, upgrade …)
 /// exactly once.
 pub const AGENT: &str = include_str!("../../userdata/agent.sh");
+/// A web node's own boot steps (the site enabled, the wait for its release, the launch hook),
+/// sourced by the bootstrap from `/usr/local/lib/moodle-ha/web-node.sh` on web nodes only.
+pub const WEB_NODE: &str = include_str!("../../userdata/web-node.sh");
 /// Creates Moodle's database user (run by the cron instance).
 pub const DB_SETUP: &str = include_str!("../../userdata/db-setup.php");
 /// Puts the Moodle caches on Redis (run by the cron instance).
@@ -177,6 +180,7 @@ fn node_user_data(spec: &Spec, web: bool) -> Result<String, RenderError> {
             bootstrap => trim(BOOTSTRAP),
             node_lib => trim(NODE_LIB),
             agent => trim(AGENT),
+            web_node => trim(WEB_NODE),
             spot_watcher => trim(SPOT_WATCHER),
             install_site => trim(INSTALL_SITE),
             db_setup => trim(DB_SETUP),

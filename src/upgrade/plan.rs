@@ -110,6 +110,9 @@ pub enum Blocked {
         /// The release it goes to.
         to: String,
     },
+    /// The same change replaces or deletes a resource the cron instance uses, while the
+    /// upgrade replaces the cron instance inside its window (the old one would lose it first).
+    CronNeeds(String),
     /// The new tree's `environment.xml` could not be read.
     NoEnvironment(String),
 }
@@ -125,6 +128,12 @@ impl std::fmt::Display for Blocked {
                 f,
                 "upgrade {id} to {to} is unfinished: set `moodle.git_ref` back to that \
                  release and `apply` to finish it, or `moodle-ha rollback` to undo it"
+            ),
+            Blocked::CronNeeds(key) => write!(
+                f,
+                "this change also replaces {key}, which the cron instance uses, and the cron \
+                 instance is replaced inside the upgrade's window: apply the other changes with \
+                 the current `moodle.git_ref` first, then the new release"
             ),
             Blocked::NoEnvironment(why) => write!(f, "cannot judge the new code: {why}"),
         }
@@ -205,6 +214,18 @@ pub fn plan_upgrade(
     plan.changes.remove(i);
     fleet_by_the_workflow(plan);
     let in_window = cron_in_the_window(plan, false);
+    let needs: Vec<ResourceKey> = in_window
+        .iter()
+        .filter_map(|c| c.desired.as_ref())
+        .flat_map(Props::dependencies)
+        .collect();
+    if let Some(c) = plan
+        .changes
+        .iter()
+        .find(|c| needs.contains(&c.key) && matches!(c.action, Action::Replace | Action::Delete))
+    {
+        return Err(Blocked::CronNeeds(c.key.to_string()));
+    }
     Ok(Some(upgrade(
         spec,
         new_id,
@@ -524,6 +545,31 @@ mod tests {
             upgrade_step.waits_for.contains("cron instance replaced"),
             "{upgrade_step:?}"
         );
+        // A resource the cron instance uses, replaced by the same change: refused (the old
+        // instance would lose it before the window).
+        let mut q = planned_from(&other, &spec("4.5"), Some(&v456()), &v457());
+        let cron = q
+            .changes
+            .iter()
+            .find(|c| is_cron(c))
+            .cloned()
+            .expect("cron");
+        let uses = cron
+            .desired
+            .as_ref()
+            .map(Props::dependencies)
+            .unwrap_or_default();
+        let first = uses
+            .first()
+            .cloned()
+            .expect("the cron instance uses something");
+        q.changes.push(crate::plan::Change {
+            key: first.clone(),
+            action: Action::Replace,
+            ..cron.clone()
+        });
+        let blocked = plan_upgrade(&mut q, &other, &new(&v457(), ENV45), None, "u");
+        assert_eq!(blocked, Err(Blocked::CronNeeds(first.to_string())));
         p.upgrade = Some(up);
         assert_eq!(p.summary().replace, 1, "the summary counts it");
         let text = crate::plan::render::render_plan(&p);

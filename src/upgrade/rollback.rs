@@ -206,6 +206,7 @@ impl Rollback {
                     "{}previous-release web nodes launched and in service; the others retired (they drain){}",
                     match &self.fleet_before.template_version {
                         Some(v) => format!("the group's launch template back to version {v} (the previous release's); "),
+                        None if self.from.branch != self.to.branch => "WARNING: the upgrade recorded no launch template version (an earlier moodle-ha started it), and the new branch's user data refuses the previous release: point the web group at its previous launch template version by hand first; ".to_string(),
                         None => String::new(),
                     },
                     match self.fleet_before.capacity {

@@ -119,7 +119,13 @@ async fn the_stack_bucket_is_locked_down_repaired_when_switched_off_and_destroye
             )
         })
         .collect();
-    assert_eq!(rules, [(Some("alb-access-logs/"), Some(90))]);
+    assert_eq!(
+        rules,
+        [
+            (Some("alb-access-logs/"), Some(90)),
+            (Some("nodes/"), Some(7))
+        ]
+    );
     let policy = s3
         .get_bucket_policy()
         .bucket(&bucket)

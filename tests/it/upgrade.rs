@@ -549,6 +549,7 @@ async fn a_new_branch_that_changes_php_replaces_the_cron_instance_inside_the_win
             "check-plugins",
             "maintenance-on",
             "cron-pause",
+            "ping",
             "upgrade",
             "smoke",
             "maintenance-off",
@@ -637,9 +638,25 @@ async fn killed_at_every_step_the_upgrade_resumes_with_one_snapshot_and_one_upgr
     let newer = example_spec(&name, |t| t.replace("git_ref: v4.5.6", "git_ref: v4.5.7"));
     let newer_path = newer.path.to_str().expect("path").to_string();
 
-    // New nodes that never finish booting: the warm-capacity step waits for them (bounded
-    // here by --max-wait) and fails before maintenance; the site never saw the upgrade.
+    let before = group(&name).await;
+    let desired = before.desired_capacity().expect("desired");
+    // New nodes that never finish booting: killed (SIGKILL) while the warm-capacity step
+    // waits for them, after it raised the capacity; what it recorded of the fleet before
+    // survives the kill (the warm nodes are not taken for old ones by the next run).
     agent.set(|s| s.no_boots = true);
+    let mut child = spawn_apply(&newer_path);
+    let raised = async {
+        while group(&name).await.desired_capacity() != Some(2 * desired) {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(300), raised)
+        .await
+        .expect("the capacity was raised");
+    child.kill().expect("kill");
+    let _ = child.wait();
+    // Run again, the waits bounded here by --max-wait: it fails before maintenance, the site
+    // never saw the upgrade.
     let stuck = cli(args(&["apply", "--yes", "--max-wait", "10", &newer_path])).await;
     let out = format!("{}{}", stdout(&stuck), stderr(&stuck));
     assert_eq!(stuck.status.code(), Some(1), "{out}");
@@ -697,6 +714,27 @@ async fn killed_at_every_step_the_upgrade_resumes_with_one_snapshot_and_one_upgr
     assert_eq!(w[0]["state"]["state"], "succeeded", "{h:#}");
     let g = group(&name).await;
     assert!(g.suspended_processes().is_empty(), "{g:?}");
+    assert_eq!(g.desired_capacity(), before.desired_capacity(), "{g:?}");
+    assert_eq!(g.max_size(), before.max_size(), "{g:?}");
+    let was: Vec<&str> = before
+        .instances()
+        .iter()
+        .filter_map(|i| i.instance_id())
+        .collect();
+    let live: Vec<&str> = g
+        .instances()
+        .iter()
+        .filter(|i| {
+            !i.lifecycle_state()
+                .is_some_and(|s| s.as_str().starts_with("Terminat"))
+        })
+        .filter_map(|i| i.instance_id())
+        .collect();
+    assert_eq!(live.len(), desired as usize, "{live:?}");
+    assert!(
+        live.iter().all(|i| !was.contains(i)),
+        "old nodes retired: {live:?}"
+    );
     let second_plan = moodle_ha(&["plan", "--detailed-exitcode", &newer_path]);
     assert_eq!(
         second_plan.status.code(),
