@@ -31,8 +31,13 @@ pub fn cron_node_policy(stack: &str, region: &str, bucket: &str) -> serde_json::
                 "Effect": "Allow",
                 "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
                 "Resource": format!("arn:aws:secretsmanager:{region}:*:secret:rds!*"),
+                // Also the one a rollback's restore made under its temporary `-rb-` name
+                // (renamed to the original since; never the one set aside, `-upgraded-`).
                 "Condition": {"StringLike": {
-                    "secretsmanager:ResourceTag/aws:rds:primaryDBInstanceArn": format!("arn:aws:rds:{region}:*:db:{}", names.db_instance()),
+                    "secretsmanager:ResourceTag/aws:rds:primaryDBInstanceArn": [
+                        format!("arn:aws:rds:{region}:*:db:{}", names.db_instance()),
+                        format!("arn:aws:rds:{region}:*:db:{}-rb-*", names.db_instance()),
+                    ],
                 }}
             },
             {
@@ -41,7 +46,10 @@ pub fn cron_node_policy(stack: &str, region: &str, bucket: &str) -> serde_json::
                 "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
                 "Resource": format!("arn:aws:secretsmanager:{region}:*:secret:rds!*"),
                 "Condition": {"StringLike": {
-                    "secretsmanager:ResourceTag/aws:rds:primaryDBClusterArn": format!("arn:aws:rds:{region}:*:cluster:{}", names.db_cluster()),
+                    "secretsmanager:ResourceTag/aws:rds:primaryDBClusterArn": [
+                        format!("arn:aws:rds:{region}:*:cluster:{}", names.db_cluster()),
+                        format!("arn:aws:rds:{region}:*:cluster:{}-rb-*", names.db_cluster()),
+                    ],
                 }}
             },
             find_the_stacks_endpoints(),
