@@ -60,8 +60,11 @@ impl Group {
     }
 }
 
-/// Reads group `name` (one DescribeAutoScalingGroups).
-pub async fn group(aws: &Aws, name: &str) -> anyhow::Result<Group> {
+/// Group `name` as AWS describes it (one DescribeAutoScalingGroups).
+async fn describe(
+    aws: &Aws,
+    name: &str,
+) -> anyhow::Result<aws_sdk_autoscaling::types::AutoScalingGroup> {
     let out = aws
         .autoscaling
         .describe_auto_scaling_groups()
@@ -69,9 +72,15 @@ pub async fn group(aws: &Aws, name: &str) -> anyhow::Result<Group> {
         .send()
         .await
         .with_context(|| format!("DescribeAutoScalingGroups {name}"))?;
-    let Some(g) = out.auto_scaling_groups().first() else {
-        bail!("the web group {name} does not exist");
-    };
+    match out.auto_scaling_groups().first() {
+        Some(g) => Ok(g.clone()),
+        None => bail!("the web group {name} does not exist"),
+    }
+}
+
+/// Reads group `name` (one DescribeAutoScalingGroups).
+pub async fn group(aws: &Aws, name: &str) -> anyhow::Result<Group> {
+    let g = &describe(aws, name).await?;
     let count = |n: Option<i32>, what: &str| {
         n.and_then(|n| u32::try_from(n).ok())
             .with_context(|| format!("DescribeAutoScalingGroups {name}: no {what}"))
@@ -114,16 +123,7 @@ fn template_spec(
 /// user data, which boots the previous release.
 pub async fn set_template_version(aws: &Aws, name: &str, version: &str) -> anyhow::Result<()> {
     use aws_sdk_autoscaling::types::{LaunchTemplate, MixedInstancesPolicy};
-    let out = aws
-        .autoscaling
-        .describe_auto_scaling_groups()
-        .auto_scaling_group_names(name)
-        .send()
-        .await
-        .with_context(|| format!("DescribeAutoScalingGroups {name}"))?;
-    let Some(g) = out.auto_scaling_groups().first() else {
-        bail!("the web group {name} does not exist");
-    };
+    let g = &describe(aws, name).await?;
     let (Some(policy), Some(spec)) = (g.mixed_instances_policy(), template_spec(g)) else {
         bail!("the web group {name} has no mixed instances policy with a launch template");
     };

@@ -434,12 +434,29 @@ pub async fn object_start(
     max: usize,
 ) -> anyhow::Result<Option<Vec<u8>>> {
     let range = format!("bytes=0-{}", max.saturating_sub(1));
+    Ok(read(aws, bucket, key, Some(range))
+        .await?
+        .map(|b| b.get(..max).unwrap_or(&b).to_vec()))
+}
+
+/// The object `key` of `bucket`, whole, `None` when it does not exist.
+pub async fn object(aws: &Aws, bucket: &str, key: &str) -> anyhow::Result<Option<Vec<u8>>> {
+    read(aws, bucket, key, None).await
+}
+
+/// GetObject of `key` (its `range` of bytes, when given), read whole.
+async fn read(
+    aws: &Aws,
+    bucket: &str,
+    key: &str,
+    range: Option<String>,
+) -> anyhow::Result<Option<Vec<u8>>> {
     let got = aws
         .s3
         .get_object()
         .bucket(bucket)
         .key(key)
-        .range(range)
+        .set_range(range)
         .send()
         .await;
     let object = match got {
@@ -447,23 +464,6 @@ pub async fn object_start(
         Err(e) if is_code(&e, "NoSuchKey") || is_code(&e, "NotFound") => return Ok(None),
         // An empty object has no byte 0.
         Err(e) if is_code(&e, "InvalidRange") => return Ok(Some(Vec::new())),
-        Err(e) => return Err(e).with_context(|| format!("GetObject s3://{bucket}/{key}")),
-    };
-    let bytes = object
-        .body
-        .collect()
-        .await
-        .with_context(|| format!("reading s3://{bucket}/{key}"))?
-        .into_bytes();
-    Ok(Some(bytes.get(..max).unwrap_or(&bytes).to_vec()))
-}
-
-/// The object `key` of `bucket`, whole, `None` when it does not exist.
-pub async fn object(aws: &Aws, bucket: &str, key: &str) -> anyhow::Result<Option<Vec<u8>>> {
-    let got = aws.s3.get_object().bucket(bucket).key(key).send().await;
-    let object = match got {
-        Ok(o) => o,
-        Err(e) if is_code(&e, "NoSuchKey") || is_code(&e, "NotFound") => return Ok(None),
         Err(e) => return Err(e).with_context(|| format!("GetObject s3://{bucket}/{key}")),
     };
     let bytes = object
