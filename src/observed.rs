@@ -156,10 +156,11 @@ pub fn symbolize(observed: &mut ObservedState) {
         .map(|r| {
             let found = std::cell::RefCell::new(Vec::new());
             r.props.clone().map_refs(|reference| {
-                if let Ref::External(id) = reference {
-                    if ids.contains(id.as_str()) && *id != r.id {
-                        found.borrow_mut().push(id.clone());
-                    }
+                if let Ref::External(id) = reference
+                    && ids.contains(id.as_str())
+                    && *id != r.id
+                {
+                    found.borrow_mut().push(id.clone());
                 }
                 reference.clone()
             });

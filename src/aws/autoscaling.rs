@@ -445,11 +445,11 @@ async fn update_group(
         call = call.max_size(i32::try_from(p.max_size)?);
         any = true;
     }
-    if let Some(desired) = p.desired_capacity {
-        if differs(&|x| format!("{:?}", x.desired_capacity)) {
-            call = call.desired_capacity(i32::try_from(desired)?);
-            any = true;
-        }
+    if let Some(desired) = p.desired_capacity
+        && differs(&|x| format!("{:?}", x.desired_capacity))
+    {
+        call = call.desired_capacity(i32::try_from(desired)?);
+        any = true;
     }
     if differs(&|x| format!("{:?}", x.subnets)) {
         call = call.vpc_zone_identifier(subnets(p, ids)?);

@@ -1203,17 +1203,17 @@ async fn update(
             Ok(())
         }
         (Props::InternetGateway(p), Some(Props::InternetGateway(before))) => {
-            if let Some(old) = &before.vpc {
-                if let Ok(vpc) = resolve(old, ids) {
-                    let r = aws
-                        .ec2
-                        .detach_internet_gateway()
-                        .internet_gateway_id(id)
-                        .vpc_id(vpc)
-                        .send()
-                        .await;
-                    tolerate(r, GONE, "DetachInternetGateway")?;
-                }
+            if let Some(old) = &before.vpc
+                && let Ok(vpc) = resolve(old, ids)
+            {
+                let r = aws
+                    .ec2
+                    .detach_internet_gateway()
+                    .internet_gateway_id(id)
+                    .vpc_id(vpc)
+                    .send()
+                    .await;
+                tolerate(r, GONE, "DetachInternetGateway")?;
             }
             if let Some(vpc) = &p.vpc {
                 attach_gateway(aws, id, &resolve(vpc, ids)?).await?;
@@ -1312,19 +1312,18 @@ async fn sync_route_table(
                 if assoc
                     .subnet_id()
                     .is_some_and(|s| stale_ids.iter().any(|x| x == s))
+                    && let Some(assoc_id) = assoc.route_table_association_id()
                 {
-                    if let Some(assoc_id) = assoc.route_table_association_id() {
-                        let r = ec2
-                            .disassociate_route_table()
-                            .association_id(assoc_id)
-                            .send()
-                            .await;
-                        tolerate(
-                            r,
-                            &["InvalidAssociationID.NotFound"],
-                            "DisassociateRouteTable",
-                        )?;
-                    }
+                    let r = ec2
+                        .disassociate_route_table()
+                        .association_id(assoc_id)
+                        .send()
+                        .await;
+                    tolerate(
+                        r,
+                        &["InvalidAssociationID.NotFound"],
+                        "DisassociateRouteTable",
+                    )?;
                 }
             }
         }
@@ -1444,16 +1443,15 @@ async fn delete(
         ),
         Kind::InternetGateway => {
             if let Some(Props::InternetGateway(InternetGatewayProps { vpc: Some(vpc) })) = observed
+                && let Ok(vpc_id) = resolve(vpc, ids)
             {
-                if let Ok(vpc_id) = resolve(vpc, ids) {
-                    let r = ec2
-                        .detach_internet_gateway()
-                        .internet_gateway_id(id)
-                        .vpc_id(vpc_id)
-                        .send()
-                        .await;
-                    tolerate(r, GONE, "DetachInternetGateway")?;
-                }
+                let r = ec2
+                    .detach_internet_gateway()
+                    .internet_gateway_id(id)
+                    .vpc_id(vpc_id)
+                    .send()
+                    .await;
+                tolerate(r, GONE, "DetachInternetGateway")?;
             }
             tolerate(
                 ec2.delete_internet_gateway()

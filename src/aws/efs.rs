@@ -126,10 +126,10 @@ pub fn without_resource(text: Option<&str>, arn: &str) -> Option<Policy> {
     let mut doc: serde_json::Value = serde_json::from_str(text).ok()?;
     if let Some(statements) = doc.get_mut("Statement").and_then(|s| s.as_array_mut()) {
         for statement in statements {
-            if let Some(map) = statement.as_object_mut() {
-                if map.get("Resource").and_then(|r| r.as_str()) == Some(arn) {
-                    map.remove("Resource");
-                }
+            if let Some(map) = statement.as_object_mut()
+                && map.get("Resource").and_then(|r| r.as_str()) == Some(arn)
+            {
+                map.remove("Resource");
             }
         }
     }

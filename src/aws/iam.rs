@@ -370,18 +370,17 @@ async fn update_profile(
     before: Option<&Props>,
     ids: &Ids,
 ) -> anyhow::Result<()> {
-    if let Some(Props::InstanceProfile(b)) = before {
-        if let Ok(old) = resolve(&b.role, ids) {
-            if !old.is_empty() {
-                aws.iam
-                    .remove_role_from_instance_profile()
-                    .instance_profile_name(&p.name)
-                    .role_name(old)
-                    .send()
-                    .await
-                    .context("RemoveRoleFromInstanceProfile")?;
-            }
-        }
+    if let Some(Props::InstanceProfile(b)) = before
+        && let Ok(old) = resolve(&b.role, ids)
+        && !old.is_empty()
+    {
+        aws.iam
+            .remove_role_from_instance_profile()
+            .instance_profile_name(&p.name)
+            .role_name(old)
+            .send()
+            .await
+            .context("RemoveRoleFromInstanceProfile")?;
     }
     add_role(aws, &p.name, &resolve(&p.role, ids)?).await?;
     Ok(())

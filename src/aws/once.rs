@@ -190,14 +190,14 @@ where
         }
         number += 1;
         tokio::time::sleep(backoff(number)).await;
-        if kind == Answer::Unknown {
-            if let Some(found) = find().await? {
-                tracing::debug!(
-                    target: "moodle_ha::api",
-                    "the answer to a create was lost and the resource exists: adopted"
-                );
-                return Ok(Ok(found));
-            }
+        if kind == Answer::Unknown
+            && let Some(found) = find().await?
+        {
+            tracing::debug!(
+                target: "moodle_ha::api",
+                "the answer to a create was lost and the resource exists: adopted"
+            );
+            return Ok(Ok(found));
         }
     }
 }

@@ -36,10 +36,10 @@ fn gib(n: Option<i32>) -> Option<u32> {
 
 /// `8.4.3` → `8.4`; `8.0.mysql_aurora.3.08.0` → `3` (the versions the spec names).
 pub fn major_version(engine: &str, version: &str) -> String {
-    if engine.starts_with("aurora") {
-        if let Some(rest) = version.split("mysql_aurora.").nth(1) {
-            return rest.split('.').next().unwrap_or(rest).to_string();
-        }
+    if engine.starts_with("aurora")
+        && let Some(rest) = version.split("mysql_aurora.").nth(1)
+    {
+        return rest.split('.').next().unwrap_or(rest).to_string();
     }
     version.split('.').take(2).collect::<Vec<_>>().join(".")
 }
@@ -1044,10 +1044,10 @@ async fn modify_instance(
     if differs(&|x| format!("{:?}", x.parameter_group)) {
         call = call.db_parameter_group_name(resolve(&p.parameter_group, ids)?);
     }
-    if let Some(groups) = &p.security_groups {
-        if differs(&|x| format!("{:?}", x.security_groups)) {
-            call = call.set_vpc_security_group_ids(Some(group_ids(groups, ids)?));
-        }
+    if let Some(groups) = &p.security_groups
+        && differs(&|x| format!("{:?}", x.security_groups))
+    {
+        call = call.set_vpc_security_group_ids(Some(group_ids(groups, ids)?));
     }
     if differs(&|x| x.publicly_accessible.to_string()) {
         call = call.publicly_accessible(p.publicly_accessible);

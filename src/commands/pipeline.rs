@@ -70,11 +70,11 @@ pub async fn build_plan(
             final_snapshot: spec.database.final_snapshot,
         },
     );
-    if purpose == Purpose::Change {
-        if let Err(problem) = plan_release_change(aws, loaded, &facts, &mut plan).await? {
-            ui.problems(file, &[problem]);
-            return Ok(None);
-        }
+    if purpose == Purpose::Change
+        && let Err(problem) = plan_release_change(aws, loaded, &facts, &mut plan).await?
+    {
+        ui.problems(file, &[problem]);
+        return Ok(None);
     }
     Ok(Some((plan, observed.ids())))
 }

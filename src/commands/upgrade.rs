@@ -162,10 +162,10 @@ impl<'a> Steps<'a> {
     }
 
     async fn preflight(&self, facts: &mut BTreeMap<String, String>) -> anyhow::Result<()> {
-        if !facts.contains_key(fact::TEMPLATE_BEFORE) {
-            if let Some(v) = fleet::group(self.aws, &self.group).await?.template_version {
-                facts.insert(fact::TEMPLATE_BEFORE.into(), v);
-            }
+        if !facts.contains_key(fact::TEMPLATE_BEFORE)
+            && let Some(v) = fleet::group(self.aws, &self.group).await?.template_version
+        {
+            facts.insert(fact::TEMPLATE_BEFORE.into(), v);
         }
         // The archive in the bucket (the record is not touched yet), then the site's plugins
         // against the new code, on the cron instance.

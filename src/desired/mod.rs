@@ -141,31 +141,31 @@ fn check_image_and_certificate(spec: &Spec, facts: &Facts, push: &mut impl FnMut
         Some(image) => {
             // The rendered installation is for one distribution: the image must be it, when
             // its name says (custom images often do not).
-            if let Some(os) = crate::spec::Os::of_ami(&image.name) {
-                if os != spec.os() {
-                    push(
-                        "web.ami".into(),
-                        format!(
-                            "`{}` is an `{}` image (`{}`), but the nodes are rendered for `{}`",
-                            image.id,
-                            os.as_str(),
-                            image.name,
-                            spec.os().as_str()
-                        ),
-                    );
-                }
+            if let Some(os) = crate::spec::Os::of_ami(&image.name)
+                && os != spec.os()
+            {
+                push(
+                    "web.ami".into(),
+                    format!(
+                        "`{}` is an `{}` image (`{}`), but the nodes are rendered for `{}`",
+                        image.id,
+                        os.as_str(),
+                        image.name,
+                        spec.os().as_str()
+                    ),
+                );
             }
             let wanted = crate::spec::architecture_of_types(&spec.web.instance_types);
-            if let Some(arch) = wanted {
-                if arch != image.architecture {
-                    push(
-                        "web.ami".into(),
-                        format!(
-                            "`{}` is an {} image; `web.instance_types` are {arch}",
-                            image.id, image.architecture
-                        ),
-                    );
-                }
+            if let Some(arch) = wanted
+                && arch != image.architecture
+            {
+                push(
+                    "web.ami".into(),
+                    format!(
+                        "`{}` is an {} image; `web.instance_types` are {arch}",
+                        image.id, image.architecture
+                    ),
+                );
             }
         }
     }

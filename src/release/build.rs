@@ -93,10 +93,8 @@ pub fn build(url: &str, git_ref: &str, cache: &Path) -> Result<Built, BuildError
 /// again; anything else is fetched (shallow) into a ref of our own.
 fn resolve(repo: &Path, url: &str, git_ref: &str) -> Result<String, BuildError> {
     let is_commit = git_ref.len() == 40 && git_ref.bytes().all(|b| b.is_ascii_hexdigit());
-    if is_commit {
-        if let Ok(c) = rev_parse(repo, &format!("{git_ref}^{{commit}}")) {
-            return Ok(c);
-        }
+    if is_commit && let Ok(c) = rev_parse(repo, &format!("{git_ref}^{{commit}}")) {
+        return Ok(c);
     }
     let local = "refs/moodle-ha/fetched";
     git(
@@ -194,14 +192,12 @@ pub fn environment_xml(cache: &Path, commit: &str) -> Option<String> {
 fn pack(repo: &Path, cache: &Path, commit: &str, git_ref: &str) -> Result<Built, BuildError> {
     let archive = archive_path(cache, commit);
     let record = cache.join(format!("{commit}.json"));
-    if let (Ok(text), true) = (std::fs::read_to_string(&record), archive.exists()) {
-        if let Ok(release) = Release::from_record(&text) {
-            if release.commit == commit
-                && sha256_file(&archive).ok() == Some(release.sha256.clone())
-            {
-                return Ok(Built { release, archive });
-            }
-        }
+    if let (Ok(text), true) = (std::fs::read_to_string(&record), archive.exists())
+        && let Ok(release) = Release::from_record(&text)
+        && release.commit == commit
+        && sha256_file(&archive).ok() == Some(release.sha256.clone())
+    {
+        return Ok(Built { release, archive });
     }
     let tree = inspect(repo, commit, git_ref)?;
     let io = |e: std::io::Error| err("moodle.git_ref", format!("packing {commit}: {e}"));

@@ -68,31 +68,31 @@ impl SourceMap {
             );
             if is_node {
                 // A scalar in key position names the next value; it is not a value itself.
-                if let Some(Frame::Mapping { path, key, seen }) = stack.last_mut() {
-                    if key.is_none() {
-                        let name = match &event {
-                            Event::Scalar(value, ..) => value.to_string(),
-                            _ => "?".to_string(),
-                        };
-                        let child = join_key(path, &name);
-                        lines.entry(child.clone()).or_insert(line);
-                        let first_line = seen.get(&name).copied();
-                        if first_line.is_none() {
-                            seen.insert(name.clone(), line);
-                        }
-                        nodes.push(Node {
-                            line,
-                            column,
-                            path: child,
-                            kind: NodeKind::Key {
-                                mapping: path.clone(),
-                                first_line,
-                            },
-                        });
-                        *key = Some(name);
-                        if matches!(event, Event::Scalar(..) | Event::Alias(..)) {
-                            continue;
-                        }
+                if let Some(Frame::Mapping { path, key, seen }) = stack.last_mut()
+                    && key.is_none()
+                {
+                    let name = match &event {
+                        Event::Scalar(value, ..) => value.to_string(),
+                        _ => "?".to_string(),
+                    };
+                    let child = join_key(path, &name);
+                    lines.entry(child.clone()).or_insert(line);
+                    let first_line = seen.get(&name).copied();
+                    if first_line.is_none() {
+                        seen.insert(name.clone(), line);
+                    }
+                    nodes.push(Node {
+                        line,
+                        column,
+                        path: child,
+                        kind: NodeKind::Key {
+                            mapping: path.clone(),
+                            first_line,
+                        },
+                    });
+                    *key = Some(name);
+                    if matches!(event, Event::Scalar(..) | Event::Alias(..)) {
+                        continue;
                     }
                 }
                 let path = match stack.last_mut() {

@@ -182,26 +182,25 @@ pub fn preflight(
             chain: environment.chain(&site.release, &branch),
         });
     }
-    if let Some(php) = &needs.php {
-        if compare_versions(&runtime.php, php) == Ordering::Less
-            && compare_versions(&runtime.php, &minor_of(php)) == Ordering::Less
-        {
-            refusals.push(Refusal::Php {
-                branch: branch.clone(),
-                needs: php.clone(),
-                spec: runtime.php.clone(),
-            });
-        }
+    if let Some(php) = &needs.php
+        && compare_versions(&runtime.php, php) == Ordering::Less
+        && compare_versions(&runtime.php, &minor_of(php)) == Ordering::Less
+    {
+        refusals.push(Refusal::Php {
+            branch: branch.clone(),
+            needs: php.clone(),
+            spec: runtime.php.clone(),
+        });
     }
     let (vendor, version, label) = vendor_of(runtime.database);
-    if let Some(min) = needs.databases.get(vendor) {
-        if compare_versions(version, min) == Ordering::Less {
-            refusals.push(Refusal::Database {
-                branch: branch.clone(),
-                engine: label.to_string(),
-                needs: format!("{vendor} {min}"),
-            });
-        }
+    if let Some(min) = needs.databases.get(vendor)
+        && compare_versions(version, min) == Ordering::Less
+    {
+        refusals.push(Refusal::Database {
+            branch: branch.clone(),
+            engine: label.to_string(),
+            needs: format!("{vendor} {min}"),
+        });
     }
     if !refusals.is_empty() {
         return Err(refusals);

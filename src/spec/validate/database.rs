@@ -52,13 +52,13 @@ impl Checker<'_> {
                 ),
             );
         }
-        if let Some(value) = db.parameters.extra.get("require_secure_transport") {
-            if !matches!(value.to_ascii_lowercase().as_str(), "1" | "on") {
-                self.err(
-                    "database.parameters.extra.require_secure_transport",
-                    "the database refuses connections without TLS; it cannot be turned off",
-                );
-            }
+        if let Some(value) = db.parameters.extra.get("require_secure_transport")
+            && !matches!(value.to_ascii_lowercase().as_str(), "1" | "on")
+        {
+            self.err(
+                "database.parameters.extra.require_secure_transport",
+                "the database refuses connections without TLS; it cannot be turned off",
+            );
         }
     }
 

@@ -196,13 +196,13 @@ impl Checker<'_> {
 
     /// `cron.ami`, when it names a distribution, names the web nodes' `os`.
     fn cron_ami_distribution(&mut self, spec: &Spec, os: Os) {
-        if let Some(ami) = &spec.cron.ami {
-            if let Some(other) = Os::of_ami(ami).filter(|o| *o != os) {
-                self.err(
+        if let Some(ami) = &spec.cron.ami
+            && let Some(other) = Os::of_ami(ami).filter(|o| *o != os)
+        {
+            self.err(
                     "cron.ami",
                     format!("is an `{}` image but the web nodes run `{}`: the cron instance renders the same installation", other.as_str(), os.as_str()),
                 );
-            }
         }
     }
 
@@ -281,10 +281,10 @@ impl Checker<'_> {
             ("moodle.site_name", Some(&m.site_name)),
             ("moodle.site_short_name", m.site_short_name.as_ref()),
         ] {
-            if let Some(v) = value {
-                if v.trim().is_empty() || v.chars().any(char::is_control) {
-                    self.err(path, "must be one line of text");
-                }
+            if let Some(v) = value
+                && (v.trim().is_empty() || v.chars().any(char::is_control))
+            {
+                self.err(path, "must be one line of text");
             }
         }
     }
@@ -319,18 +319,17 @@ impl Checker<'_> {
         }
         if let (Some(up), Some(post)) =
             (sizes.get("upload_max_filesize"), sizes.get("post_max_size"))
+            && post < up
         {
-            if post < up {
-                self.err(
-                    "moodle.php.post_max_size",
-                    "must be at least `upload_max_filesize`, or large uploads fail",
-                );
-            }
+            self.err(
+                "moodle.php.post_max_size",
+                "must be at least `upload_max_filesize`, or large uploads fail",
+            );
         }
-        if let Some(mem) = sizes.get("memory_limit") {
-            if *mem < 256 << 20 {
-                self.err("moodle.php.memory_limit", "Moodle needs at least 256M");
-            }
+        if let Some(mem) = sizes.get("memory_limit")
+            && *mem < 256 << 20
+        {
+            self.err("moodle.php.memory_limit", "Moodle needs at least 256M");
         }
     }
 }

@@ -185,10 +185,10 @@ impl Checker<'_> {
                 ),
             ),
             Ok(cidr) => {
-                if let Some(vpc) = vpc {
-                    if !vpc.contains(&cidr) {
-                        self.err(&path, format!("`{text}` is not inside the VPC's `{vpc}`"));
-                    }
+                if let Some(vpc) = vpc
+                    && !vpc.contains(&cidr)
+                {
+                    self.err(&path, format!("`{text}` is not inside the VPC's `{vpc}`"));
                 }
                 if let Some((other, _)) = subnets
                     .iter()

@@ -84,13 +84,13 @@ impl Checker<'_> {
         if w.max == 0 {
             self.err("web.max", "must be at least 1");
         }
-        if let Some(d) = w.desired {
-            if d < w.min || d > w.max {
-                self.err(
-                    "web.desired",
-                    format!("must lie within min..max ({}..{}), got {d}", w.min, w.max),
-                );
-            }
+        if let Some(d) = w.desired
+            && (d < w.min || d > w.max)
+        {
+            self.err(
+                "web.desired",
+                format!("must lie within min..max ({}..{}), got {d}", w.min, w.max),
+            );
         }
         if w.min < 2 {
             self.warn(
@@ -229,13 +229,13 @@ impl Checker<'_> {
         if a.min.is_none() && a.max.is_none() && a.desired.is_none() {
             self.err(base, "set at least one of `min`, `max`, `desired`");
         }
-        if let (Some(lo), Some(hi)) = (a.min, a.max) {
-            if lo > hi {
-                self.err(
-                    &format!("{base}.min"),
-                    format!("`min` ({lo}) must not exceed `max` ({hi})"),
-                );
-            }
+        if let (Some(lo), Some(hi)) = (a.min, a.max)
+            && lo > hi
+        {
+            self.err(
+                &format!("{base}.min"),
+                format!("`min` ({lo}) must not exceed `max` ({hi})"),
+            );
         }
         if let Some(d) = a.desired {
             let lo = a.min.unwrap_or(0);
