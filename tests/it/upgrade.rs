@@ -206,6 +206,20 @@ async fn group(stack: &str) -> aws_sdk_autoscaling::types::AutoScalingGroup {
         .expect("the web group")
 }
 
+/// The group's instance IDs (`live`: only those not terminating).
+fn instance_ids(g: &aws_sdk_autoscaling::types::AutoScalingGroup, live: bool) -> Vec<String> {
+    g.instances()
+        .iter()
+        .filter(|i| {
+            !live
+                || !i
+                    .lifecycle_state()
+                    .is_some_and(|s| s.as_str().starts_with("Terminat"))
+        })
+        .filter_map(|i| i.instance_id().map(str::to_string))
+        .collect()
+}
+
 async fn cron_instance(stack: &str) -> String {
     let out = ec2()
         .await
@@ -414,19 +428,9 @@ async fn a_new_release_is_upgraded_by_the_workflow_once_and_recorded() {
     assert!(after.suspended_processes().is_empty(), "{after:?}");
     assert_eq!(after.max_size(), before.max_size());
     assert_eq!(after.desired_capacity(), before.desired_capacity());
-    let old: Vec<&str> = before
-        .instances()
-        .iter()
-        .filter_map(|i| i.instance_id())
-        .collect();
-    let live_old: Vec<&str> = after
-        .instances()
-        .iter()
-        .filter(|i| {
-            !i.lifecycle_state()
-                .is_some_and(|s| s.as_str().starts_with("Terminat"))
-        })
-        .filter_map(|i| i.instance_id())
+    let old = instance_ids(&before, false);
+    let live_old: Vec<String> = instance_ids(&after, true)
+        .into_iter()
         .filter(|i| old.contains(i))
         .collect();
     assert!(live_old.is_empty(), "old nodes retired: {live_old:?}");
@@ -709,20 +713,8 @@ async fn killed_at_every_step_the_upgrade_resumes_with_one_snapshot_and_one_upgr
     assert!(g.suspended_processes().is_empty(), "{g:?}");
     assert_eq!(g.desired_capacity(), before.desired_capacity(), "{g:?}");
     assert_eq!(g.max_size(), before.max_size(), "{g:?}");
-    let was: Vec<&str> = before
-        .instances()
-        .iter()
-        .filter_map(|i| i.instance_id())
-        .collect();
-    let live: Vec<&str> = g
-        .instances()
-        .iter()
-        .filter(|i| {
-            !i.lifecycle_state()
-                .is_some_and(|s| s.as_str().starts_with("Terminat"))
-        })
-        .filter_map(|i| i.instance_id())
-        .collect();
+    let was = instance_ids(&before, false);
+    let live = instance_ids(&g, true);
     assert_eq!(live.len(), desired as usize, "{live:?}");
     assert!(
         live.iter().all(|i| !was.contains(i)),
